@@ -1,0 +1,179 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// libos: an operating system for LLM agents.
+#[derive(Debug, Parser)]
+#[command(name = "libos", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    /// The store: an SQLite file, or `:memory:`.
+    #[arg(long, global = true, env = "LIBOS_DB", default_value = ".libos/libos.db")]
+    pub db: String,
+    /// Configuration file (model profiles, image directories); default ./libos.toml if present.
+    #[arg(long, global = true, env = "LIBOS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the store (idempotent).
+    Init,
+    /// Spawn a root process from an image; prints its pid.
+    Spawn(SpawnArgs),
+    /// Run the scheduler.
+    Run(RunArgs),
+    /// List processes.
+    Ps(PsArgs),
+    /// Kill a process, cancelling its in-flight quantum.
+    Kill(KillArgs),
+    /// Show a process's transcript: model calls, tool calls, results.
+    Logs(LogsArgs),
+    /// List the images that can be spawned.
+    Images,
+    /// Read, follow and verify the audit log.
+    Audit(AuditArgs),
+    /// Run a scripted multi-agent demo in a fresh store (no network).
+    Demo(DemoArgs),
+}
+
+/// Scheduler options shared by `run`, `spawn --run` and `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct SchedArgs {
+    /// Most model calls in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Play this script file instead of calling model endpoints (every profile).
+    #[arg(long)]
+    pub script: Option<PathBuf>,
+}
+
+/// `libos spawn`.
+#[derive(Debug, Args)]
+pub struct SpawnArgs {
+    /// Image name (see `libos images`).
+    pub image: String,
+    /// What the process should do.
+    #[arg(long)]
+    pub goal: String,
+    /// Workspace directory its file tools are confined to (default: the current directory).
+    #[arg(long)]
+    pub workspace: Option<PathBuf>,
+    /// Scheduling priority; higher runs first.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+    pub priority: i32,
+    /// Run the scheduler until idle after spawning, then print the result.
+    #[arg(long)]
+    pub run: bool,
+    /// Scheduler options (with --run).
+    #[command(flatten)]
+    pub sched: SchedArgs,
+}
+
+/// `libos run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Return once no process is runnable or running.
+    #[arg(long)]
+    pub until_idle: bool,
+    /// How often to look for changes made by other processes, in milliseconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub poll_ms: u64,
+    /// Scheduler options.
+    #[command(flatten)]
+    pub sched: SchedArgs,
+}
+
+/// `libos ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Include exited, failed and killed processes.
+    #[arg(long, short)]
+    pub all: bool,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `libos kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The process.
+    pub pid: String,
+    /// Why (recorded in the audit log).
+    #[arg(long, default_value = "killed by operator")]
+    pub reason: String,
+}
+
+/// `libos logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The process.
+    pub pid: String,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `libos audit`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AuditArgs {
+    /// `verify` or `head`; without one, list records.
+    #[command(subcommand)]
+    pub action: Option<AuditAction>,
+    /// Only records about this process.
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// Only this tool (or operator command, or state event).
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// Only this outcome: ok, error, denied, rejected, parked, unknown, pending.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// Only records since a time: RFC 3339, or an age like 30s, 15m, 2h, 7d.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many (the most recent).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// JSON lines output.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing new records as they are appended.
+    #[arg(long, short)]
+    pub follow: bool,
+}
+
+/// `libos audit verify | head`.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Recompute the hash chain; name the first bad record.
+    Verify {
+        /// The head hash you kept earlier (`libos audit head`): detects a truncated tail.
+        #[arg(long)]
+        expect_head: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the current head hash, to keep somewhere else.
+    Head {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `libos demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory for the demo's store and workspace (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}

@@ -1,0 +1,138 @@
+//! `libos audit`: list, follow, verify, head.
+
+use std::time::Duration;
+
+use libos_kernel::{AuditFilter, AuditRecord, Kernel, OpenMode, Outcome, Timestamp};
+
+use crate::args::{AuditAction, AuditArgs};
+use crate::ctx::{self, Ctx, parse_pid};
+use crate::exit::{AuditBroken, UsageError};
+use crate::render::{clip, table};
+use crate::wire;
+
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// Dispatches `audit`, `audit verify` and `audit head`.
+pub async fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
+    let kernel = ctx.open(OpenMode::Existing)?;
+    match &args.action {
+        Some(AuditAction::Verify { expect_head, json }) => verify(&kernel, expect_head.as_deref(), *json),
+        Some(AuditAction::Head { json }) => {
+            let (seq, hash) = kernel.audit_head()?;
+            if *json {
+                println!("{}", serde_json::json!({"seq": seq.get(), "hash": hash}));
+            } else {
+                println!("{hash}");
+            }
+            Ok(())
+        }
+        None => list(&kernel, args).await,
+    }
+}
+
+fn filter(args: &AuditArgs) -> anyhow::Result<AuditFilter> {
+    let outcome = match &args.outcome {
+        Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
+            let all: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+            UsageError(format!("invalid outcome `{o}` (expected one of {})", all.join(", ")))
+        })?),
+        None => None,
+    };
+    Ok(AuditFilter {
+        pid: args.pid.as_deref().map(parse_pid).transpose()?,
+        action: args.tool.clone(),
+        outcome,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| Timestamp::parse_since(s, Timestamp::now()).map_err(UsageError))
+            .transpose()?,
+        after: None,
+        limit: args.limit,
+    })
+}
+
+async fn list(kernel: &Kernel, args: &AuditArgs) -> anyhow::Result<()> {
+    let mut f = filter(args)?;
+    let records = kernel.audit(&f)?;
+    print_records(&records, args.json, true);
+    if !args.follow {
+        return Ok(());
+    }
+    let mut last = records.last().map_or(kernel.audit_head()?.0, |r| r.seq);
+    f.limit = None;
+    let stop = ctx::interrupted();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return Ok(()),
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+        }
+        f.after = Some(last);
+        let new = kernel.audit(&f)?;
+        if let Some(r) = new.last() {
+            last = r.seq;
+            print_records(&new, args.json, false);
+        }
+    }
+}
+
+fn print_records(records: &[AuditRecord], json: bool, header: bool) {
+    if json {
+        for r in records {
+            println!("{}", wire::audit(r));
+        }
+        return;
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.at.to_rfc3339(),
+                r.actor.clone(),
+                r.kind.clone(),
+                r.action.clone(),
+                r.outcome.clone(),
+                clip(r.detail.as_deref().unwrap_or(&r.args), 60),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let text = table(&["SEQ", "TIME", "ACTOR", "KIND", "ACTION", "OUTCOME", "DETAIL"], rows);
+    if header {
+        println!("{text}");
+    } else {
+        // Following: no repeated header.
+        for line in text.lines().skip(1) {
+            println!("{line}");
+        }
+    }
+}
+
+fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let report = kernel.audit_verify(expect_head)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "ok": report.ok(),
+                "records": report.records,
+                "head": report.head,
+                "first_bad_seq": report.broken.as_ref().map(|b| b.seq.get()),
+                "problem": report.broken.as_ref().map(|b| b.problem.clone()),
+            })
+        );
+    }
+    match report.broken {
+        None => {
+            if !json {
+                println!("audit chain intact: {} records, head {}", report.records, report.head);
+            }
+            Ok(())
+        }
+        Some(b) => Err(AuditBroken(format!("audit chain broken at {b}")).into()),
+    }
+}

@@ -1,0 +1,12 @@
+//! `libos init`: create the store.
+
+use libos_kernel::{OpenMode, schema_version};
+
+use crate::ctx::Ctx;
+
+/// Creates (or opens and migrates) the store.
+pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
+    ctx.open(OpenMode::Create)?;
+    println!("store ready at {} (schema version {})", ctx.db, schema_version());
+    Ok(())
+}

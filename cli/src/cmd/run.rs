@@ -1,0 +1,30 @@
+//! `libos run`: the scheduler.
+
+use std::time::Duration;
+
+use libos_kernel::OpenMode;
+
+use crate::args::RunArgs;
+use crate::ctx::{self, Ctx};
+
+/// Runs until Ctrl-C (or, with `--until-idle`, until nothing is runnable).
+pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<()> {
+    let config = ctx.config()?;
+    let kernel = ctx.open(OpenMode::Create)?;
+    let router = ctx::router(&config, args.sched.script.as_deref())?;
+    let poll = Duration::from_millis(args.poll_ms);
+    if !args.until_idle {
+        eprintln!("libos: scheduler running on {} (Ctrl-C stops it cleanly)", ctx.db);
+    }
+    let summary = ctx::run_scheduler(&kernel, router, &args.sched, poll, args.until_idle, ctx::interrupted()).await?;
+    for pid in &summary.recovered {
+        eprintln!("libos: recovered pid {pid} from an expired lease");
+    }
+    eprintln!(
+        "libos: {} quanta run, {} cancelled, {} processes finished",
+        summary.quanta,
+        summary.cancelled,
+        summary.finished.len()
+    );
+    Ok(())
+}

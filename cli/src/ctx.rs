@@ -1,0 +1,99 @@
+//! What every command needs: the store, the configuration, images, models.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use libos_images::ImageSet;
+use libos_kernel::{Kernel, OpenMode, Pid, StoreLocation};
+use libos_runtime::quantum::QuantumPolicy;
+use libos_runtime::{Config, ModelRouter, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel};
+
+use crate::args::SchedArgs;
+use crate::exit::UsageError;
+
+/// Global options, resolved lazily per command.
+pub struct Ctx {
+    /// `--db`.
+    pub db: String,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+}
+
+impl Ctx {
+    /// Opens the store; `Create` makes it if missing.
+    pub fn open(&self, mode: OpenMode) -> anyhow::Result<Kernel> {
+        Ok(Kernel::open(&StoreLocation::parse(&self.db), mode)?)
+    }
+
+    /// Loads the configuration (file and environment).
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), &libos_runtime::config::process_env).map_err(anyhow::Error::msg)
+    }
+
+    /// Shipped images plus the configured directories.
+    pub fn images(&self, config: &Config) -> anyhow::Result<ImageSet> {
+        let mut set = ImageSet::shipped()?;
+        for dir in &config.image_dirs {
+            set.add_dir(dir)?;
+        }
+        Ok(set)
+    }
+}
+
+/// Parses a pid argument.
+pub fn parse_pid(text: &str) -> Result<Pid, UsageError> {
+    text.parse().map_err(UsageError)
+}
+
+/// The model router for a run: configured profiles, or a script for all of them.
+pub fn router(config: &Config, script: Option<&Path>) -> anyhow::Result<ModelRouter> {
+    let router = ModelRouter::from_config(config);
+    Ok(match script {
+        Some(path) => {
+            let script = Script::load(path).map_err(anyhow::Error::msg)?;
+            router.with_override(Arc::new(ScriptedModel::new("scripted", script)))
+        }
+        None => router,
+    })
+}
+
+/// Runs a scheduler on `kernel` until idle (or until `shutdown`).
+pub async fn run_scheduler(
+    kernel: &Kernel,
+    router: ModelRouter,
+    sched: &SchedArgs,
+    poll: Duration,
+    until_idle: bool,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<RunSummary> {
+    let env = libos_runtime::quantum::env(kernel.clone(), router, QuantumPolicy::default());
+    let config =
+        SchedulerConfig { concurrency: usize::from(sched.concurrency), poll, until_idle, ..SchedulerConfig::default() };
+    let scheduler = Scheduler::new(env, config);
+    scheduler.run(shutdown).await.context("scheduler stopped")
+}
+
+/// Resolves once Ctrl-C (or SIGTERM) arrives.
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,73 @@
+//! The `libos` command: operators' interface to a libos store.
+//!
+//! Every command opens the store, does one thing (most are one transaction),
+//! prints a table for people or JSON for scripts, and exits with a documented
+//! code (see [`exit`]). Errors are one line on stderr: `libos: error: ...`.
+
+mod args;
+mod cmd;
+mod ctx;
+mod exit;
+mod render;
+mod wire;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::ctx::Ctx;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LIBOS_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("libos: error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    match runtime.block_on(dispatch(&cli)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            let code = exit::code_for(&e);
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("libos: error: {}", dedup_chain(&chain));
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Joins an error chain on one line, skipping causes already quoted by their parent.
+fn dedup_chain(chain: &[String]) -> String {
+    let mut out = String::new();
+    for c in chain {
+        if out.contains(c.as_str()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c.replace('\n', " "));
+    }
+    out
+}
+
+async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
+    let ctx = Ctx { db: cli.db.clone(), config: cli.config.clone() };
+    match &cli.command {
+        Command::Init => cmd::init::run(&ctx),
+        Command::Spawn(a) => cmd::spawn::run(&ctx, a).await,
+        Command::Run(a) => cmd::run::run(&ctx, a).await,
+        Command::Ps(a) => cmd::ps::run(&ctx, a),
+        Command::Kill(a) => cmd::kill::run(&ctx, a),
+        Command::Logs(a) => cmd::logs::run(&ctx, a),
+        Command::Images => cmd::images::run(&ctx),
+        Command::Audit(a) => cmd::audit::run(&ctx, a).await,
+        Command::Demo(a) => cmd::demo::run(a).await,
+    }
+}

@@ -1,0 +1,66 @@
+//! JSON shapes printed by `--json`. Field names are stable: scripts rely on them.
+
+use libos_kernel::{AuditRecord, ProcState, ProcessInfo};
+use serde_json::{Value, json};
+
+/// A process.
+pub fn process(p: &ProcessInfo) -> Value {
+    json!({
+        "pid": p.pid.get(),
+        "ppid": p.ppid.map(|x| x.get()),
+        "image": p.image,
+        "image_digest": p.image_digest.0,
+        "goal": p.goal,
+        "workspace": p.workspace.to_string_lossy(),
+        "state": p.state.name(),
+        "state_detail": state_detail(&p.state),
+        "priority": p.priority,
+        "generation": p.generation.0,
+        "usage": {
+            "quanta": p.usage.quanta,
+            "model_calls": p.usage.model_calls,
+            "tokens_in": p.usage.tokens_in,
+            "tokens_out": p.usage.tokens_out,
+            "tokens_estimated": p.usage.tokens_estimated,
+            "tool_calls": p.usage.tool_calls,
+        },
+        "created_at": p.created_at.to_rfc3339(),
+        "updated_at": p.updated_at.to_rfc3339(),
+    })
+}
+
+/// The data of a state.
+pub fn state_detail(s: &ProcState) -> Value {
+    match s {
+        ProcState::Runnable { not_before } => json!({"not_before": not_before.map(|t| t.to_rfc3339())}),
+        ProcState::Running { lease } => json!({
+            "owner": lease.owner.0,
+            "expires_at": lease.expires_at.to_rfc3339(),
+            "quantum": lease.quantum,
+        }),
+        ProcState::Exited { code, result } => json!({"code": code, "result": result}),
+        ProcState::Failed { kind, error } => json!({"kind": kind.as_str(), "error": error}),
+        ProcState::Killed { by, reason } => json!({"by": by.to_string(), "reason": reason}),
+    }
+}
+
+/// An audit record, every field.
+pub fn audit(r: &AuditRecord) -> Value {
+    json!({
+        "seq": r.seq.get(),
+        "at": r.at.to_rfc3339(),
+        "actor": r.actor,
+        "kind": r.kind,
+        "action": r.action,
+        "pid": r.pid.map(|p| p.get()),
+        "args": serde_json::from_str::<Value>(&r.args).unwrap_or(Value::String(r.args.clone())),
+        "args_sha256": r.args_sha256,
+        "decision": r.decision,
+        "grant": r.grant,
+        "outcome": r.outcome,
+        "result_digest": r.result_digest,
+        "detail": r.detail,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    })
+}

@@ -1,0 +1,162 @@
+//! The TOML image spec and its validation into an [`Image`].
+
+use std::collections::BTreeSet;
+
+use libos_tools::ToolName;
+use serde::Deserialize;
+
+use crate::error::ImageError;
+
+/// The TOML file as written (the wire form).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageSpec {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    system_prompt: String,
+    tools: Vec<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    context: Option<ContextSpecToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ContextSpecToml {
+    #[serde(default)]
+    token_budget: Option<u32>,
+    #[serde(default)]
+    transcript_window: Option<u32>,
+}
+
+/// How much of a process's history goes into each prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContextSpec {
+    /// Token budget for the whole prompt.
+    pub token_budget: u32,
+    /// Most recent tool calls (with results) shown in full.
+    pub transcript_window: u32,
+}
+
+impl Default for ContextSpec {
+    fn default() -> Self {
+        ContextSpec { token_budget: 16_000, transcript_window: 24 }
+    }
+}
+
+/// A validated image: what a process is spawned from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Name, e.g. `assistant`.
+    pub name: String,
+    /// Version string.
+    pub version: String,
+    /// One line for `libos images`.
+    pub description: String,
+    /// The system prompt.
+    pub system_prompt: String,
+    /// The process's tool table: exactly these tools are offered and callable.
+    pub tools: Vec<ToolName>,
+    /// Model profile name (`default` when unset).
+    pub model: String,
+    /// Context limits.
+    pub context: ContextSpec,
+    /// The TOML text it was parsed from (what the store registers).
+    pub source: String,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+impl Image {
+    /// Parses and validates an image spec. `origin` names the file in errors.
+    pub fn parse(origin: &str, text: &str) -> Result<Image, ImageError> {
+        let spec: ImageSpec = toml::from_str(text)
+            .map_err(|e| ImageError::Syntax { origin: origin.to_string(), message: one_line(&e, text) })?;
+        let invalid = |field: &str, message: String| ImageError::Invalid {
+            origin: origin.to_string(),
+            field: field.to_string(),
+            message,
+        };
+        if !valid_name(&spec.name) {
+            return Err(invalid("name", format!("`{}` is not a valid image name (use a-z, 0-9, - and _)", spec.name)));
+        }
+        if spec.version.trim().is_empty() {
+            return Err(invalid("version", "is empty".to_string()));
+        }
+        if spec.system_prompt.trim().is_empty() {
+            return Err(invalid("system_prompt", "is empty".to_string()));
+        }
+        let mut seen = BTreeSet::new();
+        let mut tools = Vec::with_capacity(spec.tools.len());
+        for (i, t) in spec.tools.iter().enumerate() {
+            let tool = ToolName::parse(t).ok_or_else(|| {
+                let known = ToolName::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
+                invalid(&format!("tools[{i}]"), format!("unknown tool `{t}` (known: {known})"))
+            })?;
+            if !seen.insert(tool) {
+                return Err(invalid(&format!("tools[{i}]"), format!("`{t}` is listed twice")));
+            }
+            tools.push(tool);
+        }
+        if !tools.contains(&ToolName::Exit) {
+            return Err(invalid("tools", "must include `exit`, or its processes could never finish".to_string()));
+        }
+        let model = spec.model.unwrap_or_else(|| "default".to_string());
+        if model.trim().is_empty() {
+            return Err(invalid("model", "is empty".to_string()));
+        }
+        let defaults = ContextSpec::default();
+        let context = match spec.context {
+            None => defaults,
+            Some(c) => ContextSpec {
+                token_budget: c.token_budget.unwrap_or(defaults.token_budget),
+                transcript_window: c.transcript_window.unwrap_or(defaults.transcript_window),
+            },
+        };
+        if context.token_budget < 1000 {
+            return Err(invalid(
+                "context.token_budget",
+                format!("{} is too small (at least 1000)", context.token_budget),
+            ));
+        }
+        if context.transcript_window == 0 {
+            return Err(invalid("context.transcript_window", "must be at least 1".to_string()));
+        }
+        Ok(Image {
+            name: spec.name,
+            version: spec.version,
+            description: spec.description.trim().to_string(),
+            system_prompt: spec.system_prompt.trim().to_string(),
+            tools,
+            model,
+            context,
+            source: text.to_string(),
+        })
+    }
+}
+
+/// The TOML error on one line: `line L, column C: message` plus the key when known.
+fn one_line(e: &toml::de::Error, text: &str) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let (line, col) = line_col(text, span.start);
+            format!("line {line}, column {col}: {msg}")
+        }
+        None => msg,
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    (line, col)
+}

@@ -1,0 +1,273 @@
+//! Audit record types and their canonical, hashable form.
+
+use std::fmt;
+use std::io::Write;
+
+use sha2::{Digest, Sha256};
+
+use crate::actor::Actor;
+use crate::ids::{AuditSeq, Pid};
+use crate::time::Timestamp;
+
+/// Canonical arguments longer than this many bytes are stored as a bounded summary.
+pub const ARGS_LIMIT: usize = 4096;
+
+/// The `prev_hash` of the first record.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What kind of thing a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A process state transition.
+    State,
+    /// A tool call (dispatched, rejected, or failed).
+    Tool,
+    /// The intent record written before an external effect.
+    Effect,
+    /// An operator action (spawn, kill, ...).
+    Operator,
+    /// A kernel action not tied to one transition (recovery, image registration).
+    Kernel,
+}
+
+impl AuditKind {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::State => "state",
+            AuditKind::Tool => "tool",
+            AuditKind::Effect => "effect",
+            AuditKind::Operator => "operator",
+            AuditKind::Kernel => "kernel",
+        }
+    }
+
+    /// Inverse of [`AuditKind::as_str`].
+    pub fn parse(s: &str) -> Option<AuditKind> {
+        Some(match s {
+            "state" => AuditKind::State,
+            "tool" => AuditKind::Tool,
+            "effect" => AuditKind::Effect,
+            "operator" => AuditKind::Operator,
+            "kernel" => AuditKind::Kernel,
+            _ => return None,
+        })
+    }
+}
+
+/// How an audited action came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Attempted and failed; the error went back to the model or operator.
+    Error,
+    /// Refused by a capability check.
+    Denied,
+    /// Model output refused before dispatch (unknown tool, bad JSON, bad args).
+    Rejected,
+    /// The process parked on it.
+    Parked,
+    /// An external effect started but its end was never recorded (crash).
+    Unknown,
+    /// An external effect is about to start (intent record).
+    Pending,
+}
+
+impl Outcome {
+    /// Every outcome, for help texts and parsing.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Denied,
+        Outcome::Rejected,
+        Outcome::Parked,
+        Outcome::Unknown,
+        Outcome::Pending,
+    ];
+
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Denied => "denied",
+            Outcome::Rejected => "rejected",
+            Outcome::Parked => "parked",
+            Outcome::Unknown => "unknown",
+            Outcome::Pending => "pending",
+        }
+    }
+
+    /// Inverse of [`Outcome::as_str`].
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record about to be appended: the store assigns seq, time and hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditDraft {
+    /// Who acted.
+    pub actor: Actor,
+    /// What kind of record.
+    pub kind: AuditKind,
+    /// Tool name, operator command or transition event.
+    pub action: String,
+    /// The process concerned, if any.
+    pub pid: Option<Pid>,
+    /// Arguments; stored canonical and bounded.
+    pub args: serde_json::Value,
+    /// The capability decision (`allow`, `deny`, `ask`) where one was made.
+    pub decision: Option<String>,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// The result text, stored as its sha256 digest only.
+    pub result: Option<String>,
+    /// A short human-readable line (`runnable -> running`, an error message).
+    pub detail: Option<String>,
+}
+
+/// A committed audit record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Position in the chain, from 1, without gaps.
+    pub seq: AuditSeq,
+    /// Commit time.
+    pub at: Timestamp,
+    /// `pid:N`, `human:NAME` or `kernel`.
+    pub actor: String,
+    /// Record kind name.
+    pub kind: String,
+    /// Tool, command or event.
+    pub action: String,
+    /// Process concerned.
+    pub pid: Option<Pid>,
+    /// Canonical JSON arguments, bounded to [`ARGS_LIMIT`] bytes.
+    pub args: String,
+    /// sha256 of the full canonical arguments.
+    pub args_sha256: String,
+    /// Capability decision.
+    pub decision: Option<String>,
+    /// The grant that decided, when a grant did.
+    pub grant: Option<i64>,
+    /// Outcome name.
+    pub outcome: String,
+    /// sha256 of the result text.
+    pub result_digest: Option<String>,
+    /// Human-readable line.
+    pub detail: Option<String>,
+    /// Hash of the previous record ([`GENESIS`] for the first).
+    pub prev_hash: String,
+    /// `sha256(prev_hash || canonical(record))`.
+    pub hash: String,
+}
+
+/// Filters for reading the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this process.
+    pub pid: Option<Pid>,
+    /// Only this action (tool name, command or event).
+    pub action: Option<String>,
+    /// Only this outcome.
+    pub outcome: Option<Outcome>,
+    /// Only records at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only records after this sequence number (for following).
+    pub after: Option<AuditSeq>,
+    /// At most this many, the most recent ones.
+    pub limit: Option<usize>,
+}
+
+/// Lowercase hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Canonical JSON of `args` and its sha256, bounded: text over [`ARGS_LIMIT`]
+/// bytes is replaced by a summary naming its size and keeping a prefix.
+pub fn bound_args(args: &serde_json::Value) -> (String, String) {
+    // serde_json's map is ordered by key (no `preserve_order`), so this is canonical.
+    let full = args.to_string();
+    let digest = sha256_hex(full.as_bytes());
+    if full.len() <= ARGS_LIMIT {
+        return (full, digest);
+    }
+    let mut cut = 1024;
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let summary = serde_json::json!({
+        "truncated": true,
+        "bytes": full.len(),
+        "prefix": &full[..cut],
+    });
+    (summary.to_string(), digest)
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_opt_int(out: &mut Vec<u8>, n: Option<i64>) {
+    match n {
+        Some(n) => {
+            let _ = write!(out, "{n}");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// The canonical bytes of a record: compact JSON, keys sorted, every field but
+/// `prev_hash` and `hash`. `args` is embedded as the stored JSON text.
+pub fn canonical_bytes(r: &AuditRecord, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(b"{\"action\":");
+    write_str(out, &r.action);
+    out.extend_from_slice(b",\"actor\":");
+    write_str(out, &r.actor);
+    out.extend_from_slice(b",\"args\":");
+    // Stored text; a tampered, non-JSON value still hashes differently.
+    write_str(out, &r.args);
+    out.extend_from_slice(b",\"args_sha256\":");
+    write_str(out, &r.args_sha256);
+    let _ = write!(out, ",\"at\":{}", r.at.micros());
+    out.extend_from_slice(b",\"decision\":");
+    write_opt_str(out, r.decision.as_deref());
+    out.extend_from_slice(b",\"detail\":");
+    write_opt_str(out, r.detail.as_deref());
+    out.extend_from_slice(b",\"grant\":");
+    write_opt_int(out, r.grant);
+    out.extend_from_slice(b",\"kind\":");
+    write_str(out, &r.kind);
+    out.extend_from_slice(b",\"outcome\":");
+    write_str(out, &r.outcome);
+    out.extend_from_slice(b",\"pid\":");
+    write_opt_int(out, r.pid.map(Pid::get));
+    out.extend_from_slice(b",\"result_digest\":");
+    write_opt_str(out, r.result_digest.as_deref());
+    let _ = write!(out, ",\"seq\":{}}}", r.seq.get());
+}
+
+/// `sha256(prev_hash || canonical)`, hex.
+pub fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(canonical);
+    hex::encode(h.finalize())
+}

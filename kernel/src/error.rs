@@ -1,0 +1,91 @@
+//! Kernel errors: one enum for operations, one for opening a store, one for the store itself.
+
+use std::path::PathBuf;
+
+use crate::ids::{Generation, Pid};
+use crate::state::TransitionError;
+
+/// A failure of the storage layer, with the cases callers must tell apart.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another process held the write lock past the busy timeout.
+    #[error("store is locked by another process (gave up waiting)")]
+    Busy,
+    /// The file or its directory cannot be written.
+    #[error("store is read-only")]
+    ReadOnly,
+    /// No space left for the write.
+    #[error("store disk is full")]
+    Full,
+    /// The database file is damaged.
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// Anything else the database reported.
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Why a store could not be opened. Nothing is written to the path when this is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// The store does not exist and the command does not create one.
+    #[error("no libos store at {0} (run `libos init`, or pass --db)")]
+    Missing(PathBuf),
+    /// The path names a directory.
+    #[error("store path {0} is a directory, not a database file")]
+    IsDirectory(PathBuf),
+    /// The file is not an SQLite database.
+    #[error("{0} is not a libos store (not an SQLite database)")]
+    NotADatabase(PathBuf),
+    /// An SQLite database that libos did not create.
+    #[error("{0} is an SQLite database but not a libos store")]
+    Foreign(PathBuf),
+    /// Written by a newer libos.
+    #[error("store {path} has schema version {found}, newer than this libos supports ({supported}); upgrade libos")]
+    TooNew {
+        /// The store.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// The file or its directory could not be created, read or written.
+    #[error("cannot open store {path}: {reason}")]
+    Io {
+        /// The store.
+        path: PathBuf,
+        /// The operating system's or database's reason.
+        reason: String,
+    },
+}
+
+/// A kernel operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KernelError {
+    /// The pid names no process in this store.
+    #[error("no process with pid {0}")]
+    NoSuchProcess(Pid),
+    /// The event is not allowed in the process's state.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The process changed since the caller read it (lease lost, killed meanwhile).
+    #[error("process {pid} changed under this writer (expected generation {expected}, found {found})")]
+    Stale {
+        /// The process.
+        pid: Pid,
+        /// The generation the writer held.
+        expected: Generation,
+        /// The generation in the store.
+        found: Generation,
+    },
+    /// The image digest names no registered image.
+    #[error("no registered image with digest {0}")]
+    NoSuchImage(String),
+    /// Bad input from a caller (empty goal, oversized field).
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed; the operation did not happen.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,115 @@
+//! Creating and ending processes: images, spawn, kill.
+
+use serde_json::json;
+
+use super::{Kernel, apply};
+use crate::actor::Actor;
+use crate::audit::{AuditDraft, AuditKind, Outcome, sha256_hex};
+use crate::error::KernelError;
+use crate::ids::{ImageDigest, Pid};
+use crate::process::SpawnSpec;
+use crate::state::{Event, ProcState};
+use crate::store::Tx;
+use crate::time::Timestamp;
+
+/// Longest goal accepted, in bytes.
+pub const MAX_GOAL_BYTES: usize = 64 * 1024;
+
+impl Kernel {
+    /// Registers an image spec (content-addressed; registering the same text twice is a no-op).
+    pub fn register_image(&self, name: &str, version: &str, spec: &str) -> Result<ImageDigest, KernelError> {
+        let digest = ImageDigest(sha256_hex(spec.as_bytes()));
+        let d = digest.clone();
+        self.write(|tx| tx.insert_image(&d, name, version, spec, Timestamp::now()))?;
+        Ok(digest)
+    }
+
+    /// The (name, version, spec text) of a registered image.
+    pub fn image_spec(&self, digest: &ImageDigest) -> Result<(String, String, String), KernelError> {
+        self.read(|tx| tx.image(digest))
+    }
+
+    /// Creates a runnable process. Audited as the spawning actor's action.
+    pub fn spawn(&self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
+        if spec.goal.trim().is_empty() {
+            return Err(KernelError::Invalid("goal is empty".to_string()));
+        }
+        if spec.goal.len() > MAX_GOAL_BYTES {
+            return Err(KernelError::Invalid(format!(
+                "goal is {} bytes, more than the {MAX_GOAL_BYTES} allowed",
+                spec.goal.len()
+            )));
+        }
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let (name, _, _) = tx.image(&spec.image)?;
+            if let Some(parent) = spec.parent {
+                tx.process(parent)?;
+            }
+            let pid = tx.insert_process(spec, &name, now)?;
+            tx.append_audit(
+                &AuditDraft {
+                    actor: spec.actor.clone(),
+                    kind: AuditKind::Operator,
+                    action: "spawn".to_string(),
+                    pid: Some(pid),
+                    args: json!({
+                        "image": name,
+                        "image_digest": spec.image.0,
+                        "goal": spec.goal,
+                        "workspace": spec.workspace.to_string_lossy(),
+                        "parent": spec.parent.map(Pid::get),
+                        "priority": spec.priority,
+                    }),
+                    decision: None,
+                    outcome: Outcome::Ok,
+                    result: None,
+                    detail: Some(format!("spawned {name} as pid {pid}")),
+                },
+                now,
+            )?;
+            Ok(pid)
+        })
+    }
+
+    /// Kills a process in any non-terminal state. An in-flight quantum loses its
+    /// lease at once (its commit will be refused); its scheduler cancels it.
+    pub fn kill(&self, pid: Pid, by: Actor, reason: &str) -> Result<ProcState, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            settle_unknown_effect(tx, pid, "the process was killed while it ran", now)?;
+            let (state, _, _) = apply(tx, pid, None, Event::Kill { by: by.clone(), reason: reason.to_string() }, now)?;
+            Ok(state)
+        })
+    }
+}
+
+/// If `pid` has an external effect whose end was never recorded, records its
+/// outcome as unknown (audit and transcript) so it is shown, never silently re-run.
+pub(super) fn settle_unknown_effect(tx: &Tx<'_>, pid: Pid, why: &str, now: Timestamp) -> Result<(), KernelError> {
+    let Some((quantum, call)) = tx.take_effect(pid)? else {
+        return Ok(());
+    };
+    let content = format!(
+        "outcome unknown: {why} after `{}` started and before its result was recorded; it was not re-run. \
+         Check its effect before trying again.",
+        call.tool
+    );
+    let args: serde_json::Value = serde_json::from_str(&call.args).unwrap_or(serde_json::Value::Null);
+    tx.append_audit(
+        &AuditDraft {
+            actor: Actor::Kernel,
+            kind: AuditKind::Effect,
+            action: call.tool.clone(),
+            pid: Some(pid),
+            args,
+            decision: None,
+            outcome: Outcome::Unknown,
+            result: None,
+            detail: Some(why.to_string()),
+        },
+        now,
+    )?;
+    let result = crate::quantum::ToolResultRecord { outcome: Outcome::Unknown, content };
+    tx.insert_transcript(pid, quantum, &call, &result, now)
+}

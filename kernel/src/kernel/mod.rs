@@ -1,0 +1,118 @@
+//! The kernel's API: every operation is one transaction on the store.
+//!
+//! Operations that change a process go through [`crate::state::transition`]
+//! and commit the new state, the generation bump and the audit record (plus
+//! any side rows: model call, transcript entry, effect intent) together. If
+//! any part fails, including the audit append, nothing commits.
+
+mod inspect;
+mod lifecycle;
+mod sched;
+
+pub use lifecycle::MAX_GOAL_BYTES;
+pub use sched::{CommitReceipt, QuantumEnd};
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crate::audit::AuditRecord;
+use crate::error::{KernelError, OpenError};
+use crate::ids::{Generation, Pid};
+use crate::state::{Event, ProcState, transition};
+use crate::store::{OpenMode, Store, StoreLocation, Tx};
+use crate::time::Timestamp;
+
+type Listener = Box<dyn Fn() + Send + Sync>;
+
+struct Inner {
+    store: Store,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+/// A handle on one store. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Kernel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel").field("store", &self.inner.store.path()).finish()
+    }
+}
+
+impl Kernel {
+    /// Opens (or, with [`OpenMode::Create`], creates) a store and migrates it.
+    pub fn open(location: &StoreLocation, mode: OpenMode) -> Result<Kernel, OpenError> {
+        let store = Store::open(location, mode)?;
+        Ok(Kernel { inner: Arc::new(Inner { store, listeners: Mutex::new(Vec::new()) }) })
+    }
+
+    /// A private in-memory kernel, for embedding and tests.
+    pub fn in_memory() -> Result<Kernel, OpenError> {
+        Kernel::open(&StoreLocation::Memory, OpenMode::Create)
+    }
+
+    /// Calls `f` after every commit made through this handle (and its clones).
+    /// A scheduler in the same process uses it to wake at once; other processes'
+    /// commits are seen through [`Kernel::change_token`].
+    pub fn on_commit(&self, f: impl Fn() + Send + Sync + 'static) {
+        self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(f));
+    }
+
+    /// Changes whenever anyone commits to the store, this process or another.
+    pub fn change_token(&self) -> Result<u64, KernelError> {
+        self.inner.store.change_token()
+    }
+
+    /// Paths no tool may ever touch: the database file, its `-wal` and `-shm`
+    /// siblings, and the directory holding them when it is libos's own (`.libos`).
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        let Some(db) = self.inner.store.path() else { return Vec::new() };
+        let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+        let mut out = vec![db.clone()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            out.push(PathBuf::from(p));
+        }
+        if let Some(dir) = db.parent().filter(|d| d.file_name().is_some_and(|n| n == ".libos")) {
+            out.push(dir.to_path_buf());
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        let value = self.inner.store.write(f)?;
+        for listener in self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            listener();
+        }
+        Ok(value)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        self.inner.store.read(f)
+    }
+}
+
+/// Applies an event to a process inside `tx`: checks the generation (if the
+/// caller holds one), runs the transition, writes the state and its audit record.
+fn apply(
+    tx: &Tx<'_>,
+    pid: Pid,
+    expected: Option<Generation>,
+    event: Event,
+    now: Timestamp,
+) -> Result<(ProcState, Generation, AuditRecord), KernelError> {
+    let p = tx.process(pid)?;
+    if let Some(expected) = expected
+        && expected != p.generation
+    {
+        return Err(KernelError::Stale { pid, expected, found: p.generation });
+    }
+    let start_quantum = matches!(event, Event::Lease(_));
+    let t = transition(pid, &p.state, event)?;
+    let generation = tx.set_state(pid, p.generation, &t.next, now, start_quantum)?;
+    let record = tx.append_audit(&t.record, now)?;
+    Ok((t.next, generation, record))
+}

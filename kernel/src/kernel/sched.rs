@@ -1,0 +1,249 @@
+//! What schedulers call: leasing, committing quanta, recovery.
+//!
+//! A quantum is, in the store: `lease` (runnable -> running), optionally
+//! `record_rejection` per rejected model output and `begin_effect` before an
+//! external effect, then exactly one of `commit_quantum` or `end_quantum`.
+//! Everything after the lease is fenced by the lease's generation.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::lifecycle::settle_unknown_effect;
+use super::{Kernel, apply};
+use crate::actor::Actor;
+use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::error::KernelError;
+use crate::ids::{Pid, SchedulerId};
+use crate::quantum::{EffectIntent, Lease, ModelCallRecord, Next, QuantumCommit};
+use crate::state::{Event, FailureKind, LeaseInfo, ProcState};
+use crate::store::Tx;
+use crate::time::Timestamp;
+
+/// Result of a committed quantum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// The process's state after the commit.
+    pub state: ProcState,
+}
+
+fn check_lease(tx: &Tx<'_>, lease: &Lease) -> Result<(), KernelError> {
+    let p = tx.process(lease.pid)?;
+    if p.generation != lease.generation {
+        return Err(KernelError::Stale { pid: lease.pid, expected: lease.generation, found: p.generation });
+    }
+    Ok(())
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut end = line.len().min(200);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    line[..end].to_string()
+}
+
+impl Kernel {
+    /// Leases up to `limit` due runnable processes (not in `exclude`) to `owner`
+    /// for `ttl`: highest priority first, round-robin within a priority.
+    pub fn lease(
+        &self,
+        owner: &SchedulerId,
+        ttl: Duration,
+        limit: usize,
+        exclude: &[Pid],
+    ) -> Result<Vec<Lease>, KernelError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let expires_at = now.plus(ttl);
+            let mut out = Vec::new();
+            for p in tx.due_runnable(now, limit, exclude)? {
+                let quantum = p.usage.quanta + 1;
+                let info = LeaseInfo { owner: owner.clone(), expires_at, quantum };
+                let (_, generation, _) = apply(tx, p.pid, Some(p.generation), Event::Lease(info), now)?;
+                out.push(Lease { pid: p.pid, generation, quantum, owner: owner.clone(), expires_at });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records a model output refused before dispatch (bad JSON, unknown tool,
+    /// bad arguments, not exactly one call): the model call, its tokens, and a
+    /// `rejected` audit record. The process keeps its lease for the repair turn.
+    pub fn record_rejection(
+        &self,
+        lease: &Lease,
+        model_call: &ModelCallRecord,
+        tool: Option<&str>,
+        raw_args: Option<&str>,
+        error: &str,
+    ) -> Result<(), KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            check_lease(tx, lease)?;
+            tx.insert_model_call(lease.pid, lease.quantum, model_call, now)?;
+            tx.charge(lease.pid, model_call.usage, false)?;
+            tx.append_audit(
+                &AuditDraft {
+                    actor: Actor::Process(lease.pid),
+                    kind: AuditKind::Tool,
+                    action: tool.unwrap_or("(none)").to_string(),
+                    pid: Some(lease.pid),
+                    args: json!({ "raw": raw_args }),
+                    decision: None,
+                    outcome: Outcome::Rejected,
+                    result: Some(error.to_string()),
+                    detail: Some(first_line(error)),
+                },
+                now,
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Writes the intent record of an external effect. After this, a crash
+    /// before [`Kernel::commit_quantum`] leaves an explicit unknown outcome.
+    pub fn begin_effect(&self, lease: &Lease, intent: &EffectIntent) -> Result<(), KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            check_lease(tx, lease)?;
+            let args: serde_json::Value = serde_json::from_str(&intent.call.args).unwrap_or(serde_json::Value::Null);
+            let record = tx.append_audit(
+                &AuditDraft {
+                    actor: Actor::Process(lease.pid),
+                    kind: AuditKind::Effect,
+                    action: intent.call.tool.clone(),
+                    pid: Some(lease.pid),
+                    args,
+                    decision: None,
+                    outcome: Outcome::Pending,
+                    result: None,
+                    detail: Some("external effect starting".to_string()),
+                },
+                now,
+            )?;
+            tx.insert_effect(lease.pid, lease.quantum, &intent.call, record.seq, now)
+        })
+    }
+
+    /// Commits a quantum: model call, tool call record, transcript entry, usage
+    /// and next state, in one transaction. Refused with `Stale` if the lease was lost.
+    pub fn commit_quantum(&self, lease: &Lease, commit: &QuantumCommit) -> Result<CommitReceipt, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            check_lease(tx, lease)?;
+            let pid = lease.pid;
+            tx.insert_model_call(pid, lease.quantum, &commit.model_call, now)?;
+            tx.charge(pid, commit.model_call.usage, true)?;
+            let args: serde_json::Value = serde_json::from_str(&commit.call.args).unwrap_or(serde_json::Value::Null);
+            tx.append_audit(
+                &AuditDraft {
+                    actor: Actor::Process(pid),
+                    kind: AuditKind::Tool,
+                    action: commit.call.tool.clone(),
+                    pid: Some(pid),
+                    args,
+                    decision: commit.decision.clone(),
+                    outcome: commit.result.outcome,
+                    result: Some(commit.result.content.clone()),
+                    detail: (commit.result.outcome != Outcome::Ok).then(|| first_line(&commit.result.content)),
+                },
+                now,
+            )?;
+            tx.insert_transcript(pid, lease.quantum, &commit.call, &commit.result, now)?;
+            tx.take_effect(pid)?;
+            let event = match &commit.next {
+                Next::Continue => Event::Yield { not_before: None },
+                Next::Exit { code, result } => Event::Exit { code: *code, result: result.clone() },
+                Next::Fail { kind, error } => Event::Fail { kind: *kind, error: error.clone() },
+            };
+            let (state, _, _) = apply(tx, pid, Some(lease.generation), event, now)?;
+            Ok(CommitReceipt { state })
+        })
+    }
+
+    /// Ends a quantum that dispatched nothing: back to runnable after `backoff`
+    /// (a transient model failure), or failed. The model call, if one was
+    /// made, is recorded with it.
+    pub fn end_quantum(
+        &self,
+        lease: &Lease,
+        model_call: Option<&ModelCallRecord>,
+        outcome: QuantumEnd,
+    ) -> Result<CommitReceipt, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            check_lease(tx, lease)?;
+            if let Some(m) = model_call {
+                tx.insert_model_call(lease.pid, lease.quantum, m, now)?;
+                tx.charge(lease.pid, m.usage, false)?;
+            }
+            let event = match outcome {
+                QuantumEnd::Backoff(d) => Event::Yield { not_before: Some(now.plus(d)) },
+                QuantumEnd::Fail { kind, error } => Event::Fail { kind, error },
+            };
+            let (state, _, _) = apply(tx, lease.pid, Some(lease.generation), event, now)?;
+            Ok(CommitReceipt { state })
+        })
+    }
+
+    /// Gives a lease back without finishing the quantum (scheduler shutdown).
+    pub fn release(&self, lease: &Lease) -> Result<(), KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            check_lease(tx, lease)?;
+            settle_unknown_effect(tx, lease.pid, "the scheduler shut down", now)?;
+            apply(tx, lease.pid, Some(lease.generation), Event::Release, now)?;
+            Ok(())
+        })
+    }
+
+    /// Extends every lease `owner` holds; returns how many.
+    pub fn renew_leases(&self, owner: &SchedulerId, ttl: Duration) -> Result<usize, KernelError> {
+        self.write(|tx| tx.renew_leases(owner, Timestamp::now().plus(ttl)))
+    }
+
+    /// Pids (with generation) currently leased by `owner`.
+    pub fn leased_by(&self, owner: &SchedulerId) -> Result<Vec<(Pid, crate::ids::Generation)>, KernelError> {
+        self.read(|tx| tx.leased_by(owner))
+    }
+
+    /// Returns every process whose lease lapsed to runnable. One whose external
+    /// effect had started gets an explicit unknown outcome instead of a re-run.
+    pub fn recover_expired(&self) -> Result<Vec<Pid>, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let mut out = Vec::new();
+            for p in tx.expired_leases(now)? {
+                settle_unknown_effect(tx, p.pid, "the scheduler running it stopped", now)?;
+                apply(tx, p.pid, Some(p.generation), Event::LeaseExpired, now)?;
+                out.push(p.pid);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether any process is runnable (due now or after a backoff), and the
+    /// earliest backoff deadline among them.
+    pub fn runnable_outlook(&self) -> Result<(bool, Option<Timestamp>), KernelError> {
+        self.read(|tx| Ok((tx.any_runnable()?, tx.next_ready_at()?)))
+    }
+}
+
+/// How a quantum that dispatched nothing ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuantumEnd {
+    /// Transient failure: runnable again after this delay.
+    Backoff(Duration),
+    /// The process cannot go on.
+    Fail {
+        /// Category.
+        kind: FailureKind,
+        /// One-line reason.
+        error: String,
+    },
+}

@@ -1,0 +1,45 @@
+//! The libos kernel: the process table, process states, the audit chain and
+//! the store they live in.
+//!
+//! Everything that must survive a crash or be proven later goes through here,
+//! as synchronous transactions behind a small typed API ([`Kernel`]). This
+//! crate deliberately does not call models, run tools, or do any network
+//! I/O, and it is the only crate with SQL.
+//!
+//! Modules, in reading order:
+//! - [`ids`]: newtype identifiers (`Pid`, `AuditSeq`, ...).
+//! - [`time`]: timestamps and durations.
+//! - [`actor`]: who did something (`pid:N`, `human:NAME`, `kernel`).
+//! - [`state`]: process states and the one transition function.
+//! - [`audit`]: audit records, their canonical form, the hash chain and its verifier.
+//! - [`process`]: process information and spawn specs.
+//! - [`quantum`]: leases and the records a quantum commits.
+//! - [`store`]: the SQLite store behind typed operations (private rows).
+//! - [`kernel`](Kernel): the API, one transaction per operation.
+//! - [`error`]: error types.
+
+pub mod actor;
+pub mod audit;
+pub mod error;
+pub mod ids;
+mod kernel;
+pub mod process;
+pub mod quantum;
+pub mod state;
+mod store;
+pub mod time;
+
+pub use actor::Actor;
+pub use audit::{AuditFilter, AuditKind, AuditRecord, ChainBreak, Outcome, VerifyReport};
+pub use error::{KernelError, OpenError, StoreError};
+pub use ids::{AuditSeq, Generation, ImageDigest, ModelCallId, Pid, SchedulerId};
+pub use kernel::Kernel;
+pub use kernel::{CommitReceipt, MAX_GOAL_BYTES, QuantumEnd};
+pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
+pub use quantum::{
+    EffectIntent, Lease, ModelCallOutcome, ModelCallRecord, ModelCallRow, Next, QuantumCommit, TokenUsage,
+    ToolCallRecord, ToolResultRecord, TranscriptEntry,
+};
+pub use state::{FailureKind, ProcState};
+pub use store::{OpenMode, StoreLocation, schema_version};
+pub use time::Timestamp;

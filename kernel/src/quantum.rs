@@ -1,0 +1,178 @@
+//! The records a quantum leaves behind, and the lease it runs under.
+
+use std::time::Duration;
+
+use crate::audit::Outcome;
+use crate::ids::{Generation, ModelCallId, Pid, SchedulerId};
+use crate::state::FailureKind;
+use crate::time::Timestamp;
+
+/// A scheduler's hold on one process for one quantum. Every write made under it
+/// is fenced by `generation`: once the process moves on (killed, lease expired
+/// and recovered), writes under the old lease fail with `KernelError::Stale`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// The process.
+    pub pid: Pid,
+    /// Its generation right after the lease.
+    pub generation: Generation,
+    /// The quantum number (1-based).
+    pub quantum: u64,
+    /// The scheduler holding it.
+    pub owner: SchedulerId,
+    /// When it lapses unless renewed.
+    pub expires_at: Timestamp,
+}
+
+/// Token counts of one model call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens.
+    pub output: u64,
+    /// True when the model reported none and these are estimates.
+    pub estimated: bool,
+}
+
+/// How a model call was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelCallOutcome {
+    /// Its tool call was accepted.
+    Ok,
+    /// Its output was rejected (bad JSON, unknown tool, bad args, not exactly one call).
+    Rejected,
+    /// The call itself failed (after retries).
+    Error,
+}
+
+impl ModelCallOutcome {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelCallOutcome::Ok => "ok",
+            ModelCallOutcome::Rejected => "rejected",
+            ModelCallOutcome::Error => "error",
+        }
+    }
+}
+
+/// One model call, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCallRecord {
+    /// Attempt within the quantum (0 is the first call, then repairs).
+    pub attempt: u32,
+    /// Model profile name.
+    pub profile: String,
+    /// Model name as the endpoint reported it.
+    pub model: String,
+    /// sha256 of the request body.
+    pub request_digest: String,
+    /// Size of the request body.
+    pub request_bytes: u64,
+    /// The response as received (JSON text of the message, or the error body).
+    pub response: String,
+    /// Any text the model gave with its call: the quantum's stated rationale.
+    pub rationale: Option<String>,
+    /// Tokens.
+    pub usage: TokenUsage,
+    /// Wall time of the call, retries included.
+    pub latency: Duration,
+    /// How it was used.
+    pub outcome: ModelCallOutcome,
+    /// Why it was rejected or failed.
+    pub error: Option<String>,
+}
+
+/// A stored model call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCallRow {
+    /// Id.
+    pub id: ModelCallId,
+    /// The process.
+    pub pid: Pid,
+    /// Quantum number.
+    pub quantum: u64,
+    /// When it was recorded.
+    pub at: Timestamp,
+    /// The record.
+    pub record: ModelCallRecord,
+}
+
+/// The one tool call a quantum chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCallRecord {
+    /// The model's id for the call (used to pair call and result in prompts).
+    pub call_id: String,
+    /// Tool name.
+    pub tool: String,
+    /// Canonical JSON arguments.
+    pub args: String,
+    /// The model's accompanying text.
+    pub rationale: Option<String>,
+}
+
+/// What a tool call returned, as the model will see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolResultRecord {
+    /// `ok` or `error` (or `unknown` after a crash).
+    pub outcome: Outcome,
+    /// The text shown to the model.
+    pub content: String,
+}
+
+/// What happens to the process when the quantum commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Back to runnable.
+    Continue,
+    /// The process called `exit`.
+    Exit {
+        /// Exit code.
+        code: i32,
+        /// The result it reported.
+        result: String,
+    },
+    /// End it as failed.
+    Fail {
+        /// Category.
+        kind: FailureKind,
+        /// Reason.
+        error: String,
+    },
+}
+
+/// Everything a completed quantum commits in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantumCommit {
+    /// The model call that chose the tool call.
+    pub model_call: ModelCallRecord,
+    /// The tool call.
+    pub call: ToolCallRecord,
+    /// Its result.
+    pub result: ToolResultRecord,
+    /// The capability decision that let it run.
+    pub decision: Option<String>,
+    /// The process's next state.
+    pub next: Next,
+}
+
+/// One entry of a process's transcript: a tool call and its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptEntry {
+    /// Quantum number.
+    pub quantum: u64,
+    /// The call.
+    pub call: ToolCallRecord,
+    /// Its result.
+    pub result: ToolResultRecord,
+    /// Commit time.
+    pub at: Timestamp,
+}
+
+/// An external effect about to start (the intent record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectIntent {
+    /// The call about to have an effect outside the store.
+    pub call: ToolCallRecord,
+}

@@ -1,0 +1,225 @@
+//! Per-process logs: model calls, the transcript, and pending external effects.
+
+use std::time::Duration;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Sql, Tx};
+use crate::audit::Outcome;
+use crate::error::{KernelError, StoreError};
+use crate::ids::{AuditSeq, ModelCallId, Pid};
+use crate::quantum::{
+    ModelCallOutcome, ModelCallRecord, ModelCallRow, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
+};
+use crate::time::Timestamp;
+
+fn model_call_from_row(r: &Row<'_>) -> Result<ModelCallRow, rusqlite::Error> {
+    let outcome: String = r.get(15)?;
+    Ok(ModelCallRow {
+        id: ModelCallId(r.get(0)?),
+        pid: Pid(r.get(1)?),
+        quantum: r.get::<_, i64>(2)? as u64,
+        at: Timestamp(r.get(4)?),
+        record: ModelCallRecord {
+            attempt: r.get::<_, i64>(3)? as u32,
+            profile: r.get(5)?,
+            model: r.get(6)?,
+            request_digest: r.get(7)?,
+            request_bytes: r.get::<_, i64>(8)? as u64,
+            response: r.get(9)?,
+            rationale: r.get(10)?,
+            usage: TokenUsage {
+                input: r.get::<_, i64>(11)? as u64,
+                output: r.get::<_, i64>(12)? as u64,
+                estimated: r.get::<_, i64>(13)? != 0,
+            },
+            latency: Duration::from_micros(r.get::<_, i64>(14)? as u64),
+            outcome: match outcome.as_str() {
+                "ok" => ModelCallOutcome::Ok,
+                "rejected" => ModelCallOutcome::Rejected,
+                _ => ModelCallOutcome::Error,
+            },
+            error: r.get(16)?,
+        },
+    })
+}
+
+fn transcript_from_row(r: &Row<'_>) -> Result<(TranscriptEntry, String), rusqlite::Error> {
+    Ok((
+        TranscriptEntry {
+            quantum: r.get::<_, i64>(0)? as u64,
+            call: ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(6)? },
+            result: ToolResultRecord { outcome: Outcome::Ok, content: r.get(4)? },
+            at: Timestamp(r.get(7)?),
+        },
+        r.get(5)?,
+    ))
+}
+
+fn with_outcome((mut entry, outcome): (TranscriptEntry, String)) -> Result<TranscriptEntry, KernelError> {
+    entry.result.outcome = Outcome::parse(&outcome)
+        .ok_or_else(|| KernelError::Store(StoreError::Corrupt(format!("transcript outcome `{outcome}`"))))?;
+    Ok(entry)
+}
+
+impl Tx<'_> {
+    /// Stores a model call.
+    pub(crate) fn insert_model_call(
+        &self,
+        pid: Pid,
+        quantum: u64,
+        m: &ModelCallRecord,
+        now: Timestamp,
+    ) -> Result<ModelCallId, KernelError> {
+        let id: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO model_calls (pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
+                 response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .sql()?
+            .query_row(
+                params![
+                    pid.get(),
+                    quantum as i64,
+                    i64::from(m.attempt),
+                    now.micros(),
+                    m.profile,
+                    m.model,
+                    m.request_digest,
+                    m.request_bytes as i64,
+                    m.response,
+                    m.rationale,
+                    m.usage.input as i64,
+                    m.usage.output as i64,
+                    i64::from(m.usage.estimated),
+                    m.latency.as_micros() as i64,
+                    m.outcome.as_str(),
+                    m.error
+                ],
+                |r| r.get(0),
+            )
+            .sql()?;
+        Ok(ModelCallId(id))
+    }
+
+    /// A process's model calls, oldest first.
+    pub(crate) fn model_calls(&self, pid: Pid) -> Result<Vec<ModelCallRow>, KernelError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
+                 rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error \
+                 FROM model_calls WHERE pid = ? ORDER BY id",
+            )
+            .sql()?;
+        let rows = stmt.query_map([pid.get()], model_call_from_row).sql()?;
+        rows.map(|r| r.sql()).collect()
+    }
+
+    /// Appends a transcript entry.
+    pub(crate) fn insert_transcript(
+        &self,
+        pid: Pid,
+        quantum: u64,
+        call: &ToolCallRecord,
+        result: &ToolResultRecord,
+        now: Timestamp,
+    ) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO transcript (pid, quantum, call_id, tool, args, result, outcome, rationale, at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .sql()?
+            .execute(params![
+                pid.get(),
+                quantum as i64,
+                call.call_id,
+                call.tool,
+                call.args,
+                result.content,
+                result.outcome.as_str(),
+                call.rationale,
+                now.micros()
+            ])
+            .sql()?;
+        Ok(())
+    }
+
+    /// The last `limit` transcript entries (all with `None`), oldest first, and the total count.
+    pub(crate) fn transcript(
+        &self,
+        pid: Pid,
+        limit: Option<usize>,
+    ) -> Result<(Vec<TranscriptEntry>, u64), KernelError> {
+        let total: i64 = self
+            .tx
+            .prepare_cached("SELECT count(*) FROM transcript WHERE pid = ?")
+            .sql()?
+            .query_row([pid.get()], |r| r.get(0))
+            .sql()?;
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT quantum, call_id, tool, args, result, outcome, rationale, at FROM transcript \
+                 WHERE pid = ? ORDER BY id DESC LIMIT ?",
+            )
+            .sql()?;
+        let limit = limit.map_or(-1, |l| l as i64);
+        let rows = stmt.query_map(params![pid.get(), limit], transcript_from_row).sql()?;
+        let mut out = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok((out, total as u64))
+    }
+
+    /// Records the intent of an external effect (one per process at a time).
+    pub(crate) fn insert_effect(
+        &self,
+        pid: Pid,
+        quantum: u64,
+        call: &ToolCallRecord,
+        seq: AuditSeq,
+        now: Timestamp,
+    ) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO effects (pid, quantum, call_id, tool, args, rationale, started_at, audit_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .sql()?
+            .execute(params![
+                pid.get(),
+                quantum as i64,
+                call.call_id,
+                call.tool,
+                call.args,
+                call.rationale,
+                now.micros(),
+                seq.get()
+            ])
+            .sql()?;
+        Ok(())
+    }
+
+    /// Removes and returns the pending effect of a process, if any.
+    pub(crate) fn take_effect(&self, pid: Pid) -> Result<Option<(u64, ToolCallRecord)>, KernelError> {
+        let found = self
+            .tx
+            .prepare_cached("SELECT quantum, call_id, tool, args, rationale FROM effects WHERE pid = ?")
+            .sql()?
+            .query_row([pid.get()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(4)? },
+                ))
+            })
+            .optional()
+            .sql()?;
+        if found.is_some() {
+            self.tx.prepare_cached("DELETE FROM effects WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+        }
+        Ok(found)
+    }
+}

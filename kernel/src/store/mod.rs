@@ -1,0 +1,229 @@
+//! The one place with SQL: a store behind typed operations run in transactions.
+//!
+//! [`Store::write`] runs a closure in an immediate (write-locking) transaction
+//! and commits only if the closure returns `Ok`; [`Store::read`] runs one in a
+//! read transaction, a consistent snapshot. Every operation on [`Tx`] takes and
+//! returns domain types: no rusqlite type leaves this module, so a second
+//! backend (PostgreSQL) implements the same operations.
+
+mod audit;
+mod logs;
+mod processes;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+
+use crate::error::{KernelError, OpenError, StoreError};
+
+pub use schema::current_version as schema_version;
+
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// A private in-memory store (embedded experiments, tests).
+    Memory,
+    /// An SQLite file in WAL mode.
+    File(PathBuf),
+}
+
+impl StoreLocation {
+    /// `:memory:` or a path.
+    pub fn parse(text: &str) -> StoreLocation {
+        if text == ":memory:" { StoreLocation::Memory } else { StoreLocation::File(PathBuf::from(text)) }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Memory => f.write_str(":memory:"),
+            StoreLocation::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Whether opening may create a new store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file (and its directory) if missing.
+    Create,
+    /// Fail with [`OpenError::Missing`] if the file does not exist.
+    Existing,
+}
+
+/// A transaction: the typed operations of the store.
+pub(crate) struct Tx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+/// An open store.
+pub(crate) struct Store {
+    conn: Mutex<Connection>,
+    /// Commits made through this handle; with `data_version` it tells a poller something changed.
+    local_commits: AtomicU64,
+    path: Option<PathBuf>,
+}
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    pub(crate) fn open(location: &StoreLocation, mode: OpenMode) -> Result<Store, OpenError> {
+        let (conn, path) = match location {
+            StoreLocation::Memory => {
+                let conn = Connection::open_in_memory()
+                    .map_err(|e| OpenError::Io { path: PathBuf::from(":memory:"), reason: e.to_string() })?;
+                (conn, None)
+            }
+            StoreLocation::File(path) => (open_file(path, mode)?, Some(path.clone())),
+        };
+        let display = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
+        let io = |e: rusqlite::Error| classify_open(&display, e);
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(io)?;
+        if path.is_some() {
+            // Fails with NOTADB before anything is written if the file is not SQLite.
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(io)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(OpenError::Io {
+                    path: display,
+                    reason: format!("could not switch to WAL mode (journal mode is {mode})"),
+                });
+            }
+            conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(io)?;
+        }
+        conn.execute_batch("PRAGMA foreign_keys = ON").map_err(io)?;
+        migrate(&conn, &display)?;
+        Ok(Store { conn: Mutex::new(conn), local_commits: AtomicU64::new(0), path })
+    }
+
+    /// The database file, if any (the kernel keeps tools away from it).
+    pub(crate) fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls back otherwise.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
+        let tx = Tx { tx };
+        let value = f(&tx)?;
+        tx.tx.commit().map_err(store_err)?;
+        self.local_commits.fetch_add(1, Ordering::Release);
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction (one consistent snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
+        let tx = Tx { tx };
+        let value = f(&tx)?;
+        // A read transaction has nothing to commit; ending it releases the snapshot.
+        tx.tx.rollback().map_err(store_err)?;
+        Ok(value)
+    }
+
+    /// A token that changes whenever anyone (this handle or another process) commits.
+    pub(crate) fn change_token(&self) -> Result<u64, KernelError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let external: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
+        Ok((external as u64).wrapping_add(self.local_commits.load(Ordering::Acquire)))
+    }
+}
+
+fn open_file(path: &Path, mode: OpenMode) -> Result<Connection, OpenError> {
+    let io = |reason: String| OpenError::Io { path: path.to_path_buf(), reason };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return Err(OpenError::IsDirectory(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if mode == OpenMode::Existing {
+                return Err(OpenError::Missing(path.to_path_buf()));
+            }
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| io(format!("cannot create directory {}: {}", dir.display(), plain_io(&e))))?;
+            }
+        }
+        Err(e) => return Err(io(plain_io(&e))),
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    Connection::open_with_flags(path, flags).map_err(|e| classify_open(path, e))
+}
+
+fn plain_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string().to_lowercase(),
+    }
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), OpenError> {
+    let io = |e: rusqlite::Error| classify_open(path, e);
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(io)?;
+    let supported = schema::current_version();
+    if found > supported {
+        return Err(OpenError::TooNew { path: path.to_path_buf(), found, supported });
+    }
+    if found == supported {
+        return Ok(());
+    }
+    if found == 0 {
+        let tables: i64 =
+            conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0)).map_err(io)?;
+        if tables > 0 {
+            return Err(OpenError::Foreign(path.to_path_buf()));
+        }
+    }
+    // All pending migrations and the version bump commit together or not at all.
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(io)?;
+    let run = || -> Result<(), rusqlite::Error> {
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            conn.execute_batch(sql)?;
+            conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        }
+        conn.execute_batch("COMMIT")
+    };
+    if let Err(e) = run() {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+fn classify_open(path: &Path, e: rusqlite::Error) -> OpenError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => OpenError::NotADatabase(path.to_path_buf()),
+        _ => OpenError::Io { path: path.to_path_buf(), reason: store_err(e).to_string() },
+    }
+}
+
+/// Maps a database error to the cases callers tell apart.
+pub(crate) fn store_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+        Some(ErrorCode::DiskFull) => StoreError::Full,
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(e.to_string()),
+        Some(ErrorCode::CannotOpen) => StoreError::Other(format!("cannot open the database file: {e}")),
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// Converts database results at the store boundary; private so rusqlite stays out of the API.
+pub(crate) trait Sql<T> {
+    fn sql(self) -> Result<T, KernelError>;
+}
+
+impl<T> Sql<T> for Result<T, rusqlite::Error> {
+    fn sql(self) -> Result<T, KernelError> {
+        self.map_err(|e| KernelError::Store(store_err(e)))
+    }
+}

@@ -1,0 +1,366 @@
+//! Process rows: insert, load, transition, lease queries.
+
+use std::path::PathBuf;
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde_json::json;
+
+use super::{Sql, Tx};
+use crate::actor::Actor;
+use crate::error::KernelError;
+use crate::ids::{Generation, ImageDigest, Pid, SchedulerId};
+use crate::process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
+use crate::quantum::TokenUsage;
+use crate::state::{FailureKind, LeaseInfo, ProcState};
+use crate::time::Timestamp;
+
+const PROCESS_COLUMNS: &str = "pid, ppid, image_digest, image_name, goal, workspace, state, state_data, ready_at, \
+     lease_owner, lease_expires, priority, generation, quanta, model_calls, tokens_in, tokens_out, \
+     tokens_estimated, tool_calls, created_at, updated_at";
+
+/// The state as stored: a tag, JSON for the variant's data, and the indexed columns.
+struct StateRow {
+    tag: &'static str,
+    data: String,
+    ready_at: Option<i64>,
+    lease_owner: Option<String>,
+    lease_expires: Option<i64>,
+}
+
+fn state_row(state: &ProcState) -> StateRow {
+    let plain = |tag, data: serde_json::Value| StateRow {
+        tag,
+        data: data.to_string(),
+        ready_at: None,
+        lease_owner: None,
+        lease_expires: None,
+    };
+    match state {
+        ProcState::Runnable { not_before } => {
+            StateRow { ready_at: not_before.map(Timestamp::micros), ..plain("runnable", json!({})) }
+        }
+        // The quantum number lives in `quanta`; owner and expiry in their own columns (renewed in place).
+        ProcState::Running { lease } => StateRow {
+            lease_owner: Some(lease.owner.0.clone()),
+            lease_expires: Some(lease.expires_at.micros()),
+            ..plain("running", json!({}))
+        },
+        ProcState::Exited { code, result } => plain("exited", json!({"code": code, "result": result})),
+        ProcState::Failed { kind, error } => plain("failed", json!({"kind": kind.as_str(), "error": error})),
+        ProcState::Killed { by, reason } => plain("killed", json!({"by": by.to_string(), "reason": reason})),
+    }
+}
+
+fn corrupt(pid: i64, what: &str) -> KernelError {
+    KernelError::Store(crate::error::StoreError::Corrupt(format!("process {pid}: {what}")))
+}
+
+fn state_from_row(
+    pid: i64,
+    tag: &str,
+    data: &str,
+    cols: (Option<i64>, Option<String>, Option<i64>),
+    quanta: i64,
+) -> Result<ProcState, KernelError> {
+    let (ready_at, owner, expires) = cols;
+    let data: serde_json::Value = serde_json::from_str(data).map_err(|_| corrupt(pid, "state data is not JSON"))?;
+    let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    Ok(match tag {
+        "runnable" => ProcState::Runnable { not_before: ready_at.map(Timestamp) },
+        "running" => ProcState::Running {
+            lease: LeaseInfo {
+                owner: SchedulerId(owner.ok_or_else(|| corrupt(pid, "running without a lease owner"))?),
+                expires_at: Timestamp(expires.ok_or_else(|| corrupt(pid, "running without a lease expiry"))?),
+                quantum: quanta as u64,
+            },
+        },
+        "exited" => ProcState::Exited {
+            code: data.get("code").and_then(|v| v.as_i64()).unwrap_or(0) as i32,
+            result: text("result").unwrap_or_default(),
+        },
+        "failed" => ProcState::Failed {
+            kind: text("kind")
+                .and_then(|k| FailureKind::parse(&k))
+                .ok_or_else(|| corrupt(pid, "failed without a known kind"))?,
+            error: text("error").unwrap_or_default(),
+        },
+        "killed" => ProcState::Killed {
+            by: text("by")
+                .and_then(|a| a.parse::<Actor>().ok())
+                .ok_or_else(|| corrupt(pid, "killed without a valid actor"))?,
+            reason: text("reason").unwrap_or_default(),
+        },
+        other => return Err(corrupt(pid, &format!("unknown state `{other}`"))),
+    })
+}
+
+fn process_from_row(r: &Row<'_>) -> Result<Result<ProcessInfo, KernelError>, rusqlite::Error> {
+    let pid: i64 = r.get(0)?;
+    let tag: String = r.get(6)?;
+    let data: String = r.get(7)?;
+    let quanta: i64 = r.get(13)?;
+    let state = match state_from_row(pid, &tag, &data, (r.get(8)?, r.get(9)?, r.get(10)?), quanta) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(ProcessInfo {
+        pid: Pid(pid),
+        ppid: r.get::<_, Option<i64>>(1)?.map(Pid),
+        image_digest: ImageDigest(r.get(2)?),
+        image: r.get(3)?,
+        goal: r.get(4)?,
+        workspace: PathBuf::from(r.get::<_, String>(5)?),
+        state,
+        priority: r.get(11)?,
+        generation: Generation(r.get(12)?),
+        usage: Usage {
+            quanta: quanta as u64,
+            model_calls: r.get::<_, i64>(14)? as u64,
+            tokens_in: r.get::<_, i64>(15)? as u64,
+            tokens_out: r.get::<_, i64>(16)? as u64,
+            tokens_estimated: r.get::<_, i64>(17)? != 0,
+            tool_calls: r.get::<_, i64>(18)? as u64,
+        },
+        created_at: Timestamp(r.get(19)?),
+        updated_at: Timestamp(r.get(20)?),
+    }))
+}
+
+impl Tx<'_> {
+    fn next_rr(&self) -> Result<i64, KernelError> {
+        self.tx
+            .prepare_cached("SELECT COALESCE(MAX(rr), 0) + 1 FROM processes")
+            .sql()?
+            .query_row([], |r| r.get(0))
+            .sql()
+    }
+
+    /// Inserts a runnable process; returns its new pid.
+    pub(crate) fn insert_process(
+        &self,
+        spec: &SpawnSpec,
+        image_name: &str,
+        now: Timestamp,
+    ) -> Result<Pid, KernelError> {
+        let rr = self.next_rr()?;
+        let st = state_row(&ProcState::Runnable { not_before: None });
+        let workspace = spec.workspace.to_string_lossy();
+        let pid: i64 = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO processes (ppid, image_digest, image_name, goal, workspace, state, state_data, \
+                 priority, rr, generation, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING pid",
+            )
+            .sql()?
+            .query_row(
+                params![
+                    spec.parent.map(Pid::get),
+                    spec.image.0,
+                    image_name,
+                    spec.goal,
+                    workspace,
+                    st.tag,
+                    st.data,
+                    spec.priority,
+                    rr,
+                    now.micros(),
+                    now.micros()
+                ],
+                |r| r.get(0),
+            )
+            .sql()?;
+        Ok(Pid(pid))
+    }
+
+    /// Loads one process.
+    pub(crate) fn process(&self, pid: Pid) -> Result<ProcessInfo, KernelError> {
+        let sql = format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ?");
+        self.tx
+            .prepare_cached(&sql)
+            .sql()?
+            .query_row([pid.get()], process_from_row)
+            .optional()
+            .sql()?
+            .ok_or(KernelError::NoSuchProcess(pid))?
+    }
+
+    /// Lists processes in pid order.
+    pub(crate) fn processes(&self, filter: ProcessFilter) -> Result<Vec<ProcessInfo>, KernelError> {
+        let sql = match filter {
+            ProcessFilter::Live => format!(
+                "SELECT {PROCESS_COLUMNS} FROM processes WHERE state NOT IN ('exited', 'failed', 'killed') ORDER BY pid"
+            ),
+            ProcessFilter::All => format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
+        };
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let rows = stmt.query_map([], process_from_row).sql()?;
+        rows.map(|r| r.sql().and_then(|p| p)).collect()
+    }
+
+    /// Writes a new state, bumping the generation, if the process is still at `expected`.
+    pub(crate) fn set_state(
+        &self,
+        pid: Pid,
+        expected: Generation,
+        state: &ProcState,
+        now: Timestamp,
+        start_quantum: bool,
+    ) -> Result<Generation, KernelError> {
+        let st = state_row(state);
+        let rr = if start_quantum { Some(self.next_rr()?) } else { None };
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE processes SET state = ?, state_data = ?, ready_at = ?, lease_owner = ?, lease_expires = ?, \
+                 generation = generation + 1, updated_at = ?, \
+                 quanta = quanta + ?, rr = COALESCE(?, rr) \
+                 WHERE pid = ? AND generation = ?",
+            )
+            .sql()?
+            .execute(params![
+                st.tag,
+                st.data,
+                st.ready_at,
+                st.lease_owner,
+                st.lease_expires,
+                now.micros(),
+                i64::from(start_quantum),
+                rr,
+                pid.get(),
+                expected.0
+            ])
+            .sql()?;
+        if changed != 1 {
+            let found = self.process(pid)?.generation;
+            return Err(KernelError::Stale { pid, expected, found });
+        }
+        Ok(Generation(expected.0 + 1))
+    }
+
+    /// Runnable processes due at `now`, highest priority first, then round-robin order.
+    pub(crate) fn due_runnable(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        exclude: &[Pid],
+    ) -> Result<Vec<ProcessInfo>, KernelError> {
+        let sql = format!(
+            "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'runnable' AND (ready_at IS NULL OR ready_at <= ?) \
+             ORDER BY priority DESC, rr ASC LIMIT ?"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let want = (limit + exclude.len()) as i64;
+        let rows = stmt.query_map(params![now.micros(), want], process_from_row).sql()?;
+        let mut out = Vec::with_capacity(limit);
+        for row in rows {
+            let p = row.sql()??;
+            if !exclude.contains(&p.pid) {
+                out.push(p);
+            }
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest `not_before` among runnable processes in backoff, if any.
+    pub(crate) fn next_ready_at(&self) -> Result<Option<Timestamp>, KernelError> {
+        self.tx
+            .prepare_cached("SELECT MIN(ready_at) FROM processes WHERE state = 'runnable'")
+            .sql()?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))
+            .sql()
+            .map(|t| t.map(Timestamp))
+    }
+
+    /// Whether any process is runnable at all (due now or later).
+    pub(crate) fn any_runnable(&self) -> Result<bool, KernelError> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM processes WHERE state = 'runnable')")
+            .sql()?
+            .query_row([], |r| r.get(0))
+            .sql()
+    }
+
+    /// Running processes whose lease lapsed before `now`.
+    pub(crate) fn expired_leases(&self, now: Timestamp) -> Result<Vec<ProcessInfo>, KernelError> {
+        let sql = format!(
+            "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'running' AND lease_expires < ? ORDER BY pid"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let rows = stmt.query_map([now.micros()], process_from_row).sql()?;
+        rows.map(|r| r.sql().and_then(|p| p)).collect()
+    }
+
+    /// (pid, generation) of every process running under `owner`'s lease.
+    pub(crate) fn leased_by(&self, owner: &SchedulerId) -> Result<Vec<(Pid, Generation)>, KernelError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?")
+            .sql()?;
+        let rows = stmt.query_map([&owner.0], |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?)))).sql()?;
+        rows.map(|r| r.sql()).collect()
+    }
+
+    /// Extends every lease `owner` holds to `until`; returns how many.
+    pub(crate) fn renew_leases(&self, owner: &SchedulerId, until: Timestamp) -> Result<usize, KernelError> {
+        self.tx
+            .prepare_cached("UPDATE processes SET lease_expires = ? WHERE state = 'running' AND lease_owner = ?")
+            .sql()?
+            .execute(params![until.micros(), owner.0])
+            .sql()
+    }
+
+    /// Adds a model call's tokens (and optionally a tool call) to the usage counters.
+    pub(crate) fn charge(&self, pid: Pid, usage: TokenUsage, tool_call: bool) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE processes SET model_calls = model_calls + 1, tokens_in = tokens_in + ?, \
+                 tokens_out = tokens_out + ?, tokens_estimated = MAX(tokens_estimated, ?), \
+                 tool_calls = tool_calls + ? WHERE pid = ?",
+            )
+            .sql()?
+            .execute(params![
+                usage.input as i64,
+                usage.output as i64,
+                i64::from(usage.estimated),
+                i64::from(tool_call),
+                pid.get()
+            ])
+            .sql()?;
+        Ok(())
+    }
+
+    /// Registers an image spec under its digest (idempotent).
+    pub(crate) fn insert_image(
+        &self,
+        digest: &ImageDigest,
+        name: &str,
+        version: &str,
+        spec: &str,
+        now: Timestamp,
+    ) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO images (digest, name, version, spec, created_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (digest) DO NOTHING",
+            )
+            .sql()?
+            .execute(params![digest.0, name, version, spec, now.micros()])
+            .sql()?;
+        Ok(())
+    }
+
+    /// The (name, version, spec text) of a registered image.
+    pub(crate) fn image(&self, digest: &ImageDigest) -> Result<(String, String, String), KernelError> {
+        self.tx
+            .prepare_cached("SELECT name, version, spec FROM images WHERE digest = ?")
+            .sql()?
+            .query_row([&digest.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .sql()?
+            .ok_or_else(|| KernelError::NoSuchImage(digest.0.clone()))
+    }
+}

@@ -1,0 +1,122 @@
+//! Schema migrations, tracked by `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema from version `i` to `i + 1` and
+//! runs inside the same transaction that sets the new version, so a store is
+//! never left half-migrated. SQL here stays portable (no SQLite-only types
+//! beyond `INTEGER PRIMARY KEY`), because PostgreSQL comes next.
+
+/// Migrations in order; the schema version is their count.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: processes, images, audit, model calls, transcript, pending effects.
+    r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE images (
+    digest     TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    version    TEXT NOT NULL,
+    spec       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE processes (
+    pid            INTEGER PRIMARY KEY AUTOINCREMENT,
+    ppid           INTEGER,
+    image_digest   TEXT NOT NULL REFERENCES images(digest),
+    image_name     TEXT NOT NULL,
+    goal           TEXT NOT NULL,
+    workspace      TEXT NOT NULL,
+    state          TEXT NOT NULL,
+    state_data     TEXT NOT NULL,
+    ready_at       INTEGER,
+    lease_owner    TEXT,
+    lease_expires  INTEGER,
+    priority       INTEGER NOT NULL DEFAULT 0,
+    rr             INTEGER NOT NULL,
+    generation     INTEGER NOT NULL,
+    quanta         INTEGER NOT NULL DEFAULT 0,
+    model_calls    INTEGER NOT NULL DEFAULT 0,
+    tokens_in      INTEGER NOT NULL DEFAULT 0,
+    tokens_out     INTEGER NOT NULL DEFAULT 0,
+    tokens_estimated INTEGER NOT NULL DEFAULT 0,
+    tool_calls     INTEGER NOT NULL DEFAULT 0,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+CREATE INDEX processes_sched ON processes (state, priority, rr);
+CREATE INDEX processes_lease ON processes (lease_owner, lease_expires);
+
+CREATE TABLE audit (
+    seq           INTEGER PRIMARY KEY,
+    at            INTEGER NOT NULL,
+    actor         TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    action        TEXT NOT NULL,
+    pid           INTEGER,
+    args          TEXT NOT NULL,
+    args_sha256   TEXT NOT NULL,
+    decision      TEXT,
+    grant_id      INTEGER,
+    outcome       TEXT NOT NULL,
+    result_digest TEXT,
+    detail        TEXT,
+    prev_hash     TEXT NOT NULL,
+    hash          TEXT NOT NULL
+);
+CREATE INDEX audit_pid ON audit (pid, seq);
+
+CREATE TABLE model_calls (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    pid            INTEGER NOT NULL REFERENCES processes(pid),
+    quantum        INTEGER NOT NULL,
+    attempt        INTEGER NOT NULL,
+    at             INTEGER NOT NULL,
+    profile        TEXT NOT NULL,
+    model          TEXT NOT NULL,
+    request_digest TEXT NOT NULL,
+    request_bytes  INTEGER NOT NULL,
+    response       TEXT NOT NULL,
+    rationale      TEXT,
+    tokens_in      INTEGER NOT NULL,
+    tokens_out     INTEGER NOT NULL,
+    tokens_estimated INTEGER NOT NULL,
+    latency_us     INTEGER NOT NULL,
+    outcome        TEXT NOT NULL,
+    error          TEXT
+);
+CREATE INDEX model_calls_pid ON model_calls (pid, id);
+
+CREATE TABLE transcript (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    pid       INTEGER NOT NULL REFERENCES processes(pid),
+    quantum   INTEGER NOT NULL,
+    call_id   TEXT NOT NULL,
+    tool      TEXT NOT NULL,
+    args      TEXT NOT NULL,
+    result    TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    rationale TEXT,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX transcript_pid ON transcript (pid, id);
+
+CREATE TABLE effects (
+    pid        INTEGER PRIMARY KEY REFERENCES processes(pid),
+    quantum    INTEGER NOT NULL,
+    call_id    TEXT NOT NULL,
+    tool       TEXT NOT NULL,
+    args       TEXT NOT NULL,
+    rationale  TEXT,
+    started_at INTEGER NOT NULL,
+    audit_seq  INTEGER NOT NULL
+);
+"#,
+];
+
+/// The schema version this build writes.
+pub fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}

@@ -1,0 +1,237 @@
+//! `libos.toml`: model profiles and image directories, plus the environment.
+//!
+//! ```toml
+//! image_dirs = ["./images"]          # extra image directories (relative to the file)
+//!
+//! [models.default]                   # the profile images use unless they name another
+//! base_url = "https://api.openai.com/v1"
+//! model = "gpt-4o-mini"
+//! api_key_env = "OPENAI_API_KEY"     # the key is read from this variable, never stored
+//! timeout_s = 120
+//! max_retries = 4
+//!
+//! [models.local]
+//! kind = "scripted"                  # plays a script file instead of calling an endpoint
+//! script = "script.toml"
+//! ```
+//!
+//! When no `default` profile is configured, `OPENAI_BASE_URL`, `OPENAI_API_KEY`
+//! and `LIBOS_MODEL` define it (any one of the first and last is enough; the
+//! base URL defaults to OpenAI's).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::model::ChatModel;
+use crate::model::openai::{OpenAiConfig, OpenAiModel};
+use crate::model::retry::RetryPolicy;
+use crate::model::scripted::{Script, ScriptedModel};
+
+/// The default base URL when only a key or model is given.
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigToml {
+    #[serde(default)]
+    image_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    models: BTreeMap<String, ProfileToml>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileToml {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    api_key_env: Option<String>,
+    #[serde(default)]
+    timeout_s: Option<u64>,
+    #[serde(default)]
+    max_retries: Option<u32>,
+    #[serde(default)]
+    script: Option<PathBuf>,
+}
+
+/// A model profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Profile {
+    /// An OpenAI-compatible endpoint.
+    OpenAi(OpenAiConfig),
+    /// A script file.
+    Scripted {
+        /// Profile name.
+        name: String,
+        /// The script's path.
+        script: PathBuf,
+    },
+}
+
+/// The loaded configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    /// Extra image directories, absolute or relative to the working directory.
+    pub image_dirs: Vec<PathBuf>,
+    /// Profiles by name.
+    pub profiles: BTreeMap<String, Profile>,
+}
+
+/// Reads environment variables (injectable for tests).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment.
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Loads `path` if given (it must exist), else `./libos.toml` if present;
+    /// then fills a missing `default` profile from the environment.
+    pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Config, String> {
+        let (text, base) = match path {
+            Some(p) => (
+                Some(
+                    std::fs::read_to_string(p)
+                        .map_err(|e| format!("config {}: {}", p.display(), e.to_string().to_lowercase()))?,
+                ),
+                p.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ),
+            None => {
+                let p = Path::new("libos.toml");
+                (std::fs::read_to_string(p).ok(), PathBuf::new())
+            }
+        };
+        let origin = path.map_or_else(|| "libos.toml".to_string(), |p| p.display().to_string());
+        let file: ConfigToml = match text {
+            Some(t) => {
+                toml::from_str(&t).map_err(|e| format!("config {origin}: {}", e.message().trim().replace('\n', " ")))?
+            }
+            None => ConfigToml::default(),
+        };
+        let mut config =
+            Config { image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(), profiles: BTreeMap::new() };
+        for (name, p) in file.models {
+            let profile = profile_from_toml(&origin, &base, &name, p, env)?;
+            config.profiles.insert(name, profile);
+        }
+        if !config.profiles.contains_key("default")
+            && let Some(p) = default_from_env(env)
+        {
+            config.profiles.insert("default".to_string(), p);
+        }
+        Ok(config)
+    }
+}
+
+fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env: Env<'_>) -> Result<Profile, String> {
+    let err = |m: String| format!("config {origin}: models.{name}: {m}");
+    match p.kind.as_deref().unwrap_or("openai") {
+        "openai" => {
+            let model = p.model.ok_or_else(|| err("`model` is required".to_string()))?;
+            let api_key = match &p.api_key_env {
+                Some(var) => Some(env(var).ok_or_else(|| err(format!("environment variable {var} is not set")))?),
+                None => env("OPENAI_API_KEY"),
+            };
+            let defaults = RetryPolicy::default();
+            Ok(Profile::OpenAi(OpenAiConfig {
+                profile: name.to_string(),
+                base_url: p.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+                api_key,
+                model,
+                timeout: Duration::from_secs(p.timeout_s.unwrap_or(120).max(1)),
+                retry: RetryPolicy { max_retries: p.max_retries.unwrap_or(defaults.max_retries), ..defaults },
+            }))
+        }
+        "scripted" => {
+            let script = p.script.ok_or_else(|| err("`script` is required for kind = \"scripted\"".to_string()))?;
+            Ok(Profile::Scripted { name: name.to_string(), script: base.join(script) })
+        }
+        other => Err(err(format!("unknown kind `{other}` (expected openai or scripted)"))),
+    }
+}
+
+fn default_from_env(env: Env<'_>) -> Option<Profile> {
+    let base_url = env("OPENAI_BASE_URL");
+    let model = env("LIBOS_MODEL");
+    if base_url.is_none() && model.is_none() {
+        return None;
+    }
+    Some(Profile::OpenAi(OpenAiConfig {
+        profile: "default".to_string(),
+        base_url: base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+        api_key: env("OPENAI_API_KEY"),
+        model: model.unwrap_or_else(|| "gpt-4o-mini".to_string()),
+        timeout: Duration::from_secs(120),
+        retry: RetryPolicy::default(),
+    }))
+}
+
+/// Maps profile names to models. With an override (`--script`), every profile
+/// resolves to it.
+#[derive(Clone, Default)]
+pub struct ModelRouter {
+    models: HashMap<String, Arc<dyn ChatModel>>,
+    unavailable: HashMap<String, String>,
+    all: Option<Arc<dyn ChatModel>>,
+}
+
+impl ModelRouter {
+    /// Builds every configured profile. A profile that cannot be built (a
+    /// missing script) is remembered with its error and reported when used.
+    pub fn from_config(config: &Config) -> ModelRouter {
+        let mut router = ModelRouter::default();
+        for (name, profile) in &config.profiles {
+            let built: Result<Arc<dyn ChatModel>, String> = match profile {
+                Profile::OpenAi(c) => OpenAiModel::new(c.clone()).map(|m| Arc::new(m) as _).map_err(|e| e.to_string()),
+                Profile::Scripted { name, script } => {
+                    Script::load(script).map(|s| Arc::new(ScriptedModel::new(name, s)) as _)
+                }
+            };
+            match built {
+                Ok(m) => {
+                    router.models.insert(name.clone(), m);
+                }
+                Err(e) => {
+                    router.unavailable.insert(name.clone(), e);
+                }
+            }
+        }
+        router
+    }
+
+    /// Every profile resolves to `model`.
+    pub fn with_override(mut self, model: Arc<dyn ChatModel>) -> ModelRouter {
+        self.all = Some(model);
+        self
+    }
+
+    /// Registers a model under a profile name.
+    pub fn insert(&mut self, profile: &str, model: Arc<dyn ChatModel>) {
+        self.models.insert(profile.to_string(), model);
+    }
+
+    /// The model for a profile.
+    pub fn get(&self, profile: &str) -> Result<Arc<dyn ChatModel>, String> {
+        if let Some(m) = &self.all {
+            return Ok(m.clone());
+        }
+        if let Some(m) = self.models.get(profile) {
+            return Ok(m.clone());
+        }
+        if let Some(e) = self.unavailable.get(profile) {
+            return Err(format!("model profile `{profile}` is unusable: {e}"));
+        }
+        Err(format!(
+            "no model profile `{profile}`: define [models.{profile}] in libos.toml, set OPENAI_BASE_URL or LIBOS_MODEL, or run with --script FILE"
+        ))
+    }
+}

@@ -1,0 +1,73 @@
+//! Finding exactly one tool call in a model's answer: native `tool_calls`
+//! first, then a JSON object in the text (`{"tool": ..., "args": {...}}`,
+//! `{"name": ..., "arguments": ...}`, possibly in a code fence).
+
+use libos_tools::{RejectReason, ToolName};
+
+use crate::model::{ChatResponse, RawToolCall};
+
+/// The one call found, with the text around it (the rationale).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The call (id, name, arguments text).
+    pub call: RawToolCall,
+    /// The model's text beside the call.
+    pub rationale: Option<String>,
+}
+
+/// Extracts exactly one call or says why not.
+pub fn one_call(resp: &ChatResponse, allowed: &[ToolName], fallback_id: &str) -> Result<Found, RejectReason> {
+    match resp.tool_calls.len() {
+        1 => {
+            let mut call = resp.tool_calls[0].clone();
+            if call.id.is_empty() {
+                call.id = fallback_id.to_string();
+            }
+            return Ok(Found { call, rationale: resp.content.clone() });
+        }
+        0 => {}
+        count => return Err(RejectReason::TooMany { count }),
+    }
+    let no_call =
+        || RejectReason::NoCall { available: allowed.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ") };
+    let text = resp.content.as_deref().ok_or_else(no_call)?;
+    let mut found: Vec<(usize, usize, RawToolCall)> = Vec::new();
+    let mut i = 0;
+    while let Some(off) = text[i..].find('{') {
+        let start = i + off;
+        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<serde_json::Value>();
+        match stream.next() {
+            Some(Ok(value)) => {
+                let end = start + stream.byte_offset();
+                if let Some(call) = call_from_json(&value, fallback_id) {
+                    found.push((start, end, call));
+                }
+                i = end;
+            }
+            _ => i = start + 1,
+        }
+    }
+    match found.len() {
+        0 => Err(no_call()),
+        1 => {
+            let (start, end, call) = found.remove(0);
+            let rest = format!("{}{}", &text[..start], &text[end..]);
+            let rest = rest.replace("```json", "").replace("```", "");
+            let rest = rest.trim();
+            Ok(Found { call, rationale: (!rest.is_empty()).then(|| rest.to_string()) })
+        }
+        count => Err(RejectReason::TooMany { count }),
+    }
+}
+
+fn call_from_json(v: &serde_json::Value, id: &str) -> Option<RawToolCall> {
+    let obj = v.as_object()?;
+    let name = obj.get("tool").or_else(|| obj.get("name"))?.as_str()?;
+    let args = obj.get("args").or_else(|| obj.get("arguments"));
+    let arguments = match args {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    };
+    Some(RawToolCall { id: id.to_string(), name: name.to_string(), arguments })
+}

@@ -1,0 +1,30 @@
+//! The libos runtime: the scheduler, the quantum, prompts and chat models.
+//!
+//! This is the only crate that speaks HTTP to models. It reads and changes
+//! process state only through the kernel's API and runs tools only through
+//! `libos-tools`. It does not know about the CLI or terminals.
+//!
+//! Modules, in reading order:
+//! - [`model`]: the `ChatModel` trait; OpenAI-compatible, scripted models.
+//! - [`config`]: `libos.toml` profiles, the environment, the model router.
+//! - [`prompt`]: building a quantum's request.
+//! - [`extract`]: finding exactly one tool call in an answer.
+//! - [`quantum`]: one quantum, from lease to commit.
+//! - [`scheduler`]: the loop that leases and runs quanta.
+//! - [`images`]: parsed images by digest.
+
+pub mod config;
+pub mod extract;
+pub mod images;
+pub mod model;
+pub mod prompt;
+pub mod quantum;
+pub mod scheduler;
+
+pub use config::{Config, ModelRouter, Profile};
+pub use model::openai::{OpenAiConfig, OpenAiModel};
+pub use model::retry::RetryPolicy;
+pub use model::scripted::{Script, ScriptedModel};
+pub use model::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, RequestMeta};
+pub use quantum::{QuantumEnv, QuantumOutcome, QuantumPolicy};
+pub use scheduler::{RunSummary, Scheduler, SchedulerConfig};

@@ -1,0 +1,129 @@
+//! Chat models: the trait the quantum calls, and its implementations.
+//!
+//! - [`openai`]: OpenAI-compatible Chat Completions over HTTP, with retries.
+//! - [`scripted`]: plays a file of tool calls (demos, tests, experiments).
+//! - [`wire`]: the request's JSON body, shared by the HTTP client and the digest.
+//! - [`retry`]: backoff policy.
+
+pub mod openai;
+pub mod retry;
+pub mod scripted;
+pub mod wire;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use libos_kernel::Pid;
+use libos_tools::ToolSpec;
+
+/// One message of a chat request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChatMessage {
+    /// Instructions.
+    System(String),
+    /// The user's turn (the goal, notices).
+    User(String),
+    /// A model turn: optional text and the tool calls it made.
+    Assistant {
+        /// Text the model gave.
+        content: Option<String>,
+        /// Calls it made.
+        tool_calls: Vec<RawToolCall>,
+    },
+    /// A tool's result, answering one call.
+    Tool {
+        /// The call answered.
+        call_id: String,
+        /// The result text.
+        content: String,
+    },
+}
+
+/// A tool call as a model produced it: a name and a JSON text, unvalidated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawToolCall {
+    /// The model's id for the call.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as JSON text.
+    pub arguments: String,
+}
+
+/// Who is asking; not sent to the model, but scripted and replay models use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The process.
+    pub pid: Pid,
+    /// Its image name.
+    pub image: String,
+    /// Its goal.
+    pub goal: String,
+    /// The quantum number.
+    pub quantum: u64,
+    /// How many model calls the process made before this one.
+    pub call_index: u64,
+}
+
+/// A chat completion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Tools offered (exactly the process's tool table).
+    pub tools: Vec<ToolSpec>,
+    /// Caller information.
+    pub meta: RequestMeta,
+}
+
+/// Tokens a model reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportedUsage {
+    /// Prompt tokens.
+    pub input: u64,
+    /// Completion tokens.
+    pub output: u64,
+}
+
+/// A model's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatResponse {
+    /// Model name as reported.
+    pub model: String,
+    /// Text content.
+    pub content: Option<String>,
+    /// Native tool calls.
+    pub tool_calls: Vec<RawToolCall>,
+    /// Usage, if reported.
+    pub usage: Option<ReportedUsage>,
+    /// The message as received (JSON text), for the record.
+    pub raw: String,
+}
+
+/// A model call that produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ModelError {
+    /// Worth trying again later (connect errors, timeouts, 429, 5xx) once retries ran out.
+    #[error("model unavailable after {attempts} attempts: {message}")]
+    Transient {
+        /// What the last attempt saw.
+        message: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The server's last `Retry-After`, if any.
+        retry_after: Option<Duration>,
+    },
+    /// Will not work by retrying (bad request, authentication, script exhausted).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// A chat model. Implementations must be cheap to share across tasks.
+#[async_trait]
+pub trait ChatModel: Send + Sync {
+    /// The profile name it was configured under (recorded with each call).
+    fn profile(&self) -> &str;
+
+    /// Completes one request. Retries of transient errors happen inside.
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;
+}

@@ -1,0 +1,213 @@
+//! The one string-to-type boundary: a model's `{name, arguments}` becomes a
+//! typed [`ToolCall`] here, or a [`RejectReason`] the model is shown. No
+//! untyped JSON travels past this module.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+
+use crate::spec::ToolSpec;
+use crate::{exit, list_dir, now, read_file, write_file};
+
+/// Largest arguments text accepted from a model, in bytes.
+pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
+
+/// Every tool libos knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ToolName {
+    /// `exit(result)`.
+    Exit,
+    /// `now()`.
+    Now,
+    /// `read_file(path)`.
+    ReadFile,
+    /// `list_dir(path)`.
+    ListDir,
+    /// `write_file(path, content)`.
+    WriteFile,
+}
+
+impl ToolName {
+    /// Every tool, in the order schemas are presented.
+    pub const ALL: [ToolName; 5] =
+        [ToolName::Exit, ToolName::Now, ToolName::ReadFile, ToolName::ListDir, ToolName::WriteFile];
+
+    /// The tool's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolName::Exit => "exit",
+            ToolName::Now => "now",
+            ToolName::ReadFile => "read_file",
+            ToolName::ListDir => "list_dir",
+            ToolName::WriteFile => "write_file",
+        }
+    }
+
+    /// Looks a name up.
+    pub fn parse(name: &str) -> Option<ToolName> {
+        ToolName::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// Name, description and argument schema.
+    pub fn spec(self) -> ToolSpec {
+        match self {
+            ToolName::Exit => exit::spec(),
+            ToolName::Now => now::spec(),
+            ToolName::ReadFile => read_file::spec(),
+            ToolName::ListDir => list_dir::spec(),
+            ToolName::WriteFile => write_file::spec(),
+        }
+    }
+}
+
+impl fmt::Display for ToolName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated tool call with typed arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolCall {
+    /// End the process with a result.
+    Exit(exit::ExitArgs),
+    /// Current time.
+    Now(now::NowArgs),
+    /// Read a workspace file.
+    ReadFile(read_file::ReadFileArgs),
+    /// List a workspace directory.
+    ListDir(list_dir::ListDirArgs),
+    /// Write a workspace file.
+    WriteFile(write_file::WriteFileArgs),
+}
+
+/// Why a model's output could not become a tool call. Shown to the model in a repair turn.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RejectReason {
+    /// No tool call at all.
+    #[error("no tool call found: answer with exactly one call to one of the tools ({available})")]
+    NoCall {
+        /// Comma-separated tool names.
+        available: String,
+    },
+    /// More than one.
+    #[error("{count} tool calls in one turn: call exactly one tool per turn")]
+    TooMany {
+        /// How many there were.
+        count: usize,
+    },
+    /// The name is not a tool libos has, or not one this process may use.
+    #[error("unknown tool `{name}`: available tools are {available}")]
+    UnknownTool {
+        /// The name given.
+        name: String,
+        /// Comma-separated names the process may call.
+        available: String,
+    },
+    /// Arguments over [`MAX_ARGS_BYTES`].
+    #[error("arguments for `{tool}` are {bytes} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// The tool.
+        tool: String,
+        /// Size given.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not JSON, or not an object.
+    #[error("arguments for `{tool}` are not a JSON object: {reason}")]
+    InvalidJson {
+        /// The tool.
+        tool: String,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// JSON that does not fit the tool's schema.
+    #[error("invalid arguments for `{tool}`: {reason}")]
+    InvalidArgs {
+        /// The tool.
+        tool: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn names(allowed: &[ToolName]) -> String {
+    allowed.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn typed<T: DeserializeOwned>(tool: ToolName, value: serde_json::Value) -> Result<T, RejectReason> {
+    serde_json::from_value(value)
+        .map_err(|e| RejectReason::InvalidArgs { tool: tool.as_str().to_string(), reason: e.to_string() })
+}
+
+impl ToolCall {
+    /// Parses a call from a model. `arguments` is the JSON text the model sent
+    /// (empty means `{}`); `allowed` is the process's tool table.
+    pub fn parse(name: &str, arguments: &str, allowed: &[ToolName]) -> Result<ToolCall, RejectReason> {
+        let tool = ToolName::parse(name)
+            .filter(|t| allowed.contains(t))
+            .ok_or_else(|| RejectReason::UnknownTool { name: truncate(name, 64), available: names(allowed) })?;
+        let label = tool.as_str().to_string();
+        if arguments.len() > MAX_ARGS_BYTES {
+            return Err(RejectReason::TooLarge { tool: label, bytes: arguments.len(), limit: MAX_ARGS_BYTES });
+        }
+        let text = if arguments.trim().is_empty() { "{}" } else { arguments };
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| RejectReason::InvalidJson { tool: label.clone(), reason: e.to_string() })?;
+        if !value.is_object() {
+            return Err(RejectReason::InvalidJson { tool: label, reason: "expected an object".to_string() });
+        }
+        let call = match tool {
+            ToolName::Exit => ToolCall::Exit(typed(tool, value)?),
+            ToolName::Now => ToolCall::Now(typed(tool, value)?),
+            ToolName::ReadFile => ToolCall::ReadFile(typed(tool, value)?),
+            ToolName::ListDir => ToolCall::ListDir(typed(tool, value)?),
+            ToolName::WriteFile => ToolCall::WriteFile(typed(tool, value)?),
+        };
+        call.validate()?;
+        Ok(call)
+    }
+
+    fn validate(&self) -> Result<(), RejectReason> {
+        let invalid = |reason: String| RejectReason::InvalidArgs { tool: self.name().as_str().to_string(), reason };
+        match self {
+            ToolCall::Exit(a) => exit::validate(a).map_err(invalid),
+            ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) | ToolCall::WriteFile(_) => Ok(()),
+        }
+    }
+
+    /// Which tool.
+    pub fn name(&self) -> ToolName {
+        match self {
+            ToolCall::Exit(_) => ToolName::Exit,
+            ToolCall::Now(_) => ToolName::Now,
+            ToolCall::ReadFile(_) => ToolName::ReadFile,
+            ToolCall::ListDir(_) => ToolName::ListDir,
+            ToolCall::WriteFile(_) => ToolName::WriteFile,
+        }
+    }
+
+    /// The arguments as canonical JSON (sorted keys, compact), for records and approvals.
+    pub fn canonical_args(&self) -> String {
+        let value = match self {
+            ToolCall::Exit(a) => serde_json::to_value(a),
+            ToolCall::Now(a) => serde_json::to_value(a),
+            ToolCall::ReadFile(a) => serde_json::to_value(a),
+            ToolCall::ListDir(a) => serde_json::to_value(a),
+            ToolCall::WriteFile(a) => serde_json::to_value(a),
+        };
+        value.map(|v| v.to_string()).unwrap_or_else(|_| "{}".to_string())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}

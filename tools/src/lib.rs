@@ -1,0 +1,29 @@
+//! The syscall-like tools agents call.
+//!
+//! A model's `{name, arguments}` is parsed exactly once, in [`call`], into a
+//! typed [`ToolCall`]; everything after works on typed arguments. Each tool
+//! lives in its own module with its arguments struct, its JSON schema and its
+//! handler. This crate does not decide whether a call is allowed (the kernel
+//! and runtime do) and does not commit anything: it parses, describes and runs.
+//!
+//! Modules, in reading order:
+//! - [`call`]: tool names, the typed call, the parse boundary and its rejections.
+//! - [`dispatch`]: how each call commits (kernel, local, external) and running it.
+//! - [`workspace`]: confinement of paths to the process workspace.
+//! - [`spec`]: the schema sent to models.
+//! - one module per tool: [`exit`], [`now`], [`read_file`], [`list_dir`], [`write_file`].
+
+pub mod call;
+pub mod dispatch;
+pub mod exit;
+pub mod list_dir;
+pub mod now;
+pub mod read_file;
+pub mod spec;
+pub mod workspace;
+pub mod write_file;
+
+pub use call::{MAX_ARGS_BYTES, RejectReason, ToolCall, ToolName};
+pub use dispatch::{Dispatch, ToolContext, ToolOutput};
+pub use spec::ToolSpec;
+pub use workspace::Workspace;

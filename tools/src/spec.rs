@@ -1,0 +1,12 @@
+//! The wire description of a tool, as sent to models.
+
+/// A tool's name, description and JSON schema for its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Tool name.
+    pub name: &'static str,
+    /// What it does, for the model.
+    pub description: &'static str,
+    /// JSON schema of the arguments object.
+    pub parameters: serde_json::Value,
+}
