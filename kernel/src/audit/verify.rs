@@ -93,6 +93,23 @@ impl Verifier {
         }
     }
 
+    /// Reports the record at `seq` as unreadable (a field of the wrong type),
+    /// unless the chain already broke before it.
+    pub fn unreadable(&mut self, seq: AuditSeq, problem: String) {
+        if self.broken.is_some() {
+            return;
+        }
+        let problem = if seq.get() == self.expected_seq {
+            problem
+        } else {
+            format!(
+                "sequence number is {seq} where {} was expected (a record was deleted, inserted or moved)",
+                self.expected_seq
+            )
+        };
+        self.broken = Some(ChainBreak { seq: AuditSeq(self.expected_seq), problem });
+    }
+
     /// The report; `expect_head` (a hash the operator kept) also detects a truncated tail.
     pub fn finish(self, expect_head: Option<&str>) -> VerifyReport {
         let mut broken = self.broken;

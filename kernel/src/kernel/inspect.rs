@@ -57,10 +57,14 @@ impl Kernel {
             let mut batch = Vec::with_capacity(VERIFY_BATCH);
             let mut after = 0;
             loop {
-                tx.audit_batch(after, VERIFY_BATCH, &mut batch)?;
+                let unreadable = tx.audit_batch(after, VERIFY_BATCH, &mut batch)?;
+                verifier.feed(&batch, threads);
+                if let Some((seq, problem)) = unreadable {
+                    verifier.unreadable(seq, problem);
+                    break;
+                }
                 let Some(last) = batch.last() else { break };
                 after = last.seq.get();
-                verifier.feed(&batch, threads);
                 if batch.len() < VERIFY_BATCH {
                     break;
                 }

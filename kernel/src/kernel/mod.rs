@@ -83,9 +83,11 @@ impl Kernel {
     }
 
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
-        let value = self.inner.store.write(f)?;
-        for listener in self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            listener();
+        let (value, changed) = self.inner.store.write(f)?;
+        if changed {
+            for listener in self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                listener();
+            }
         }
         Ok(value)
     }

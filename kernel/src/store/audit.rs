@@ -137,17 +137,44 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Up to `limit` records with `seq > after`, in order (for streaming verification).
-    pub(crate) fn audit_batch(&self, after: i64, limit: usize, out: &mut Vec<AuditRecord>) -> Result<(), KernelError> {
+    /// Up to `limit` records with `seq > after`, in order (for streaming
+    /// verification). Stops at a row whose fields do not even have their
+    /// column's type (an edit made outside libos) and returns its seq and
+    /// the field, so verification can name it instead of failing.
+    pub(crate) fn audit_batch(
+        &self,
+        after: i64,
+        limit: usize,
+        out: &mut Vec<AuditRecord>,
+    ) -> Result<Option<(AuditSeq, String)>, KernelError> {
         out.clear();
         let mut stmt = self
             .tx
             .prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"))
             .sql()?;
-        let rows = stmt.query_map(rusqlite::params![after, limit as i64], record_from_row).sql()?;
-        for r in rows {
-            out.push(r.sql()?);
+        let mut rows = stmt.query(rusqlite::params![after, limit as i64]).sql()?;
+        while let Some(row) = rows.next().sql()? {
+            match record_from_row(row) {
+                Ok(r) => out.push(r),
+                Err(e) => match wrong_type(&e) {
+                    Some(problem) => return Ok(Some((AuditSeq(row.get::<_, i64>(0).sql()?), problem))),
+                    None => return Err(e).sql(),
+                },
+            }
         }
-        Ok(())
+        Ok(None)
     }
+}
+
+/// Describes a conversion error caused by a value of the wrong type in a column.
+fn wrong_type(e: &rusqlite::Error) -> Option<String> {
+    let field = match e {
+        rusqlite::Error::InvalidColumnType(_, name, _) => name.clone(),
+        rusqlite::Error::FromSqlConversionFailure(i, _, _) | rusqlite::Error::IntegralValueOutOfRange(i, _) => {
+            format!("column {i}")
+        }
+        rusqlite::Error::Utf8Error(_) => "text".to_string(),
+        _ => return None,
+    };
+    Some(format!("field `{field}` holds a value of the wrong type (the record was altered)"))
 }

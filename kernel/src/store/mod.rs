@@ -105,15 +105,21 @@ impl Store {
         self.path.as_deref()
     }
 
-    /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls back otherwise.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls
+    /// back otherwise. Also says whether the transaction changed any row, so
+    /// that a write that found nothing to do wakes nobody.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let before = conn.total_changes();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
         let tx = Tx { tx };
         let value = f(&tx)?;
+        let changed = tx.tx.total_changes() != before;
         tx.tx.commit().map_err(store_err)?;
-        self.local_commits.fetch_add(1, Ordering::Release);
-        Ok(value)
+        if changed {
+            self.local_commits.fetch_add(1, Ordering::Release);
+        }
+        Ok((value, changed))
     }
 
     /// Runs `f` in a read transaction (one consistent snapshot).

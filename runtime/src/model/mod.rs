@@ -104,7 +104,7 @@ pub struct ChatResponse {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ModelError {
     /// Worth trying again later (connect errors, timeouts, 429, 5xx) once retries ran out.
-    #[error("model unavailable after {attempts} attempts: {message}")]
+    #[error("model unavailable: {message} (attempts: {attempts})")]
     Transient {
         /// What the last attempt saw.
         message: String,

@@ -1,0 +1,152 @@
+//! Tampering with any stored record is detected, and the first bad record named.
+
+use libos_kernel::{Actor, Kernel, Next};
+use pretty_assertions::assert_eq;
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use crate::support::*;
+
+const COLUMNS: [&str; 15] = [
+    "seq",
+    "at",
+    "actor",
+    "kind",
+    "action",
+    "pid",
+    "args",
+    "args_sha256",
+    "decision",
+    "grant_id",
+    "outcome",
+    "result_digest",
+    "detail",
+    "prev_hash",
+    "hash",
+];
+
+/// A store with a small but varied chain: spawns, leases, commits, a kill.
+fn chain() -> (tempfile::TempDir, Kernel, std::path::PathBuf) {
+    let (dir, kernel, path) = file_kernel();
+    let a = spawn(&kernel, "first goal");
+    spawn(&kernel, "second goal with ünïcode");
+    let lease = lease_one(&kernel);
+    kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap();
+    let lease = lease_one(&kernel);
+    kernel
+        .commit_quantum(&lease, &commit("exit", r#"{"result":"ok"}"#, Next::Exit { code: 0, result: "ok".into() }))
+        .unwrap();
+    kernel.kill(a, Actor::operator(), "enough").unwrap();
+    (dir, kernel, path)
+}
+
+/// Verify and return the first bad seq (None when intact).
+fn first_bad(kernel: &Kernel, expect_head: Option<&str>) -> Option<i64> {
+    kernel.audit_verify(expect_head).unwrap().broken.map(|b| b.seq.get())
+}
+
+fn altered(v: &Value, byte: usize) -> Vec<Value> {
+    match v {
+        Value::Integer(n) => vec![Value::Integer(n + 1), Value::Integer(n - 1)],
+        Value::Null => vec![Value::Text("x".into()), Value::Integer(0)],
+        Value::Text(t) => {
+            let mut bytes = t.clone().into_bytes();
+            if byte >= bytes.len() || !bytes[byte].is_ascii() {
+                return Vec::new();
+            }
+            bytes[byte] ^= 0x01;
+            String::from_utf8(bytes).map(|s| vec![Value::Text(s)]).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn an_intact_chain_verifies_and_reports_its_head() {
+    let (_dir, kernel, _) = chain();
+    let report = kernel.audit_verify(None).unwrap();
+    let (seq, head) = kernel.audit_head().unwrap();
+    assert_eq!((report.records, report.head.clone(), report.broken), (seq.get() as u64, head.clone(), None));
+    assert_eq!(first_bad(&kernel, Some(&head)), None);
+    assert_eq!(first_bad(&kernel, Some(&head.to_uppercase())), None);
+}
+
+#[test]
+fn altering_any_byte_of_any_field_of_any_record_is_detected_at_that_record() {
+    let (_dir, kernel, path) = chain();
+    let conn = Connection::open(&path).unwrap();
+    let count: i64 = conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+    let mut checked = 0;
+    let mut missed = Vec::new();
+    for seq in 1..=count {
+        for col in COLUMNS {
+            let original: Value =
+                conn.query_row(&format!("SELECT {col} FROM audit WHERE seq = ?"), [seq], |r| r.get(0)).unwrap();
+            let len = match &original {
+                Value::Text(t) => t.len(),
+                _ => 1,
+            };
+            for byte in 0..len {
+                for value in altered(&original, byte) {
+                    // seq is the key: move the record far away rather than collide with a neighbour.
+                    let value = match (col, value) {
+                        ("seq", Value::Integer(n)) => Value::Integer(n + 1_000_000),
+                        (_, v) => v,
+                    };
+                    let key_after = match (col, &value) {
+                        ("seq", Value::Integer(n)) => *n,
+                        _ => seq,
+                    };
+                    conn.execute(&format!("UPDATE audit SET {col} = ? WHERE seq = ?"), rusqlite::params![value, seq])
+                        .unwrap();
+                    if first_bad(&kernel, None) != Some(seq) {
+                        missed.push(format!("seq {seq} {col} byte {byte}"));
+                    }
+                    conn.execute(
+                        &format!("UPDATE audit SET {col} = ? WHERE seq = ?"),
+                        rusqlite::params![original, key_after],
+                    )
+                    .unwrap();
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(first_bad(&kernel, None), None, "restoring every field restores the chain");
+    assert_eq!(missed, Vec::<String>::new());
+    assert!(checked > 2500, "only {checked} alterations were tried");
+}
+
+#[test]
+fn deleting_swapping_or_truncating_records_is_detected() {
+    let (_dir, kernel, path) = chain();
+    let conn = Connection::open(&path).unwrap();
+    let (_, head) = kernel.audit_head().unwrap();
+    let count: i64 = conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+
+    // Swap the contents of records 3 and 5 (keeping their seq).
+    let cols = COLUMNS[1..].join(", ");
+    conn.execute_batch(&format!(
+        "CREATE TEMP TABLE keep AS SELECT * FROM audit WHERE seq IN (3, 5);
+         UPDATE audit SET ({cols}) = (SELECT {cols} FROM keep WHERE keep.seq = 8 - audit.seq) WHERE seq IN (3, 5);"
+    ))
+    .unwrap();
+    assert_eq!(first_bad(&kernel, None), Some(3));
+    conn.execute_batch(&format!(
+        "UPDATE audit SET ({cols}) = (SELECT {cols} FROM keep WHERE keep.seq = audit.seq) WHERE seq IN (3, 5);"
+    ))
+    .unwrap();
+    assert_eq!(first_bad(&kernel, None), None);
+
+    // Delete a record in the middle.
+    conn.execute_batch("CREATE TEMP TABLE gone AS SELECT * FROM audit WHERE seq = 4; DELETE FROM audit WHERE seq = 4;")
+        .unwrap();
+    assert_eq!(first_bad(&kernel, None), Some(4));
+    conn.execute_batch("INSERT INTO audit SELECT * FROM gone;").unwrap();
+    assert_eq!(first_bad(&kernel, None), None);
+
+    // Truncate the tail: invisible without the kept head, caught with it.
+    conn.execute("DELETE FROM audit WHERE seq >= ?", [count - 1]).unwrap();
+    assert_eq!(first_bad(&kernel, None), None);
+    assert_eq!(first_bad(&kernel, Some(&head)), Some(count - 1));
+}

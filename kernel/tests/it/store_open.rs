@@ -1,0 +1,76 @@
+//! Opening stores: every bad path is a one-line error and leaves the file untouched.
+
+use libos_kernel::{Kernel, OpenError, OpenMode, StoreLocation};
+use pretty_assertions::assert_eq;
+
+fn open(path: &std::path::Path, mode: OpenMode) -> Result<Kernel, OpenError> {
+    Kernel::open(&StoreLocation::File(path.to_path_buf()), mode)
+}
+
+#[test]
+fn bad_store_paths_give_one_line_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    let err = open(d, OpenMode::Create).unwrap_err();
+    assert_eq!(err, OpenError::IsDirectory(d.to_path_buf()));
+
+    let text = d.join("notes.txt");
+    std::fs::write(&text, "this is not a database, but it is long enough to have a header page......").unwrap();
+    let before = std::fs::read(&text).unwrap();
+    assert_eq!(open(&text, OpenMode::Create).unwrap_err(), OpenError::NotADatabase(text.clone()));
+    assert_eq!(std::fs::read(&text).unwrap(), before);
+
+    let under_file = text.join("libos.db");
+    let err = open(&under_file, OpenMode::Create).unwrap_err();
+    assert!(matches!(err, OpenError::Io { .. }), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("cannot open store {}: ", under_file.display())), "{err}");
+
+    let missing = d.join("nope.db");
+    assert_eq!(open(&missing, OpenMode::Existing).unwrap_err(), OpenError::Missing(missing.clone()));
+    assert!(!missing.exists());
+
+    let foreign = d.join("foreign.db");
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    assert_eq!(open(&foreign, OpenMode::Create).unwrap_err(), OpenError::Foreign(foreign.clone()));
+
+    for err in [
+        OpenError::IsDirectory(d.to_path_buf()),
+        OpenError::NotADatabase(text),
+        OpenError::Missing(missing),
+        OpenError::Foreign(foreign),
+    ] {
+        assert_eq!(err.to_string().lines().count(), 1);
+    }
+}
+
+#[test]
+fn a_store_from_a_newer_libos_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.db");
+    drop(open(&path, OpenMode::Create).unwrap());
+    rusqlite::Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+    let err = open(&path, OpenMode::Existing).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "store {} has schema version 99, newer than this libos supports ({}); upgrade libos",
+            path.display(),
+            libos_kernel::schema_version()
+        )
+    );
+}
+
+#[test]
+fn a_store_reopens_with_its_processes_and_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub").join("libos.db");
+    let kernel = open(&path, OpenMode::Create).unwrap();
+    let pid = crate::support::spawn(&kernel, "persist me");
+    drop(kernel);
+    let kernel = open(&path, OpenMode::Existing).unwrap();
+    assert_eq!(kernel.process(pid).unwrap().goal, "persist me");
+    assert!(kernel.audit_verify(None).unwrap().ok());
+    let protected = kernel.protected_paths();
+    assert!(protected.iter().any(|p| p.ends_with("libos.db-wal")), "{protected:?}");
+}

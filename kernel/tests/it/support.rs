@@ -1,0 +1,73 @@
+//! Helpers shared by the kernel tests.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libos_kernel::{
+    Actor, Kernel, Lease, ModelCallOutcome, ModelCallRecord, Next, OpenMode, Outcome, Pid, QuantumCommit, SchedulerId,
+    SpawnSpec, StoreLocation, TokenUsage, ToolCallRecord, ToolResultRecord,
+};
+
+pub const SPEC: &str = "name = \"t\"\nversion = \"1\"\nsystem_prompt = \"x\"\ntools = [\"exit\"]\n";
+
+pub fn file_kernel() -> (tempfile::TempDir, Kernel, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.db");
+    let kernel = Kernel::open(&StoreLocation::File(path.clone()), OpenMode::Create).unwrap();
+    (dir, kernel, path)
+}
+
+pub fn spawn(kernel: &Kernel, goal: &str) -> Pid {
+    let image = kernel.register_image("t", "1", SPEC).unwrap();
+    kernel
+        .spawn(&SpawnSpec {
+            image,
+            goal: goal.to_string(),
+            workspace: PathBuf::from("/tmp"),
+            parent: None,
+            priority: 0,
+            actor: Actor::operator(),
+        })
+        .unwrap()
+}
+
+pub fn owner() -> SchedulerId {
+    SchedulerId("test-scheduler".to_string())
+}
+
+pub fn lease_one(kernel: &Kernel) -> Lease {
+    let mut leases = kernel.lease(&owner(), Duration::from_secs(60), 1, &[]).unwrap();
+    assert_eq!(leases.len(), 1, "expected one runnable process to lease");
+    leases.remove(0)
+}
+
+pub fn model_call() -> ModelCallRecord {
+    ModelCallRecord {
+        attempt: 0,
+        profile: "test".to_string(),
+        model: "m".to_string(),
+        request_digest: "d".to_string(),
+        request_bytes: 10,
+        response: "{}".to_string(),
+        rationale: None,
+        usage: TokenUsage { input: 10, output: 5, estimated: false },
+        latency: Duration::from_millis(1),
+        outcome: ModelCallOutcome::Ok,
+        error: None,
+    }
+}
+
+pub fn commit(tool: &str, args: &str, next: Next) -> QuantumCommit {
+    QuantumCommit {
+        model_call: model_call(),
+        call: ToolCallRecord {
+            call_id: "c1".to_string(),
+            tool: tool.to_string(),
+            args: args.to_string(),
+            rationale: Some("because".to_string()),
+        },
+        result: ToolResultRecord { outcome: Outcome::Ok, content: "fine".to_string() },
+        decision: Some("allow".to_string()),
+        next,
+    }
+}

@@ -1,0 +1,177 @@
+//! The state machine, and the kernel operations that drive it.
+
+use libos_kernel::state::{Event, LeaseInfo, transition};
+use libos_kernel::{
+    Actor, AuditFilter, FailureKind, KernelError, Next, Pid, ProcState, ProcessFilter, SchedulerId, Timestamp,
+};
+use pretty_assertions::assert_eq;
+
+use crate::support::*;
+
+fn lease_info() -> LeaseInfo {
+    LeaseInfo { owner: SchedulerId("s".into()), expires_at: Timestamp(5), quantum: 1 }
+}
+
+fn states() -> Vec<ProcState> {
+    vec![
+        ProcState::Runnable { not_before: None },
+        ProcState::Running { lease: lease_info() },
+        ProcState::Exited { code: 0, result: "r".into() },
+        ProcState::Failed { kind: FailureKind::ModelError, error: "e".into() },
+        ProcState::Killed { by: Actor::operator(), reason: "k".into() },
+    ]
+}
+
+fn events() -> Vec<Event> {
+    vec![
+        Event::Lease(lease_info()),
+        Event::Yield { not_before: None },
+        Event::LeaseExpired,
+        Event::Release,
+        Event::Exit { code: 0, result: "r".into() },
+        Event::Fail { kind: FailureKind::InvalidOutput, error: "e".into() },
+        Event::Kill { by: Actor::operator(), reason: "k".into() },
+    ]
+}
+
+#[test]
+fn every_state_event_pair_has_one_defined_outcome() {
+    // Rows: state; columns in event order lease, yield, expired, release, exit, fail, kill.
+    let compact: Vec<String> = states()
+        .iter()
+        .map(|s| {
+            let row: Vec<String> = events()
+                .into_iter()
+                .map(|e| transition(Pid(1), s, e).map(|t| t.next.name().to_string()).unwrap_or("-".into()))
+                .collect();
+            format!("{}: {}", s.name(), row.join(" "))
+        })
+        .collect();
+    assert_eq!(
+        compact,
+        vec![
+            "runnable: running - - - - failed killed",
+            "running: - runnable runnable runnable exited failed killed",
+            "exited: - - - - - - -",
+            "failed: - - - - - - -",
+            "killed: - - - - - - -",
+        ]
+    );
+}
+
+#[test]
+fn a_transition_produces_its_audit_record() {
+    let t =
+        transition(Pid(7), &ProcState::Running { lease: lease_info() }, Event::Exit { code: 0, result: "done".into() })
+            .unwrap();
+    assert_eq!(t.next, ProcState::Exited { code: 0, result: "done".into() });
+    assert_eq!(t.record.actor, Actor::Process(Pid(7)));
+    assert_eq!(t.record.action, "exit");
+    assert_eq!(t.record.args, serde_json::json!({"from": "running", "to": "exited", "code": 0}));
+    assert_eq!(t.record.detail.as_deref(), Some("running -> exited"));
+}
+
+#[test]
+fn pids_are_monotonic_and_never_reused() {
+    let (_dir, kernel, _) = file_kernel();
+    let pids: Vec<Pid> = (0..3).map(|i| spawn(&kernel, &format!("goal {i}"))).collect();
+    assert_eq!(pids, vec![Pid(1), Pid(2), Pid(3)]);
+    kernel.kill(Pid(3), Actor::operator(), "bye").unwrap();
+    assert_eq!(spawn(&kernel, "later"), Pid(4));
+}
+
+#[test]
+fn a_quantum_commits_state_transcript_usage_and_audit_together() {
+    let (_dir, kernel, _) = file_kernel();
+    let pid = spawn(&kernel, "g");
+    let lease = lease_one(&kernel);
+    assert_eq!(lease.quantum, 1);
+    let receipt = kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap();
+    assert_eq!(receipt.state, ProcState::Runnable { not_before: None });
+    let p = kernel.process(pid).unwrap();
+    assert_eq!((p.usage.quanta, p.usage.model_calls, p.usage.tool_calls, p.usage.tokens_in), (1, 1, 1, 10));
+    assert_eq!(p.generation.0, 3, "spawn is generation 1, lease and commit bump it");
+    let (entries, total) = kernel.transcript(pid, None).unwrap();
+    assert_eq!((entries.len(), total), (1, 1));
+    let actions: Vec<String> = kernel
+        .audit(&AuditFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {} {} {}", r.actor, r.kind, r.action, r.outcome))
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["human:operator operator spawn ok", "kernel state lease ok", "pid:1 tool now ok", "kernel state yield ok",]
+    );
+}
+
+#[test]
+fn a_killed_process_refuses_the_stale_commit_and_nothing_lands() {
+    let (_dir, kernel, _) = file_kernel();
+    let pid = spawn(&kernel, "g");
+    let lease = lease_one(&kernel);
+    kernel.kill(pid, Actor::operator(), "stop").unwrap();
+    let before = kernel.audit(&AuditFilter::default()).unwrap().len();
+    let err = kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap_err();
+    assert!(matches!(err, KernelError::Stale { .. }), "{err:?}");
+    assert_eq!(kernel.audit(&AuditFilter::default()).unwrap().len(), before);
+    assert_eq!(kernel.transcript(pid, None).unwrap().1, 0);
+    assert_eq!(kernel.process(pid).unwrap().state, ProcState::Killed { by: Actor::operator(), reason: "stop".into() });
+}
+
+#[test]
+fn killing_a_finished_process_is_refused_with_a_clear_error() {
+    let (_dir, kernel, _) = file_kernel();
+    let pid = spawn(&kernel, "g");
+    let lease = lease_one(&kernel);
+    kernel
+        .commit_quantum(&lease, &commit("exit", r#"{"result":"ok"}"#, Next::Exit { code: 0, result: "ok".into() }))
+        .unwrap();
+    let err = kernel.kill(pid, Actor::operator(), "late").unwrap_err();
+    assert_eq!(err.to_string(), "process 1 is exited: cannot kill");
+    assert_eq!(kernel.kill(Pid(99), Actor::operator(), "x").unwrap_err().to_string(), "no process with pid 99");
+}
+
+#[test]
+fn leases_are_round_robin_and_skip_excluded_and_backed_off_processes() {
+    let (_dir, kernel, _) = file_kernel();
+    let pids: Vec<Pid> = (0..3).map(|i| spawn(&kernel, &format!("g{i}"))).collect();
+    let mut order = Vec::new();
+    for _ in 0..6 {
+        let lease = lease_one(&kernel);
+        order.push(lease.pid.get());
+        kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap();
+    }
+    assert_eq!(order, vec![1, 2, 3, 1, 2, 3]);
+    // A backoff keeps a process out until its deadline.
+    let lease = lease_one(&kernel);
+    kernel.end_quantum(&lease, None, libos_kernel::QuantumEnd::Backoff(std::time::Duration::from_secs(3600))).unwrap();
+    let next = kernel.lease(&owner(), std::time::Duration::from_secs(60), 3, &[pids[1]]).unwrap();
+    assert_eq!(next.iter().map(|l| l.pid.get()).collect::<Vec<_>>(), vec![3]);
+    assert_eq!(kernel.processes(ProcessFilter::Live).unwrap().len(), 3);
+}
+
+#[test]
+fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown() {
+    let (_dir, kernel, _) = file_kernel();
+    let pid = spawn(&kernel, "g");
+    let lease = kernel.lease(&owner(), std::time::Duration::ZERO, 1, &[]).unwrap().remove(0);
+    let call = commit("write_file", r#"{"content":"x","path":"a"}"#, Next::Continue).call;
+    kernel.begin_effect(&lease, &libos_kernel::EffectIntent { call }).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert_eq!(kernel.recover_expired().unwrap(), vec![pid]);
+    let p = kernel.process(pid).unwrap();
+    assert_eq!(p.state, ProcState::Runnable { not_before: None });
+    let (entries, _) = kernel.transcript(pid, None).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].result.outcome, libos_kernel::Outcome::Unknown);
+    assert!(entries[0].result.content.starts_with("outcome unknown: the scheduler running it stopped"));
+    let outcomes: Vec<String> =
+        kernel.audit(&AuditFilter::default()).unwrap().iter().map(|r| format!("{}:{}", r.action, r.outcome)).collect();
+    assert_eq!(outcomes, vec!["spawn:ok", "lease:ok", "write_file:pending", "write_file:unknown", "lease_expired:ok"]);
+    // The old lease can no longer write.
+    assert!(matches!(
+        kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)),
+        Err(KernelError::Stale { .. })
+    ));
+}

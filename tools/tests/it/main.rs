@@ -1,0 +1,4 @@
+//! Tools integration tests: parsing model calls, confinement, running tools.
+
+mod confinement;
+mod parse;
