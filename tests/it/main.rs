@@ -1,1 +1,4 @@
-//! Cross-crate scenario tests.
+//! Cross-crate scenario tests: the kernel, images, tools and runtime together,
+//! as a researcher embedding libos would use them.
+
+mod embedded;

@@ -1,0 +1,129 @@
+//! Scripted runs through the binary.
+
+use std::time::{Duration, Instant};
+
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+use crate::support::{Env, s};
+
+const SCRIPT: &str = r#"
+[[agent]]
+image = "assistant"
+
+[[agent.step]]
+say = "Write the greeting."
+tool = "write_file"
+args = { path = "hello.txt", content = "hello from libos\n" }
+
+[[agent.step]]
+tool = "read_file"
+args = { path = "../escape.txt" }
+
+[[agent.step]]
+tool = "exit"
+args = { result = "greeted" }
+"#;
+
+#[test]
+fn spawn_run_ps_logs_and_audit_verify_through_the_binary() {
+    let env = Env::new();
+    let script = env.write("script.toml", SCRIPT);
+    assert_eq!(env.ok(&["spawn", "assistant", "--goal", "greet the world"]), "1\n");
+    let out = env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    assert_eq!(out, "");
+    assert_eq!(std::fs::read_to_string(env.path("hello.txt")).unwrap(), "hello from libos\n");
+
+    let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
+    assert_eq!(ps[0]["state"], "exited");
+    assert_eq!(ps[0]["state_detail"], serde_json::json!({"code": 0, "result": "greeted"}));
+    assert_eq!(ps[0]["usage"]["quanta"], 3);
+    assert_eq!(ps[0]["usage"]["tokens_estimated"], true);
+    assert_eq!(env.ok(&["ps"]).lines().count(), 1, "only the header: nothing is live");
+
+    let logs = env.ok(&["logs", "1"]);
+    for needle in [
+        "pid 1 · assistant · exited(0) · goal: greet the world",
+        "  says: Write the greeting.",
+        "  call: write_file {\"content\":\"hello from libos\\n\",\"path\":\"hello.txt\"}",
+        "  result (ok): wrote 17 bytes to `hello.txt`",
+        "  result (error): path `../escape.txt` is outside the workspace",
+        "exited(0): greeted",
+    ] {
+        assert!(logs.contains(needle), "logs lack {needle:?}:\n{logs}");
+    }
+
+    let verify = env.ok(&["audit", "verify"]);
+    let head = env.ok(&["audit", "head"]);
+    assert_eq!(verify, format!("audit chain intact: 11 records, head {}", head));
+    env.ok(&["audit", "verify", "--expect-head", head.trim()]);
+
+    let errors = env.ok(&["audit", "--outcome", "error", "--json"]);
+    let records: Vec<Value> = errors.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["action"], "read_file");
+    assert_eq!(records[0]["args"], serde_json::json!({"path": "../escape.txt"}));
+    let tools: Vec<String> = env
+        .ok(&["audit", "--pid", "1", "--tool", "write_file"])
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(5).unwrap().to_string())
+        .collect();
+    assert_eq!(tools, vec!["pending", "ok"]);
+}
+
+#[test]
+fn a_kill_from_another_process_cancels_the_running_quantum() {
+    let env = Env::new();
+    let script = env.write(
+        "slow.toml",
+        "[[agent]]\nimage = \"assistant\"\n[[agent.step]]\ntool = \"write_file\"\nargs = { path = \"late.txt\", content = \"x\" }\ndelay_ms = 60000\n",
+    );
+    env.ok(&["spawn", "assistant", "--goal", "slow work"]);
+    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("libos"))
+        .current_dir(env.dir.path())
+        .env("LIBOS_DB", env.db())
+        .args(["run", "--until-idle", "--script", s(&script)])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ps: Value = serde_json::from_str(&env.ok(&["ps", "--json"])).unwrap();
+        if ps[0]["state"] == "running" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the scheduler never leased the process");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed_at = Instant::now();
+    assert_eq!(env.ok(&["kill", "1", "--reason", "operator says stop"]), "killed pid 1\n");
+    let status = run.wait().unwrap();
+    assert!(status.success());
+    assert!(killed_at.elapsed() < Duration::from_secs(10), "the scheduler noticed the kill and went idle");
+    let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
+    assert_eq!(ps[0]["state_detail"], serde_json::json!({"by": "human:operator", "reason": "operator says stop"}));
+    assert!(!env.path("late.txt").exists());
+    env.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn the_demo_runs_and_verifies() {
+    let env = Env::new();
+    let out = env.ok(&["demo", "--dir", s(&env.path("demo"))]);
+    for needle in [
+        "killed pid 4 while quantum 3 was in flight",
+        "rejected (attempt 1): no tool call found",
+        "path `.libos/libos.db` is libos's own state",
+        "audit chain intact:",
+    ] {
+        assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
+    }
+    assert!(env.path("demo/notes/summary.md").exists());
+}
+
+#[test]
+fn images_lists_the_shipped_images() {
+    let env = Env::new();
+    insta::assert_snapshot!(env.ok(&["images"]));
+}

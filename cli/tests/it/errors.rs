@@ -1,0 +1,98 @@
+//! Bad input gets a one-line error and a documented exit code.
+
+use pretty_assertions::assert_eq;
+
+use crate::support::{Env, s};
+
+fn check(env: &Env, args: &[&str], code: i32, message: &str) {
+    let (got_code, stderr) = env.fails(args);
+    assert_eq!((got_code, stderr.trim_end()), (code, message), "libos {args:?}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn wrong_pids_images_and_flags_have_clear_errors_and_exit_codes() {
+    let env = Env::new();
+    let db = env.db();
+    check(
+        &env,
+        &["ps"],
+        4,
+        &format!("libos: error: no libos store at {} (run `libos init`, or pass --db)", db.display()),
+    );
+    env.ok(&["init"]);
+    check(&env, &["kill", "42"], 3, "libos: error: no process with pid 42");
+    check(&env, &["kill", "abc"], 2, "libos: error: invalid pid `abc`: expected a positive integer");
+    check(&env, &["logs", "0"], 2, "libos: error: invalid pid `0`: expected a positive integer");
+    check(&env, &["spawn", "nope", "--goal", "x"], 3, "libos: error: no image named `nope` (available: assistant)");
+    check(&env, &["spawn", "assistant", "--goal", "  "], 2, "libos: error: goal is empty");
+    check(
+        &env,
+        &["audit", "--outcome", "meh"],
+        2,
+        "libos: error: invalid outcome `meh` (expected one of ok, error, denied, rejected, parked, unknown, pending)",
+    );
+    check(
+        &env,
+        &["audit", "--since", "yesterday"],
+        2,
+        "libos: error: invalid time `yesterday`: expected RFC 3339 or an age like 30s, 15m, 2h, 7d",
+    );
+    let (code, _) = env.fails(&["ps", "--bogus"]);
+    assert_eq!(code, 2);
+
+    env.ok(&["spawn", "assistant", "--goal", "x"]);
+    env.ok(&["kill", "1"]);
+    check(&env, &["kill", "1"], 6, "libos: error: process 1 is killed: cannot kill");
+}
+
+#[test]
+fn a_broken_store_path_is_refused_without_damage() {
+    let env = Env::new();
+    let text = env.write("notes.txt", "not a database at all, just some words that are long enough.");
+    let (code, err) = env.fails(&["--db", s(&text), "ps"]);
+    assert_eq!(
+        (code, err.trim_end()),
+        (4, format!("libos: error: {} is not a libos store (not an SQLite database)", text.display()).as_str())
+    );
+    assert_eq!(std::fs::read_to_string(&text).unwrap(), "not a database at all, just some words that are long enough.");
+    let (code, err) = env.fails(&["--db", s(env.dir.path()), "init"]);
+    assert_eq!(
+        (code, err.trim_end()),
+        (
+            4,
+            format!("libos: error: store path {} is a directory, not a database file", env.dir.path().display())
+                .as_str()
+        )
+    );
+}
+
+#[test]
+fn a_tampered_audit_log_fails_verification_with_exit_code_5() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "one"]);
+    env.ok(&["spawn", "assistant", "--goal", "two"]);
+    // An attacker with access to the file edits a record directly.
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute("UPDATE audit SET detail = 'spawned nothing' WHERE seq = 2", []).unwrap();
+    drop(conn);
+    check(
+        &env,
+        &["audit", "verify"],
+        5,
+        "libos: error: audit chain broken at audit record 2: hash does not match the record's contents (the record was altered)",
+    );
+}
+
+#[test]
+fn no_model_configured_fails_the_process_with_a_hint() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "x"]);
+    env.ok(&["run", "--until-idle"]);
+    let ps: serde_json::Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
+    assert_eq!(ps[0]["state_detail"]["kind"], "model_error");
+    assert_eq!(
+        ps[0]["state_detail"]["error"],
+        "no model profile `default`: define [models.default] in libos.toml, set OPENAI_BASE_URL or LIBOS_MODEL, or run with --script FILE"
+    );
+}

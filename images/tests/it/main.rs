@@ -1,0 +1,67 @@
+//! Image specs: errors name the file and the field.
+
+use libos_images::{Image, ImageSet};
+use pretty_assertions::assert_eq;
+
+const GOOD: &str = r#"
+name = "mini"
+version = "0.1"
+system_prompt = "Be brief."
+tools = ["read_file", "exit"]
+"#;
+
+fn check(text: &str, expect: &str) {
+    assert_eq!(Image::parse("mini.toml", text).unwrap_err().to_string(), expect);
+}
+
+#[test]
+fn a_minimal_image_gets_defaults() {
+    let image = Image::parse("mini.toml", GOOD).unwrap();
+    assert_eq!(
+        (image.model.as_str(), image.context.transcript_window, image.context.token_budget),
+        ("default", 24, 16_000)
+    );
+}
+
+#[test]
+fn bad_specs_point_at_the_field() {
+    check(
+        &GOOD.replace("\"exit\"]", "\"exit\", \"teleport\"]"),
+        "image mini.toml: field `tools[2]`: unknown tool `teleport` (known: exit, now, read_file, list_dir, write_file)",
+    );
+    check(
+        &GOOD.replace(", \"exit\"", ""),
+        "image mini.toml: field `tools`: must include `exit`, or its processes could never finish",
+    );
+    check(
+        &GOOD.replace("[\"read_file\", \"exit\"]", "[\"exit\", \"exit\"]"),
+        "image mini.toml: field `tools[1]`: `exit` is listed twice",
+    );
+    check(
+        &GOOD.replace("mini", "Mini Image"),
+        "image mini.toml: field `name`: `Mini Image` is not a valid image name (use a-z, 0-9, - and _)",
+    );
+    check(
+        &format!("{GOOD}\n[context]\ntoken_budget = 10\n"),
+        "image mini.toml: field `context.token_budget`: 10 is too small (at least 1000)",
+    );
+    check(
+        &format!("{GOOD}colour = \"red\"\n"),
+        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `model`, `context`",
+    );
+    check(
+        &GOOD.replace("version = \"0.1\"", "version = 3"),
+        "image mini.toml: line 3, column 11: invalid type: integer `3`, expected a string",
+    );
+}
+
+#[test]
+fn the_shipped_images_load_and_a_user_directory_can_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("assistant.toml"), GOOD.replace("mini", "assistant")).unwrap();
+    let mut set = ImageSet::shipped().unwrap();
+    assert_eq!(set.get("assistant").unwrap().version, "1.0.0");
+    set.add_dir(dir.path()).unwrap();
+    assert_eq!(set.get("assistant").unwrap().version, "0.1");
+    assert_eq!(set.get("ghost").unwrap_err().to_string(), "no image named `ghost` (available: assistant)");
+}
