@@ -48,6 +48,7 @@ CREATE TABLE processes (
 );
 CREATE INDEX processes_sched ON processes (state, priority, rr);
 CREATE INDEX processes_lease ON processes (lease_owner, lease_expires);
+CREATE INDEX processes_rr ON processes (rr);
 
 CREATE TABLE audit (
     seq           INTEGER PRIMARY KEY,
