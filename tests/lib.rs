@@ -4,6 +4,9 @@
 //! connection) to also send what a real server should never send: truncated
 //! bodies, hangs and resets.
 
+// Test fixture code: a failure to bind or a poisoned lock is a broken test, so it panics.
+#![allow(clippy::expect_used)]
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

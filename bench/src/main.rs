@@ -43,7 +43,11 @@ impl ChatModel for InstantModel {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown cpu".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores, {} {}", std::env::consts::OS, std::env::consts::ARCH)
@@ -91,7 +95,9 @@ async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
     println!("scenario: quantum overhead excluding the model");
     println!("machine: {}", machine());
     println!("store: SQLite file, WAL, synchronous=NORMAL ({})", dir.path().join("bench.db").display());
-    println!("parameters: {processes} processes x {each} quanta, instant model answering `now`, lease + quantum + commit per sample");
+    println!(
+        "parameters: {processes} processes x {each} quanta, instant model answering `now`, lease + quantum + commit per sample"
+    );
     println!(
         "result: {total} quanta in {:.2} s ({:.0} quanta/s); p50 {} us, p90 {} us, p99 {} us, max {} us",
         wall.as_secs_f64(),
@@ -135,7 +141,11 @@ fn verify_speed(records: usize) -> anyhow::Result<()> {
     println!("scenario: audit verify");
     println!("machine: {}", machine());
     println!("parameters: {records} records (spawn records, ~450 bytes canonical each), SQLite file store, best of 3");
-    println!("fill: {records} durable appends (one spawn transaction each) in {:.2} s ({:.0}/s)", fill.as_secs_f64(), records as f64 / fill.as_secs_f64());
+    println!(
+        "fill: {records} durable appends (one spawn transaction each) in {:.2} s ({:.0}/s)",
+        fill.as_secs_f64(),
+        records as f64 / fill.as_secs_f64()
+    );
     println!(
         "result: verified {} records in {:.3} s = {:.0} records/s; head {}",
         report.records,

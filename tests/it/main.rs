@@ -1,4 +1,7 @@
 //! Cross-crate scenario tests: the kernel, images, tools and runtime together,
 //! as a researcher embedding libos would use them.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod embedded;

@@ -1,5 +1,8 @@
 //! CLI tests: the `libos` binary end to end.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod e2e;
 mod errors;
 mod support;

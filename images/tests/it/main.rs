@@ -1,5 +1,8 @@
 //! Image specs: errors name the file and the field.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use libos_images::{Image, ImageSet};
 use pretty_assertions::assert_eq;
 

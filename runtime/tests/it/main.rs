@@ -1,5 +1,8 @@
 //! Runtime integration tests: the HTTP model client against a mock server,
 //! and quanta run by the scheduler with scripted and mock models.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod openai;
 mod scheduler;
