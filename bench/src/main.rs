@@ -58,26 +58,28 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn durable_kernel(dir: &std::path::Path) -> anyhow::Result<Kernel> {
-    Ok(Kernel::open(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create)?)
-}
-
-async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let kernel = durable_kernel(dir.path())?;
+/// A durable store in `dir` with `n` spawned assistant processes (one transaction each).
+fn durable_kernel(dir: &std::path::Path, n: usize, goal: impl Fn(usize) -> String) -> anyhow::Result<Kernel> {
+    let kernel = Kernel::open(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create)?;
     let images = ImageSet::shipped()?;
     let image = images.get("assistant")?;
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
-    for i in 0..processes {
+    for i in 0..n {
         kernel.spawn(&SpawnSpec {
             image: digest.clone(),
-            goal: format!("benchmark process {i}"),
-            workspace: dir.path().to_path_buf(),
+            goal: goal(i),
+            workspace: dir.to_path_buf(),
             parent: None,
             priority: 0,
             actor: Actor::operator(),
         })?;
     }
+    Ok(kernel)
+}
+
+async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let kernel = durable_kernel(dir.path(), processes, |i| format!("benchmark process {i}"))?;
     let router = ModelRouter::default().with_override(Arc::new(InstantModel));
     let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
     let owner = SchedulerId("bench".into());
@@ -112,21 +114,10 @@ async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
 
 fn verify_speed(records: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let kernel = durable_kernel(dir.path())?;
-    let images = ImageSet::shipped()?;
-    let image = images.get("assistant")?;
-    let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
     let fill = Instant::now();
-    for i in 0..records {
-        kernel.spawn(&SpawnSpec {
-            image: digest.clone(),
-            goal: format!("process number {i} with an ordinary goal of a sentence or two"),
-            workspace: dir.path().to_path_buf(),
-            parent: None,
-            priority: 0,
-            actor: Actor::operator(),
-        })?;
-    }
+    let kernel = durable_kernel(dir.path(), records, |i| {
+        format!("process number {i} with an ordinary goal of a sentence or two")
+    })?;
     let fill = fill.elapsed();
     let mut best = Duration::MAX;
     let mut report = None;

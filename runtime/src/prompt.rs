@@ -50,8 +50,8 @@ pub fn build(
             }],
         });
         let content = match entry.result.outcome {
-            Outcome::Ok => entry.result.content.clone(),
-            Outcome::Unknown => entry.result.content.clone(),
+            // An unknown outcome's text already says what happened.
+            Outcome::Ok | Outcome::Unknown => entry.result.content.clone(),
             _ => format!("error: {}", entry.result.content),
         };
         messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content });
