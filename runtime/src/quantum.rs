@@ -97,7 +97,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(m) => m,
         Err(e) => return fail(FailureKind::ModelError, e),
     };
-    let workspace = match Workspace::new(&process.workspace, kernel.protected_paths()) {
+    let workspace = match Workspace::new(&process.workspace, kernel.protected_paths().to_vec()) {
         Ok(w) => w,
         Err(e) => return fail(FailureKind::KernelError, e),
     };

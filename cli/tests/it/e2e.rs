@@ -77,7 +77,7 @@ fn a_kill_from_another_process_cancels_the_running_quantum() {
     let env = Env::new();
     let script = env.write(
         "slow.toml",
-        "[[agent]]\nimage = \"assistant\"\n[[agent.step]]\ntool = \"write_file\"\nargs = { path = \"late.txt\", content = \"x\" }\ndelay_ms = 60000\n",
+        "[[agent]]\nimage = \"assistant\"\n[[agent.step]]\ntool = \"write_file\"\nargs = { path = \"late.txt\", content = \"x\" }\ndelay_ms = 86400000\n",
     );
     env.ok(&["spawn", "assistant", "--goal", "slow work"]);
     let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("libos"))
@@ -96,11 +96,11 @@ fn a_kill_from_another_process_cancels_the_running_quantum() {
         assert!(Instant::now() < deadline, "the scheduler never leased the process");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed_at = Instant::now();
     assert_eq!(env.ok(&["kill", "1", "--reason", "operator says stop"]), "killed pid 1\n");
     let status = run.wait().unwrap();
     assert!(status.success());
-    assert!(killed_at.elapsed() < Duration::from_secs(10), "the scheduler noticed the kill and went idle");
+    // The quantum's model "thinks" for a day: `run --until-idle` returning at
+    // all proves the kill cancelled it (nextest terminates a hung test).
     let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
     assert_eq!(ps[0]["state_detail"], serde_json::json!({"by": "human:operator", "reason": "operator says stop"}));
     assert!(!env.path("late.txt").exists());

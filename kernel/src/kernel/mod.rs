@@ -27,6 +27,8 @@ type Listener = Box<dyn Fn() + Send + Sync>;
 struct Inner {
     store: Store,
     listeners: Mutex<Vec<Listener>>,
+    /// Computed once at open: the quantum asks for them every time.
+    protected: Vec<PathBuf>,
 }
 
 /// A handle on one store. Cheap to clone; clones share the connection.
@@ -45,7 +47,8 @@ impl Kernel {
     /// Opens (or, with [`OpenMode::Create`], creates) a store and migrates it.
     pub fn open(location: &StoreLocation, mode: OpenMode) -> Result<Kernel, OpenError> {
         let store = Store::open(location, mode)?;
-        Ok(Kernel { inner: Arc::new(Inner { store, listeners: Mutex::new(Vec::new()) }) })
+        let protected = protected_paths(store.path());
+        Ok(Kernel { inner: Arc::new(Inner { store, listeners: Mutex::new(Vec::new()), protected }) })
     }
 
     /// A private in-memory kernel, for embedding and tests.
@@ -67,19 +70,8 @@ impl Kernel {
 
     /// Paths no tool may ever touch: the database file, its `-wal` and `-shm`
     /// siblings, and the directory holding them when it is libos's own (`.libos`).
-    pub fn protected_paths(&self) -> Vec<PathBuf> {
-        let Some(db) = self.inner.store.path() else { return Vec::new() };
-        let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
-        let mut out = vec![db.clone()];
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut p = db.clone().into_os_string();
-            p.push(suffix);
-            out.push(PathBuf::from(p));
-        }
-        if let Some(dir) = db.parent().filter(|d| d.file_name().is_some_and(|n| n == ".libos")) {
-            out.push(dir.to_path_buf());
-        }
-        out
+    pub fn protected_paths(&self) -> &[PathBuf] {
+        &self.inner.protected
     }
 
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
@@ -95,6 +87,21 @@ impl Kernel {
     fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         self.inner.store.read(f)
     }
+}
+
+fn protected_paths(db: Option<&std::path::Path>) -> Vec<PathBuf> {
+    let Some(db) = db else { return Vec::new() };
+    let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
+    let mut out = vec![db.clone()];
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        out.push(PathBuf::from(p));
+    }
+    if let Some(dir) = db.parent().filter(|d| d.file_name().is_some_and(|n| n == ".libos")) {
+        out.push(dir.to_path_buf());
+    }
+    out
 }
 
 /// Applies an event to a process inside `tx`: checks the generation (if the

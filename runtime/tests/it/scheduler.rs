@@ -184,7 +184,7 @@ image = "assistant"
 [[agent.step]]
 tool = "write_file"
 args = { path = "never.txt", content = "x" }
-delay_ms = 30000
+delay_ms = 86400000
 "#;
 
 async fn wait_running(kernel: &Kernel, pid: Pid) {
