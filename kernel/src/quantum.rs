@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::audit::Outcome;
 use crate::ids::{Generation, ModelCallId, Pid, SchedulerId};
+use crate::process::ProcessInfo;
 use crate::state::FailureKind;
 use crate::time::Timestamp;
 
@@ -22,6 +23,9 @@ pub struct Lease {
     pub owner: SchedulerId,
     /// When it lapses unless renewed.
     pub expires_at: Timestamp,
+    /// The process as leased (its usage counts the quanta before this one),
+    /// so that the quantum starts without reading it again.
+    pub process: ProcessInfo,
 }
 
 /// Token counts of one model call.

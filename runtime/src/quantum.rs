@@ -88,7 +88,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     let fail = |kind, error: String| {
         kernel.end_quantum(lease, None, QuantumEnd::Fail { kind, error }).map(|r| QuantumOutcome::Committed(r.state))
     };
-    let process = kernel.process(lease.pid)?;
+    let process = &lease.process;
     let image = match env.images.get(kernel, &process.image_digest) {
         Ok(i) => i,
         Err(e) => return fail(FailureKind::KernelError, e),
@@ -103,7 +103,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     };
     let (recent, total) = kernel.transcript(lease.pid, Some(image.context.transcript_window as usize))?;
     let omitted = total.saturating_sub(recent.len() as u64);
-    let mut request = prompt::build(&image, &process, &recent, omitted, process.usage.model_calls, lease.quantum);
+    let mut request = prompt::build(&image, process, &recent, omitted, process.usage.model_calls, lease.quantum);
     let fallback_id = format!("call_{}_{}", lease.pid, lease.quantum);
 
     let mut last_reason = String::new();

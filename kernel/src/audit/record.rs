@@ -213,6 +213,14 @@ pub fn bound_args(args: &serde_json::Value) -> (String, String) {
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Most fields need no escaping; copying them directly is the same bytes
+    // serde_json would write, and verification does this for every field.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
@@ -266,8 +274,21 @@ pub fn canonical_bytes(r: &AuditRecord, out: &mut Vec<u8>) {
 
 /// `sha256(prev_hash || canonical)`, hex.
 pub fn chain_hash(prev_hash: &str, canonical: &[u8]) -> String {
+    hex::encode(chain_digest(prev_hash, canonical))
+}
+
+fn chain_digest(prev_hash: &str, canonical: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
     h.update(canonical);
-    hex::encode(h.finalize())
+    h.finalize().into()
+}
+
+/// Whether `hash` (lowercase hex, as stored) is the chain hash of `canonical`
+/// after `prev_hash`. Verification calls this once per record, so it encodes
+/// into a stack buffer instead of allocating a string.
+pub fn chain_hash_matches(prev_hash: &str, canonical: &[u8], hash: &str) -> bool {
+    let mut hex_buf = [0u8; 64];
+    // The buffer is exactly twice the digest's length, so encoding cannot fail.
+    hex::encode_to_slice(chain_digest(prev_hash, canonical), &mut hex_buf).is_ok() && hex_buf == hash.as_bytes()
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::record::{AuditRecord, GENESIS, canonical_bytes, chain_hash};
+use super::record::{AuditRecord, GENESIS, canonical_bytes, chain_hash_matches};
 use crate::ids::AuditSeq;
 
 /// The first place the chain is broken.
@@ -93,6 +93,11 @@ impl Verifier {
         }
     }
 
+    /// True once a break was found (later records need not be read).
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
     /// Reports the record at `seq` as unreadable (a field of the wrong type),
     /// unless the chain already broke before it.
     pub fn unreadable(&mut self, seq: AuditSeq, problem: String) {
@@ -131,7 +136,7 @@ impl Verifier {
 
 fn record_hash_ok(r: &AuditRecord, buf: &mut Vec<u8>) -> bool {
     canonical_bytes(r, buf);
-    chain_hash(&r.prev_hash, buf) == r.hash
+    chain_hash_matches(&r.prev_hash, buf, &r.hash)
 }
 
 /// Index of the first record whose hash does not match its own contents.

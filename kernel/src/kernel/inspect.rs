@@ -1,5 +1,8 @@
 //! Read-side operations: processes, transcripts, model calls, the audit log.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
 use super::Kernel;
 use crate::audit::verify::Verifier;
 use crate::audit::{AuditFilter, AuditRecord, VerifyReport};
@@ -8,8 +11,12 @@ use crate::ids::{AuditSeq, Pid};
 use crate::process::{ProcessFilter, ProcessInfo};
 use crate::quantum::{ModelCallRow, TranscriptEntry};
 
-/// Records read per batch while verifying.
-const VERIFY_BATCH: usize = 65_536;
+/// Records read per batch while verifying: small enough that reading the
+/// next batch overlaps hashing this one, large enough to amortise the handoff.
+const VERIFY_BATCH: usize = 8_192;
+
+/// A record that could not be read, with why (see `Tx::audit_batch`).
+type Unreadable = Option<(AuditSeq, String)>;
 
 impl Kernel {
     /// One process.
@@ -51,25 +58,52 @@ impl Kernel {
     /// Recomputes the whole chain from one consistent snapshot. With
     /// `expect_head`, a chain that ends anywhere else is reported as truncated.
     pub fn audit_verify(&self, expect_head: Option<&str>) -> Result<VerifyReport, KernelError> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Reading and hashing overlap: this thread reads batches from the
+        // snapshot while a second one checks the previous batch (hashing on
+        // the remaining cores), and hands the emptied vector back for reuse.
+        let hash_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1);
         self.read(|tx| {
-            let mut verifier = Verifier::default();
-            let mut batch = Vec::with_capacity(VERIFY_BATCH);
-            let mut after = 0;
-            loop {
-                let unreadable = tx.audit_batch(after, VERIFY_BATCH, &mut batch)?;
-                verifier.feed(&batch, threads);
-                if let Some((seq, problem)) = unreadable {
-                    verifier.unreadable(seq, problem);
-                    break;
-                }
-                let Some(last) = batch.last() else { break };
-                after = last.seq.get();
-                if batch.len() < VERIFY_BATCH {
-                    break;
-                }
-            }
-            Ok(verifier.finish(expect_head))
+            let broken = AtomicBool::new(false);
+            let broken = &broken;
+            std::thread::scope(|s| {
+                let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<AuditRecord>, Unreadable)>(1);
+                let (empty_tx, empty_rx) = mpsc::channel::<Vec<AuditRecord>>();
+                let hasher = s.spawn(move || {
+                    let mut verifier = Verifier::default();
+                    for (batch, unreadable) in full_rx {
+                        verifier.feed(&batch, hash_threads);
+                        if let Some((seq, problem)) = unreadable {
+                            verifier.unreadable(seq, problem);
+                        }
+                        broken.store(verifier.is_broken(), Ordering::Relaxed);
+                        let _ = empty_tx.send(batch);
+                    }
+                    verifier
+                });
+                let mut after = 0;
+                let read = loop {
+                    if broken.load(Ordering::Relaxed) {
+                        break Ok(());
+                    }
+                    let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(VERIFY_BATCH));
+                    let unreadable = match tx.audit_batch(after, VERIFY_BATCH, &mut batch) {
+                        Ok(u) => u,
+                        Err(e) => break Err(e),
+                    };
+                    let last = batch.last().map(|r| r.seq.get());
+                    let done = unreadable.is_some() || batch.len() < VERIFY_BATCH;
+                    if full_tx.send((batch, unreadable)).is_err() {
+                        break Ok(());
+                    }
+                    match last {
+                        Some(l) if !done => after = l,
+                        _ => break Ok(()),
+                    }
+                };
+                drop(full_tx);
+                let verifier = hasher.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                read.map(|()| verifier.finish(expect_head))
+            })
         })
     }
 }

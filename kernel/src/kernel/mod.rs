@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use crate::audit::AuditRecord;
 use crate::error::{KernelError, OpenError};
 use crate::ids::{Generation, Pid};
+use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
 use crate::store::{OpenMode, Store, StoreLocation, Tx};
 use crate::time::Timestamp;
@@ -119,9 +120,19 @@ fn apply(
     {
         return Err(KernelError::Stale { pid, expected, found: p.generation });
     }
+    apply_read(tx, &p, event, now)
+}
+
+/// [`apply`] to a process the caller has just read in the same transaction.
+fn apply_read(
+    tx: &Tx<'_>,
+    p: &ProcessInfo,
+    event: Event,
+    now: Timestamp,
+) -> Result<(ProcState, Generation, AuditRecord), KernelError> {
     let start_quantum = matches!(event, Event::Lease(_));
-    let t = transition(pid, &p.state, event)?;
-    let generation = tx.set_state(pid, p.generation, &t.next, now, start_quantum)?;
+    let t = transition(p.pid, &p.state, event)?;
+    let generation = tx.set_state(p.pid, p.generation, &t.next, now, start_quantum)?;
     let record = tx.append_audit(&t.record, now)?;
     Ok((t.next, generation, record))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::lifecycle::settle_unknown_effect;
-use super::{Kernel, apply};
+use super::{Kernel, apply, apply_read};
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
 use crate::error::KernelError;
@@ -61,11 +61,14 @@ impl Kernel {
             let now = Timestamp::now();
             let expires_at = now.plus(ttl);
             let mut out = Vec::new();
-            for p in tx.due_runnable(now, limit, exclude)? {
+            for mut p in tx.due_runnable(now, limit, exclude)? {
                 let quantum = p.usage.quanta + 1;
                 let info = LeaseInfo { owner: owner.clone(), expires_at, quantum };
-                let (_, generation, _) = apply(tx, p.pid, Some(p.generation), Event::Lease(info), now)?;
-                out.push(Lease { pid: p.pid, generation, quantum, owner: owner.clone(), expires_at });
+                let (state, generation, _) = apply_read(tx, &p, Event::Lease(info), now)?;
+                p.state = state;
+                p.generation = generation;
+                p.updated_at = now;
+                out.push(Lease { pid: p.pid, generation, quantum, owner: owner.clone(), expires_at, process: p });
             }
             Ok(out)
         })

@@ -160,15 +160,16 @@ impl Tx<'_> {
             .sql()?
             .query_row([pid.get()], |r| r.get(0))
             .sql()?;
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT quantum, call_id, tool, args, result, outcome, rationale, at FROM transcript \
-                 WHERE pid = ? ORDER BY id DESC LIMIT ?",
-            )
-            .sql()?;
+        // The limit is part of the SQL text, not a parameter: SQLite plans
+        // `LIMIT ?` with the bound value and re-prepares the statement
+        // whenever it changes, which cost a full parse on every quantum.
         let limit = limit.map_or(-1, |l| l as i64);
-        let rows = stmt.query_map(params![pid.get(), limit], transcript_from_row).sql()?;
+        let sql = format!(
+            "SELECT quantum, call_id, tool, args, result, outcome, rationale, at FROM transcript \
+             WHERE pid = ? ORDER BY id DESC LIMIT {limit}"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let rows = stmt.query_map(params![pid.get()], transcript_from_row).sql()?;
         let mut out = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
         out.reverse();
         Ok((out, total as u64))

@@ -127,12 +127,12 @@ fn process_from_row(r: &Row<'_>) -> Result<Result<ProcessInfo, KernelError>, rus
 }
 
 impl Tx<'_> {
+    /// The round-robin position of a process that joins the back of the
+    /// queue now: one past the audit head. Every such move is a transition
+    /// that appends an audit record, so positions only grow, and no index
+    /// over `rr` is kept up to date just to find its maximum.
     fn next_rr(&self) -> Result<i64, KernelError> {
-        self.tx
-            .prepare_cached("SELECT COALESCE(MAX(rr), 0) + 1 FROM processes")
-            .sql()?
-            .query_row([], |r| r.get(0))
-            .sql()
+        Ok(self.audit_head()?.0.get() + 1)
     }
 
     /// Inserts a runnable process; returns its new pid.
@@ -247,11 +247,12 @@ impl Tx<'_> {
     ) -> Result<Vec<ProcessInfo>, KernelError> {
         let sql = format!(
             "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'runnable' AND (ready_at IS NULL OR ready_at <= ?) \
-             ORDER BY priority DESC, rr ASC LIMIT ?"
+             ORDER BY priority DESC, rr ASC LIMIT {}",
+            // In the text, not bound: see `transcript` on `LIMIT ?` re-preparing.
+            limit + exclude.len()
         );
         let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let want = (limit + exclude.len()) as i64;
-        let rows = stmt.query_map(params![now.micros(), want], process_from_row).sql()?;
+        let rows = stmt.query_map(params![now.micros()], process_from_row).sql()?;
         let mut out = Vec::with_capacity(limit);
         for row in rows {
             let p = row.sql()??;

@@ -115,6 +115,17 @@ CREATE TABLE effects (
     audit_seq  INTEGER NOT NULL
 );
 "#,
+    // 2: fewer, better indexes on the hot table. The scheduling index follows
+    // the lease query's order (priority descending, then round-robin), so
+    // leasing reads the first due rows instead of sorting every runnable
+    // process; lease queries use its `state = 'running'` prefix, and `rr`
+    // comes from the audit head, so the other two indexes only cost writes.
+    r#"
+DROP INDEX processes_sched;
+DROP INDEX processes_lease;
+DROP INDEX processes_rr;
+CREATE INDEX processes_sched ON processes (state, priority DESC, rr);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::retry::{RetryPolicy, parse_retry_after};
-use super::wire::request_json;
+use super::wire::request_body;
 use super::{ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, ReportedUsage};
 
 /// Settings of one OpenAI-compatible profile.
@@ -57,8 +57,9 @@ impl OpenAiModel {
         &self.config
     }
 
-    async fn attempt(&self, body: &serde_json::Value) -> Attempt {
-        let mut req = self.http.post(&self.url).json(body);
+    async fn attempt(&self, body: &[u8]) -> Attempt {
+        let mut req =
+            self.http.post(&self.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
         if let Some(key) = &self.config.api_key {
             req = req.bearer_auth(key);
         }
@@ -106,7 +107,7 @@ impl ChatModel for OpenAiModel {
     }
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        let body = request_json(request, &self.config.model);
+        let body = request_body(request, &self.config.model);
         let mut retry = 0;
         loop {
             match self.attempt(&body).await {
