@@ -32,6 +32,28 @@ pub enum Command {
     Ps(PsArgs),
     /// Kill a process, cancelling its in-flight quantum.
     Kill(KillArgs),
+    /// Pause a process where it is (a waiting process stays parked on what it waits for).
+    Pause(PidArg),
+    /// Return a paused process to exactly the state it was paused in.
+    Resume(PidArg),
+    /// List open approval requests and questions.
+    Pending(JsonArg),
+    /// Approve a parked call: it runs exactly as parked, once.
+    Approve(ApproveArgs),
+    /// Deny a parked call (or refuse a question); the reason goes to the model.
+    Deny(DenyArgs),
+    /// Answer a question asked with `ask_human`.
+    Answer(AnswerArgs),
+    /// Send a message to a process as the operator.
+    Send(SendArgs),
+    /// Show a process's messages.
+    Inbox(InboxArgs),
+    /// Show a process's capability grants.
+    Caps(CapsArgs),
+    /// Grant a process a capability.
+    Grant(GrantArgs),
+    /// Revoke a grant and everything derived from it.
+    Revoke(RevokeArgs),
     /// Show a process's transcript: model calls, tool calls, results.
     Logs(LogsArgs),
     /// List the images that can be spawned.
@@ -64,6 +86,10 @@ pub struct SpawnArgs {
     /// Workspace directory its file tools are confined to (default: the current directory).
     #[arg(long)]
     pub workspace: Option<PathBuf>,
+    /// A grant for the process, in addition to its image's: `RIGHTS RESOURCE
+    /// [EFFECT] [delegable] [uses=N] [expires=DURATION]` (repeatable).
+    #[arg(long = "grant", value_name = "GRANT")]
+    pub grants: Vec<String>,
     /// Scheduling priority; higher runs first.
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub priority: i32,
@@ -76,6 +102,118 @@ pub struct SpawnArgs {
 }
 
 /// `libos run`.
+/// One pid.
+#[derive(Debug, Args)]
+pub struct PidArg {
+    /// The process.
+    pub pid: String,
+}
+
+/// Just `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `libos approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The request id (see `libos pending`).
+    pub id: String,
+    /// Also allow exactly this resource and right from now on (an exact grant).
+    #[arg(long)]
+    pub always: bool,
+}
+
+/// `libos deny`.
+#[derive(Debug, Args)]
+pub struct DenyArgs {
+    /// The request id.
+    pub id: String,
+    /// Also deny exactly this resource and right from now on (an exact grant).
+    #[arg(long)]
+    pub always: bool,
+    /// Why, shown to the model.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// `libos answer`.
+#[derive(Debug, Args)]
+pub struct AnswerArgs {
+    /// The question's request id.
+    pub id: String,
+    /// The answer.
+    pub text: String,
+}
+
+/// `libos send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The recipient.
+    pub pid: String,
+    /// The message.
+    pub text: String,
+    /// Send as an interrupt: shown first, wakes a receiving or sleeping process.
+    #[arg(long)]
+    pub interrupt: bool,
+    /// A channel name.
+    #[arg(long)]
+    pub channel: Option<String>,
+}
+
+/// `libos inbox`.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// The process.
+    pub pid: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `libos caps`.
+#[derive(Debug, Args)]
+pub struct CapsArgs {
+    /// The process.
+    pub pid: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `libos grant`.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The process.
+    pub pid: String,
+    /// Rights, comma-separated: read, write, exec, delete, spawn, signal, send.
+    pub rights: String,
+    /// The resource pattern, e.g. `fs:src/**`, `image:worker`, `message:7`.
+    pub resource: String,
+    /// allow, ask or deny.
+    #[arg(long, default_value = "allow")]
+    pub effect: String,
+    /// The holder may delegate it to children.
+    #[arg(long)]
+    pub delegable: bool,
+    /// How many uses (shared with grants derived from it).
+    #[arg(long)]
+    pub uses: Option<u32>,
+    /// How long it lasts, e.g. `30m`.
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+/// `libos revoke`.
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The grant id (see `libos caps`).
+    pub grant: String,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Return once no process is runnable or running.
@@ -95,6 +233,9 @@ pub struct PsArgs {
     /// Include exited, failed and killed processes.
     #[arg(long, short)]
     pub all: bool,
+    /// Show processes as a tree under their parents.
+    #[arg(long)]
+    pub tree: bool,
     /// JSON output.
     #[arg(long)]
     pub json: bool,
@@ -105,6 +246,9 @@ pub struct PsArgs {
 pub struct KillArgs {
     /// The process.
     pub pid: String,
+    /// Kill its descendants too (otherwise they are detached and keep running).
+    #[arg(long)]
+    pub tree: bool,
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "killed by operator")]
     pub reason: String,

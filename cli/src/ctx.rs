@@ -64,12 +64,13 @@ pub fn router(config: &Config, script: Option<&Path>) -> anyhow::Result<ModelRou
 pub async fn run_scheduler(
     kernel: &Kernel,
     router: ModelRouter,
+    catalog: ImageSet,
     sched: &SchedArgs,
     poll: Duration,
     until_idle: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RunSummary> {
-    let env = libos_runtime::quantum::env(kernel.clone(), router, QuantumPolicy::default());
+    let env = libos_runtime::quantum::env_with_catalog(kernel.clone(), router, QuantumPolicy::default(), catalog);
     let config =
         SchedulerConfig { concurrency: usize::from(sched.concurrency), poll, until_idle, ..SchedulerConfig::default() };
     let scheduler = Scheduler::new(env, config);

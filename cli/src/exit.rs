@@ -5,10 +5,10 @@
 //! | 0 | success |
 //! | 1 | any other error |
 //! | 2 | usage: unknown command or flag, bad value |
-//! | 3 | not found: no such process, image or record |
+//! | 3 | not found: no such process, image, request, grant or record |
 //! | 4 | store: cannot open, locked, read-only, corrupt, newer schema |
 //! | 5 | the audit chain failed verification |
-//! | 6 | not allowed in the process's state (e.g. killing an exited process) |
+//! | 6 | refused in the current state (killing an exited process, deciding a request twice) |
 
 use libos_images::ImageError;
 use libos_kernel::{KernelError, OpenError};
@@ -58,9 +58,12 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if let Some(e) = cause.downcast_ref::<KernelError>() {
             return match e {
-                KernelError::NoSuchProcess(_) | KernelError::NoSuchImage(_) => NOT_FOUND,
+                KernelError::NoSuchProcess(_)
+                | KernelError::NoSuchImage(_)
+                | KernelError::NoSuchRequest(_)
+                | KernelError::NoSuchGrant(_) => NOT_FOUND,
                 KernelError::Store(_) => STORE,
-                KernelError::Transition(_) | KernelError::Stale { .. } => STATE,
+                KernelError::Transition(_) | KernelError::Stale { .. } | KernelError::Refused(_) => STATE,
                 KernelError::Invalid(_) => USAGE,
             };
         }

@@ -1,6 +1,6 @@
 //! JSON shapes printed by `--json`. Field names are stable: scripts rely on them.
 
-use libos_kernel::{AuditRecord, ProcState, ProcessInfo};
+use libos_kernel::{AuditRecord, ProcState, ProcessInfo, WaitOn};
 use serde_json::{Value, json};
 
 /// A process.
@@ -38,9 +38,20 @@ pub fn state_detail(s: &ProcState) -> Value {
             "expires_at": lease.expires_at.to_rfc3339(),
             "quantum": lease.quantum,
         }),
+        ProcState::Waiting { on } => json!({"on": wait(on)}),
+        ProcState::Paused { was } => json!({"was": {"state": was.name(), "detail": state_detail(was)}}),
         ProcState::Exited { code, result } => json!({"code": code, "result": result}),
         ProcState::Failed { kind, error } => json!({"kind": kind.as_str(), "error": error}),
         ProcState::Killed { by, reason } => json!({"by": by.to_string(), "reason": reason}),
+    }
+}
+
+fn wait(on: &WaitOn) -> Value {
+    match on {
+        WaitOn::Human(id) => json!({"human": id.get()}),
+        WaitOn::Child(p) => json!({"child": p.map(|p| p.get())}),
+        WaitOn::Message(f) => json!({"message": f.to_string()}),
+        WaitOn::Timer(t) => json!({"timer": t.to_rfc3339()}),
     }
 }
 

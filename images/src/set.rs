@@ -7,7 +7,11 @@ use crate::error::ImageError;
 use crate::spec::Image;
 
 /// The images shipped in the binary, as (file name, TOML text).
-pub const SHIPPED: &[(&str, &str)] = &[("assistant.toml", include_str!("../shipped/assistant.toml"))];
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("assistant.toml", include_str!("../shipped/assistant.toml")),
+    ("orchestrator.toml", include_str!("../shipped/orchestrator.toml")),
+    ("worker.toml", include_str!("../shipped/worker.toml")),
+];
 
 /// A set of images by name. Later additions replace earlier ones of the same
 /// name, so a user directory can override a shipped image.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use libos_kernel::caps::{Effect, GrantSpec, PatternName, ResourceKind};
 use libos_tools::ToolName;
 use serde::Deserialize;
 
@@ -17,6 +18,8 @@ struct ImageSpec {
     description: String,
     system_prompt: String,
     tools: Vec<String>,
+    #[serde(default)]
+    grants: Vec<String>,
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
@@ -60,6 +63,8 @@ pub struct Image {
     pub system_prompt: String,
     /// The process's tool table: exactly these tools are offered and callable.
     pub tools: Vec<ToolName>,
+    /// Grants its processes start with (a child's are attenuated by its parent's).
+    pub grants: Vec<GrantSpec>,
     /// Model profile name (`default` when unset).
     pub model: String,
     /// Context limits.
@@ -108,6 +113,18 @@ impl Image {
         if !tools.contains(&ToolName::Exit) {
             return Err(invalid("tools", "must include `exit`, or its processes could never finish".to_string()));
         }
+        let mut grants = Vec::with_capacity(spec.grants.len());
+        for (i, g) in spec.grants.iter().enumerate() {
+            let grant = GrantSpec::parse(g).map_err(|e| invalid(&format!("grants[{i}]"), e))?;
+            // `shell:*` is everything a shell can do: images never ship it.
+            if grant.resource.kind == ResourceKind::Shell
+                && grant.resource.name == PatternName::Any
+                && grant.effect == Effect::Allow
+            {
+                return Err(invalid(&format!("grants[{i}]"), "`shell:*` may not be allowed by an image".to_string()));
+            }
+            grants.push(grant);
+        }
         let model = spec.model.unwrap_or_else(|| "default".to_string());
         if model.trim().is_empty() {
             return Err(invalid("model", "is empty".to_string()));
@@ -135,6 +152,7 @@ impl Image {
             description: spec.description.trim().to_string(),
             system_prompt: spec.system_prompt.trim().to_string(),
             tools,
+            grants,
             model,
             context,
             source: text.to_string(),

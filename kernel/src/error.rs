@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::ids::{Generation, Pid};
+use crate::ids::{Generation, GrantId, Pid, RequestId};
 use crate::state::TransitionError;
 
 /// A failure of the storage layer, with the cases callers must tell apart.
@@ -79,6 +79,16 @@ pub enum KernelError {
         /// The generation in the store.
         found: Generation,
     },
+    /// No request with this id.
+    #[error("no request with id {0}")]
+    NoSuchRequest(RequestId),
+    /// No grant with this id.
+    #[error("no grant with id {0}")]
+    NoSuchGrant(GrantId),
+    /// Refused because of where something stands (a request already decided,
+    /// a process that ended, a stored call that does not match its record).
+    #[error("{0}")]
+    Refused(String),
     /// The image digest names no registered image.
     #[error("no registered image with digest {0}")]
     NoSuchImage(String),

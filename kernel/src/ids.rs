@@ -47,6 +47,21 @@ int_id!(
     "audit sequence number"
 );
 int_id!(
+    /// A capability grant.
+    GrantId,
+    "grant id"
+);
+int_id!(
+    /// An approval request or a question to a human.
+    RequestId,
+    "request id"
+);
+int_id!(
+    /// A message between processes (or from the operator).
+    MsgId,
+    "message id"
+);
+int_id!(
     /// One recorded model call.
     ModelCallId,
     "model call id"

@@ -10,36 +10,42 @@
 //! - [`ids`]: newtype identifiers (`Pid`, `AuditSeq`, ...).
 //! - [`time`]: timestamps and durations.
 //! - [`actor`]: who did something (`pid:N`, `human:NAME`, `kernel`).
+//! - [`caps`]: resources, rights, grants and the decision rule (pure).
+//! - [`ipc`]: messages and requests to humans.
 //! - [`state`]: process states and the one transition function.
 //! - [`audit`]: audit records, their canonical form, the hash chain and its verifier.
 //! - [`process`]: process information and spawn specs.
 //! - [`quantum`]: leases and the records a quantum commits.
+//! - [`syscall`]: kernel calls and what a call needs from the capability table.
 //! - [`store`]: the SQLite store behind typed operations (private rows).
 //! - [`kernel`](Kernel): the API, one transaction per operation.
 //! - [`error`]: error types.
 
 pub mod actor;
 pub mod audit;
+pub mod caps;
 pub mod error;
 pub mod ids;
+pub mod ipc;
 mod kernel;
 pub mod process;
 pub mod quantum;
 pub mod state;
 mod store;
+pub mod syscall;
 pub mod time;
 
 pub use actor::Actor;
 pub use audit::{AuditFilter, AuditKind, AuditRecord, ChainBreak, Outcome, VerifyReport};
 pub use error::{KernelError, OpenError, StoreError};
-pub use ids::{AuditSeq, Generation, ImageDigest, ModelCallId, Pid, SchedulerId};
+pub use ids::{AuditSeq, Generation, GrantId, ImageDigest, ModelCallId, MsgId, Pid, RequestId, SchedulerId};
 pub use kernel::Kernel;
-pub use kernel::{CommitReceipt, MAX_GOAL_BYTES, QuantumEnd};
+pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BYTES, Outlook, QuantumEnd, Verdict};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
-    EffectIntent, Lease, ModelCallOutcome, ModelCallRecord, ModelCallRow, Next, QuantumCommit, TokenUsage,
-    ToolCallRecord, ToolResultRecord, TranscriptEntry,
+    Action, ApprovedCall, EffectIntent, InboxSummary, Lease, ModelCallOutcome, ModelCallRecord, ModelCallRow, Next,
+    QuantumCommit, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
 };
-pub use state::{FailureKind, ProcState};
+pub use state::{FailureKind, ProcState, WaitOn};
 pub use store::{OpenMode, StoreLocation, schema_version};
 pub use time::Timestamp;

@@ -3,9 +3,13 @@
 use std::time::Duration;
 
 use crate::audit::Outcome;
+use crate::caps::{Resource, Right};
 use crate::ids::{Generation, ModelCallId, Pid, SchedulerId};
+use crate::ids::{MsgId, RequestId};
+use crate::ipc::Message;
 use crate::process::ProcessInfo;
 use crate::state::FailureKind;
+use crate::syscall::{Check, Syscall};
 use crate::time::Timestamp;
 
 /// A scheduler's hold on one process for one quantum. Every write made under it
@@ -26,6 +30,28 @@ pub struct Lease {
     /// The process as leased (its usage counts the quanta before this one),
     /// so that the quantum starts without reading it again.
     pub process: ProcessInfo,
+    /// An approved call to re-dispatch, exactly as parked, with no model call.
+    pub resume: Option<ApprovedCall>,
+    /// Unread messages, for the prompt's inbox notice.
+    pub inbox: InboxSummary,
+}
+
+/// A call a human approved, to run exactly as it was parked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedCall {
+    /// The request that approved it.
+    pub request: RequestId,
+    /// The call, with its canonical arguments.
+    pub call: ToolCallRecord,
+}
+
+/// What the prompt says about the inbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboxSummary {
+    /// Unread messages.
+    pub unread: u64,
+    /// Unread interrupts, shown before anything else (marked read when the quantum commits).
+    pub interrupts: Vec<Message>,
 }
 
 /// Token counts of one model call.
@@ -149,16 +175,37 @@ pub enum Next {
 /// Everything a completed quantum commits in one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuantumCommit {
-    /// The model call that chose the tool call.
-    pub model_call: ModelCallRecord,
+    /// The model call that chose the tool call (`None` when an approved call is re-dispatched).
+    pub model_call: Option<ModelCallRecord>,
     /// The tool call.
     pub call: ToolCallRecord,
-    /// Its result.
-    pub result: ToolResultRecord,
-    /// The capability decision that let it run.
-    pub decision: Option<String>,
-    /// The process's next state.
-    pub next: Next,
+    /// The capability checks of the call, for its audit record.
+    pub checks: Vec<Check>,
+    /// What the call did, or does now in the commit.
+    pub action: Action,
+    /// Interrupts the prompt showed; they are marked read.
+    pub seen: Vec<MsgId>,
+}
+
+/// What a committed call amounts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// It ran (or was denied) with this result; then the process goes on, exits or fails.
+    Done {
+        /// The result the model sees.
+        result: ToolResultRecord,
+        /// The process's next state.
+        next: Next,
+    },
+    /// A grant said `ask`: park on an approval request for exactly this call.
+    Ask {
+        /// The resource that asked.
+        resource: Resource,
+        /// The right.
+        right: Right,
+    },
+    /// A kernel call, executed inside the commit.
+    Syscall(Syscall),
 }
 
 /// One entry of a process's transcript: a tool call and its result.

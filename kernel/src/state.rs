@@ -11,7 +11,8 @@ use serde_json::json;
 
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
-use crate::ids::{Pid, SchedulerId};
+use crate::ids::{Pid, RequestId, SchedulerId};
+use crate::ipc::MessageFilter;
 use crate::time::Timestamp;
 
 /// A scheduler's claim on a process for one quantum.
@@ -61,6 +62,31 @@ impl FailureKind {
     }
 }
 
+/// What a parked process waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitOn {
+    /// A human's decision on an approval request, or an answer to a question.
+    Human(RequestId),
+    /// One own child (or, with `None`, any) to end.
+    Child(Option<Pid>),
+    /// A message matching the filter (any unread interrupt also wakes it).
+    Message(MessageFilter),
+    /// A deadline (an interrupt also wakes it).
+    Timer(Timestamp),
+}
+
+impl fmt::Display for WaitOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitOn::Human(id) => write!(f, "human: request {id}"),
+            WaitOn::Child(Some(pid)) => write!(f, "child: {pid}"),
+            WaitOn::Child(None) => f.write_str("child: any"),
+            WaitOn::Message(filter) => write!(f, "message: {filter}"),
+            WaitOn::Timer(t) => write!(f, "timer: {t}"),
+        }
+    }
+}
+
 /// The state of a process. Variants carry exactly the data that means something in them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcState {
@@ -73,6 +99,16 @@ pub enum ProcState {
     Running {
         /// The lease of the in-flight quantum.
         lease: LeaseInfo,
+    },
+    /// Parked: costs a row until its wake condition happens.
+    Waiting {
+        /// What it waits for.
+        on: WaitOn,
+    },
+    /// Stopped by an operator or its parent; `resume` returns it to exactly `was`.
+    Paused {
+        /// The state it was paused in (runnable or waiting).
+        was: Box<ProcState>,
     },
     /// Ended by calling `exit`.
     Exited {
@@ -103,6 +139,8 @@ impl ProcState {
         match self {
             ProcState::Runnable { .. } => "runnable",
             ProcState::Running { .. } => "running",
+            ProcState::Waiting { .. } => "waiting",
+            ProcState::Paused { .. } => "paused",
             ProcState::Exited { .. } => "exited",
             ProcState::Failed { .. } => "failed",
             ProcState::Killed { .. } => "killed",
@@ -112,7 +150,10 @@ impl ProcState {
     /// True for exited, failed and killed: no event leaves these.
     pub fn is_terminal(&self) -> bool {
         match self {
-            ProcState::Runnable { .. } | ProcState::Running { .. } => false,
+            ProcState::Runnable { .. }
+            | ProcState::Running { .. }
+            | ProcState::Waiting { .. }
+            | ProcState::Paused { .. } => false,
             ProcState::Exited { .. } | ProcState::Failed { .. } | ProcState::Killed { .. } => true,
         }
     }
@@ -124,6 +165,8 @@ impl fmt::Display for ProcState {
             ProcState::Runnable { not_before: None } => f.write_str("runnable"),
             ProcState::Runnable { not_before: Some(t) } => write!(f, "runnable (backoff until {t})"),
             ProcState::Running { lease } => write!(f, "running (quantum {})", lease.quantum),
+            ProcState::Waiting { on } => write!(f, "waiting ({on})"),
+            ProcState::Paused { was } => write!(f, "paused (was {was})"),
             ProcState::Exited { code, .. } => write!(f, "exited({code})"),
             ProcState::Failed { kind, .. } => write!(f, "failed({})", kind.as_str()),
             ProcState::Killed { by, .. } => write!(f, "killed(by {by})"),
@@ -140,6 +183,20 @@ pub enum Event {
     Yield {
         /// Delay before the next quantum (set after a model backoff).
         not_before: Option<Timestamp>,
+    },
+    /// The quantum parked the process.
+    Park(WaitOn),
+    /// The wait is over (decided, answered, a child ended, a message came, the timer fired).
+    Wake,
+    /// An operator or the parent pauses it.
+    Pause {
+        /// Who.
+        by: Actor,
+    },
+    /// It goes back to the state it was paused in.
+    Resume {
+        /// Who.
+        by: Actor,
     },
     /// The lease lapsed without a commit (scheduler crashed or hung).
     LeaseExpired,
@@ -173,6 +230,10 @@ impl Event {
         match self {
             Event::Lease(_) => "lease",
             Event::Yield { .. } => "yield",
+            Event::Park(_) => "park",
+            Event::Wake => "wake",
+            Event::Pause { .. } => "pause",
+            Event::Resume { .. } => "resume",
             Event::LeaseExpired => "lease_expired",
             Event::Release => "release",
             Event::Exit { .. } => "exit",
@@ -224,16 +285,66 @@ pub fn transition(pid: Pid, state: &ProcState, event: Event) -> Result<Transitio
         (S::Running { .. }, Event::Exit { code, result }) => {
             (S::Exited { code: *code, result: result.clone() }, Actor::Process(pid), json!({"code": code}))
         }
+        (S::Running { .. }, Event::Park(on)) => {
+            (S::Waiting { on: on.clone() }, Actor::Process(pid), json!({"on": on.to_string()}))
+        }
+        (S::Waiting { .. }, Event::Wake) => (S::Runnable { not_before: None }, Actor::Kernel, json!({})),
+        // A running process is paused by losing its lease: its quantum is
+        // cancelled (as by a kill) and it resumes runnable, re-running nothing.
+        (S::Runnable { .. } | S::Running { .. }, Event::Pause { by }) => {
+            (S::Paused { was: Box::new(S::Runnable { not_before: None }) }, by.clone(), json!({"was": "runnable"}))
+        }
+        (S::Waiting { .. }, Event::Pause { by }) => {
+            (S::Paused { was: Box::new(state.clone()) }, by.clone(), json!({"was": state.to_string()}))
+        }
+        (S::Paused { was }, Event::Resume { by }) => ((**was).clone(), by.clone(), json!({})),
+        // The wait of a paused process ended (a decision, a child, a message):
+        // it stays paused, and resumes runnable instead of waiting.
+        (S::Paused { was }, Event::Wake) if matches!(**was, S::Waiting { .. }) => {
+            (S::Paused { was: Box::new(S::Runnable { not_before: None }) }, Actor::Kernel, json!({}))
+        }
         (S::Runnable { .. } | S::Running { .. }, Event::Fail { kind, error }) => (
             S::Failed { kind: *kind, error: error.clone() },
             Actor::Kernel,
             json!({"kind": kind.as_str(), "error": error}),
         ),
-        (S::Runnable { .. } | S::Running { .. }, Event::Kill { by, reason }) => {
+        (S::Runnable { .. } | S::Running { .. } | S::Waiting { .. } | S::Paused { .. }, Event::Kill { by, reason }) => {
             (S::Killed { by: by.clone(), reason: reason.clone() }, by.clone(), json!({"reason": reason}))
         }
-        (S::Running { .. }, Event::Lease(_))
-        | (S::Runnable { .. }, Event::Yield { .. } | Event::LeaseExpired | Event::Release | Event::Exit { .. })
+        (S::Running { .. }, Event::Lease(_) | Event::Wake | Event::Resume { .. })
+        | (
+            S::Runnable { .. },
+            Event::Yield { .. }
+            | Event::LeaseExpired
+            | Event::Release
+            | Event::Exit { .. }
+            | Event::Park(_)
+            | Event::Wake
+            | Event::Resume { .. },
+        )
+        | (
+            S::Waiting { .. },
+            Event::Lease(_)
+            | Event::Yield { .. }
+            | Event::LeaseExpired
+            | Event::Release
+            | Event::Exit { .. }
+            | Event::Park(_)
+            | Event::Resume { .. }
+            | Event::Fail { .. },
+        )
+        | (
+            S::Paused { .. },
+            Event::Lease(_)
+            | Event::Yield { .. }
+            | Event::LeaseExpired
+            | Event::Release
+            | Event::Exit { .. }
+            | Event::Park(_)
+            | Event::Wake
+            | Event::Pause { .. }
+            | Event::Fail { .. },
+        )
         | (S::Exited { .. } | S::Failed { .. } | S::Killed { .. }, _) => {
             return Err(refuse(state, &event));
         }
@@ -249,6 +360,7 @@ pub fn transition(pid: Pid, state: &ProcState, event: Event) -> Result<Transitio
         pid: Some(pid),
         args,
         decision: None,
+        grant: None,
         outcome: Outcome::Ok,
         result: None,
         detail: Some(format!("{} -> {}", state.name(), next.name())),

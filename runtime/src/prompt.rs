@@ -1,12 +1,13 @@
 //! Building a quantum's request from the image, the process and its transcript.
 //!
 //! Layout: a system message (the image's prompt plus what the process is), a
-//! user message with the goal (and how many older turns are not shown), then
-//! the most recent transcript entries as assistant tool calls paired with
-//! their tool results. Only the process's own tools are offered.
+//! user message with unread interrupts first, then the goal (and how many
+//! older turns are not shown), then the most recent transcript entries as
+//! assistant tool calls paired with their tool results, and last an inbox
+//! notice when messages are waiting. Only the process's own tools are offered.
 
 use libos_images::Image;
-use libos_kernel::{Outcome, ProcessInfo, TranscriptEntry};
+use libos_kernel::{InboxSummary, Outcome, ProcessInfo, TranscriptEntry};
 use libos_tools::ToolName;
 
 use crate::model::{ChatMessage, ChatRequest, RawToolCall, RequestMeta};
@@ -18,6 +19,7 @@ pub fn build(
     process: &ProcessInfo,
     recent: &[TranscriptEntry],
     omitted: u64,
+    inbox: &InboxSummary,
     call_index: u64,
     quantum: u64,
 ) -> ChatRequest {
@@ -31,7 +33,11 @@ pub fn build(
         image.version,
         tools.join(", ")
     )));
-    let mut user = format!("Goal: {}", process.goal);
+    let mut user = String::new();
+    for m in &inbox.interrupts {
+        user.push_str(&format!("INTERRUPT {}\n\n", m.render()));
+    }
+    user.push_str(&format!("Goal: {}", process.goal));
     if omitted > 0 {
         user.push_str(&format!(
             "\n\n[{omitted} earlier tool call{} and {} results are not shown.]",
@@ -55,6 +61,18 @@ pub fn build(
             _ => format!("error: {}", entry.result.content),
         };
         messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content });
+    }
+    let waiting = inbox.unread.saturating_sub(inbox.interrupts.len() as u64);
+    if waiting > 0 {
+        let how = if image.tools.contains(&ToolName::Read) || image.tools.contains(&ToolName::Receive) {
+            "use `read` or `receive` to take them"
+        } else {
+            "you have no tool to read them"
+        };
+        messages.push(ChatMessage::User(format!(
+            "Inbox: {waiting} unread message{} ({how}).",
+            if waiting == 1 { "" } else { "s" }
+        )));
     }
     ChatRequest {
         messages,

@@ -1,16 +1,23 @@
 //! One quantum: one model call that must choose exactly one tool call.
 //!
-//! 1. Read the process, its image and its recent transcript; build the request.
-//! 2. Call the model (its client retries transient errors). Retries exhausted:
-//!    the process goes back to runnable after a backoff, never lost. A fatal
-//!    model error fails the process.
+//! 1. If the lease carries an approved call, re-dispatch exactly that call
+//!    (no model call), from step 4 with the approval standing in for `ask`.
+//! 2. Otherwise read the image and recent transcript; build the request
+//!    (inbox notice and unread interrupts included) and call the model (its
+//!    client retries transient errors). Retries exhausted: the process goes
+//!    back to runnable after a backoff, never lost. A fatal model error
+//!    fails the process.
 //! 3. Find exactly one tool call and parse it into a typed call. A rejection
 //!    (no call, several, unknown tool, bad JSON, bad arguments) is recorded and
 //!    audited, shown to the model, and the model gets a repair turn, up to
 //!    `max_repairs`; then the process fails with `invalid_output`.
-//! 4. Dispatch: `exit` commits as the process's end; local calls run and
-//!    commit; external calls write an intent record first.
-//! 5. Commit the model call, tool call, result, usage and next state at once.
+//! 4. Check capabilities for every (resource, right) the call touches:
+//!    `deny` becomes the tool result; `ask` parks the process on an approval
+//!    request for exactly this call; `allow` dispatches.
+//! 5. Dispatch: `exit` commits as the process's end; local calls run and
+//!    commit; external calls write an intent record first; kernel calls
+//!    (messages, children, timers) execute inside the commit.
+//! 6. Commit the model call, tool call, checks, result, usage and next state at once.
 //!
 //! Every write after the lease is fenced by the lease's generation: if the
 //! process was killed meanwhile, the write is refused and the quantum is lost
@@ -19,9 +26,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use libos_images::{Image, ImageSet};
+use libos_kernel::caps::Effect;
+use libos_kernel::syscall::{SpawnImage, Syscall};
 use libos_kernel::{
-    EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome, ProcState,
-    QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
+    Action, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome,
+    ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 use libos_tools::{Dispatch, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
 use tracing::Instrument;
@@ -54,8 +64,10 @@ pub struct QuantumEnv {
     pub kernel: Kernel,
     /// Models by profile.
     pub models: ModelRouter,
-    /// Parsed images.
+    /// Parsed images of running processes, by digest.
     pub images: ImageCache,
+    /// The images processes may spawn, by name (registered on first use).
+    pub catalog: ImageSet,
     /// Tunables.
     pub policy: QuantumPolicy,
 }
@@ -93,17 +105,22 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(i) => i,
         Err(e) => return fail(FailureKind::KernelError, e),
     };
-    let model = match env.models.get(&image.model) {
-        Ok(m) => m,
-        Err(e) => return fail(FailureKind::ModelError, e),
-    };
     let workspace = match Workspace::new(&process.workspace, kernel.protected_paths().to_vec()) {
         Ok(w) => w,
         Err(e) => return fail(FailureKind::KernelError, e),
     };
+    if let Some(approved) = &lease.resume {
+        return resume_approved(env, lease, &image, &workspace, &approved.call);
+    }
+    let model = match env.models.get(&image.model) {
+        Ok(m) => m,
+        Err(e) => return fail(FailureKind::ModelError, e),
+    };
     let (recent, total) = kernel.transcript(lease.pid, Some(image.context.transcript_window as usize))?;
     let omitted = total.saturating_sub(recent.len() as u64);
-    let mut request = prompt::build(&image, process, &recent, omitted, process.usage.model_calls, lease.quantum);
+    let mut request =
+        prompt::build(&image, process, &recent, omitted, &lease.inbox, process.usage.model_calls, lease.quantum);
+    let seen: Vec<_> = lease.inbox.interrupts.iter().map(|m| m.id).collect();
     let fallback_id = format!("call_{}_{}", lease.pid, lease.quantum);
 
     let mut last_reason = String::new();
@@ -176,26 +193,115 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
         };
-        let ctx = ToolContext { workspace: workspace.clone(), now: libos_kernel::Timestamp::now() };
-        let (result, next) = match call.dispatch() {
-            Dispatch::Exit { result } => (
-                ToolResultRecord { outcome: Outcome::Ok, content: "process exited".to_string() },
-                Next::Exit { code: 0, result },
-            ),
-            Dispatch::Local => (tool_result(call.run(&ctx)), Next::Continue),
-            Dispatch::External => {
-                kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
-                (tool_result(call.run(&ctx)), Next::Continue)
-            }
-        };
-        let commit = QuantumCommit { model_call: m, call: call_rec, result, decision: Some("allow".to_string()), next };
-        let receipt = kernel.commit_quantum(lease, &commit)?;
-        return Ok(QuantumOutcome::Committed(receipt.state));
+        return dispatch(env, lease, &workspace, Some(m), call_rec, &call, seen, false);
     }
     fail(
         FailureKind::InvalidOutput,
         format!("model output was rejected {} times in a row; last: {last_reason}", env.policy.max_repairs + 1),
     )
+}
+
+/// Re-dispatches a call a human approved, exactly as it was parked.
+fn resume_approved(
+    env: &QuantumEnv,
+    lease: &Lease,
+    image: &Image,
+    workspace: &Workspace,
+    call_rec: &ToolCallRecord,
+) -> Result<QuantumOutcome, KernelError> {
+    match ToolCall::parse(&call_rec.tool, &call_rec.args, &image.tools) {
+        Ok(call) => dispatch(env, lease, workspace, None, call_rec.clone(), &call, Vec::new(), true),
+        Err(reason) => {
+            // The stored call no longer parses (its image changed): the model hears why.
+            let result =
+                ToolResultRecord { outcome: Outcome::Error, content: format!("approved call not run: {reason}") };
+            commit(
+                env,
+                lease,
+                None,
+                call_rec.clone(),
+                Vec::new(),
+                Action::Done { result, next: Next::Continue },
+                Vec::new(),
+            )
+        }
+    }
+}
+
+/// Checks capabilities, then dispatches and commits one parsed call.
+#[allow(clippy::too_many_arguments)]
+fn dispatch(
+    env: &QuantumEnv,
+    lease: &Lease,
+    workspace: &Workspace,
+    model_call: Option<ModelCallRecord>,
+    call_rec: ToolCallRecord,
+    call: &ToolCall,
+    seen: Vec<libos_kernel::MsgId>,
+    approved: bool,
+) -> Result<QuantumOutcome, KernelError> {
+    let kernel = &env.kernel;
+    let error = |content: String| Action::Done {
+        result: ToolResultRecord { outcome: Outcome::Error, content },
+        next: Next::Continue,
+    };
+    let needs = match call.needs(workspace) {
+        Ok(n) => n,
+        Err(e) => return commit(env, lease, model_call, call_rec, Vec::new(), error(e), seen),
+    };
+    let auth = kernel.authorize(lease.pid, &needs, approved)?;
+    let action = match auth.effect {
+        Effect::Deny => Action::Done {
+            result: ToolResultRecord { outcome: Outcome::Denied, content: auth.denial() },
+            next: Next::Continue,
+        },
+        Effect::Ask => match auth.asking() {
+            Some(c) => Action::Ask { resource: c.need.resource.clone(), right: c.need.right },
+            None => error("permission check asked without saying what for".to_string()),
+        },
+        Effect::Allow => {
+            let ctx = ToolContext { workspace: workspace.clone(), now: libos_kernel::Timestamp::now() };
+            match call.dispatch() {
+                Err(e) => error(e),
+                Ok(Dispatch::Exit { result }) => Action::Done {
+                    result: ToolResultRecord { outcome: Outcome::Ok, content: "process exited".to_string() },
+                    next: Next::Exit { code: 0, result },
+                },
+                Ok(Dispatch::Local) => Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue },
+                Ok(Dispatch::External) => {
+                    kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
+                    Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue }
+                }
+                Ok(Dispatch::Kernel(syscall)) => Action::Syscall(syscall),
+                Ok(Dispatch::Spawn { image, goal, grants }) => match resolve_image(env, &image) {
+                    Ok(image) => Action::Syscall(Syscall::Spawn { image, goal, grants }),
+                    Err(e) => error(e),
+                },
+            }
+        }
+    };
+    commit(env, lease, model_call, call_rec, auth.checks, action, seen)
+}
+
+fn commit(
+    env: &QuantumEnv,
+    lease: &Lease,
+    model_call: Option<ModelCallRecord>,
+    call: ToolCallRecord,
+    checks: Vec<libos_kernel::syscall::Check>,
+    action: Action,
+    seen: Vec<libos_kernel::MsgId>,
+) -> Result<QuantumOutcome, KernelError> {
+    let receipt = env.kernel.commit_quantum(lease, &QuantumCommit { model_call, call, checks, action, seen })?;
+    Ok(QuantumOutcome::Committed(receipt.state))
+}
+
+/// The image a `spawn` names, registered in the store so the child can be
+/// spawned from its exact text.
+fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, String> {
+    let image = env.catalog.get(name).map_err(|e| e.to_string())?;
+    let digest = env.kernel.register_image(&image.name, &image.version, &image.source).map_err(|e| e.to_string())?;
+    Ok(SpawnImage { digest, name: image.name.clone(), grants: image.grants.clone() })
 }
 
 fn tool_result(out: ToolOutput) -> ToolResultRecord {
@@ -229,7 +335,18 @@ fn push_repair(messages: &mut Vec<ChatMessage>, resp: &ChatResponse, reason: &Re
     }
 }
 
-/// For callers holding a model directly (the embedded API).
+/// For callers holding a model directly (the embedded API). Processes may
+/// spawn the shipped images; [`env_with_catalog`] sets another catalog.
 pub fn env(kernel: Kernel, models: ModelRouter, policy: QuantumPolicy) -> Arc<QuantumEnv> {
-    Arc::new(QuantumEnv { kernel, models, images: ImageCache::default(), policy })
+    env_with_catalog(kernel, models, policy, ImageSet::shipped().unwrap_or_default())
+}
+
+/// Like [`env`], with the images processes may spawn.
+pub fn env_with_catalog(
+    kernel: Kernel,
+    models: ModelRouter,
+    policy: QuantumPolicy,
+    catalog: ImageSet,
+) -> Arc<QuantumEnv> {
+    Arc::new(QuantumEnv { kernel, models, images: ImageCache::default(), catalog, policy })
 }

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, SchedulerId};
+use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, SchedulerId, Timestamp};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 
@@ -106,34 +106,50 @@ impl Scheduler {
         let mut renew = tokio::time::interval(renew_every);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        // `dirty`: something may have changed (a commit here or in another
+        // process, a finished quantum, a deadline), so lease again. An idle
+        // scheduler only reads the store's change counter once per poll.
+        let mut dirty = true;
+        let mut deadline: Option<Timestamp> = None;
         let result = loop {
-            // Fill free slots.
-            let free = self.config.concurrency.saturating_sub(inflight.len());
-            if free > 0 {
-                let exclude: Vec<Pid> = inflight.keys().copied().collect();
-                for lease in kernel.lease(&self.id, self.config.lease_ttl, free, &exclude)? {
-                    let pid = lease.pid;
-                    let handle = tasks.spawn(run_one(self.env.clone(), lease.clone()));
-                    by_task.insert(handle.id(), pid);
-                    inflight.insert(pid, InFlight { lease, abort: handle });
+            if dirty {
+                dirty = false;
+                if deadline.is_some_and(|d| d <= Timestamp::now()) {
+                    kernel.wake_timers()?;
                 }
-            }
-            if self.config.until_idle && inflight.is_empty() && !kernel.runnable_outlook()?.0 {
-                break Ok(());
+                let free = self.config.concurrency.saturating_sub(inflight.len());
+                if free > 0 {
+                    let exclude: Vec<Pid> = inflight.keys().copied().collect();
+                    for lease in kernel.lease(&self.id, self.config.lease_ttl, free, &exclude)? {
+                        let pid = lease.pid;
+                        let handle = tasks.spawn(run_one(self.env.clone(), lease.clone()));
+                        by_task.insert(handle.id(), pid);
+                        inflight.insert(pid, InFlight { lease, abort: handle });
+                    }
+                }
+                let outlook = kernel.runnable_outlook()?;
+                deadline = match (outlook.next_ready, outlook.next_timer) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                if self.config.until_idle && inflight.is_empty() && !outlook.runnable && outlook.next_timer.is_none() {
+                    break Ok(());
+                }
             }
             tokio::select! {
                 done = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     if let Some(done) = done {
                         self.finish(done, &mut inflight, &mut by_task, &mut summary)?;
                     }
+                    dirty = true;
                 }
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => dirty = true,
                 _ = tokio::time::sleep(self.config.poll) => {
                     let now = kernel.change_token()?;
-                    if now == token && inflight.is_empty() {
-                        continue;
+                    if now != token || deadline.is_some_and(|d| d <= Timestamp::now()) {
+                        token = now;
+                        dirty = true;
                     }
-                    token = now;
                 }
                 _ = renew.tick(), if !inflight.is_empty() => {
                     kernel.renew_leases(&self.id, self.config.lease_ttl)?;

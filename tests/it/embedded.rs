@@ -37,14 +37,17 @@ async fn a_hundred_agents_run_concurrently_and_the_record_is_complete() {
     let digest = kernel.register_image(&assistant.name, &assistant.version, &assistant.source).unwrap();
     for i in 0..100 {
         kernel
-            .spawn(&SpawnSpec {
-                image: digest.clone(),
-                goal: format!("agent {i}: {}", if i % 2 == 0 { "even" } else { "odd" }),
-                workspace: dir.path().to_path_buf(),
-                parent: None,
-                priority: 0,
-                actor: Actor::operator(),
-            })
+            .spawn_with_grants(
+                &SpawnSpec {
+                    image: digest.clone(),
+                    goal: format!("agent {i}: {}", if i % 2 == 0 { "even" } else { "odd" }),
+                    workspace: dir.path().to_path_buf(),
+                    parent: None,
+                    priority: 0,
+                    actor: Actor::operator(),
+                },
+                &assistant.grants,
+            )
             .unwrap();
     }
     let script = Script::parse("scenario", SCRIPT).unwrap();

@@ -6,8 +6,11 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 
+use crate::delete_file::DeleteFileArgs;
+use crate::msgs::{AskHumanArgs, FilterArgs, SendArgs, SleepArgs};
+use crate::procs::{ChildrenArgs, SignalArgs, SpawnArgs, WaitArgs};
 use crate::spec::ToolSpec;
-use crate::{exit, list_dir, now, read_file, write_file};
+use crate::{delete_file, exit, list_dir, msgs, now, procs, read_file, write_file};
 
 /// Largest arguments text accepted from a model, in bytes.
 pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
@@ -25,12 +28,47 @@ pub enum ToolName {
     ListDir,
     /// `write_file(path, content)`.
     WriteFile,
+    /// `delete_file(path)`.
+    DeleteFile,
+    /// `spawn(image, goal, grants)`.
+    Spawn,
+    /// `wait(pid | "any")`.
+    Wait,
+    /// `children()`.
+    Children,
+    /// `signal(pid, action)`.
+    Signal,
+    /// `send(to, body, ...)`.
+    Send,
+    /// `read(filter)`.
+    Read,
+    /// `receive(filter)`.
+    Receive,
+    /// `sleep(seconds)`.
+    Sleep,
+    /// `ask_human(question)`.
+    AskHuman,
 }
 
 impl ToolName {
     /// Every tool, in the order schemas are presented.
-    pub const ALL: [ToolName; 5] =
-        [ToolName::Exit, ToolName::Now, ToolName::ReadFile, ToolName::ListDir, ToolName::WriteFile];
+    pub const ALL: [ToolName; 15] = [
+        ToolName::Exit,
+        ToolName::Now,
+        ToolName::ReadFile,
+        ToolName::ListDir,
+        ToolName::WriteFile,
+        ToolName::DeleteFile,
+        ToolName::Spawn,
+        ToolName::Wait,
+        ToolName::Children,
+        ToolName::Signal,
+        ToolName::Send,
+        ToolName::Read,
+        ToolName::Receive,
+        ToolName::Sleep,
+        ToolName::AskHuman,
+    ];
 
     /// The tool's name on the wire.
     pub fn as_str(self) -> &'static str {
@@ -40,6 +78,16 @@ impl ToolName {
             ToolName::ReadFile => "read_file",
             ToolName::ListDir => "list_dir",
             ToolName::WriteFile => "write_file",
+            ToolName::DeleteFile => "delete_file",
+            ToolName::Spawn => "spawn",
+            ToolName::Wait => "wait",
+            ToolName::Children => "children",
+            ToolName::Signal => "signal",
+            ToolName::Send => "send",
+            ToolName::Read => "read",
+            ToolName::Receive => "receive",
+            ToolName::Sleep => "sleep",
+            ToolName::AskHuman => "ask_human",
         }
     }
 
@@ -56,6 +104,16 @@ impl ToolName {
             ToolName::ReadFile => read_file::spec(),
             ToolName::ListDir => list_dir::spec(),
             ToolName::WriteFile => write_file::spec(),
+            ToolName::DeleteFile => delete_file::spec(),
+            ToolName::Spawn => procs::spawn_spec(),
+            ToolName::Wait => procs::wait_spec(),
+            ToolName::Children => procs::children_spec(),
+            ToolName::Signal => procs::signal_spec(),
+            ToolName::Send => msgs::send_spec(),
+            ToolName::Read => msgs::read_spec(),
+            ToolName::Receive => msgs::receive_spec(),
+            ToolName::Sleep => msgs::sleep_spec(),
+            ToolName::AskHuman => msgs::ask_human_spec(),
         }
     }
 }
@@ -79,6 +137,26 @@ pub enum ToolCall {
     ListDir(list_dir::ListDirArgs),
     /// Write a workspace file.
     WriteFile(write_file::WriteFileArgs),
+    /// Delete a workspace file.
+    DeleteFile(DeleteFileArgs),
+    /// Start a child.
+    Spawn(SpawnArgs),
+    /// Wait for a child.
+    Wait(WaitArgs),
+    /// List children.
+    Children(ChildrenArgs),
+    /// Signal a child.
+    Signal(SignalArgs),
+    /// Send a message.
+    Send(SendArgs),
+    /// Take messages without waiting.
+    Read(FilterArgs),
+    /// Take a message, waiting for one.
+    Receive(FilterArgs),
+    /// Wait a while.
+    Sleep(SleepArgs),
+    /// Ask the operator.
+    AskHuman(AskHumanArgs),
 }
 
 /// Why a model's output could not become a tool call. Shown to the model in a repair turn.
@@ -164,6 +242,16 @@ impl ToolCall {
             ToolName::ReadFile => ToolCall::ReadFile(typed(tool, value)?),
             ToolName::ListDir => ToolCall::ListDir(typed(tool, value)?),
             ToolName::WriteFile => ToolCall::WriteFile(typed(tool, value)?),
+            ToolName::DeleteFile => ToolCall::DeleteFile(typed(tool, value)?),
+            ToolName::Spawn => ToolCall::Spawn(typed(tool, value)?),
+            ToolName::Wait => ToolCall::Wait(typed(tool, value)?),
+            ToolName::Children => ToolCall::Children(typed(tool, value)?),
+            ToolName::Signal => ToolCall::Signal(typed(tool, value)?),
+            ToolName::Send => ToolCall::Send(typed(tool, value)?),
+            ToolName::Read => ToolCall::Read(typed(tool, value)?),
+            ToolName::Receive => ToolCall::Receive(typed(tool, value)?),
+            ToolName::Sleep => ToolCall::Sleep(typed(tool, value)?),
+            ToolName::AskHuman => ToolCall::AskHuman(typed(tool, value)?),
         };
         call.validate()?;
         Ok(call)
@@ -173,7 +261,28 @@ impl ToolCall {
         let invalid = |reason: String| RejectReason::InvalidArgs { tool: self.name().as_str().to_string(), reason };
         match self {
             ToolCall::Exit(a) => exit::validate(a).map_err(invalid),
-            ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) | ToolCall::WriteFile(_) => Ok(()),
+            ToolCall::Spawn(a) => {
+                if a.goal.trim().is_empty() {
+                    return Err(invalid("goal is empty".to_string()));
+                }
+                a.grants.iter().try_for_each(|g| g.to_spec().map(drop)).map_err(invalid)
+            }
+            ToolCall::Wait(a) => a.target().map(drop).map_err(invalid),
+            ToolCall::Signal(a) => {
+                a.action().map_err(invalid)?;
+                a.pid.to_string().parse::<libos_kernel::Pid>().map(drop).map_err(invalid)
+            }
+            ToolCall::Send(a) => a.message().map(drop).map_err(invalid),
+            ToolCall::Read(a) | ToolCall::Receive(a) => a.filter().map(drop).map_err(invalid),
+            ToolCall::Sleep(a) => a.duration().map(drop).map_err(invalid),
+            ToolCall::AskHuman(a) if a.question.trim().is_empty() => Err(invalid("question is empty".to_string())),
+            ToolCall::Now(_)
+            | ToolCall::ReadFile(_)
+            | ToolCall::ListDir(_)
+            | ToolCall::WriteFile(_)
+            | ToolCall::DeleteFile(_)
+            | ToolCall::Children(_)
+            | ToolCall::AskHuman(_) => Ok(()),
         }
     }
 
@@ -185,6 +294,16 @@ impl ToolCall {
             ToolCall::ReadFile(_) => ToolName::ReadFile,
             ToolCall::ListDir(_) => ToolName::ListDir,
             ToolCall::WriteFile(_) => ToolName::WriteFile,
+            ToolCall::DeleteFile(_) => ToolName::DeleteFile,
+            ToolCall::Spawn(_) => ToolName::Spawn,
+            ToolCall::Wait(_) => ToolName::Wait,
+            ToolCall::Children(_) => ToolName::Children,
+            ToolCall::Signal(_) => ToolName::Signal,
+            ToolCall::Send(_) => ToolName::Send,
+            ToolCall::Read(_) => ToolName::Read,
+            ToolCall::Receive(_) => ToolName::Receive,
+            ToolCall::Sleep(_) => ToolName::Sleep,
+            ToolCall::AskHuman(_) => ToolName::AskHuman,
         }
     }
 
@@ -196,6 +315,15 @@ impl ToolCall {
             ToolCall::ReadFile(a) => serde_json::to_value(a),
             ToolCall::ListDir(a) => serde_json::to_value(a),
             ToolCall::WriteFile(a) => serde_json::to_value(a),
+            ToolCall::DeleteFile(a) => serde_json::to_value(a),
+            ToolCall::Spawn(a) => serde_json::to_value(a),
+            ToolCall::Wait(a) => serde_json::to_value(a),
+            ToolCall::Children(a) => serde_json::to_value(a),
+            ToolCall::Signal(a) => serde_json::to_value(a),
+            ToolCall::Send(a) => serde_json::to_value(a),
+            ToolCall::Read(a) | ToolCall::Receive(a) => serde_json::to_value(a),
+            ToolCall::Sleep(a) => serde_json::to_value(a),
+            ToolCall::AskHuman(a) => serde_json::to_value(a),
         };
         value.map(|v| v.to_string()).unwrap_or_else(|_| "{}".to_string())
     }

@@ -1,21 +1,26 @@
-//! Running a validated call.
+//! What a validated call needs from the capability table, and running it.
 //!
-//! Calls come in three kinds, because they commit differently:
-//! - kernel calls (`exit`) change kernel state and commit with the quantum;
+//! Calls come in kinds, because they commit differently:
+//! - `exit` ends the process with the quantum's commit;
 //! - local calls (`now`, `read_file`, `list_dir`) have no effect outside the
 //!   process and may safely run again after a crash;
-//! - external calls (`write_file`) change the world, so the runtime writes an
-//!   intent record before running them and never re-runs one whose end was not
-//!   recorded.
+//! - external calls (`write_file`, `delete_file`) change the world, so the
+//!   runtime writes an intent record before running them and never re-runs
+//!   one whose end was not recorded;
+//! - kernel calls (messages, children, timers, questions) are a change of
+//!   kernel state, executed by the kernel inside the commit;
+//! - `spawn` is a kernel call whose image the runtime resolves first.
 
-use libos_kernel::Timestamp;
+use libos_kernel::caps::{GrantSpec, Resource, ResourceKind, Right};
+use libos_kernel::syscall::{Kinship, Need, Syscall};
+use libos_kernel::{Pid, Timestamp};
 
 use crate::call::ToolCall;
 use crate::workspace::Workspace;
-use crate::{list_dir, now, read_file, write_file};
+use crate::{delete_file, list_dir, now, read_file, write_file};
 
 /// How a call must be committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Dispatch {
     /// End the process with this result.
     Exit {
@@ -26,6 +31,17 @@ pub enum Dispatch {
     Local,
     /// Run it with [`ToolCall::run`] after writing an intent record.
     External,
+    /// The kernel executes it in the commit.
+    Kernel(Syscall),
+    /// Spawn a child from the named image (resolved by the runtime).
+    Spawn {
+        /// The image's name.
+        image: String,
+        /// The child's goal.
+        goal: String,
+        /// Grants asked for it.
+        grants: Vec<GrantSpec>,
+    },
 }
 
 /// What the tools see of the process calling them.
@@ -46,25 +62,99 @@ pub enum ToolOutput {
     Error(String),
 }
 
+fn pid(n: i64) -> Result<Pid, String> {
+    n.to_string().parse()
+}
+
 impl ToolCall {
-    /// How this call commits.
-    pub fn dispatch(&self) -> Dispatch {
-        match self {
-            ToolCall::Exit(a) => Dispatch::Exit { result: a.result.clone() },
-            ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) => Dispatch::Local,
-            ToolCall::WriteFile(_) => Dispatch::External,
-        }
+    /// The (resource, right) pairs this call touches. File paths are
+    /// resolved first (symlinks and `..` included), so the check is on the
+    /// real file; a path that cannot be resolved inside the workspace is a
+    /// model-visible error.
+    pub fn needs(&self, workspace: &Workspace) -> Result<Vec<Need>, String> {
+        let fs = |path: &str, right: Right| -> Result<Vec<Need>, String> {
+            let resolved = workspace.resolve(path)?;
+            Ok(vec![Need::grant(workspace.resource(&resolved), right)])
+        };
+        Ok(match self {
+            ToolCall::Exit(_)
+            | ToolCall::Now(_)
+            | ToolCall::Children(_)
+            | ToolCall::Wait(_)
+            | ToolCall::Read(_)
+            | ToolCall::Receive(_)
+            | ToolCall::Sleep(_) => Vec::new(),
+            ToolCall::ReadFile(a) => fs(&a.path, Right::Read)?,
+            ToolCall::ListDir(a) => fs(&a.path, Right::Read)?,
+            ToolCall::WriteFile(a) => fs(&a.path, Right::Write)?,
+            ToolCall::DeleteFile(a) => fs(&a.path, Right::Delete)?,
+            ToolCall::Spawn(a) => vec![
+                Need::grant(Resource::new(ResourceKind::Spawn, ""), Right::Spawn),
+                Need::grant(Resource::new(ResourceKind::Image, a.image.clone()), Right::Read),
+            ],
+            ToolCall::Signal(a) => {
+                let target = pid(a.pid)?;
+                vec![Need {
+                    resource: Resource::new(ResourceKind::Process, target.to_string()),
+                    right: Right::Signal,
+                    kinship: Kinship::Child(target),
+                }]
+            }
+            ToolCall::Send(a) => {
+                let to = pid(a.to)?;
+                vec![Need {
+                    resource: Resource::new(ResourceKind::Message, to.to_string()),
+                    right: Right::Send,
+                    kinship: Kinship::ParentOrChild(to),
+                }]
+            }
+            ToolCall::AskHuman(_) => vec![Need::grant(Resource::new(ResourceKind::Human, "operator"), Right::Send)],
+        })
     }
 
-    /// Runs a local or external call. Kernel calls return a note that they are
-    /// committed by the kernel; the runtime never runs them here.
+    /// How this call commits. Conversion errors cannot happen after
+    /// [`ToolCall::parse`] validated the arguments, but are still returned
+    /// as model-visible text rather than assumed away.
+    pub fn dispatch(&self) -> Result<Dispatch, String> {
+        Ok(match self {
+            ToolCall::Exit(a) => Dispatch::Exit { result: a.result.clone() },
+            ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) => Dispatch::Local,
+            ToolCall::WriteFile(_) | ToolCall::DeleteFile(_) => Dispatch::External,
+            ToolCall::Spawn(a) => Dispatch::Spawn {
+                image: a.image.clone(),
+                goal: a.goal.clone(),
+                grants: a.grants.iter().map(|g| g.to_spec()).collect::<Result<_, _>>()?,
+            },
+            ToolCall::Wait(a) => Dispatch::Kernel(Syscall::Wait { target: a.target()? }),
+            ToolCall::Children(_) => Dispatch::Kernel(Syscall::Children),
+            ToolCall::Signal(a) => Dispatch::Kernel(Syscall::Signal { pid: pid(a.pid)?, action: a.action()? }),
+            ToolCall::Send(a) => Dispatch::Kernel(Syscall::Send(a.message()?)),
+            ToolCall::Read(a) => Dispatch::Kernel(Syscall::Read { filter: a.filter()? }),
+            ToolCall::Receive(a) => Dispatch::Kernel(Syscall::Receive { filter: a.filter()? }),
+            ToolCall::Sleep(a) => Dispatch::Kernel(Syscall::Sleep { duration: a.duration()? }),
+            ToolCall::AskHuman(a) => Dispatch::Kernel(Syscall::AskHuman { question: a.question.clone() }),
+        })
+    }
+
+    /// Runs a local or external call. Kernel calls return a note that they
+    /// are committed by the kernel; the runtime never runs them here.
     pub fn run(&self, ctx: &ToolContext) -> ToolOutput {
         match self {
-            ToolCall::Exit(_) => ToolOutput::Ok("exiting".to_string()),
             ToolCall::Now(_) => now::run(ctx),
             ToolCall::ReadFile(a) => read_file::run(a, ctx),
             ToolCall::ListDir(a) => list_dir::run(a, ctx),
             ToolCall::WriteFile(a) => write_file::run(a, ctx),
+            ToolCall::DeleteFile(a) => delete_file::run(a, ctx),
+            ToolCall::Exit(_)
+            | ToolCall::Spawn(_)
+            | ToolCall::Wait(_)
+            | ToolCall::Children(_)
+            | ToolCall::Signal(_)
+            | ToolCall::Send(_)
+            | ToolCall::Read(_)
+            | ToolCall::Receive(_)
+            | ToolCall::Sleep(_)
+            | ToolCall::AskHuman(_) => ToolOutput::Error(format!("`{}` is committed by the kernel", self.name())),
         }
     }
 }

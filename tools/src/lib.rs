@@ -8,16 +8,21 @@
 //!
 //! Modules, in reading order:
 //! - [`call`]: tool names, the typed call, the parse boundary and its rejections.
-//! - [`dispatch`]: how each call commits (kernel, local, external) and running it.
+//! - [`dispatch`]: what a call needs from the capability table, how it commits, and running it.
 //! - [`workspace`]: confinement of paths to the process workspace.
 //! - [`spec`]: the schema sent to models.
-//! - one module per tool: [`exit`], [`now`], [`read_file`], [`list_dir`], [`write_file`].
+//! - one module per tool: [`exit`], [`now`], [`read_file`], [`list_dir`],
+//!   [`write_file`], [`delete_file`]; kernel calls by family: [`procs`]
+//!   (spawn, wait, children, signal) and [`msgs`] (send, read, receive, sleep, ask_human).
 
 pub mod call;
+pub mod delete_file;
 pub mod dispatch;
 pub mod exit;
 pub mod list_dir;
+pub mod msgs;
 pub mod now;
+pub mod procs;
 pub mod read_file;
 pub mod spec;
 pub mod workspace;

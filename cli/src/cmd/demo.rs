@@ -49,7 +49,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     section(&format!("libos demo in {}", dir.display()));
     let mut pids = Vec::new();
     for goal in GOALS {
-        let pid = cmd::spawn::spawn(&kernel, assistant, goal, dir.clone(), 0)?;
+        let pid = cmd::spawn::spawn(&kernel, assistant, goal, dir.clone(), 0, &[])?;
         println!("spawned pid {pid}: {goal}");
         pids.push(pid);
     }
@@ -58,16 +58,17 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let router = ModelRouter::default().with_override(Arc::new(ScriptedModel::new("scripted", script)));
     let sched = SchedArgs { concurrency: 4, script: None };
     let watcher = pids[3];
+    let catalog = images.clone();
     let k = kernel.clone();
     let run = tokio::spawn(async move {
-        ctx::run_scheduler(&k, router, &sched, Duration::from_millis(20), true, std::future::pending()).await
+        ctx::run_scheduler(&k, router, catalog, &sched, Duration::from_millis(20), true, std::future::pending()).await
     });
     kill_when_in_flight(&kernel, watcher).await?;
     let summary = run.await.context("scheduler task failed")??;
     println!("scheduler idle: {} quanta committed, {} cancelled by the kill", summary.quanta, summary.cancelled);
 
     section("libos ps --all");
-    cmd::ps::run(&ctx, &PsArgs { all: true, json: false })?;
+    cmd::ps::run(&ctx, &PsArgs { all: true, tree: false, json: false })?;
     section(&format!("libos logs {}   (a rejected answer, a repair, then a bad-args repair)", pids[1]));
     cmd::logs::run(&ctx, &LogsArgs { pid: pids[1].to_string(), json: false })?;
     section(&format!("libos audit --pid {} --limit 8", pids[2]));

@@ -1,15 +1,35 @@
-//! `libos kill`.
+//! `libos kill`, `libos pause`, `libos resume`.
 
 use libos_kernel::{Actor, OpenMode};
 
-use crate::args::KillArgs;
+use crate::args::{KillArgs, PidArg};
 use crate::ctx::{Ctx, parse_pid};
 
-/// Kills a process; a scheduler running it cancels its quantum within its poll interval.
+/// Kills a process (with `--tree`, its descendants too); a scheduler
+/// running one cancels its quantum within its poll interval.
 pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
-    kernel.kill(pid, Actor::operator(), &args.reason)?;
-    println!("killed pid {pid}");
+    let killed = kernel.kill_tree(pid, args.tree, Actor::operator(), &args.reason)?;
+    let list: Vec<String> = killed.iter().map(ToString::to_string).collect();
+    println!("killed pid {}", list.join(", "));
+    Ok(())
+}
+
+/// Pauses a process.
+pub fn pause(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let state = kernel.pause(pid, Actor::operator())?;
+    println!("pid {pid} is {state}");
+    Ok(())
+}
+
+/// Resumes a paused process.
+pub fn resume(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let state = kernel.resume(pid, Actor::operator())?;
+    println!("pid {pid} is {state}");
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! One module per command.
 
+pub mod approvals;
 pub mod audit;
+pub mod caps;
 pub mod demo;
 pub mod images;
 pub mod init;
 pub mod kill;
 pub mod logs;
+pub mod msg;
 pub mod ps;
 pub mod run;
 pub mod spawn;

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use libos_kernel::caps::GrantSpec;
 use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, SpawnSpec};
 
 use crate::args::SpawnArgs;
 use crate::ctx::{self, Ctx};
+use crate::exit::UsageError;
 
 /// Registers the image, spawns the process, prints its pid; with `--run`,
 /// runs the scheduler until idle and prints how the process ended.
@@ -21,12 +23,14 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     let workspace = std::fs::canonicalize(&workspace)
         .with_context(|| format!("workspace {} does not exist", workspace.display()))?;
     anyhow::ensure!(workspace.is_dir(), "workspace {} is not a directory", workspace.display());
+    let extra = args.grants.iter().map(|g| GrantSpec::parse(g).map_err(UsageError)).collect::<Result<Vec<_>, _>>()?;
     let kernel = ctx.open(OpenMode::Create)?;
-    let pid = spawn(&kernel, image, &args.goal, workspace, args.priority)?;
+    let pid = spawn(&kernel, image, &args.goal, workspace, args.priority, &extra)?;
     println!("{pid}");
     if args.run {
         let router = ctx::router(&config, args.sched.script.as_deref())?;
-        ctx::run_scheduler(&kernel, router, &args.sched, Duration::from_millis(20), true, ctx::interrupted()).await?;
+        ctx::run_scheduler(&kernel, router, images, &args.sched, Duration::from_millis(20), true, ctx::interrupted())
+            .await?;
         let p = kernel.process(pid)?;
         match &p.state {
             ProcState::Exited { code, result } => println!("pid {pid} exited({code}): {result}"),
@@ -36,22 +40,28 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Registers `image` in the store and spawns a root process from it.
+/// Registers `image` in the store and spawns a root process from it,
+/// holding the image's grants and the operator's `extra` ones.
 pub fn spawn(
     kernel: &Kernel,
     image: &libos_images::Image,
     goal: &str,
     workspace: std::path::PathBuf,
     priority: i32,
+    extra: &[GrantSpec],
 ) -> anyhow::Result<Pid> {
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
-    let pid = kernel.spawn(&SpawnSpec {
-        image: digest,
-        goal: goal.to_string(),
-        workspace,
-        parent: None,
-        priority,
-        actor: Actor::operator(),
-    })?;
+    let grants: Vec<GrantSpec> = image.grants.iter().chain(extra).cloned().collect();
+    let pid = kernel.spawn_with_grants(
+        &SpawnSpec {
+            image: digest,
+            goal: goal.to_string(),
+            workspace,
+            parent: None,
+            priority,
+            actor: Actor::operator(),
+        },
+        &grants,
+    )?;
     Ok(pid)
 }

@@ -24,7 +24,12 @@ fn wrong_pids_images_and_flags_have_clear_errors_and_exit_codes() {
     check(&env, &["kill", "42"], 3, "libos: error: no process with pid 42");
     check(&env, &["kill", "abc"], 2, "libos: error: invalid pid `abc`: expected a positive integer");
     check(&env, &["logs", "0"], 2, "libos: error: invalid pid `0`: expected a positive integer");
-    check(&env, &["spawn", "nope", "--goal", "x"], 3, "libos: error: no image named `nope` (available: assistant)");
+    check(
+        &env,
+        &["spawn", "nope", "--goal", "x"],
+        3,
+        "libos: error: no image named `nope` (available: assistant, orchestrator, worker)",
+    );
     check(&env, &["spawn", "assistant", "--goal", "  "], 2, "libos: error: goal is empty");
     check(
         &env,

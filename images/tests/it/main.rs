@@ -30,7 +30,8 @@ fn a_minimal_image_gets_defaults() {
 fn bad_specs_point_at_the_field() {
     check(
         &GOOD.replace("\"exit\"]", "\"exit\", \"teleport\"]"),
-        "image mini.toml: field `tools[2]`: unknown tool `teleport` (known: exit, now, read_file, list_dir, write_file)",
+        "image mini.toml: field `tools[2]`: unknown tool `teleport` (known: exit, now, read_file, list_dir, write_file, \
+         delete_file, spawn, wait, children, signal, send, read, receive, sleep, ask_human)",
     );
     check(
         &GOOD.replace(", \"exit\"", ""),
@@ -50,7 +51,15 @@ fn bad_specs_point_at_the_field() {
     );
     check(
         &format!("{GOOD}colour = \"red\"\n"),
-        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `model`, `context`",
+        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `grants`, `model`, `context`",
+    );
+    check(
+        &format!("{GOOD}grants = [\"read fs:**\", \"read fs:../up\"]\n"),
+        "image mini.toml: field `grants[1]`: `../up` contains `..`: file grants stay inside the workspace",
+    );
+    check(
+        &format!("{GOOD}grants = [\"exec shell:*\"]\n"),
+        "image mini.toml: field `grants[0]`: `shell:*` may not be allowed by an image",
     );
     check(
         &GOOD.replace("version = \"0.1\"", "version = 3"),
@@ -66,5 +75,8 @@ fn the_shipped_images_load_and_a_user_directory_can_override_them() {
     assert_eq!(set.get("assistant").unwrap().version, "1.0.0");
     set.add_dir(dir.path()).unwrap();
     assert_eq!(set.get("assistant").unwrap().version, "0.1");
-    assert_eq!(set.get("ghost").unwrap_err().to_string(), "no image named `ghost` (available: assistant)");
+    assert_eq!(
+        set.get("ghost").unwrap_err().to_string(),
+        "no image named `ghost` (available: assistant, orchestrator, worker)"
+    );
 }

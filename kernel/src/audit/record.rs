@@ -6,7 +6,7 @@ use std::io::Write;
 use sha2::{Digest, Sha256};
 
 use crate::actor::Actor;
-use crate::ids::{AuditSeq, Pid};
+use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
 
 /// Canonical arguments longer than this many bytes are stored as a bounded summary.
@@ -126,6 +126,8 @@ pub struct AuditDraft {
     pub args: serde_json::Value,
     /// The capability decision (`allow`, `deny`, `ask`) where one was made.
     pub decision: Option<String>,
+    /// The grant that decided, when a grant did.
+    pub grant: Option<GrantId>,
     /// How it came out.
     pub outcome: Outcome,
     /// The result text, stored as its sha256 digest only.

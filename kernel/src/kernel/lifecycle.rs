@@ -5,6 +5,7 @@ use serde_json::json;
 use super::{Kernel, apply};
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome, sha256_hex};
+use crate::caps::GrantSpec;
 use crate::error::KernelError;
 use crate::ids::{ImageDigest, Pid};
 use crate::process::SpawnSpec;
@@ -31,43 +32,19 @@ impl Kernel {
 
     /// Creates a runnable process. Audited as the spawning actor's action.
     pub fn spawn(&self, spec: &SpawnSpec) -> Result<Pid, KernelError> {
-        if spec.goal.trim().is_empty() {
-            return Err(KernelError::Invalid("goal is empty".to_string()));
-        }
-        if spec.goal.len() > MAX_GOAL_BYTES {
-            return Err(KernelError::Invalid(format!(
-                "goal is {} bytes, more than the {MAX_GOAL_BYTES} allowed",
-                spec.goal.len()
-            )));
-        }
+        self.spawn_with_grants(spec, &[])
+    }
+
+    /// Creates a runnable root process holding `grants` (an operator's and
+    /// its image's; the operator is trusted, so nothing is attenuated).
+    pub fn spawn_with_grants(&self, spec: &SpawnSpec, grants: &[GrantSpec]) -> Result<Pid, KernelError> {
+        check_goal(&spec.goal)?;
         self.write(|tx| {
             let now = Timestamp::now();
-            let (name, _, _) = tx.image(&spec.image)?;
-            if let Some(parent) = spec.parent {
-                tx.process(parent)?;
+            let pid = spawn_in(tx, spec, now)?;
+            for g in grants {
+                tx.insert_grant(pid, g, None, &spec.actor, now)?;
             }
-            let pid = tx.insert_process(spec, &name, now)?;
-            tx.append_audit(
-                &AuditDraft {
-                    actor: spec.actor.clone(),
-                    kind: AuditKind::Operator,
-                    action: "spawn".to_string(),
-                    pid: Some(pid),
-                    args: json!({
-                        "image": name,
-                        "image_digest": spec.image.0,
-                        "goal": spec.goal,
-                        "workspace": spec.workspace.to_string_lossy(),
-                        "parent": spec.parent.map(Pid::get),
-                        "priority": spec.priority,
-                    }),
-                    decision: None,
-                    outcome: Outcome::Ok,
-                    result: None,
-                    detail: Some(format!("spawned {name} as pid {pid}")),
-                },
-                now,
-            )?;
             Ok(pid)
         })
     }
@@ -82,6 +59,52 @@ impl Kernel {
             Ok(state)
         })
     }
+}
+
+fn check_goal(goal: &str) -> Result<(), KernelError> {
+    if goal.trim().is_empty() {
+        return Err(KernelError::Invalid("goal is empty".to_string()));
+    }
+    if goal.len() > MAX_GOAL_BYTES {
+        return Err(KernelError::Invalid(format!(
+            "goal is {} bytes, more than the {MAX_GOAL_BYTES} allowed",
+            goal.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Inserts a process and its spawn record in the caller's transaction.
+pub(super) fn spawn_in(tx: &Tx<'_>, spec: &SpawnSpec, now: Timestamp) -> Result<Pid, KernelError> {
+    check_goal(&spec.goal)?;
+    let (name, _, _) = tx.image(&spec.image)?;
+    if let Some(parent) = spec.parent {
+        tx.process(parent)?;
+    }
+    let pid = tx.insert_process(spec, &name, now)?;
+    tx.append_audit(
+        &AuditDraft {
+            actor: spec.actor.clone(),
+            kind: AuditKind::Operator,
+            action: "spawn".to_string(),
+            pid: Some(pid),
+            args: json!({
+                "image": name,
+                "image_digest": spec.image.0,
+                "goal": spec.goal,
+                "workspace": spec.workspace.to_string_lossy(),
+                "parent": spec.parent.map(Pid::get),
+                "priority": spec.priority,
+            }),
+            decision: None,
+            grant: None,
+            outcome: Outcome::Ok,
+            result: None,
+            detail: Some(format!("spawned {name} as pid {pid}")),
+        },
+        now,
+    )?;
+    Ok(pid)
 }
 
 /// If `pid` has an external effect whose end was never recorded, records its
@@ -104,6 +127,7 @@ pub(super) fn settle_unknown_effect(tx: &Tx<'_>, pid: Pid, why: &str, now: Times
             pid: Some(pid),
             args,
             decision: None,
+            grant: None,
             outcome: Outcome::Unknown,
             result: None,
             detail: Some(why.to_string()),

@@ -5,12 +5,19 @@
 //! any side rows: model call, transcript entry, effect intent) together. If
 //! any part fails, including the audit append, nothing commits.
 
+mod caps;
+mod human;
 mod inspect;
 mod lifecycle;
+mod ops;
+mod park;
 mod sched;
+mod syscalls;
 
+pub use caps::{Authorization, GrantStatus};
+pub use human::{Decided, Verdict};
 pub use lifecycle::MAX_GOAL_BYTES;
-pub use sched::{CommitReceipt, QuantumEnd};
+pub use sched::{CommitReceipt, Outlook, QuantumEnd};
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -134,5 +141,8 @@ fn apply_read(
     let t = transition(p.pid, &p.state, event)?;
     let generation = tx.set_state(p.pid, p.generation, &t.next, now, start_quantum)?;
     let record = tx.append_audit(&t.record, now)?;
+    if t.next.is_terminal() {
+        park::on_end(tx, p.pid, now)?;
+    }
     Ok((t.next, generation, record))
 }

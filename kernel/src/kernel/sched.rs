@@ -10,14 +10,21 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::lifecycle::settle_unknown_effect;
+use super::syscalls::{self, SyscallOutcome};
 use super::{Kernel, apply, apply_read};
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::caps::Effect;
 use crate::error::KernelError;
+use crate::ids::GrantId;
 use crate::ids::{Pid, SchedulerId};
+use crate::ipc::RequestKind;
+use crate::quantum::{Action, ApprovedCall, InboxSummary, ToolResultRecord};
 use crate::quantum::{EffectIntent, Lease, ModelCallRecord, Next, QuantumCommit};
+use crate::state::WaitOn;
 use crate::state::{Event, FailureKind, LeaseInfo, ProcState};
 use crate::store::Tx;
+use crate::syscall::Check;
 use crate::time::Timestamp;
 
 /// Result of a committed quantum.
@@ -33,6 +40,30 @@ fn check_lease(tx: &Tx<'_>, lease: &Lease) -> Result<(), KernelError> {
         return Err(KernelError::Stale { pid: lease.pid, expected: lease.generation, found: p.generation });
     }
     Ok(())
+}
+
+/// The audit fields of a call's checks: the decisive effect, the grant that
+/// decided it, and every check on one line when there is more to say.
+fn summarize(checks: &[Check], approved: bool) -> (Option<String>, Option<GrantId>, Option<String>) {
+    let decisive = checks.iter().max_by_key(|c| c.decision.effect);
+    let Some(d) = decisive else {
+        return (None, None, None);
+    };
+    let mut decision = if d.decision.kinship { "kinship".to_string() } else { d.decision.effect.as_str().to_string() };
+    if approved && d.decision.effect == Effect::Ask {
+        decision = "approved".to_string();
+    }
+    let line = checks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    (Some(decision), d.decision.grant, Some(line))
+}
+
+fn join_detail(detail: Option<String>, checks: Option<&str>) -> Option<String> {
+    match (detail, checks) {
+        (Some(d), Some(c)) => Some(format!("{d} [{c}]")),
+        (Some(d), None) => Some(d),
+        (None, Some(c)) => Some(c.to_string()),
+        (None, None) => None,
+    }
 }
 
 fn first_line(text: &str) -> String {
@@ -68,7 +99,23 @@ impl Kernel {
                 p.state = state;
                 p.generation = generation;
                 p.updated_at = now;
-                out.push(Lease { pid: p.pid, generation, quantum, owner: owner.clone(), expires_at, process: p });
+                let resume = match tx.parked(p.pid)? {
+                    Some(parked) if parked.approved => {
+                        parked.request.map(|request| ApprovedCall { request, call: parked.call })
+                    }
+                    _ => None,
+                };
+                let (unread, interrupts) = tx.unread_summary(p.pid)?;
+                out.push(Lease {
+                    pid: p.pid,
+                    generation,
+                    quantum,
+                    owner: owner.clone(),
+                    expires_at,
+                    process: p,
+                    resume,
+                    inbox: InboxSummary { unread, interrupts },
+                });
             }
             Ok(out)
         })
@@ -98,6 +145,7 @@ impl Kernel {
                     pid: Some(lease.pid),
                     args: json!({ "raw": raw_args }),
                     decision: None,
+                    grant: None,
                     outcome: Outcome::Rejected,
                     result: Some(error.to_string()),
                     detail: Some(first_line(error)),
@@ -123,6 +171,7 @@ impl Kernel {
                     pid: Some(lease.pid),
                     args,
                     decision: None,
+                    grant: None,
                     outcome: Outcome::Pending,
                     result: None,
                     detail: Some("external effect starting".to_string()),
@@ -133,38 +182,93 @@ impl Kernel {
         })
     }
 
-    /// Commits a quantum: model call, tool call record, transcript entry, usage
-    /// and next state, in one transaction. Refused with `Stale` if the lease was lost.
+    /// Commits a quantum in one transaction: the model call, the tool call's
+    /// audit record with its capability checks, and then by its [`Action`]:
+    /// the result, transcript entry and next state; or the approval request
+    /// and the park; or the kernel call itself. Refused with `Stale` if the
+    /// lease was lost.
     pub fn commit_quantum(&self, lease: &Lease, commit: &QuantumCommit) -> Result<CommitReceipt, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
             check_lease(tx, lease)?;
             let pid = lease.pid;
-            tx.insert_model_call(pid, lease.quantum, &commit.model_call, now)?;
-            tx.charge(pid, commit.model_call.usage, true)?;
+            match &commit.model_call {
+                Some(m) => {
+                    tx.insert_model_call(pid, lease.quantum, m, now)?;
+                    tx.charge(pid, m.usage, true)?;
+                }
+                None => tx.charge_tool_call(pid)?,
+            }
+            // An approved call completes here, whatever it does now.
+            if lease.resume.is_some() {
+                tx.take_parked(pid)?;
+            }
+            tx.mark_read(&commit.seen, now)?;
+            let me = tx.process(pid)?;
             let args: serde_json::Value = serde_json::from_str(&commit.call.args).unwrap_or(serde_json::Value::Null);
-            tx.append_audit(
-                &AuditDraft {
-                    actor: Actor::Process(pid),
-                    kind: AuditKind::Tool,
-                    action: commit.call.tool.clone(),
-                    pid: Some(pid),
-                    args,
-                    decision: commit.decision.clone(),
-                    outcome: commit.result.outcome,
-                    result: Some(commit.result.content.clone()),
-                    detail: (commit.result.outcome != Outcome::Ok).then(|| first_line(&commit.result.content)),
-                },
-                now,
-            )?;
-            tx.insert_transcript(pid, lease.quantum, &commit.call, &commit.result, now)?;
-            tx.take_effect(pid)?;
-            let event = match &commit.next {
-                Next::Continue => Event::Yield { not_before: None },
-                Next::Exit { code, result } => Event::Exit { code: *code, result: result.clone() },
-                Next::Fail { kind, error } => Event::Fail { kind: *kind, error: error.clone() },
+            let (decision, grant, checks) = summarize(&commit.checks, lease.resume.is_some());
+            let audit = |outcome: Outcome, result: Option<&str>, detail: Option<String>| AuditDraft {
+                actor: Actor::Process(pid),
+                kind: AuditKind::Tool,
+                action: commit.call.tool.clone(),
+                pid: Some(pid),
+                args: args.clone(),
+                decision: decision.clone(),
+                grant,
+                outcome,
+                result: result.map(str::to_string),
+                detail: join_detail(detail, checks.as_deref()),
             };
-            let (state, _, _) = apply(tx, pid, Some(lease.generation), event, now)?;
+            let finish = |result: &ToolResultRecord, next: &Next| -> Result<ProcState, KernelError> {
+                let detail = (result.outcome != Outcome::Ok).then(|| first_line(&result.content));
+                tx.append_audit(&audit(result.outcome, Some(&result.content), detail), now)?;
+                tx.insert_transcript(pid, lease.quantum, &commit.call, result, now)?;
+                tx.take_effect(pid)?;
+                let event = match next {
+                    Next::Continue => Event::Yield { not_before: None },
+                    Next::Exit { code, result } => Event::Exit { code: *code, result: result.clone() },
+                    Next::Fail { kind, error } => Event::Fail { kind: *kind, error: error.clone() },
+                };
+                Ok(apply(tx, pid, Some(lease.generation), event, now)?.0)
+            };
+            let park = |on: WaitOn, request: Option<RequestKind>| -> Result<ProcState, KernelError> {
+                let detail = match &request {
+                    Some(RequestKind::Approval { resource, right }) => {
+                        format!("parked: {right} {resource} asks for approval")
+                    }
+                    Some(RequestKind::Question { .. }) => "parked: asked the operator".to_string(),
+                    None => format!("parked: waiting on {on}"),
+                };
+                let record = tx.append_audit(&audit(Outcome::Parked, None, Some(detail)), now)?;
+                let (on, request) = match request {
+                    Some(kind) => {
+                        let id = tx.insert_request(
+                            pid,
+                            &kind,
+                            &commit.call.tool,
+                            &commit.call.args,
+                            &record.args_sha256,
+                            record.seq,
+                            now,
+                        )?;
+                        (WaitOn::Human(id), Some(id))
+                    }
+                    None => (on, None),
+                };
+                tx.insert_parked(pid, lease.quantum, &commit.call, request, now)?;
+                Ok(apply(tx, pid, Some(lease.generation), Event::Park(on), now)?.0)
+            };
+            let state = match &commit.action {
+                Action::Done { result, next } => finish(result, next)?,
+                Action::Ask { resource, right } => park(
+                    WaitOn::Human(crate::ids::RequestId(0)),
+                    Some(RequestKind::Approval { resource: resource.clone(), right: *right }),
+                )?,
+                Action::Syscall(call) => match syscalls::execute(tx, &me, call, now)? {
+                    SyscallOutcome::Done(result) => finish(&result, &Next::Continue)?,
+                    SyscallOutcome::Park(on, request) => park(on, request)?,
+                },
+            };
             Ok(CommitReceipt { state })
         })
     }
@@ -230,11 +334,24 @@ impl Kernel {
         })
     }
 
-    /// Whether any process is runnable (due now or after a backoff), and the
-    /// earliest backoff deadline among them.
-    pub fn runnable_outlook(&self) -> Result<(bool, Option<Timestamp>), KernelError> {
-        self.read(|tx| Ok((tx.any_runnable()?, tx.next_ready_at()?)))
+    /// What a scheduler has to look forward to: whether any process is
+    /// runnable, the earliest backoff deadline, and the earliest sleep deadline.
+    pub fn runnable_outlook(&self) -> Result<Outlook, KernelError> {
+        self.read(|tx| {
+            Ok(Outlook { runnable: tx.any_runnable()?, next_ready: tx.next_ready_at()?, next_timer: tx.next_timer()? })
+        })
     }
+}
+
+/// See [`Kernel::runnable_outlook`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outlook {
+    /// Some process is runnable (due now or after a backoff).
+    pub runnable: bool,
+    /// The earliest backoff deadline among runnable processes.
+    pub next_ready: Option<Timestamp>,
+    /// The earliest sleep deadline among waiting processes.
+    pub next_timer: Option<Timestamp>,
 }
 
 /// How a quantum that dispatched nothing ends.

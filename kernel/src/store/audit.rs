@@ -7,7 +7,7 @@ use crate::audit::{
     AuditDraft, AuditFilter, AuditRecord, GENESIS, bound_args, canonical_bytes, chain_hash, sha256_hex,
 };
 use crate::error::KernelError;
-use crate::ids::{AuditSeq, Pid};
+use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
 
 const AUDIT_COLUMNS: &str = "seq, at, actor, kind, action, pid, args, args_sha256, decision, grant_id, outcome, \
@@ -61,7 +61,7 @@ impl Tx<'_> {
             args,
             args_sha256,
             decision: draft.decision.clone(),
-            grant: None,
+            grant: draft.grant.map(GrantId::get),
             outcome: draft.outcome.as_str().to_string(),
             result_digest: draft.result.as_deref().map(|r| sha256_hex(r.as_bytes())),
             detail: draft.detail.clone(),
@@ -95,6 +95,12 @@ impl Tx<'_> {
             ])
             .sql()?;
         Ok(record)
+    }
+
+    /// One record by its position in the chain.
+    pub(crate) fn audit_record(&self, seq: AuditSeq) -> Result<Option<AuditRecord>, KernelError> {
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq = ?");
+        self.tx.prepare_cached(&sql).sql()?.query_row([seq.get()], record_from_row).optional().sql()
     }
 
     /// Records matching `filter`, oldest first; with a limit, the most recent ones.

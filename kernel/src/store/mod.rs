@@ -7,7 +7,9 @@
 //! backend (PostgreSQL) implements the same operations.
 
 mod audit;
+mod caps;
 mod checkpoint;
+mod ipc;
 mod logs;
 mod processes;
 mod schema;

@@ -8,10 +8,11 @@ use serde_json::json;
 use super::{Sql, Tx};
 use crate::actor::Actor;
 use crate::error::KernelError;
-use crate::ids::{Generation, ImageDigest, Pid, SchedulerId};
+use crate::ids::{Generation, ImageDigest, Pid, RequestId, SchedulerId};
+use crate::ipc::{MessageFilter, MessageKind};
 use crate::process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 use crate::quantum::TokenUsage;
-use crate::state::{FailureKind, LeaseInfo, ProcState};
+use crate::state::{FailureKind, LeaseInfo, ProcState, WaitOn};
 use crate::time::Timestamp;
 
 const PROCESS_COLUMNS: &str = "pid, ppid, image_digest, image_name, goal, workspace, state, state_data, ready_at, \
@@ -45,10 +46,65 @@ fn state_row(state: &ProcState) -> StateRow {
             lease_expires: Some(lease.expires_at.micros()),
             ..plain("running", json!({}))
         },
+        ProcState::Waiting { on } => {
+            let ready_at = match on {
+                WaitOn::Timer(t) => Some(t.micros()),
+                _ => None,
+            };
+            StateRow { ready_at, ..plain("waiting", json!({"on": wait_json(on)})) }
+        }
+        ProcState::Paused { was } => {
+            let inner = state_row(was);
+            plain("paused", json!({"was": {"state": inner.tag, "data": inner.data, "ready_at": inner.ready_at}}))
+        }
         ProcState::Exited { code, result } => plain("exited", json!({"code": code, "result": result})),
         ProcState::Failed { kind, error } => plain("failed", json!({"kind": kind.as_str(), "error": error})),
         ProcState::Killed { by, reason } => plain("killed", json!({"by": by.to_string(), "reason": reason})),
     }
+}
+
+fn wait_json(on: &WaitOn) -> serde_json::Value {
+    match on {
+        WaitOn::Human(id) => json!({"human": id.get()}),
+        WaitOn::Child(pid) => json!({"child": pid.map(Pid::get)}),
+        WaitOn::Message(f) => json!({"message": filter_json(f)}),
+        WaitOn::Timer(t) => json!({"timer": t.micros()}),
+    }
+}
+
+pub(super) fn filter_json(f: &MessageFilter) -> serde_json::Value {
+    json!({
+        "from": f.from.map(Pid::get),
+        "channel": f.channel,
+        "kind": f.kind.map(MessageKind::as_str),
+        "correlation_id": f.correlation_id,
+    })
+}
+
+pub(super) fn filter_from_json(v: &serde_json::Value) -> Option<MessageFilter> {
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    Some(MessageFilter {
+        from: v.get("from").and_then(serde_json::Value::as_i64).map(Pid),
+        channel: text("channel"),
+        kind: match text("kind") {
+            Some(k) => Some(MessageKind::parse(&k).ok()?),
+            None => None,
+        },
+        correlation_id: text("correlation_id"),
+    })
+}
+
+fn wait_from_json(v: &serde_json::Value) -> Option<WaitOn> {
+    if let Some(id) = v.get("human") {
+        return id.as_i64().map(|i| WaitOn::Human(RequestId(i)));
+    }
+    if let Some(child) = v.get("child") {
+        return Some(WaitOn::Child(child.as_i64().map(Pid)));
+    }
+    if let Some(f) = v.get("message") {
+        return filter_from_json(f).map(WaitOn::Message);
+    }
+    v.get("timer").and_then(serde_json::Value::as_i64).map(|t| WaitOn::Timer(Timestamp(t)))
 }
 
 fn corrupt(pid: i64, what: &str) -> KernelError {
@@ -74,6 +130,19 @@ fn state_from_row(
                 quantum: quanta as u64,
             },
         },
+        "waiting" => ProcState::Waiting {
+            on: data.get("on").and_then(wait_from_json).ok_or_else(|| corrupt(pid, "waiting on nothing known"))?,
+        },
+        "paused" => {
+            let was = data.get("was").ok_or_else(|| corrupt(pid, "paused without a prior state"))?;
+            let tag = was.get("state").and_then(|v| v.as_str()).unwrap_or_default();
+            let inner = was.get("data").and_then(|v| v.as_str()).unwrap_or("{}");
+            let ready = was.get("ready_at").and_then(serde_json::Value::as_i64);
+            if !matches!(tag, "runnable" | "waiting") {
+                return Err(corrupt(pid, "paused from a state that cannot be paused"));
+            }
+            ProcState::Paused { was: Box::new(state_from_row(pid, tag, inner, (ready, None, None), quanta)?) }
+        }
         "exited" => ProcState::Exited {
             code: data.get("code").and_then(|v| v.as_i64()).unwrap_or(0) as i32,
             result: text("result").unwrap_or_default(),
@@ -330,6 +399,16 @@ impl Tx<'_> {
                 i64::from(tool_call),
                 pid.get()
             ])
+            .sql()?;
+        Ok(())
+    }
+
+    /// Counts a tool call made without a model call (an approved call re-dispatched).
+    pub(crate) fn charge_tool_call(&self, pid: Pid) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached("UPDATE processes SET tool_calls = tool_calls + 1 WHERE pid = ?")
+            .sql()?
+            .execute([pid.get()])
             .sql()?;
         Ok(())
     }

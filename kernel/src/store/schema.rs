@@ -126,6 +126,78 @@ DROP INDEX processes_lease;
 DROP INDEX processes_rr;
 CREATE INDEX processes_sched ON processes (state, priority DESC, rr);
 "#,
+    // 3: parking. Capability grants (a derivation tree through `parent`),
+    // requests to humans, the call a parked process is parked on, messages,
+    // and which ended children a parent has already waited for.
+    r#"
+CREATE TABLE grants (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    holder      INTEGER NOT NULL REFERENCES processes(pid),
+    resource    TEXT NOT NULL,
+    rights      INTEGER NOT NULL,
+    effect      TEXT NOT NULL,
+    uses_left   INTEGER,
+    expires_at  INTEGER,
+    delegable   INTEGER NOT NULL,
+    parent      INTEGER REFERENCES grants(id),
+    revoked_at  INTEGER,
+    granted_by  TEXT NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX grants_holder ON grants (holder);
+CREATE INDEX grants_parent ON grants (parent);
+
+CREATE TABLE requests (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    pid         INTEGER NOT NULL REFERENCES processes(pid),
+    kind        TEXT NOT NULL,
+    tool        TEXT NOT NULL,
+    args        TEXT NOT NULL,
+    args_sha256 TEXT NOT NULL,
+    audit_seq   INTEGER NOT NULL,
+    resource    TEXT,
+    wanted      TEXT,
+    question    TEXT,
+    status      TEXT NOT NULL,
+    answer      TEXT,
+    decided_by  TEXT,
+    decided_at  INTEGER,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX requests_status ON requests (status, id);
+CREATE INDEX requests_pid ON requests (pid, status);
+
+CREATE TABLE parked (
+    pid         INTEGER PRIMARY KEY REFERENCES processes(pid),
+    quantum     INTEGER NOT NULL,
+    call_id     TEXT NOT NULL,
+    tool        TEXT NOT NULL,
+    args        TEXT NOT NULL,
+    rationale   TEXT,
+    request_id  INTEGER REFERENCES requests(id),
+    approved    INTEGER NOT NULL DEFAULT 0,
+    parked_at   INTEGER NOT NULL
+);
+
+CREATE TABLE messages (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender         TEXT NOT NULL,
+    sender_pid     INTEGER,
+    to_pid         INTEGER NOT NULL REFERENCES processes(pid),
+    kind           TEXT NOT NULL,
+    channel        TEXT,
+    correlation_id TEXT,
+    reply_to       INTEGER,
+    body           TEXT NOT NULL,
+    sent_at        INTEGER NOT NULL,
+    read_at        INTEGER
+);
+CREATE INDEX messages_inbox ON messages (to_pid, read_at, id);
+
+ALTER TABLE processes ADD COLUMN reaped INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX processes_ppid ON processes (ppid);
+CREATE INDEX processes_timers ON processes (ready_at) WHERE state = 'waiting' AND ready_at IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use libos_kernel::{
-    Actor, Kernel, Lease, ModelCallOutcome, ModelCallRecord, Next, OpenMode, Outcome, Pid, QuantumCommit, SchedulerId,
-    SpawnSpec, StoreLocation, TokenUsage, ToolCallRecord, ToolResultRecord,
+    Action, Actor, Kernel, Lease, ModelCallOutcome, ModelCallRecord, Next, OpenMode, Outcome, Pid, QuantumCommit,
+    SchedulerId, SpawnSpec, StoreLocation, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 
 pub const SPEC: &str = "name = \"t\"\nversion = \"1\"\nsystem_prompt = \"x\"\ntools = [\"exit\"]\n";
@@ -59,15 +59,15 @@ pub fn model_call() -> ModelCallRecord {
 
 pub fn commit(tool: &str, args: &str, next: Next) -> QuantumCommit {
     QuantumCommit {
-        model_call: model_call(),
+        model_call: Some(model_call()),
         call: ToolCallRecord {
             call_id: "c1".to_string(),
             tool: tool.to_string(),
             args: args.to_string(),
             rationale: Some("because".to_string()),
         },
-        result: ToolResultRecord { outcome: Outcome::Ok, content: "fine".to_string() },
-        decision: Some("allow".to_string()),
-        next,
+        checks: Vec::new(),
+        action: Action::Done { result: ToolResultRecord { outcome: Outcome::Ok, content: "fine".to_string() }, next },
+        seen: Vec::new(),
     }
 }

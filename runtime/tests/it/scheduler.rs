@@ -28,14 +28,17 @@ impl World {
         let image = images.get("assistant").unwrap();
         let digest = self.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
         self.kernel
-            .spawn(&SpawnSpec {
-                image: digest,
-                goal: goal.into(),
-                workspace: self.dir.path().to_path_buf(),
-                parent: None,
-                priority: 0,
-                actor: Actor::operator(),
-            })
+            .spawn_with_grants(
+                &SpawnSpec {
+                    image: digest,
+                    goal: goal.into(),
+                    workspace: self.dir.path().to_path_buf(),
+                    parent: None,
+                    priority: 0,
+                    actor: Actor::operator(),
+                },
+                &image.grants,
+            )
             .unwrap()
     }
 

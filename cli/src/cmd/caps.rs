@@ -1,0 +1,98 @@
+//! `libos caps`, `libos grant`, `libos revoke`.
+
+use libos_kernel::caps::{Effect, GrantSpec, ResourcePattern, Rights};
+use libos_kernel::time::parse_duration;
+use libos_kernel::{Actor, GrantId, OpenMode};
+use serde_json::json;
+
+use crate::args::{CapsArgs, GrantArgs, RevokeArgs};
+use crate::ctx::{Ctx, parse_pid};
+use crate::exit::UsageError;
+use crate::render::table;
+
+/// Lists a process's grants with where each stands.
+pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let grants = kernel.caps(pid)?;
+    if args.json {
+        let out: Vec<_> = grants
+            .iter()
+            .map(|(g, status)| {
+                json!({
+                    "id": g.id.get(),
+                    "holder": g.holder.get(),
+                    "resource": g.resource.to_string(),
+                    "rights": g.rights.to_string(),
+                    "effect": g.effect.as_str(),
+                    "uses_left": g.uses_left,
+                    "expires_at": g.expires_at.map(|t| t.to_rfc3339()),
+                    "delegable": g.delegable,
+                    "parent": g.parent.map(GrantId::get),
+                    "granted_by": g.granted_by.to_string(),
+                    "status": status.as_str(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let rows = grants
+        .iter()
+        .map(|(g, status)| {
+            vec![
+                g.id.to_string(),
+                g.rights.to_string(),
+                g.resource.to_string(),
+                g.effect.to_string(),
+                g.uses_left.map_or_else(|| "-".to_string(), |n| n.to_string()),
+                g.expires_at.map_or_else(|| "-".to_string(), |t| t.to_rfc3339()),
+                if g.delegable { "yes" } else { "no" }.to_string(),
+                g.parent.map_or_else(|| "-".to_string(), |p| p.to_string()),
+                g.granted_by.to_string(),
+                status.as_str().to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(&["GRANT", "RIGHTS", "RESOURCE", "EFFECT", "USES", "EXPIRES", "DELEGABLE", "FROM", "BY", "STATUS"], rows)
+    );
+    Ok(())
+}
+
+/// Adds a grant; prints its id.
+pub fn grant(ctx: &Ctx, args: &GrantArgs) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let usage = |e: String| UsageError(e);
+    let mut spec = GrantSpec::allow(
+        Rights::parse(&args.rights).map_err(usage)?,
+        ResourcePattern::parse(&args.resource).map_err(usage)?,
+    );
+    spec.effect = Effect::parse(&args.effect).map_err(usage)?;
+    spec.delegable = args.delegable;
+    if args.uses == Some(0) {
+        return Err(UsageError("--uses must be at least 1".to_string()).into());
+    }
+    spec.uses = args.uses;
+    spec.expires = args.expires.as_deref().map(parse_duration).transpose().map_err(usage)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let id = kernel.grant(pid, &spec, &Actor::operator())?;
+    println!("grant {id}: {spec} to pid {pid}");
+    Ok(())
+}
+
+/// Revokes a grant and what derives from it.
+pub fn revoke(ctx: &Ctx, args: &RevokeArgs) -> anyhow::Result<()> {
+    let id: GrantId = args.grant.parse().map_err(UsageError)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let (g, derived) = kernel.revoke(id, &Actor::operator())?;
+    println!(
+        "revoked grant {id} ({} {} of pid {}) and {derived} grant{} derived from it",
+        g.rights,
+        g.resource,
+        g.holder,
+        if derived == 1 { "" } else { "s" }
+    );
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `libos send`, `libos inbox`.
+
+use libos_kernel::ipc::{MessageKind, NewMessage};
+use libos_kernel::{Actor, OpenMode};
+use serde_json::json;
+
+use crate::args::{InboxArgs, SendArgs};
+use crate::ctx::{Ctx, parse_pid};
+use crate::render::{age, clip, table};
+
+/// Sends a message as the operator; prints its id.
+pub fn send(ctx: &Ctx, args: &SendArgs) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let m = NewMessage {
+        to: pid,
+        body: args.text.clone(),
+        kind: if args.interrupt { MessageKind::Interrupt } else { MessageKind::Normal },
+        channel: args.channel.clone(),
+        correlation_id: None,
+        reply_to: None,
+    };
+    let id = kernel.send(&m, &Actor::operator())?;
+    println!("sent message {id} to pid {pid}");
+    Ok(())
+}
+
+/// Lists a process's messages, oldest first.
+pub fn inbox(ctx: &Ctx, args: &InboxArgs) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let messages = kernel.inbox(pid)?;
+    if args.json {
+        let out: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id.get(),
+                    "from": m.from.to_string(),
+                    "to": m.to.get(),
+                    "kind": m.kind.as_str(),
+                    "channel": m.channel,
+                    "correlation_id": m.correlation_id,
+                    "reply_to": m.reply_to.map(|r| r.get()),
+                    "body": m.body,
+                    "sent_at": m.sent_at.to_rfc3339(),
+                    "read_at": m.read_at.map(|t| t.to_rfc3339()),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    if messages.is_empty() {
+        println!("no messages for pid {pid}");
+        return Ok(());
+    }
+    let rows = messages
+        .iter()
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.from.to_string(),
+                m.kind.as_str().to_string(),
+                m.channel.clone().unwrap_or_else(|| "-".to_string()),
+                if m.read_at.is_some() { "read" } else { "unread" }.to_string(),
+                age(m.sent_at),
+                clip(&m.body, 60),
+            ]
+        })
+        .collect();
+    println!("{}", table(&["ID", "FROM", "KIND", "CHANNEL", "STATUS", "AGE", "BODY"], rows));
+    Ok(())
+}

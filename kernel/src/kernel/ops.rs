@@ -1,0 +1,138 @@
+//! Operator and scheduler operations on parked and related processes:
+//! messages, pause and resume, killing a tree, timers.
+
+use serde_json::json;
+
+use super::lifecycle::settle_unknown_effect;
+use super::park::{complete_parked, deliver, recheck};
+use super::{Kernel, apply};
+use crate::actor::Actor;
+use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::error::KernelError;
+use crate::ids::{MsgId, Pid};
+use crate::ipc::{Message, NewMessage};
+use crate::quantum::ToolResultRecord;
+use crate::state::{Event, ProcState};
+use crate::store::Tx;
+use crate::time::Timestamp;
+
+fn operator_record(by: &Actor, action: &str, pid: Pid, args: serde_json::Value, detail: String) -> AuditDraft {
+    AuditDraft {
+        actor: by.clone(),
+        kind: AuditKind::Operator,
+        action: action.to_string(),
+        pid: Some(pid),
+        args,
+        decision: None,
+        grant: None,
+        outcome: Outcome::Ok,
+        result: None,
+        detail: Some(detail),
+    }
+}
+
+/// `pid` and all its descendants, parents before children.
+fn tree(tx: &Tx<'_>, pid: Pid) -> Result<Vec<Pid>, KernelError> {
+    let mut out = vec![pid];
+    let mut i = 0;
+    while i < out.len() {
+        out.extend(tx.children(out[i])?);
+        i += 1;
+    }
+    Ok(out)
+}
+
+impl Kernel {
+    /// Sends a message as `by` (the operator can always send).
+    pub fn send(&self, m: &NewMessage, by: &Actor) -> Result<MsgId, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let id = deliver(tx, by, m, now)?;
+            let args = json!({"message": id.get(), "kind": m.kind.as_str(), "channel": m.channel, "body": m.body});
+            tx.append_audit(
+                &operator_record(by, "send", m.to, args, format!("message {id} to process {}", m.to)),
+                now,
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// Every message sent to a process, oldest first.
+    pub fn inbox(&self, pid: Pid) -> Result<Vec<Message>, KernelError> {
+        self.read(|tx| {
+            tx.process(pid)?;
+            tx.inbox(pid, false)
+        })
+    }
+
+    /// Kills a process in any non-terminal state; with `tree`, its
+    /// descendants too (otherwise they are detached and keep running).
+    /// Cancels its open requests. Returns the pids killed.
+    pub fn kill_tree(&self, pid: Pid, tree_too: bool, by: Actor, reason: &str) -> Result<Vec<Pid>, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let targets = if tree_too { tree(tx, pid)? } else { vec![pid] };
+            let mut killed = Vec::new();
+            // Children first, so a parent ending does not detach them before they are reached.
+            for t in targets.into_iter().rev() {
+                let p = tx.process(t)?;
+                if p.state.is_terminal() && t != pid {
+                    continue;
+                }
+                settle_unknown_effect(tx, t, "the process was killed while it ran", now)?;
+                apply(tx, t, None, Event::Kill { by: by.clone(), reason: reason.to_string() }, now)?;
+                killed.push(t);
+            }
+            killed.reverse();
+            Ok(killed)
+        })
+    }
+
+    /// Pauses a runnable, running or waiting process. A running quantum loses
+    /// its lease (its scheduler cancels it, as for a kill).
+    pub fn pause(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            settle_unknown_effect(tx, pid, "the process was paused while it ran", now)?;
+            Ok(apply(tx, pid, None, Event::Pause { by }, now)?.0)
+        })
+    }
+
+    /// Returns a paused process to exactly the state it was paused in. A
+    /// wait that ended meanwhile (a message, a child) completes at once;
+    /// nothing else is dispatched.
+    pub fn resume(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            apply(tx, pid, None, Event::Resume { by }, now)?;
+            recheck(tx, pid, now)?;
+            Ok(tx.process(pid)?.state)
+        })
+    }
+
+    /// Wakes every process whose sleep is over; returns them.
+    pub fn wake_timers(&self) -> Result<Vec<Pid>, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let due = tx.due_timers(now)?;
+            for pid in &due {
+                let content = "slept until the deadline".to_string();
+                complete_parked(tx, *pid, ToolResultRecord { outcome: Outcome::Ok, content }, "timer", now)?;
+            }
+            Ok(due)
+        })
+    }
+
+    /// The earliest sleep deadline among waiting processes.
+    pub fn next_timer(&self) -> Result<Option<Timestamp>, KernelError> {
+        self.read(|tx| tx.next_timer())
+    }
+
+    /// A process's children, in pid order.
+    pub fn children(&self, pid: Pid) -> Result<Vec<Pid>, KernelError> {
+        self.read(|tx| {
+            tx.process(pid)?;
+            tx.children(pid)
+        })
+    }
+}

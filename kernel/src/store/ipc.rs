@@ -1,0 +1,392 @@
+//! Rows of parking: requests to humans, the parked call, messages, children.
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Sql, Tx};
+use crate::actor::Actor;
+use crate::caps::{Resource, ResourcePattern, Right};
+use crate::error::KernelError;
+use crate::ids::{AuditSeq, MsgId, Pid, RequestId};
+use crate::ipc::{Message, MessageFilter, MessageKind, NewMessage, Request, RequestKind, RequestStatus};
+use crate::quantum::ToolCallRecord;
+use crate::time::Timestamp;
+
+fn corrupt(what: String) -> KernelError {
+    KernelError::Store(crate::error::StoreError::Corrupt(what))
+}
+
+/// The call a parked process is parked on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ParkedCall {
+    pub quantum: u64,
+    pub call: ToolCallRecord,
+    pub request: Option<RequestId>,
+    pub approved: bool,
+}
+
+const REQUEST_COLUMNS: &str = "r.id, r.pid, p.image_name, p.goal, r.kind, r.tool, r.args, r.args_sha256, r.resource, \
+     r.wanted, r.question, r.status, r.answer, r.decided_by, r.decided_at, r.created_at, r.audit_seq";
+
+fn request_from_row(r: &Row<'_>) -> Result<Result<(Request, AuditSeq), KernelError>, rusqlite::Error> {
+    let id: i64 = r.get(0)?;
+    let bad = |what: &str| Ok(Err(corrupt(format!("request {id}: {what}"))));
+    let kind: String = r.get(4)?;
+    let kind = match kind.as_str() {
+        "approval" => {
+            let resource: Option<String> = r.get(8)?;
+            let wanted: Option<String> = r.get(9)?;
+            let parsed = resource.as_deref().map(ResourcePattern::parse);
+            let right = wanted.and_then(|w| Right::ALL.into_iter().find(|x| x.as_str() == w));
+            match (parsed, right) {
+                (Some(Ok(p)), Some(right)) => RequestKind::Approval { resource: resource_of(&p), right },
+                _ => return bad("approval without a resource and right"),
+            }
+        }
+        "question" => RequestKind::Question { text: r.get::<_, Option<String>>(10)?.unwrap_or_default() },
+        _ => return bad("unknown kind"),
+    };
+    let status: String = r.get(11)?;
+    let answer: Option<String> = r.get(12)?;
+    let status = match status.as_str() {
+        "open" => RequestStatus::Open,
+        "approved" => RequestStatus::Approved,
+        "denied" => RequestStatus::Denied { reason: answer.unwrap_or_default() },
+        "answered" => RequestStatus::Answered { text: answer.unwrap_or_default() },
+        "cancelled" => RequestStatus::Cancelled,
+        _ => return bad("unknown status"),
+    };
+    let decided_by: Option<String> = r.get(13)?;
+    let decided_at: Option<i64> = r.get(14)?;
+    let decided = match (decided_by.map(|a| a.parse::<Actor>()), decided_at) {
+        (Some(Ok(a)), Some(t)) => Some((a, Timestamp(t))),
+        (None, _) => None,
+        _ => return bad("unreadable decider"),
+    };
+    Ok(Ok((
+        Request {
+            id: RequestId(id),
+            pid: Pid(r.get(1)?),
+            image: r.get(2)?,
+            goal: r.get(3)?,
+            tool: r.get(5)?,
+            args: r.get(6)?,
+            args_sha256: r.get(7)?,
+            kind,
+            status,
+            created_at: Timestamp(r.get(15)?),
+            decided,
+        },
+        AuditSeq(r.get(16)?),
+    )))
+}
+
+/// An exact resource pattern back to the resource it names.
+fn resource_of(p: &ResourcePattern) -> Resource {
+    use crate::caps::PatternName;
+    match &p.name {
+        PatternName::Exact(n) | PatternName::Subtree(n) => Resource::new(p.kind, n.clone()),
+        PatternName::Any => Resource::new(p.kind, ""),
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "id, sender, to_pid, kind, channel, correlation_id, reply_to, body, sent_at, read_at";
+
+fn message_from_row(r: &Row<'_>) -> Result<Result<Message, KernelError>, rusqlite::Error> {
+    let id: i64 = r.get(0)?;
+    let sender: String = r.get(1)?;
+    let kind: String = r.get(3)?;
+    let (Ok(from), Ok(kind)) = (sender.parse::<Actor>(), MessageKind::parse(&kind)) else {
+        return Ok(Err(corrupt(format!("message {id}: unreadable sender or kind"))));
+    };
+    Ok(Ok(Message {
+        id: MsgId(id),
+        from,
+        to: Pid(r.get(2)?),
+        kind,
+        channel: r.get(4)?,
+        correlation_id: r.get(5)?,
+        reply_to: r.get::<_, Option<i64>>(6)?.map(MsgId),
+        body: r.get(7)?,
+        sent_at: Timestamp(r.get(8)?),
+        read_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+    }))
+}
+
+impl Tx<'_> {
+    /// Records the call a process parks on.
+    pub(crate) fn insert_parked(
+        &self,
+        pid: Pid,
+        quantum: u64,
+        call: &ToolCallRecord,
+        request: Option<RequestId>,
+        now: Timestamp,
+    ) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO parked (pid, quantum, call_id, tool, args, rationale, request_id, parked_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .sql()?
+            .execute(params![
+                pid.get(),
+                quantum as i64,
+                call.call_id,
+                call.tool,
+                call.args,
+                call.rationale,
+                request.map(RequestId::get),
+                now.micros()
+            ])
+            .sql()?;
+        Ok(())
+    }
+
+    /// The call `pid` is parked on, if any.
+    pub(crate) fn parked(&self, pid: Pid) -> Result<Option<ParkedCall>, KernelError> {
+        self.tx
+            .prepare_cached(
+                "SELECT quantum, call_id, tool, args, rationale, request_id, approved FROM parked WHERE pid = ?",
+            )
+            .sql()?
+            .query_row([pid.get()], |r| {
+                Ok(ParkedCall {
+                    quantum: r.get::<_, i64>(0)? as u64,
+                    call: ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(4)? },
+                    request: r.get::<_, Option<i64>>(5)?.map(RequestId),
+                    approved: r.get::<_, i64>(6)? != 0,
+                })
+            })
+            .optional()
+            .sql()
+    }
+
+    /// Marks the parked call approved: the next lease re-dispatches it.
+    pub(crate) fn approve_parked(&self, pid: Pid) -> Result<(), KernelError> {
+        self.tx.prepare_cached("UPDATE parked SET approved = 1 WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+        Ok(())
+    }
+
+    /// Removes the parked call (it completed, or the process ended).
+    pub(crate) fn take_parked(&self, pid: Pid) -> Result<Option<ParkedCall>, KernelError> {
+        let found = self.parked(pid)?;
+        if found.is_some() {
+            self.tx.prepare_cached("DELETE FROM parked WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+        }
+        Ok(found)
+    }
+
+    /// Opens a request for the call `pid` is about to park on.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_request(
+        &self,
+        pid: Pid,
+        kind: &RequestKind,
+        tool: &str,
+        args: &str,
+        args_sha256: &str,
+        audit_seq: AuditSeq,
+        now: Timestamp,
+    ) -> Result<RequestId, KernelError> {
+        let (tag, resource, wanted, question) = match kind {
+            RequestKind::Approval { resource, right } => {
+                ("approval", Some(ResourcePattern::exact(resource).to_string()), Some(right.as_str()), None)
+            }
+            RequestKind::Question { text } => ("question", None, None, Some(text.as_str())),
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO requests (pid, kind, tool, args, args_sha256, audit_seq, resource, wanted, question, \
+                 status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+            )
+            .sql()?
+            .execute(params![
+                pid.get(),
+                tag,
+                tool,
+                args,
+                args_sha256,
+                audit_seq.get(),
+                resource,
+                wanted,
+                question,
+                now.micros()
+            ])
+            .sql()?;
+        Ok(RequestId(self.tx.last_insert_rowid()))
+    }
+
+    /// One request and the seq of the audit record of the call it parked.
+    pub(crate) fn request(&self, id: RequestId) -> Result<Option<(Request, AuditSeq)>, KernelError> {
+        let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests r JOIN processes p ON p.pid = r.pid WHERE r.id = ?");
+        self.tx.prepare_cached(&sql).sql()?.query_row([id.get()], request_from_row).optional().sql()?.transpose()
+    }
+
+    /// Open requests, oldest first.
+    pub(crate) fn open_requests(&self) -> Result<Vec<Request>, KernelError> {
+        let sql = format!(
+            "SELECT {REQUEST_COLUMNS} FROM requests r JOIN processes p ON p.pid = r.pid \
+             WHERE r.status = 'open' ORDER BY r.id"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let rows = stmt.query_map([], request_from_row).sql()?;
+        rows.map(|r| r.sql().and_then(|x| x).map(|(req, _)| req)).collect()
+    }
+
+    /// Decides an open request; false if it was not open (decided exactly once).
+    pub(crate) fn decide_request(
+        &self,
+        id: RequestId,
+        status: &RequestStatus,
+        by: &Actor,
+        now: Timestamp,
+    ) -> Result<bool, KernelError> {
+        let answer = match status {
+            RequestStatus::Denied { reason } => Some(reason.as_str()),
+            RequestStatus::Answered { text } => Some(text.as_str()),
+            RequestStatus::Open | RequestStatus::Approved | RequestStatus::Cancelled => None,
+        };
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE requests SET status = ?, answer = ?, decided_by = ?, decided_at = ? \
+                 WHERE id = ? AND status = 'open'",
+            )
+            .sql()?
+            .execute(params![status.name(), answer, by.to_string(), now.micros(), id.get()])
+            .sql()?;
+        Ok(changed == 1)
+    }
+
+    /// Cancels every open request of `pid`; returns their ids.
+    pub(crate) fn cancel_requests(&self, pid: Pid, now: Timestamp) -> Result<Vec<RequestId>, KernelError> {
+        let ids: Vec<RequestId> = {
+            let mut stmt = self.tx.prepare_cached("SELECT id FROM requests WHERE pid = ? AND status = 'open'").sql()?;
+            let rows = stmt.query_map([pid.get()], |r| r.get::<_, i64>(0)).sql()?;
+            rows.map(|r| r.sql().map(RequestId)).collect::<Result<_, _>>()?
+        };
+        for id in &ids {
+            self.decide_request(*id, &RequestStatus::Cancelled, &Actor::Kernel, now)?;
+        }
+        Ok(ids)
+    }
+
+    /// Delivers a message; returns its id.
+    pub(crate) fn insert_message(&self, from: &Actor, m: &NewMessage, now: Timestamp) -> Result<MsgId, KernelError> {
+        let sender_pid = match from {
+            Actor::Process(p) => Some(p.get()),
+            Actor::Human(_) | Actor::Kernel => None,
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO messages (sender, sender_pid, to_pid, kind, channel, correlation_id, reply_to, body, \
+                 sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .sql()?
+            .execute(params![
+                from.to_string(),
+                sender_pid,
+                m.to.get(),
+                m.kind.as_str(),
+                m.channel,
+                m.correlation_id,
+                m.reply_to.map(MsgId::get),
+                m.body,
+                now.micros()
+            ])
+            .sql()?;
+        Ok(MsgId(self.tx.last_insert_rowid()))
+    }
+
+    /// A process's messages, oldest first: unread only, or all.
+    pub(crate) fn inbox(&self, pid: Pid, unread_only: bool) -> Result<Vec<Message>, KernelError> {
+        let sql = if unread_only {
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? AND read_at IS NULL ORDER BY id")
+        } else {
+            format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? ORDER BY id")
+        };
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let rows = stmt.query_map([pid.get()], message_from_row).sql()?;
+        rows.map(|r| r.sql().and_then(|m| m)).collect()
+    }
+
+    /// Unread messages matching `filter`, oldest first, at most `limit`.
+    pub(crate) fn unread_matching(
+        &self,
+        pid: Pid,
+        filter: &MessageFilter,
+        limit: usize,
+    ) -> Result<Vec<Message>, KernelError> {
+        Ok(self.inbox(pid, true)?.into_iter().filter(|m| filter.matches(m)).take(limit).collect())
+    }
+
+    /// Marks messages taken by their recipient.
+    pub(crate) fn mark_read(&self, ids: &[MsgId], now: Timestamp) -> Result<(), KernelError> {
+        let mut stmt =
+            self.tx.prepare_cached("UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL").sql()?;
+        for id in ids {
+            stmt.execute(params![now.micros(), id.get()]).sql()?;
+        }
+        Ok(())
+    }
+
+    /// (unread count, unread interrupts) of `pid`.
+    pub(crate) fn unread_summary(&self, pid: Pid) -> Result<(u64, Vec<Message>), KernelError> {
+        let unread = self.inbox(pid, true)?;
+        let count = unread.len() as u64;
+        Ok((count, unread.into_iter().filter(|m| m.kind == MessageKind::Interrupt).collect()))
+    }
+
+    /// The children of `pid` (by the parent link), in pid order.
+    pub(crate) fn children(&self, pid: Pid) -> Result<Vec<Pid>, KernelError> {
+        let mut stmt = self.tx.prepare_cached("SELECT pid FROM processes WHERE ppid = ? ORDER BY pid").sql()?;
+        let rows = stmt.query_map([pid.get()], |r| r.get::<_, i64>(0)).sql()?;
+        rows.map(|r| r.sql().map(Pid)).collect()
+    }
+
+    /// Whether a child's end was already returned by a `wait`.
+    pub(crate) fn is_reaped(&self, pid: Pid) -> Result<bool, KernelError> {
+        self.tx
+            .prepare_cached("SELECT reaped FROM processes WHERE pid = ?")
+            .sql()?
+            .query_row([pid.get()], |r| r.get::<_, i64>(0))
+            .optional()
+            .sql()
+            .map(|r| r.unwrap_or(0) != 0)
+    }
+
+    /// Marks a child's end as returned by a `wait`.
+    pub(crate) fn set_reaped(&self, pid: Pid) -> Result<(), KernelError> {
+        self.tx.prepare_cached("UPDATE processes SET reaped = 1 WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+        Ok(())
+    }
+
+    /// Detaches the children of an ended parent (they keep running).
+    pub(crate) fn orphan_children(&self, pid: Pid) -> Result<(), KernelError> {
+        self.tx.prepare_cached("UPDATE processes SET ppid = NULL WHERE ppid = ?").sql()?.execute([pid.get()]).sql()?;
+        Ok(())
+    }
+
+    /// Waiting processes whose timer is due at `now`.
+    pub(crate) fn due_timers(&self, now: Timestamp) -> Result<Vec<Pid>, KernelError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT pid FROM processes WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? \
+                 ORDER BY ready_at",
+            )
+            .sql()?;
+        let rows = stmt.query_map([now.micros()], |r| r.get::<_, i64>(0)).sql()?;
+        rows.map(|r| r.sql().map(Pid)).collect()
+    }
+
+    /// The earliest timer among waiting processes.
+    pub(crate) fn next_timer(&self) -> Result<Option<Timestamp>, KernelError> {
+        self.tx
+            .prepare_cached("SELECT MIN(ready_at) FROM processes WHERE state = 'waiting' AND ready_at IS NOT NULL")
+            .sql()?
+            .query_row([], |r| r.get::<_, Option<i64>>(0))
+            .sql()
+            .map(|t| t.map(Timestamp))
+    }
+}
