@@ -132,7 +132,9 @@ impl Scheduler {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                if self.config.until_idle && inflight.is_empty() && !outlook.runnable && outlook.next_timer.is_none() {
+                // Idle: nothing runnable and nothing in flight. Parked processes,
+                // sleepers included, stay parked for the next scheduler.
+                if self.config.until_idle && inflight.is_empty() && !outlook.runnable {
                     break Ok(());
                 }
             }

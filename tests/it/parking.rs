@@ -1,0 +1,559 @@
+//! Parking end to end: approvals, questions, children, messages and timers,
+//! through the kernel and runtime as an embedding program drives them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use libos_images::ImageSet;
+use libos_kernel::caps::GrantSpec;
+use libos_kernel::ipc::{MessageKind, NewMessage};
+use libos_kernel::{
+    Actor, Kernel, KernelError, OpenMode, Pid, ProcState, RequestId, SpawnSpec, StoreLocation, Verdict, WaitOn,
+};
+use libos_runtime::quantum::{self, QuantumPolicy};
+use libos_runtime::{
+    ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall, Scheduler, SchedulerConfig,
+};
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+type Hook = Box<dyn Fn() + Send + Sync>;
+
+/// One scripted answer: a tool call, and something to do just before
+/// answering (while the quantum is between its prompt and its commit).
+struct Step {
+    tool: &'static str,
+    args: Value,
+    before: Option<Hook>,
+}
+
+fn step(tool: &'static str, args: Value) -> Step {
+    Step { tool, args, before: None }
+}
+
+/// Plays steps per process, chosen by goal, one per model call.
+#[derive(Default)]
+struct Steps {
+    by_goal: Mutex<HashMap<String, Vec<Step>>>,
+}
+
+impl Steps {
+    fn script(&self, goal: &str, steps: Vec<Step>) {
+        self.by_goal.lock().unwrap().insert(goal.to_string(), steps);
+    }
+}
+
+#[async_trait]
+impl ChatModel for Steps {
+    fn profile(&self) -> &str {
+        "steps"
+    }
+
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        let map = self.by_goal.lock().unwrap();
+        let steps = map.get(&request.meta.goal).ok_or_else(|| ModelError::Fatal("no script".into()))?;
+        let s = steps
+            .get(request.meta.call_index as usize)
+            .ok_or_else(|| ModelError::Fatal(format!("script for `{}` ran out", request.meta.goal)))?;
+        if let Some(hook) = &s.before {
+            hook();
+        }
+        Ok(ChatResponse {
+            model: "steps".into(),
+            content: None,
+            tool_calls: vec![RawToolCall {
+                id: format!("c{}", request.meta.call_index),
+                name: s.tool.into(),
+                arguments: s.args.to_string(),
+            }],
+            usage: None,
+            raw: "{}".into(),
+        })
+    }
+}
+
+struct World {
+    kernel: Kernel,
+    dir: tempfile::TempDir,
+    images: ImageSet,
+    model: Arc<Steps>,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = Kernel::open(&StoreLocation::File(dir.path().join(".libos/libos.db")), OpenMode::Create).unwrap();
+    World { kernel, dir, images: ImageSet::shipped().unwrap(), model: Arc::default() }
+}
+
+impl World {
+    /// A root process from a shipped image, with its grants plus `extra`.
+    fn spawn(&self, image: &str, goal: &str, extra: &[&str], steps: Vec<Step>) -> Pid {
+        let image = self.images.get(image).unwrap();
+        let digest = self.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
+        let mut grants = image.grants.clone();
+        grants.extend(extra.iter().map(|g| GrantSpec::parse(g).unwrap()));
+        self.model.script(goal, steps);
+        let spec = SpawnSpec {
+            image: digest,
+            goal: goal.into(),
+            workspace: self.dir.path().to_path_buf(),
+            parent: None,
+            priority: 0,
+            actor: Actor::operator(),
+        };
+        self.kernel.spawn_with_grants(&spec, &grants).unwrap()
+    }
+
+    /// Runs a scheduler until nothing is runnable (parked processes do not count).
+    async fn run(&self) {
+        let router = ModelRouter::default().with_override(self.model.clone());
+        let env = quantum::env(self.kernel.clone(), router, QuantumPolicy::default());
+        let config = SchedulerConfig { until_idle: true, ..SchedulerConfig::default() };
+        Scheduler::new(env, config).run(std::future::pending()).await.unwrap();
+    }
+
+    fn state(&self, pid: Pid) -> ProcState {
+        self.kernel.process(pid).unwrap().state
+    }
+
+    fn model_calls(&self, pid: Pid) -> u64 {
+        self.kernel.process(pid).unwrap().usage.model_calls
+    }
+
+    /// The transcript as `tool outcome: result` lines.
+    fn transcript(&self, pid: Pid) -> Vec<String> {
+        let (entries, _) = self.kernel.transcript(pid, None).unwrap();
+        entries.iter().map(|e| format!("{} {}: {}", e.call.tool, e.result.outcome.as_str(), e.result.content)).collect()
+    }
+
+    fn only_request(&self) -> RequestId {
+        let pending = self.kernel.pending().unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        pending[0].id
+    }
+
+    fn file(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join(name)).ok()
+    }
+}
+
+fn approve(w: &World, id: RequestId, always: bool) -> Result<(), KernelError> {
+    w.kernel.decide(id, &Verdict::Approve { always }, &Actor::operator()).map(drop)
+}
+
+#[tokio::test]
+async fn an_approved_call_runs_exactly_as_parked_once_without_a_new_model_call() {
+    let w = world();
+    let pid = w.spawn(
+        "assistant",
+        "write the report",
+        &["write fs:** ask"],
+        vec![
+            step("write_file", json!({"path": "report.txt", "content": "v1"})),
+            step("exit", json!({"result": "done"})),
+        ],
+    );
+    w.run().await;
+    let id = w.only_request();
+    assert_eq!(w.state(pid), ProcState::Waiting { on: WaitOn::Human(id) });
+    let req = w.kernel.request(id).unwrap();
+    assert_eq!((req.tool.as_str(), req.args.as_str()), ("write_file", r#"{"content":"v1","path":"report.txt"}"#));
+    assert_eq!((w.file("report.txt"), w.model_calls(pid)), (None, 1));
+
+    approve(&w, id, false).unwrap();
+    w.run().await;
+    assert_eq!(w.file("report.txt").as_deref(), Some("v1"));
+    // One more model call, for `exit`: the approved write needed none.
+    assert_eq!(w.model_calls(pid), 2);
+    assert_eq!(w.transcript(pid), vec!["write_file ok: wrote 2 bytes to `report.txt`", "exit ok: process exited"]);
+    let decisions: Vec<(String, Option<String>, String)> = w
+        .kernel
+        .audit(&libos_kernel::AuditFilter { pid: Some(pid), ..Default::default() })
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "write_file" || r.action == "approve")
+        .map(|r| (r.action, r.decision, r.outcome))
+        .collect();
+    assert_eq!(
+        decisions,
+        vec![
+            ("write_file".into(), Some("ask".into()), "parked".into()),
+            ("approve".into(), None, "ok".into()),
+            ("write_file".into(), None, "pending".into()),
+            ("write_file".into(), Some("approved".into()), "ok".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn approve_always_installs_an_exact_grant_so_the_same_call_never_asks_again() {
+    let w = world();
+    let write = || step("write_file", json!({"path": "log.txt", "content": "x"}));
+    let pid = w.spawn(
+        "assistant",
+        "log twice",
+        &["write fs:** ask"],
+        vec![write(), write(), step("exit", json!({"result": "ok"}))],
+    );
+    w.run().await;
+    approve(&w, w.only_request(), true).unwrap();
+    w.run().await;
+    assert_eq!(w.kernel.pending().unwrap(), vec![]);
+    assert_eq!(w.state(pid), ProcState::Exited { code: 0, result: "ok".into() });
+    let caps: Vec<String> = w
+        .kernel
+        .caps(pid)
+        .unwrap()
+        .iter()
+        .map(|(g, s)| format!("{} {} {}", g.rights, g.resource, s.as_str()))
+        .collect();
+    assert!(caps.contains(&"write fs:log.txt live".to_string()), "{caps:?}");
+}
+
+#[tokio::test]
+async fn approval_bypass_attempts_are_refused_with_clear_errors() {
+    let w = world();
+    let parked = |goal: &str| {
+        w.spawn(
+            "assistant",
+            goal,
+            &["write fs:** ask"],
+            vec![
+                step("write_file", json!({"path": format!("{goal}.txt"), "content": "x"})),
+                step("exit", json!({"result": "ok"})),
+            ],
+        )
+    };
+    let (a, b, c, d) = (parked("a"), parked("b"), parked("c"), parked("d"));
+    w.run().await;
+    let ids: HashMap<Pid, RequestId> = w.kernel.pending().unwrap().iter().map(|r| (r.pid, r.id)).collect();
+    let err = |r: Result<(), KernelError>| r.unwrap_err().to_string();
+
+    // Decided twice.
+    approve(&w, ids[&a], false).unwrap();
+    assert_eq!(err(approve(&w, ids[&a], false)), format!("request {} was already approved", ids[&a]));
+    // Approved after its process was killed.
+    w.kernel.kill(b, Actor::operator(), "stop").unwrap();
+    assert_eq!(err(approve(&w, ids[&b], false)), format!("request {} was already cancelled", ids[&b]));
+    // A request id that does not exist.
+    assert_eq!(err(approve(&w, RequestId(999), false)), "no request with id 999");
+    // The stored call altered behind libos's back.
+    let conn = rusqlite::Connection::open(w.dir.path().join(".libos/libos.db")).unwrap();
+    conn.execute(
+        "UPDATE requests SET args = ?, args_sha256 = ? WHERE id = ?",
+        rusqlite::params![
+            r#"{"content":"evil","path":"c.txt"}"#,
+            libos_kernel::audit::sha256_hex(br#"{"content":"evil","path":"c.txt"}"#),
+            ids[&c].get()
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        err(approve(&w, ids[&c], false)),
+        format!(
+            "request {}: the stored call does not match the call recorded in the audit log (record {}); refusing to decide it",
+            ids[&c],
+            w.kernel
+                .audit(&libos_kernel::AuditFilter {
+                    pid: Some(c),
+                    outcome: Some(libos_kernel::Outcome::Parked),
+                    ..Default::default()
+                })
+                .unwrap()[0]
+                .seq
+        )
+    );
+    // A deny added while it was parked still wins over the approval.
+    w.kernel.grant(d, &GrantSpec::parse("write fs:d.txt deny").unwrap(), &Actor::operator()).unwrap();
+    approve(&w, ids[&d], false).unwrap();
+    w.run().await;
+    assert_eq!(w.file("d.txt"), None);
+    assert!(
+        w.transcript(d)[0].starts_with("write_file denied: permission denied: write fs:d.txt (grant"),
+        "{:?}",
+        w.transcript(d)
+    );
+    assert_eq!((w.file("a.txt").as_deref(), w.file("c.txt")), (Some("x"), None));
+}
+
+#[tokio::test]
+async fn a_revoked_grant_is_never_used_again_even_for_an_approved_call() {
+    let w = world();
+    let pid = w.spawn(
+        "worker",
+        "read twice",
+        &["read fs:** ask"],
+        vec![step("read_file", json!({"path": "notes.txt"})), step("exit", json!({"result": "ok"}))],
+    );
+    std::fs::write(w.dir.path().join("notes.txt"), "secret").unwrap();
+    w.run().await;
+    let id = w.only_request();
+    let grant = w.kernel.caps(pid).unwrap()[0].0.id;
+    w.kernel.revoke(grant, &Actor::operator()).unwrap();
+    approve(&w, id, false).unwrap();
+    w.run().await;
+    assert_eq!(
+        w.transcript(pid)[0],
+        "read_file denied: permission denied: read fs:notes.txt (no grant of yours covers it)"
+    );
+}
+
+#[tokio::test]
+async fn a_child_gets_only_the_grants_its_parent_can_delegate() {
+    let w = world();
+    let parent = w.spawn(
+        "orchestrator",
+        "split the work",
+        &[],
+        vec![
+            step(
+                "spawn",
+                json!({"image": "worker", "goal": "read data", "grants": [
+                    "read fs:data/**",
+                    "write fs:data/**",
+                    {"resource": "fs:**", "rights": ["read"], "delegable": true},
+                    "read fs:data/** ask uses=1"
+                ]}),
+            ),
+            step("exit", json!({"result": "ok"})),
+        ],
+    );
+    w.model.script("read data", vec![step("exit", json!({"result": "nothing"}))]);
+    w.run().await;
+    let child = Pid(parent.get() + 1);
+    let parent_read = w.kernel.caps(parent).unwrap()[0].0.id;
+    insta::assert_snapshot!(
+        w.transcript(parent)[0]
+            .replace(&child.to_string(), "<child>")
+            .replace(&format!("grant {parent_read}"), "grant <parent>")
+    );
+    let caps: Vec<String> = w
+        .kernel
+        .caps(child)
+        .unwrap()
+        .iter()
+        .map(|(g, _)| format!("{} {} {} from {:?}", g.rights, g.resource, g.effect, g.parent == Some(parent_read)))
+        .collect();
+    assert_eq!(
+        caps,
+        vec!["read fs:data/** allow from true", "read fs:** allow from true", "read fs:data/** ask from true"]
+    );
+}
+
+#[tokio::test]
+async fn file_tools_never_reach_the_store_even_with_the_whole_workspace_granted() {
+    let w = world();
+    let pid = w.spawn(
+        "assistant",
+        "snoop",
+        &["read,write,delete fs:**"],
+        vec![
+            step("read_file", json!({"path": ".libos/libos.db"})),
+            step("write_file", json!({"path": ".libos/libos.db-wal", "content": "x"})),
+            step("delete_file", json!({"path": ".libos/libos.db"})),
+            step("exit", json!({"result": "ok"})),
+        ],
+    );
+    w.run().await;
+    assert_eq!(
+        w.transcript(pid)[..3],
+        [
+            "read_file error: path `.libos/libos.db` is libos's own state and is never accessible to tools",
+            "write_file error: path `.libos/libos.db-wal` is libos's own state and is never accessible to tools",
+            "delete_file error: path `.libos/libos.db` is libos's own state and is never accessible to tools",
+        ]
+    );
+    assert!(w.kernel.audit_verify(None).unwrap().ok());
+}
+
+#[tokio::test]
+async fn a_message_posted_between_the_prompt_and_the_park_wakes_the_receiver() {
+    let w = world();
+    let kernel = w.kernel.clone();
+    let pid = Arc::new(Mutex::new(None::<Pid>));
+    let target = pid.clone();
+    let receive = Step {
+        tool: "receive",
+        args: json!({}),
+        // The inbox was empty when the prompt was built; the message lands
+        // before the receive commits.
+        before: Some(Box::new(move || {
+            let to = target.lock().unwrap().unwrap();
+            let m = NewMessage {
+                to,
+                body: "hello".into(),
+                kind: MessageKind::Normal,
+                channel: None,
+                correlation_id: None,
+                reply_to: None,
+            };
+            kernel.send(&m, &Actor::operator()).unwrap();
+        })),
+    };
+    let p = w.spawn("worker", "listen", &[], vec![receive, step("exit", json!({"result": "ok"}))]);
+    *pid.lock().unwrap() = Some(p);
+    w.run().await;
+    assert_eq!(w.state(p), ProcState::Exited { code: 0, result: "ok".into() });
+    assert!(w.transcript(p)[0].starts_with("receive ok: message 1 from human:"), "{:?}", w.transcript(p));
+}
+
+#[tokio::test]
+async fn a_child_that_ends_while_its_parent_enters_wait_is_not_missed() {
+    let w = world();
+    let kernel = w.kernel.clone();
+    let parent = Arc::new(Mutex::new(None::<Pid>));
+    let p2 = parent.clone();
+    let wait = Step {
+        tool: "wait",
+        args: json!({"pid": "any"}),
+        before: Some(Box::new(move || {
+            let me = p2.lock().unwrap().unwrap();
+            let child = kernel.children(me).unwrap()[0];
+            kernel.kill(child, Actor::operator(), "ended during the parent's model call").unwrap();
+        })),
+    };
+    let p = w.spawn(
+        "orchestrator",
+        "spawn and wait",
+        &[],
+        vec![
+            step("spawn", json!({"image": "worker", "goal": "never runs"})),
+            wait,
+            step("exit", json!({"result": "ok"})),
+        ],
+    );
+    *parent.lock().unwrap() = Some(p);
+    w.model.script("never runs", vec![step("sleep", json!({"seconds": 3600}))]);
+    // Run the parent alone: the child must not get a quantum first.
+    let router = ModelRouter::default().with_override(w.model.clone());
+    let env = quantum::env(w.kernel.clone(), router, QuantumPolicy::default());
+    let owner = libos_kernel::SchedulerId("test".into());
+    for _ in 0..3 {
+        let lease = w.kernel.lease(&owner, std::time::Duration::from_secs(60), 1, &[]).unwrap().pop().unwrap();
+        assert_eq!(lease.pid, p);
+        quantum::run(env.clone(), lease).await.unwrap();
+    }
+    assert_eq!(w.state(p), ProcState::Exited { code: 0, result: "ok".into() });
+    let t = w.transcript(p);
+    assert!(t[1].starts_with("wait ok: child 2 (worker) was killed by human:"), "{t:?}");
+}
+
+#[tokio::test]
+async fn workers_report_to_their_parent_without_a_grant_but_not_to_strangers() {
+    let w = world();
+    let stranger = w.spawn("worker", "stranger", &[], vec![step("receive", json!({}))]);
+    let parent = w.spawn(
+        "orchestrator",
+        "collect",
+        &[],
+        vec![
+            step("spawn", json!({"image": "worker", "goal": "report"})),
+            step("receive", json!({})),
+            step("wait", json!({"pid": "any"})),
+            step("exit", json!({"result": "collected"})),
+        ],
+    );
+    w.model.script(
+        "report",
+        vec![
+            step("send", json!({"to": stranger.get(), "body": "psst"})),
+            step("send", json!({"to": parent.get(), "body": "found 3 files", "channel": "reports"})),
+            step("exit", json!({"result": "reported"})),
+        ],
+    );
+    w.run().await;
+    let child = Pid(parent.get() + 1);
+    assert_eq!(w.kernel.process(child).unwrap().image, "worker");
+    assert_eq!(
+        w.transcript(child)[..2],
+        [
+            format!("send denied: permission denied: send message:{stranger} (no grant of yours covers it)"),
+            format!("send ok: sent message 1 to process {parent}"),
+        ]
+    );
+    let t = w.transcript(parent);
+    assert_eq!(t[1], format!("receive ok: message 1 from pid:{child} channel=reports: found 3 files"));
+    assert_eq!(t[2], format!("wait ok: child {child} (worker) exited(0): reported"));
+    assert_eq!(w.state(stranger), ProcState::Waiting { on: WaitOn::Message(Default::default()) });
+}
+
+#[tokio::test]
+async fn an_interrupt_wakes_a_sleeper_but_never_a_process_waiting_for_a_human() {
+    let w = world();
+    let sleeper = w.spawn(
+        "assistant",
+        "nap",
+        &[],
+        vec![step("ask_human", json!({"question": "may I nap?"})), step("exit", json!({"result": "ok"}))],
+    );
+    w.run().await;
+    let id = w.only_request();
+    let interrupt = |to: Pid| NewMessage {
+        to,
+        body: "wake up".into(),
+        kind: MessageKind::Interrupt,
+        channel: None,
+        correlation_id: None,
+        reply_to: None,
+    };
+    w.kernel.send(&interrupt(sleeper), &Actor::operator()).unwrap();
+    assert_eq!(w.state(sleeper), ProcState::Waiting { on: WaitOn::Human(id) });
+    w.kernel.decide(id, &Verdict::Answer { text: "yes".into() }, &Actor::operator()).unwrap();
+    assert_eq!(w.transcript(sleeper), vec!["ask_human ok: human:operator answered: yes"]);
+
+    let napper = w.spawn(
+        "orchestrator",
+        "sleep long",
+        &[],
+        vec![step("sleep", json!({"seconds": 3600})), step("exit", json!({"result": "woken"}))],
+    );
+    w.run().await;
+    assert!(matches!(w.state(napper), ProcState::Waiting { on: WaitOn::Timer(_) }));
+    w.kernel.send(&interrupt(napper), &Actor::operator()).unwrap();
+    assert_eq!(w.state(napper), ProcState::Runnable { not_before: None });
+    w.run().await;
+    assert_eq!(w.state(napper), ProcState::Exited { code: 0, result: "woken".into() });
+}
+
+#[tokio::test]
+async fn a_paused_approval_wait_resumes_as_the_same_wait_and_nothing_is_dispatched() {
+    let w = world();
+    let pid = w.spawn(
+        "assistant",
+        "write",
+        &["write fs:** ask"],
+        vec![step("write_file", json!({"path": "p.txt", "content": "x"})), step("exit", json!({"result": "ok"}))],
+    );
+    w.run().await;
+    let id = w.only_request();
+    let waiting = ProcState::Waiting { on: WaitOn::Human(id) };
+    assert_eq!(w.kernel.pause(pid, Actor::operator()).unwrap(), ProcState::Paused { was: Box::new(waiting.clone()) });
+    w.run().await;
+    assert_eq!(w.kernel.resume(pid, Actor::operator()).unwrap(), waiting);
+    assert_eq!((w.file("p.txt"), w.model_calls(pid)), (None, 1));
+    approve(&w, id, false).unwrap();
+    w.run().await;
+    assert_eq!(w.file("p.txt").as_deref(), Some("x"));
+}
+
+#[tokio::test]
+async fn a_sleeper_wakes_when_its_timer_is_due_under_a_running_scheduler() {
+    let w = world();
+    let pid = w.spawn(
+        "orchestrator",
+        "nap briefly",
+        &[],
+        vec![step("sleep", json!({"seconds": 0.05})), step("exit", json!({"result": "rested"}))],
+    );
+    let kernel = w.kernel.clone();
+    let ended = async move {
+        while !kernel.process(pid).unwrap().state.is_terminal() {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let router = ModelRouter::default().with_override(w.model.clone());
+    let env = quantum::env(w.kernel.clone(), router, QuantumPolicy::default());
+    Scheduler::new(env, SchedulerConfig::default()).run(ended).await.unwrap();
+    assert_eq!(w.transcript(pid), vec!["sleep ok: slept until the deadline", "exit ok: process exited"]);
+}
