@@ -41,6 +41,8 @@ pub struct Lease {
 pub struct ApprovedCall {
     /// The request that approved it.
     pub request: RequestId,
+    /// The quantum that made the call (its transcript entry goes there).
+    pub quantum: u64,
     /// The call, with its canonical arguments.
     pub call: ToolCallRecord,
 }

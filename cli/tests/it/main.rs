@@ -5,4 +5,5 @@
 
 mod e2e;
 mod errors;
+mod parking;
 mod support;

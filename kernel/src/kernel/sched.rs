@@ -100,9 +100,11 @@ impl Kernel {
                 p.generation = generation;
                 p.updated_at = now;
                 let resume = match tx.parked(p.pid)? {
-                    Some(parked) if parked.approved => {
-                        parked.request.map(|request| ApprovedCall { request, call: parked.call })
-                    }
+                    Some(parked) if parked.approved => parked.request.map(|request| ApprovedCall {
+                        request,
+                        quantum: parked.quantum,
+                        call: parked.call,
+                    }),
                     _ => None,
                 };
                 let (unread, interrupts) = tx.unread_summary(p.pid)?;
@@ -222,7 +224,9 @@ impl Kernel {
             let finish = |result: &ToolResultRecord, next: &Next| -> Result<ProcState, KernelError> {
                 let detail = (result.outcome != Outcome::Ok).then(|| first_line(&result.content));
                 tx.append_audit(&audit(result.outcome, Some(&result.content), detail), now)?;
-                tx.insert_transcript(pid, lease.quantum, &commit.call, result, now)?;
+                // An approved call belongs to the quantum that made it.
+                let quantum = lease.resume.as_ref().map_or(lease.quantum, |r| r.quantum);
+                tx.insert_transcript(pid, quantum, &commit.call, result, now)?;
                 tx.take_effect(pid)?;
                 let event = match next {
                     Next::Continue => Event::Yield { not_before: None },

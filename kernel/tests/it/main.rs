@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit_chain;
+mod caps;
 mod store_open;
 mod support;
 mod transitions;

@@ -1,0 +1,156 @@
+//! Parking through the binary: a scheduler in one process, the operator's
+//! approvals, grants and messages from others.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+use crate::support::{Env, s};
+
+const SCRIPT: &str = r#"
+[[agent]]
+image = "assistant"
+goal_contains = "release notes"
+
+[[agent.step]]
+say = "Draft the notes."
+tool = "write_file"
+args = { path = "NOTES.md", content = "v2: parking\n" }
+
+[[agent.step]]
+tool = "delete_file"
+args = { path = "OLD.md" }
+
+[[agent.step]]
+tool = "ask_human"
+args = { question = "Ship it?" }
+
+[[agent.step]]
+tool = "exit"
+args = { result = "notes written" }
+"#;
+
+fn scheduler(env: &Env, script: &std::path::Path) -> Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("libos"))
+        .current_dir(env.dir.path())
+        .env("LIBOS_DB", env.db())
+        .args(["run", "--script", s(script)])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `libos pending --json` until `n` requests are open.
+fn pending(env: &Env, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let open: Vec<Value> = serde_json::from_str(&env.ok(&["pending", "--json"])).unwrap();
+        if open.len() == n {
+            return open;
+        }
+        assert!(Instant::now() < deadline, "expected {n} pending requests, have {open:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn state(env: &Env, pid: &str) -> Value {
+    let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
+    ps.as_array().unwrap().iter().find(|p| p["pid"].to_string() == pid).unwrap().clone()
+}
+
+#[test]
+fn a_running_scheduler_resumes_parked_calls_decided_from_other_processes() {
+    let env = Env::new();
+    let script = env.write("script.toml", SCRIPT);
+    env.write("OLD.md", "old notes\n");
+    let pid = env.ok(&["spawn", "assistant", "--goal", "write the release notes", "--grant", "write fs:NOTES.md ask"]);
+    let pid = pid.trim();
+    let mut run = scheduler(&env, &script);
+
+    // The write parks; the request shows the exact call.
+    let open = pending(&env, 1);
+    assert_eq!(
+        (&open[0]["tool"], &open[0]["args"], &open[0]["resource"], &open[0]["right"]),
+        (
+            &Value::from("write_file"),
+            &serde_json::json!({"path": "NOTES.md", "content": "v2: parking\n"}),
+            &Value::from("fs:NOTES.md"),
+            &Value::from("write")
+        )
+    );
+    assert!(env.ok(&["pending"]).contains("asks: write fs:NOTES.md"));
+    let id = open[0]["id"].to_string();
+    assert_eq!(env.ok(&["approve", &id]), format!("approved request {id}: pid {pid} will run write_file as parked\n"));
+    assert_eq!(env.fails(&["approve", &id]), (6, format!("libos: error: request {id} was already approved\n")));
+
+    // The delete asks too (the assistant image says so); deny it with a reason.
+    let open = pending(&env, 1);
+    let id = open[0]["id"].to_string();
+    assert_eq!(open[0]["tool"], "delete_file");
+    env.ok(&["deny", &id, "--reason", "keep the old notes"]);
+
+    // Then a question.
+    let open = pending(&env, 1);
+    assert_eq!(open[0]["question"], "Ship it?");
+    let id = open[0]["id"].to_string();
+    assert_eq!(env.fails(&["approve", &id]).0, 6);
+    env.ok(&["answer", &id, "yes, ship it"]);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&env, pid)["state"] != "exited" {
+        assert!(Instant::now() < deadline, "the process never finished: {}", state(&env, pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+
+    assert_eq!(std::fs::read_to_string(env.path("NOTES.md")).unwrap(), "v2: parking\n");
+    assert!(env.path("OLD.md").exists());
+    let logs = env.ok(&["logs", pid]);
+    for needle in [
+        "  result (ok): wrote 12 bytes to `NOTES.md`",
+        "  result (denied): denied by human:operator: keep the old notes",
+        "  result (ok): human:operator answered: yes, ship it",
+    ] {
+        assert!(logs.contains(needle), "logs lack {needle:?}:\n{logs}");
+    }
+    env.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn grants_caps_revoke_send_inbox_pause_and_resume_from_the_shell() {
+    let env = Env::new();
+    let pid = env.ok(&["spawn", "worker", "--goal", "idle", "--grant", "read fs:docs/** delegable uses=3"]);
+    let pid = pid.trim();
+    assert_eq!(
+        env.ok(&["grant", pid, "read", "fs:src/**", "--effect", "ask"]),
+        format!("grant 2: read fs:src/** ask to pid {pid}\n")
+    );
+    let caps: Value = serde_json::from_str(&env.ok(&["caps", pid, "--json"])).unwrap();
+    let lines: Vec<String> = caps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| format!("{} {} {} {} {}", g["id"], g["rights"], g["resource"], g["effect"], g["status"]))
+        .collect();
+    assert_eq!(lines, vec![r#"1 "read" "fs:docs/**" "allow" "live""#, r#"2 "read" "fs:src/**" "ask" "live""#]);
+    assert_eq!(
+        env.ok(&["revoke", "2"]),
+        format!("revoked grant 2 (read fs:src/** of pid {pid}) and 0 grants derived from it\n")
+    );
+    assert_eq!(env.fails(&["revoke", "2"]), (6, "libos: error: grant 2 was already revoked\n".to_string()));
+    assert_eq!(env.fails(&["revoke", "77"]).0, 3);
+    assert_eq!(env.fails(&["grant", pid, "fly", "fs:x"]).0, 2);
+
+    assert_eq!(env.ok(&["send", pid, "hello", "--interrupt"]), format!("sent message 1 to pid {pid}\n"));
+    assert!(env.ok(&["inbox", pid]).contains("human:operator  interrupt"));
+    assert_eq!(env.ok(&["pause", pid]), format!("pid {pid} is paused (was runnable)\n"));
+    assert_eq!(env.ok(&["resume", pid]), format!("pid {pid} is runnable\n"));
+    assert_eq!(env.fails(&["resume", pid]).0, 6);
+    assert_eq!(env.fails(&["approve", "1"]), (3, "libos: error: no request with id 1\n".to_string()));
+    assert_eq!(env.fails(&["send", "99", "x"]).0, 3);
+    env.ok(&["kill", pid, "--tree"]);
+    assert_eq!(env.fails(&["send", pid, "x"]).0, 6);
+}
