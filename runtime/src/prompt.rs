@@ -26,9 +26,10 @@ pub fn build(
     let mut messages = Vec::with_capacity(2 + recent.len() * 2);
     let tools: Vec<&str> = image.tools.iter().map(|t| t.as_str()).collect();
     messages.push(ChatMessage::System(format!(
-        "{}\n\nYou are process {} running image `{}` {}. Your tools: {}. Call exactly one tool per turn.",
+        "{}\n\nYou are process {}{} running image `{}` {}. Your tools: {}. Call exactly one tool per turn.",
         image.system_prompt,
         process.pid,
+        process.ppid.map_or_else(String::new, |p| format!(" (child of process {p})")),
         image.name,
         image.version,
         tools.join(", ")

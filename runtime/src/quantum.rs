@@ -33,7 +33,7 @@ use libos_kernel::{
     Action, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome,
     ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
-use libos_tools::{Dispatch, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
+use libos_tools::{Caller, Dispatch, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
 use tracing::Instrument;
 
 use crate::config::ModelRouter;
@@ -245,7 +245,8 @@ fn dispatch(
         result: ToolResultRecord { outcome: Outcome::Error, content },
         next: Next::Continue,
     };
-    let needs = match call.needs(workspace) {
+    let caller = Caller { workspace, parent: lease.process.ppid };
+    let needs = match call.needs(caller) {
         Ok(n) => n,
         Err(e) => return commit(env, lease, model_call, call_rec, Vec::new(), error(e), seen),
     };
@@ -261,7 +262,7 @@ fn dispatch(
         },
         Effect::Allow => {
             let ctx = ToolContext { workspace: workspace.clone(), now: libos_kernel::Timestamp::now() };
-            match call.dispatch() {
+            match call.dispatch(caller) {
                 Err(e) => error(e),
                 Ok(Dispatch::Exit { result }) => Action::Done {
                     result: ToolResultRecord { outcome: Outcome::Ok, content: "process exited".to_string() },

@@ -272,7 +272,8 @@ impl ToolCall {
                 a.action().map_err(invalid)?;
                 a.pid.to_string().parse::<libos_kernel::Pid>().map(drop).map_err(invalid)
             }
-            ToolCall::Send(a) => a.message().map(drop).map_err(invalid),
+            // `parent` resolves at dispatch; here only the shape is checked.
+            ToolCall::Send(a) => a.message(Some(libos_kernel::Pid(1))).map(drop).map_err(invalid),
             ToolCall::Read(a) | ToolCall::Receive(a) => a.filter().map(drop).map_err(invalid),
             ToolCall::Sleep(a) => a.duration().map(drop).map_err(invalid),
             ToolCall::AskHuman(a) if a.question.trim().is_empty() => Err(invalid("question is empty".to_string())),

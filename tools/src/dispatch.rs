@@ -44,6 +44,15 @@ pub enum Dispatch {
     },
 }
 
+/// Who is calling, as far as a call's meaning depends on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// The workspace file tools are confined to.
+    pub workspace: &'a Workspace,
+    /// The caller's parent (`send` to `"parent"`).
+    pub parent: Option<Pid>,
+}
+
 /// What the tools see of the process calling them.
 #[derive(Debug, Clone)]
 pub struct ToolContext {
@@ -71,7 +80,8 @@ impl ToolCall {
     /// resolved first (symlinks and `..` included), so the check is on the
     /// real file; a path that cannot be resolved inside the workspace is a
     /// model-visible error.
-    pub fn needs(&self, workspace: &Workspace) -> Result<Vec<Need>, String> {
+    pub fn needs(&self, caller: Caller<'_>) -> Result<Vec<Need>, String> {
+        let workspace = caller.workspace;
         let fs = |path: &str, right: Right| -> Result<Vec<Need>, String> {
             let resolved = workspace.resolve(path)?;
             Ok(vec![Need::grant(workspace.resource(&resolved), right)])
@@ -101,7 +111,7 @@ impl ToolCall {
                 }]
             }
             ToolCall::Send(a) => {
-                let to = pid(a.to)?;
+                let to = a.to.resolve(caller.parent)?;
                 vec![Need {
                     resource: Resource::new(ResourceKind::Message, to.to_string()),
                     right: Right::Send,
@@ -115,7 +125,7 @@ impl ToolCall {
     /// How this call commits. Conversion errors cannot happen after
     /// [`ToolCall::parse`] validated the arguments, but are still returned
     /// as model-visible text rather than assumed away.
-    pub fn dispatch(&self) -> Result<Dispatch, String> {
+    pub fn dispatch(&self, caller: Caller<'_>) -> Result<Dispatch, String> {
         Ok(match self {
             ToolCall::Exit(a) => Dispatch::Exit { result: a.result.clone() },
             ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) => Dispatch::Local,
@@ -128,7 +138,7 @@ impl ToolCall {
             ToolCall::Wait(a) => Dispatch::Kernel(Syscall::Wait { target: a.target()? }),
             ToolCall::Children(_) => Dispatch::Kernel(Syscall::Children),
             ToolCall::Signal(a) => Dispatch::Kernel(Syscall::Signal { pid: pid(a.pid)?, action: a.action()? }),
-            ToolCall::Send(a) => Dispatch::Kernel(Syscall::Send(a.message()?)),
+            ToolCall::Send(a) => Dispatch::Kernel(Syscall::Send(a.message(caller.parent)?)),
             ToolCall::Read(a) => Dispatch::Kernel(Syscall::Read { filter: a.filter()? }),
             ToolCall::Receive(a) => Dispatch::Kernel(Syscall::Receive { filter: a.filter()? }),
             ToolCall::Sleep(a) => Dispatch::Kernel(Syscall::Sleep { duration: a.duration()? }),

@@ -14,12 +14,33 @@ use crate::spec::ToolSpec;
 /// Longest sleep, in seconds (a week).
 pub const MAX_SLEEP_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
+/// A recipient: a pid, or `"parent"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Recipient {
+    /// By pid.
+    Pid(i64),
+    /// `"parent"` (or a pid written as a string).
+    Name(String),
+}
+
+impl Recipient {
+    /// The pid, given the caller's parent.
+    pub fn resolve(&self, parent: Option<Pid>) -> Result<Pid, String> {
+        match self {
+            Recipient::Pid(n) => n.to_string().parse(),
+            Recipient::Name(s) if s == "parent" => parent.ok_or_else(|| "you have no parent to send to".to_string()),
+            Recipient::Name(s) => s.parse().map_err(|_| format!("`to` must be a pid or \"parent\", not `{s}`")),
+        }
+    }
+}
+
 /// Arguments of `send`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendArgs {
-    /// The recipient's pid.
-    pub to: i64,
+    /// The recipient: a pid, or `"parent"`.
+    pub to: Recipient,
     /// The text.
     pub body: String,
     /// `normal` (default) or `interrupt`.
@@ -37,9 +58,9 @@ pub struct SendArgs {
 }
 
 impl SendArgs {
-    /// The typed message, or why the arguments are not one.
-    pub fn message(&self) -> Result<NewMessage, String> {
-        let to: Pid = self.to.to_string().parse()?;
+    /// The typed message (`parent` is the caller's), or why the arguments are not one.
+    pub fn message(&self, parent: Option<Pid>) -> Result<NewMessage, String> {
+        let to = self.to.resolve(parent)?;
         if self.body.len() > MAX_BODY_BYTES {
             return Err(format!("body is {} bytes, more than the {MAX_BODY_BYTES} allowed", self.body.len()));
         }
@@ -134,7 +155,8 @@ pub(crate) fn send_spec() -> ToolSpec {
         parameters: json!({
             "type": "object",
             "properties": {
-                "to": {"type": "integer", "description": "Recipient pid."},
+                "to": {"anyOf": [{"type": "integer"}, {"type": "string", "enum": ["parent"]}],
+                       "description": "Recipient pid, or \"parent\"."},
                 "body": {"type": "string"},
                 "kind": {"type": "string", "enum": ["normal", "interrupt"]},
                 "channel": {"type": "string"},

@@ -112,14 +112,19 @@ fn the_demo_runs_and_verifies() {
     let env = Env::new();
     let out = env.ok(&["demo", "--dir", s(&env.path("demo"))]);
     for needle in [
-        "killed pid 4 while quantum 3 was in flight",
-        "rejected (attempt 1): no tool call found",
-        "path `.libos/libos.db` is libos's own state",
+        "dropped: `write fs:ops/** allow` is not covered by any delegable grant of yours",
+        "message 3 from pid:4 channel=reports",
+        "permission denied: read fs:secrets/keys.txt (no grant of yours covers it)",
+        "$ libos approve 1",
+        "$ libos deny 2 --reason \"key rotation needs a change ticket\"",
+        "result (denied): denied by human:operator: key rotation needs a change ticket",
+        "└ 4  1     worker",
         "audit chain intact:",
     ] {
         assert!(out.contains(needle), "demo output lacks {needle:?}:\n{out}");
     }
-    assert!(env.path("demo/notes/summary.md").exists());
+    assert!(std::fs::read_to_string(env.path("demo/REPORT.md")).unwrap().starts_with("# Project report"));
+    assert_eq!(std::fs::read_to_string(env.path("demo/secrets/keys.txt")).unwrap(), "original-key\n");
 }
 
 #[test]

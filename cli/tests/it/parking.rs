@@ -57,7 +57,12 @@ fn pending(env: &Env, n: usize) -> Vec<Value> {
 
 fn state(env: &Env, pid: &str) -> Value {
     let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
-    ps.as_array().unwrap().iter().find(|p| p["pid"].as_i64().map(|n| n.to_string()).as_deref() == Some(pid)).unwrap().clone()
+    ps.as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pid"].as_i64().map(|n| n.to_string()).as_deref() == Some(pid))
+        .unwrap()
+        .clone()
 }
 
 #[test]

@@ -361,9 +361,17 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Detaches the children of an ended parent (they keep running).
+    /// Detaches the live children of an ended parent (they keep running,
+    /// and nothing of the parent's kinship stays with them). Ended children
+    /// keep their parent link, so the tree stays readable afterwards.
     pub(crate) fn orphan_children(&self, pid: Pid) -> Result<(), KernelError> {
-        self.tx.prepare_cached("UPDATE processes SET ppid = NULL WHERE ppid = ?").sql()?.execute([pid.get()]).sql()?;
+        self.tx
+            .prepare_cached(
+                "UPDATE processes SET ppid = NULL WHERE ppid = ? AND state NOT IN ('exited', 'failed', 'killed')",
+            )
+            .sql()?
+            .execute([pid.get()])
+            .sql()?;
         Ok(())
     }
 
