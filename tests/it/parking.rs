@@ -557,3 +557,34 @@ async fn a_sleeper_wakes_when_its_timer_is_due_under_a_running_scheduler() {
     Scheduler::new(env, SchedulerConfig::default()).run(ended).await.unwrap();
     assert_eq!(w.transcript(pid), vec!["sleep ok: slept until the deadline", "exit ok: process exited"]);
 }
+
+#[tokio::test]
+async fn a_counted_grant_and_the_grants_derived_from_it_share_one_counter() {
+    let w = world();
+    let read = || step("read_file", json!({"path": "data/a.txt"}));
+    std::fs::create_dir_all(w.dir.path().join("data")).unwrap();
+    std::fs::write(w.dir.path().join("data/a.txt"), "a").unwrap();
+    let parent = w.spawn(
+        "orchestrator",
+        "count",
+        &["read fs:data/** delegable uses=3"],
+        vec![
+            read(),
+            step("spawn", json!({"image": "worker", "goal": "use the rest", "grants": ["read fs:data/** uses=5"]})),
+            step("wait", json!({"pid": "any"})),
+            read(),
+            step("exit", json!({"result": "ok"})),
+        ],
+    );
+    w.model.script("use the rest", vec![read(), read(), read(), step("exit", json!({"result": "ok"}))]);
+    w.run().await;
+    let child = Pid(parent.get() + 1);
+    let outcomes = |pid| w.transcript(pid).iter().map(|l| l.split(':').next().unwrap().to_string()).collect::<Vec<_>>();
+    // 3 uses in all: one by the parent, two by the child (its own uses=5 was
+    // clamped to the 2 left), then the child is denied. The used-up grant
+    // matches nothing, so for the parent its image's `read fs:**` decides again.
+    assert_eq!(outcomes(child), vec!["read_file ok", "read_file ok", "read_file denied", "exit ok"]);
+    assert_eq!(outcomes(parent), vec!["read_file ok", "spawn ok", "wait ok", "read_file ok", "exit ok"]);
+    let parent_counted = w.kernel.caps(parent).unwrap().into_iter().find(|(g, _)| g.uses_left.is_some()).unwrap();
+    assert_eq!((parent_counted.0.uses_left, parent_counted.1.as_str()), (Some(0), "used up"));
+}

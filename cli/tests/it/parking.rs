@@ -159,3 +159,43 @@ fn grants_caps_revoke_send_inbox_pause_and_resume_from_the_shell() {
     env.ok(&["kill", pid, "--tree"]);
     assert_eq!(env.fails(&["send", pid, "x"]).0, 6);
 }
+
+#[test]
+fn the_orchestrator_scenario_runs_through_the_binary_with_decisions_from_another_process() {
+    let env = Env::new();
+    let script = env.write("demo.toml", include_str!("../../src/demo.toml"));
+    for (path, text) in [
+        ("docs/overview.md", "overview\n"),
+        ("api/endpoints.md", "endpoints\n"),
+        ("ops/runbook.md", "runbook\n"),
+        ("secrets/keys.txt", "original\n"),
+    ] {
+        std::fs::create_dir_all(env.path(path).parent().unwrap()).unwrap();
+        env.write(path, text);
+    }
+    let pid = env.ok(&["spawn", "orchestrator", "--goal", "summarise the three areas into REPORT.md"]);
+    let pid = pid.trim();
+    let mut run = scheduler(&env, &script);
+    let open = pending(&env, 1);
+    assert_eq!(open[0]["resource"], "fs:REPORT.md");
+    env.ok(&["approve", &open[0]["id"].to_string()]);
+    let open = pending(&env, 1);
+    assert_eq!(open[0]["resource"], "fs:secrets/keys.txt");
+    env.ok(&["deny", &open[0]["id"].to_string(), "--reason", "needs a ticket"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state(&env, pid)["state"] != "exited" {
+        assert!(Instant::now() < deadline, "the orchestrator never finished: {}", state(&env, pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let tree = env.ok(&["ps", "--all", "--tree"]);
+    let shape: Vec<String> =
+        tree.lines().skip(1).map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(shape, vec!["1 - orchestrator exited(0)", "└ 2 1 worker", "└ 3 1 worker", "└ 4 1 worker",]);
+    assert_eq!(std::fs::read_to_string(env.path("secrets/keys.txt")).unwrap(), "original\n");
+    assert!(env.path("REPORT.md").exists());
+    let inbox = env.ok(&["inbox", pid]);
+    assert_eq!(inbox.lines().filter(|l| l.contains("reports") && l.contains("read")).count(), 3, "{inbox}");
+    env.ok(&["audit", "verify"]);
+}
