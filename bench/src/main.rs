@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH]
 //! cargo run --release -p libos-bench -- verify [RECORDS]
+//! cargo run --release -p libos-bench -- wake [APPROVALS]
 //! ```
 
 use std::sync::Arc;
@@ -147,6 +148,121 @@ fn verify_speed(records: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A model that always asks to write the same file (which a grant makes ask).
+struct WriterModel;
+
+#[async_trait]
+impl ChatModel for WriterModel {
+    fn profile(&self) -> &str {
+        "writer"
+    }
+
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        Ok(ChatResponse {
+            model: "writer".into(),
+            content: None,
+            tool_calls: vec![RawToolCall {
+                id: format!("call_{}", request.meta.call_index),
+                name: "write_file".into(),
+                arguments: format!("{{\"path\": \"out.txt\", \"content\": \"{}\"}}", request.meta.call_index),
+            }],
+            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
+            raw: "{}".into(),
+        })
+    }
+}
+
+/// Wake latency: an approval committed through a second store connection
+/// (as `libos approve` in another process does) until the scheduler leases
+/// the resumed process, read from the audit log's own timestamps.
+async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
+    use libos_kernel::caps::GrantSpec;
+    use libos_runtime::{Scheduler, SchedulerConfig};
+
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("bench.db");
+    let kernel = Kernel::open(&StoreLocation::File(db.clone()), OpenMode::Create)?;
+    let images = ImageSet::shipped()?;
+    let image = images.get("assistant")?;
+    let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
+    let mut grants = image.grants.clone();
+    grants.push(GrantSpec::parse("write fs:** ask").map_err(anyhow::Error::msg)?);
+    let spec = SpawnSpec {
+        image: digest,
+        goal: "write forever".into(),
+        workspace: dir.path().to_path_buf(),
+        parent: None,
+        priority: 0,
+        actor: Actor::operator(),
+    };
+    let pid = kernel.spawn_with_grants(&spec, &grants)?;
+    let router = ModelRouter::default().with_override(Arc::new(WriterModel));
+    let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
+    let config = SchedulerConfig::default();
+    let poll = config.poll;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = tokio::spawn(async move {
+        Scheduler::new(env, config)
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    // The operator's own connection: its commits reach the scheduler only
+    // through the store, as another process's would.
+    let operator = Kernel::open(&StoreLocation::File(db), OpenMode::Existing)?;
+    let mut rng_state = 0x9e37_79b9_u64;
+    for _ in 0..approvals {
+        let id = loop {
+            if let Some(r) = operator.pending()?.first() {
+                break r.id;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        // Decorrelate the approval from the scheduler's poll phase.
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        tokio::time::sleep(Duration::from_micros(rng_state % 25_000)).await;
+        operator.decide(id, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator())?;
+    }
+    let _ = stop.send(());
+    scheduler.await??;
+
+    let records = kernel.audit(&libos_kernel::AuditFilter { pid: Some(pid), ..Default::default() })?;
+    let mut samples = Vec::new();
+    let mut approved_at = None;
+    for r in &records {
+        match r.action.as_str() {
+            "approve" => approved_at = Some(r.at),
+            "lease" => {
+                if let Some(t) = approved_at.take() {
+                    samples.push(r.at.since(t));
+                }
+            }
+            _ => {}
+        }
+    }
+    anyhow::ensure!(!samples.is_empty(), "no approval was followed by a lease");
+    samples.sort();
+    println!("scenario: wake latency, approval in another connection -> resumed quantum leased");
+    println!("machine: {}", machine());
+    println!(
+        "parameters: {} approvals, scheduler poll {} ms (the default), SQLite file store",
+        samples.len(),
+        poll.as_millis()
+    );
+    println!(
+        "result: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&samples, 0.50).as_secs_f64() * 1e3,
+        percentile(&samples, 0.90).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
+    Ok(())
+}
+
 fn arg(args: &[String], i: usize, default: usize) -> anyhow::Result<usize> {
     args.get(i).map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a number")))
 }
@@ -157,6 +273,9 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
         Some("verify") => verify_speed(arg(&args, 1, 200_000)?),
-        _ => anyhow::bail!("usage: libos-bench quantum [PROCESSES] [QUANTA_EACH] | verify [RECORDS]"),
+        Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?)),
+        _ => {
+            anyhow::bail!("usage: libos-bench quantum [PROCESSES] [QUANTA_EACH] | verify [RECORDS] | wake [APPROVALS]")
+        }
     }
 }

@@ -206,7 +206,6 @@ impl Kernel {
                 tx.take_parked(pid)?;
             }
             tx.mark_read(&commit.seen, now)?;
-            let me = tx.process(pid)?;
             let args: serde_json::Value = serde_json::from_str(&commit.call.args).unwrap_or(serde_json::Value::Null);
             let (decision, grant, checks) = summarize(&commit.checks, lease.resume.is_some());
             let audit = |outcome: Outcome, result: Option<&str>, detail: Option<String>| AuditDraft {
@@ -268,7 +267,7 @@ impl Kernel {
                     WaitOn::Human(crate::ids::RequestId(0)),
                     Some(RequestKind::Approval { resource: resource.clone(), right: *right }),
                 )?,
-                Action::Syscall(call) => match syscalls::execute(tx, &me, call, now)? {
+                Action::Syscall(call) => match syscalls::execute(tx, &tx.process(pid)?, call, now)? {
                     SyscallOutcome::Done(result) => finish(&result, &Next::Continue)?,
                     SyscallOutcome::Park(on, request) => park(on, request)?,
                 },

@@ -330,11 +330,25 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// (unread count, unread interrupts) of `pid`.
+    /// (unread count, unread interrupts) of `pid`. Runs on every lease, so
+    /// it counts through the inbox index and loads only interrupts.
     pub(crate) fn unread_summary(&self, pid: Pid) -> Result<(u64, Vec<Message>), KernelError> {
-        let unread = self.inbox(pid, true)?;
-        let count = unread.len() as u64;
-        Ok((count, unread.into_iter().filter(|m| m.kind == MessageKind::Interrupt).collect()))
+        let count: i64 = self
+            .tx
+            .prepare_cached("SELECT count(*) FROM messages WHERE to_pid = ? AND read_at IS NULL")
+            .sql()?
+            .query_row([pid.get()], |r| r.get(0))
+            .sql()?;
+        if count == 0 {
+            return Ok((0, Vec::new()));
+        }
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? AND read_at IS NULL AND kind = 'interrupt' ORDER BY id"
+        );
+        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
+        let rows = stmt.query_map([pid.get()], message_from_row).sql()?;
+        let interrupts = rows.map(|r| r.sql().and_then(|m| m)).collect::<Result<_, _>>()?;
+        Ok((count as u64, interrupts))
     }
 
     /// The children of `pid` (by the parent link), in pid order.
