@@ -41,9 +41,8 @@ pub fn build(
     user.push_str(&format!("Goal: {}", process.goal));
     if omitted > 0 {
         user.push_str(&format!(
-            "\n\n[{omitted} earlier tool call{} and {} results are not shown.]",
-            if omitted == 1 { "" } else { "s" },
-            if omitted == 1 { "its" } else { "their" }
+            "\n\n[{omitted} earlier tool call{} not shown.]",
+            if omitted == 1 { " and its result is" } else { "s and their results are" }
         ));
     }
     messages.push(ChatMessage::User(user));
@@ -58,7 +57,9 @@ pub fn build(
         });
         let content = match entry.result.outcome {
             // An unknown outcome's text already says what happened.
-            Outcome::Ok | Outcome::Unknown => entry.result.content.clone(),
+            // These texts already say what happened (an unknown outcome, a
+            // denial naming the grant or the human and their reason).
+            Outcome::Ok | Outcome::Unknown | Outcome::Denied => entry.result.content.clone(),
             _ => format!("error: {}", entry.result.content),
         };
         messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content });

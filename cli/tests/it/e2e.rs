@@ -132,3 +132,58 @@ fn images_lists_the_shipped_images() {
     let env = Env::new();
     insta::assert_snapshot!(env.ok(&["images"]));
 }
+
+#[test]
+fn ps_shows_the_table_and_the_tree() {
+    let env = Env::new();
+    let script = env.write(
+        "s.toml",
+        "[[agent]]\nimage = \"orchestrator\"\n[[agent.step]]\ntool = \"spawn\"\nargs = { image = \"worker\", goal = \"check the docs\" }\n[[agent.step]]\ntool = \"receive\"\nargs = {}\n\n[[agent]]\nimage = \"worker\"\n[[agent.step]]\ntool = \"exit\"\nargs = { result = \"checked\" }\n",
+    );
+    env.ok(&["spawn", "orchestrator", "--goal", "coordinate the checks"]);
+    env.ok(&["spawn", "assistant", "--goal", "a quiet assistant that never runs", "--priority", "-1"]);
+    env.ok(&["kill", "2"]);
+    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    // Ages and estimated token counts vary; so would the padding after them.
+    let age = vec![(r"\b\d+(s|m|h|d) +", "[age] "), (r"~\d+ +", "~[tokens] ")];
+    insta::with_settings!({ filters => age }, {
+        insta::assert_snapshot!("ps_all", env.ok(&["ps", "--all"]));
+        insta::assert_snapshot!("ps_tree", env.ok(&["ps", "--all", "--tree"]));
+    });
+}
+
+#[test]
+fn audit_follow_prints_new_records_as_they_are_committed() {
+    use std::io::BufRead;
+
+    let env = Env::new();
+    env.ok(&["spawn", "worker", "--goal", "wait for mail"]);
+    let mut follow = std::process::Command::new(assert_cmd::cargo::cargo_bin("libos"))
+        .current_dir(env.dir.path())
+        .env("LIBOS_DB", env.db())
+        .args(["audit", "--follow", "--json", "--pid", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next_action = || -> String {
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("audit --follow printed nothing");
+        serde_json::from_str::<Value>(&line).unwrap()["action"].as_str().unwrap().to_string()
+    };
+    assert_eq!(next_action(), "spawn");
+    env.ok(&["send", "1", "are you there?"]);
+    assert_eq!(next_action(), "send");
+    env.ok(&["kill", "1"]);
+    assert_eq!(next_action(), "kill");
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+}
