@@ -10,7 +10,7 @@ mod record;
 pub mod verify;
 
 pub use record::{
-    ARGS_LIMIT, AuditDraft, AuditFilter, AuditKind, AuditRecord, GENESIS, Outcome, bound_args, canonical_bytes,
-    chain_hash, sha256_hex,
+    ARGS_LIMIT, AuditDraft, AuditFilter, AuditKind, AuditRecord, AuditRow, GENESIS, Outcome, bound_args,
+    canonical_bytes, chain_hash, sha256_hex,
 };
 pub use verify::{ChainBreak, VerifyReport};

@@ -171,6 +171,65 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// A record's fields borrowed from wherever they are (a row being read, an
+/// [`AuditRecord`]): what hashing and verification need, without copying.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditRow<'a> {
+    /// Position in the chain.
+    pub seq: i64,
+    /// Commit time, micros.
+    pub at: i64,
+    /// Actor.
+    pub actor: &'a str,
+    /// Kind.
+    pub kind: &'a str,
+    /// Action.
+    pub action: &'a str,
+    /// Process.
+    pub pid: Option<i64>,
+    /// Canonical arguments.
+    pub args: &'a str,
+    /// Their sha256.
+    pub args_sha256: &'a str,
+    /// Decision.
+    pub decision: Option<&'a str>,
+    /// Deciding grant.
+    pub grant: Option<i64>,
+    /// Outcome.
+    pub outcome: &'a str,
+    /// Result digest.
+    pub result_digest: Option<&'a str>,
+    /// Detail.
+    pub detail: Option<&'a str>,
+    /// Previous hash.
+    pub prev_hash: &'a str,
+    /// This record's hash.
+    pub hash: &'a str,
+}
+
+impl AuditRecord {
+    /// The record as a borrowed row.
+    pub fn row(&self) -> AuditRow<'_> {
+        AuditRow {
+            seq: self.seq.get(),
+            at: self.at.micros(),
+            actor: &self.actor,
+            kind: &self.kind,
+            action: &self.action,
+            pid: self.pid.map(Pid::get),
+            args: &self.args,
+            args_sha256: &self.args_sha256,
+            decision: self.decision.as_deref(),
+            grant: self.grant,
+            outcome: &self.outcome,
+            result_digest: self.result_digest.as_deref(),
+            detail: self.detail.as_deref(),
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
 /// Filters for reading the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -245,33 +304,33 @@ fn write_opt_int(out: &mut Vec<u8>, n: Option<i64>) {
 
 /// The canonical bytes of a record: compact JSON, keys sorted, every field but
 /// `prev_hash` and `hash`. `args` is embedded as the stored JSON text.
-pub fn canonical_bytes(r: &AuditRecord, out: &mut Vec<u8>) {
+pub fn canonical_bytes(r: &AuditRow<'_>, out: &mut Vec<u8>) {
     out.clear();
     out.extend_from_slice(b"{\"action\":");
-    write_str(out, &r.action);
+    write_str(out, r.action);
     out.extend_from_slice(b",\"actor\":");
-    write_str(out, &r.actor);
+    write_str(out, r.actor);
     out.extend_from_slice(b",\"args\":");
     // Stored text; a tampered, non-JSON value still hashes differently.
-    write_str(out, &r.args);
+    write_str(out, r.args);
     out.extend_from_slice(b",\"args_sha256\":");
-    write_str(out, &r.args_sha256);
-    let _ = write!(out, ",\"at\":{}", r.at.micros());
+    write_str(out, r.args_sha256);
+    let _ = write!(out, ",\"at\":{}", r.at);
     out.extend_from_slice(b",\"decision\":");
-    write_opt_str(out, r.decision.as_deref());
+    write_opt_str(out, r.decision);
     out.extend_from_slice(b",\"detail\":");
-    write_opt_str(out, r.detail.as_deref());
+    write_opt_str(out, r.detail);
     out.extend_from_slice(b",\"grant\":");
     write_opt_int(out, r.grant);
     out.extend_from_slice(b",\"kind\":");
-    write_str(out, &r.kind);
+    write_str(out, r.kind);
     out.extend_from_slice(b",\"outcome\":");
-    write_str(out, &r.outcome);
+    write_str(out, r.outcome);
     out.extend_from_slice(b",\"pid\":");
-    write_opt_int(out, r.pid.map(Pid::get));
+    write_opt_int(out, r.pid);
     out.extend_from_slice(b",\"result_digest\":");
-    write_opt_str(out, r.result_digest.as_deref());
-    let _ = write!(out, ",\"seq\":{}}}", r.seq.get());
+    write_opt_str(out, r.result_digest);
+    let _ = write!(out, ",\"seq\":{}}}", r.seq);
 }
 
 /// `sha256(prev_hash || canonical)`, hex.

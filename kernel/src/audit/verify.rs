@@ -1,12 +1,14 @@
 //! Recomputing the chain.
 //!
-//! Each record is checked on its own (its hash over its canonical bytes and its
-//! stored `prev_hash`), which parallelises; the links between neighbours
-//! (`prev_hash` equals the previous `hash`, `seq` has no gap) are checked in order.
+//! Records stream through a [`Verifier`] straight from the rows being read
+//! (borrowed, never copied into owned records): each record's `seq` has no
+//! gap, its `prev_hash` is the previous record's `hash`, and its `hash` is
+//! the sha256 over its canonical bytes. Long chains are split into parts
+//! verified on separate connections and threads, then joined in order.
 
 use std::fmt;
 
-use super::record::{AuditRecord, GENESIS, canonical_bytes, chain_hash_matches};
+use super::record::{AuditRow, GENESIS, canonical_bytes, chain_hash_matches};
 use crate::ids::AuditSeq;
 
 /// The first place the chain is broken.
@@ -43,9 +45,18 @@ impl VerifyReport {
 }
 
 /// Streaming verifier: feed records in `seq` order, then [`Verifier::finish`].
+///
+/// A verifier may cover only a part of the chain ([`Verifier::starting_at`]):
+/// it then takes its first record's `prev_hash` on trust, and
+/// [`Verifier::join`] checks that link against the part before it. So
+/// contiguous parts can be verified on separate threads and joined in order.
 pub struct Verifier {
     expected_seq: i64,
-    prev_hash: String,
+    /// The hash the next record must name as its `prev_hash`; `None` until
+    /// the first record of a part that starts mid-chain.
+    prev_hash: Option<String>,
+    /// The first record seen: its seq and `prev_hash` (for joining).
+    first: Option<(i64, String)>,
     records: u64,
     broken: Option<ChainBreak>,
     buf: Vec<u8>,
@@ -55,7 +66,8 @@ impl Default for Verifier {
     fn default() -> Self {
         Verifier {
             expected_seq: 1,
-            prev_hash: GENESIS.to_string(),
+            prev_hash: Some(GENESIS.to_string()),
+            first: None,
             records: 0,
             broken: None,
             buf: Vec::with_capacity(512),
@@ -63,34 +75,50 @@ impl Default for Verifier {
     }
 }
 
+fn moved(found: i64, expected: i64) -> String {
+    format!("sequence number is {found} where {expected} was expected (a record was deleted, inserted or moved)")
+}
+
 impl Verifier {
-    /// Checks a batch of consecutive records, hashing on up to `threads` threads.
-    pub fn feed(&mut self, batch: &[AuditRecord], threads: usize) {
-        if self.broken.is_some() || batch.is_empty() {
-            return;
+    /// A verifier for the part of the chain starting at `seq`.
+    pub fn starting_at(seq: i64) -> Verifier {
+        if seq <= 1 {
+            return Verifier::default();
         }
-        let bad_hash = first_bad_hash(batch, threads.max(1), &mut self.buf);
-        for (i, r) in batch.iter().enumerate() {
-            let problem = if r.seq.get() != self.expected_seq {
-                Some(format!(
-                    "sequence number is {} where {} was expected (a record was deleted, inserted or moved)",
-                    r.seq, self.expected_seq
-                ))
-            } else if r.prev_hash != self.prev_hash {
-                Some("prev_hash does not match the previous record's hash".to_string())
-            } else if bad_hash == Some(i) {
-                Some("hash does not match the record's contents (the record was altered)".to_string())
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                self.broken = Some(ChainBreak { seq: AuditSeq(self.expected_seq), problem });
-                return;
+        Verifier { expected_seq: seq, prev_hash: None, ..Verifier::default() }
+    }
+
+    /// Checks the next record; false once the chain is broken (stop reading).
+    pub fn feed(&mut self, r: &AuditRow<'_>) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        if self.first.is_none() {
+            self.first = Some((r.seq, r.prev_hash.to_string()));
+        }
+        let problem = if r.seq != self.expected_seq {
+            Some(moved(r.seq, self.expected_seq))
+        } else if self.prev_hash.as_deref().is_some_and(|p| p != r.prev_hash) {
+            Some("prev_hash does not match the previous record's hash".to_string())
+        } else {
+            canonical_bytes(r, &mut self.buf);
+            (!chain_hash_matches(r.prev_hash, &self.buf, r.hash))
+                .then(|| "hash does not match the record's contents (the record was altered)".to_string())
+        };
+        if let Some(problem) = problem {
+            self.broken = Some(ChainBreak { seq: AuditSeq(self.expected_seq), problem });
+            return false;
+        }
+        self.expected_seq += 1;
+        match &mut self.prev_hash {
+            Some(p) => {
+                p.clear();
+                p.push_str(r.hash);
             }
-            self.expected_seq += 1;
-            self.prev_hash.clone_from(&r.hash);
-            self.records += 1;
+            None => self.prev_hash = Some(r.hash.to_string()),
         }
+        self.records += 1;
+        true
     }
 
     /// True once a break was found (later records need not be read).
@@ -104,59 +132,63 @@ impl Verifier {
         if self.broken.is_some() {
             return;
         }
-        let problem = if seq.get() == self.expected_seq {
-            problem
-        } else {
-            format!(
-                "sequence number is {seq} where {} was expected (a record was deleted, inserted or moved)",
-                self.expected_seq
-            )
-        };
+        let problem = if seq.get() == self.expected_seq { problem } else { moved(seq.get(), self.expected_seq) };
         self.broken = Some(ChainBreak { seq: AuditSeq(self.expected_seq), problem });
+    }
+
+    /// This part followed by `next`, the part that starts where this one ends.
+    pub fn join(mut self, next: Verifier) -> Verifier {
+        if self.broken.is_some() {
+            return self;
+        }
+        match &next.first {
+            None if next.broken.is_none() => return self,
+            None => {}
+            Some((seq, prev)) => {
+                let problem = if *seq != self.expected_seq {
+                    Some(moved(*seq, self.expected_seq))
+                } else if self.prev_hash.as_deref() != Some(prev.as_str()) {
+                    Some("prev_hash does not match the previous record's hash".to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    self.broken = Some(ChainBreak { seq: AuditSeq(self.expected_seq), problem });
+                    return self;
+                }
+            }
+        }
+        // `next` starts exactly where this part ends and links to it.
+        if next.first.is_none() {
+            // It broke on its very first record before seeing it (unreadable).
+            self.broken = next.broken;
+            return self;
+        }
+        self.records += next.records;
+        self.expected_seq = next.expected_seq;
+        if next.prev_hash.is_some() {
+            self.prev_hash = next.prev_hash;
+        }
+        self.broken = next.broken;
+        self
     }
 
     /// The report; `expect_head` (a hash the operator kept) also detects a truncated tail.
     pub fn finish(self, expect_head: Option<&str>) -> VerifyReport {
+        let head = self.prev_hash.unwrap_or_else(|| GENESIS.to_string());
         let mut broken = self.broken;
         if broken.is_none()
             && let Some(expected) = expect_head
-            && !expected.eq_ignore_ascii_case(&self.prev_hash)
+            && !expected.eq_ignore_ascii_case(&head)
         {
             broken = Some(ChainBreak {
                 seq: AuditSeq(self.expected_seq),
                 problem: format!(
                     "the chain ends at head {} but {} was expected (records were removed from the end, or the head is from another store)",
-                    self.prev_hash, expected
+                    head, expected
                 ),
             });
         }
-        VerifyReport { records: self.records, head: self.prev_hash, broken }
+        VerifyReport { records: self.records, head, broken }
     }
-}
-
-fn record_hash_ok(r: &AuditRecord, buf: &mut Vec<u8>) -> bool {
-    canonical_bytes(r, buf);
-    chain_hash_matches(&r.prev_hash, buf, &r.hash)
-}
-
-/// Index of the first record whose hash does not match its own contents.
-fn first_bad_hash(batch: &[AuditRecord], threads: usize, buf: &mut Vec<u8>) -> Option<usize> {
-    if threads == 1 || batch.len() < 1024 {
-        return batch.iter().position(|r| !record_hash_ok(r, buf));
-    }
-    let chunk = batch.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .enumerate()
-            .map(|(n, part)| {
-                s.spawn(move || {
-                    let mut buf = Vec::with_capacity(512);
-                    part.iter().position(|r| !record_hash_ok(r, &mut buf)).map(|i| n * chunk + i)
-                })
-            })
-            .collect();
-        // Chunks are in order, so the first hit in order is the first bad record.
-        handles.into_iter().filter_map(|h| h.join().ok().flatten()).min()
-    })
 }

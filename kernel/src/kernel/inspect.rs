@@ -1,8 +1,5 @@
 //! Read-side operations: processes, transcripts, model calls, the audit log.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-
 use super::Kernel;
 use crate::audit::verify::Verifier;
 use crate::audit::{AuditFilter, AuditRecord, VerifyReport};
@@ -11,12 +8,9 @@ use crate::ids::{AuditSeq, Pid};
 use crate::process::{ProcessFilter, ProcessInfo};
 use crate::quantum::{ModelCallRow, TranscriptEntry};
 
-/// Records read per batch while verifying: small enough that reading the
-/// next batch overlaps hashing this one, large enough to amortise the handoff.
-const VERIFY_BATCH: usize = 8_192;
-
-/// A record that could not be read, with why (see `Tx::audit_batch`).
-type Unreadable = Option<(AuditSeq, String)>;
+/// Chains shorter than this are verified on one connection: splitting them
+/// costs more in connections and threads than it saves.
+pub const PARALLEL_MIN_RECORDS: i64 = 20_000;
 
 impl Kernel {
     /// One process.
@@ -55,55 +49,57 @@ impl Kernel {
         self.read(|tx| tx.audit_head())
     }
 
-    /// Recomputes the whole chain from one consistent snapshot. With
-    /// `expect_head`, a chain that ends anywhere else is reported as truncated.
+    /// Recomputes the whole chain. With `expect_head`, a chain that ends
+    /// anywhere else is reported as truncated. Long chains in a file store
+    /// are verified in parts on separate connections, one per core.
     pub fn audit_verify(&self, expect_head: Option<&str>) -> Result<VerifyReport, KernelError> {
-        // Reading and hashing overlap: this thread reads batches from the
-        // snapshot while a second one checks the previous batch (hashing on
-        // the remaining cores), and hands the emptied vector back for reuse.
-        let hash_threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1);
-        self.read(|tx| {
-            let broken = AtomicBool::new(false);
-            let broken = &broken;
-            std::thread::scope(|s| {
-                let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<AuditRecord>, Unreadable)>(1);
-                let (empty_tx, empty_rx) = mpsc::channel::<Vec<AuditRecord>>();
-                let hasher = s.spawn(move || {
-                    let mut verifier = Verifier::default();
-                    for (batch, unreadable) in full_rx {
-                        verifier.feed(&batch, hash_threads);
-                        if let Some((seq, problem)) = unreadable {
-                            verifier.unreadable(seq, problem);
-                        }
-                        broken.store(verifier.is_broken(), Ordering::Relaxed);
-                        let _ = empty_tx.send(batch);
-                    }
-                    verifier
-                });
-                let mut after = 0;
-                let read = loop {
-                    if broken.load(Ordering::Relaxed) {
-                        break Ok(());
-                    }
-                    let mut batch = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(VERIFY_BATCH));
-                    let unreadable = match tx.audit_batch(after, VERIFY_BATCH, &mut batch) {
-                        Ok(u) => u,
-                        Err(e) => break Err(e),
-                    };
-                    let last = batch.last().map(|r| r.seq.get());
-                    let done = unreadable.is_some() || batch.len() < VERIFY_BATCH;
-                    if full_tx.send((batch, unreadable)).is_err() {
-                        break Ok(());
-                    }
-                    match last {
-                        Some(l) if !done => after = l,
-                        _ => break Ok(()),
-                    }
-                };
-                drop(full_tx);
-                let verifier = hasher.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                read.map(|()| verifier.finish(expect_head))
-            })
-        })
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let (head, _) = self.audit_head()?;
+        let parts = if head.get() < PARALLEL_MIN_RECORDS { 1 } else { cores };
+        self.audit_verify_in_parts(expect_head, parts)
+    }
+
+    /// [`Kernel::audit_verify`] split into `parts` contiguous ranges of the
+    /// chain (by the head seen at the start), each read on its own
+    /// connection and thread and joined in order (in-memory stores, and
+    /// chains shorter than `parts`, use one). With more than one part,
+    /// records appended while it runs are left for the next verification.
+    pub fn audit_verify_in_parts(&self, expect_head: Option<&str>, parts: usize) -> Result<VerifyReport, KernelError> {
+        let (head, _) = self.audit_head()?;
+        let head = head.get();
+        let parts = if head < parts as i64 || self.inner.store.path().is_none() { 1 } else { parts.max(1) };
+        if parts == 1 {
+            return self.read(|tx| {
+                let mut verifier = Verifier::default();
+                // Everything, including records appended since the head was read.
+                tx.audit_scan(0, i64::MAX, &mut verifier)?;
+                Ok(verifier.finish(expect_head))
+            });
+        }
+        let size = (head + parts as i64 - 1) / parts as i64;
+        let bounds: Vec<(i64, i64)> = (0..parts as i64).map(|i| (i * size, ((i + 1) * size).min(head))).collect();
+        let store = &self.inner.store;
+        let results: Vec<Result<Verifier, KernelError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = bounds
+                .iter()
+                .map(|&(after, upto)| {
+                    s.spawn(move || {
+                        let mut verifier = Verifier::starting_at(after + 1);
+                        let scanned = store.read_on_new_connection(|tx| tx.audit_scan(after, upto, &mut verifier));
+                        scanned.unwrap_or(Ok(())).map(|()| verifier)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        let mut joined: Option<Verifier> = None;
+        for part in results {
+            let part = part?;
+            joined = Some(match joined {
+                None => part,
+                Some(before) => before.join(part),
+            });
+        }
+        Ok(joined.unwrap_or_default().finish(expect_head))
     }
 }

@@ -1,10 +1,12 @@
 //! Audit rows: append inside the caller's transaction, query, and stream for verification.
 
-use rusqlite::{OptionalExtension, Row, params_from_iter, types::Value};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{OptionalExtension, Row, params_from_iter};
 
 use super::{Sql, Tx};
+use crate::audit::verify::Verifier;
 use crate::audit::{
-    AuditDraft, AuditFilter, AuditRecord, GENESIS, bound_args, canonical_bytes, chain_hash, sha256_hex,
+    AuditDraft, AuditFilter, AuditRecord, AuditRow, GENESIS, bound_args, canonical_bytes, chain_hash, sha256_hex,
 };
 use crate::error::KernelError;
 use crate::ids::{AuditSeq, GrantId, Pid};
@@ -69,7 +71,7 @@ impl Tx<'_> {
             hash: String::new(),
         };
         let mut buf = Vec::with_capacity(512);
-        canonical_bytes(&record, &mut buf);
+        canonical_bytes(&record.row(), &mut buf);
         record.hash = chain_hash(&record.prev_hash, &buf);
         self.tx
             .prepare_cached(&format!(
@@ -143,44 +145,100 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Up to `limit` records with `seq > after`, in order (for streaming
-    /// verification). Stops at a row whose fields do not even have their
-    /// column's type (an edit made outside libos) and returns its seq and
-    /// the field, so verification can name it instead of failing.
-    pub(crate) fn audit_batch(
-        &self,
-        after: i64,
-        limit: usize,
-        out: &mut Vec<AuditRecord>,
-    ) -> Result<Option<(AuditSeq, String)>, KernelError> {
-        out.clear();
+    /// Streams the records with `after < seq <= upto` through `verifier`,
+    /// borrowing each row's text; a field of the wrong type is reported to
+    /// the verifier as an unreadable record. Stops at the first break.
+    pub(crate) fn audit_scan(&self, after: i64, upto: i64, verifier: &mut Verifier) -> Result<(), KernelError> {
         let mut stmt = self
             .tx
-            .prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?"))
+            .prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq"))
             .sql()?;
-        let mut rows = stmt.query(rusqlite::params![after, limit as i64]).sql()?;
+        let mut rows = stmt.query(rusqlite::params![after, upto]).sql()?;
         while let Some(row) = rows.next().sql()? {
-            match record_from_row(row) {
-                Ok(r) => out.push(r),
-                Err(e) => match wrong_type(&e) {
-                    Some(problem) => return Ok(Some((AuditSeq(row.get::<_, i64>(0).sql()?), problem))),
-                    None => return Err(e).sql(),
-                },
+            match row_ref(row) {
+                Ok(r) => {
+                    if !verifier.feed(&r) {
+                        break;
+                    }
+                }
+                Err(field) => {
+                    let seq = match row.get_ref(0) {
+                        Ok(ValueRef::Integer(n)) => n,
+                        _ => after + 1,
+                    };
+                    verifier.unreadable(
+                        AuditSeq(seq),
+                        format!("field `{field}` holds a value of the wrong type (the record was altered)"),
+                    );
+                    break;
+                }
             }
         }
-        Ok(None)
+        Ok(())
     }
 }
 
-/// Describes a conversion error caused by a value of the wrong type in a column.
-fn wrong_type(e: &rusqlite::Error) -> Option<String> {
-    let field = match e {
-        rusqlite::Error::InvalidColumnType(_, name, _) => name.clone(),
-        rusqlite::Error::FromSqlConversionFailure(i, _, _) | rusqlite::Error::IntegralValueOutOfRange(i, _) => {
-            format!("column {i}")
+/// A row as a borrowed [`AuditRow`], or the name of a column holding a value
+/// of the wrong type.
+fn row_ref<'r>(row: &'r Row<'_>) -> Result<AuditRow<'r>, &'static str> {
+    const NAMES: [&str; 15] = [
+        "seq",
+        "at",
+        "actor",
+        "kind",
+        "action",
+        "pid",
+        "args",
+        "args_sha256",
+        "decision",
+        "grant_id",
+        "outcome",
+        "result_digest",
+        "detail",
+        "prev_hash",
+        "hash",
+    ];
+    let text = |i: usize| -> Result<&'r str, &'static str> {
+        match row.get_ref(i) {
+            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).map_err(|_| NAMES[i]),
+            _ => Err(NAMES[i]),
         }
-        rusqlite::Error::Utf8Error(_) => "text".to_string(),
-        _ => return None,
     };
-    Some(format!("field `{field}` holds a value of the wrong type (the record was altered)"))
+    let opt_text = |i: usize| -> Result<Option<&'r str>, &'static str> {
+        match row.get_ref(i) {
+            Ok(ValueRef::Null) => Ok(None),
+            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).map(Some).map_err(|_| NAMES[i]),
+            _ => Err(NAMES[i]),
+        }
+    };
+    let int = |i: usize| -> Result<i64, &'static str> {
+        match row.get_ref(i) {
+            Ok(ValueRef::Integer(n)) => Ok(n),
+            _ => Err(NAMES[i]),
+        }
+    };
+    let opt_int = |i: usize| -> Result<Option<i64>, &'static str> {
+        match row.get_ref(i) {
+            Ok(ValueRef::Null) => Ok(None),
+            Ok(ValueRef::Integer(n)) => Ok(Some(n)),
+            _ => Err(NAMES[i]),
+        }
+    };
+    Ok(AuditRow {
+        seq: int(0)?,
+        at: int(1)?,
+        actor: text(2)?,
+        kind: text(3)?,
+        action: text(4)?,
+        pid: opt_int(5)?,
+        args: text(6)?,
+        args_sha256: text(7)?,
+        decision: opt_text(8)?,
+        grant: opt_int(9)?,
+        outcome: text(10)?,
+        result_digest: opt_text(11)?,
+        detail: opt_text(12)?,
+        prev_hash: text(13)?,
+        hash: text(14)?,
+    })
 }

@@ -148,6 +148,27 @@ impl Store {
         Ok(value)
     }
 
+    /// Runs `f` in a read transaction on a fresh read-only connection to the
+    /// same file, so that several threads can read at once. `None` for an
+    /// in-memory store, which has no second connection to open.
+    pub(crate) fn read_on_new_connection<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+    ) -> Option<Result<T, KernelError>> {
+        let path = self.path.as_ref()?;
+        let run = || -> Result<T, KernelError> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let mut conn = Connection::open_with_flags(path, flags).map_err(store_err)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(store_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
+            let tx = Tx { tx };
+            let value = f(&tx)?;
+            tx.tx.rollback().map_err(store_err)?;
+            Ok(value)
+        };
+        Some(run())
+    }
+
     /// A token that changes whenever anyone (this handle or another process) commits.
     pub(crate) fn change_token(&self) -> Result<u64, KernelError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());

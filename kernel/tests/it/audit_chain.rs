@@ -40,9 +40,15 @@ fn chain() -> (tempfile::TempDir, Kernel, std::path::PathBuf) {
     (dir, kernel, path)
 }
 
-/// Verify and return the first bad seq (None when intact).
+/// Verify and return the first bad seq (None when intact). The chain is
+/// verified whole and in three parts on separate connections (as long
+/// chains are): both must find the same break, wherever the part
+/// boundaries fall.
 fn first_bad(kernel: &Kernel, expect_head: Option<&str>) -> Option<i64> {
-    kernel.audit_verify(expect_head).unwrap().broken.map(|b| b.seq.get())
+    let whole = kernel.audit_verify_in_parts(expect_head, 1).unwrap();
+    let parts = kernel.audit_verify_in_parts(expect_head, 3).unwrap();
+    assert_eq!(whole, parts, "verifying in parts disagrees with verifying whole");
+    whole.broken.map(|b| b.seq.get())
 }
 
 fn altered(v: &Value, byte: usize) -> Vec<Value> {
