@@ -116,7 +116,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(m) => m,
         Err(e) => return fail(FailureKind::ModelError, e),
     };
-    let (recent, total) = kernel.transcript(lease.pid, Some(image.context.transcript_window as usize))?;
+    let (recent, total) = kernel.recent_transcript(lease.pid, image.context.transcript_window as usize)?;
     let omitted = total.saturating_sub(recent.len() as u64);
     let mut request =
         prompt::build(&image, process, &recent, omitted, &lease.inbox, process.usage.model_calls, lease.quantum);

@@ -31,6 +31,13 @@ impl Kernel {
         })
     }
 
+    /// The last `window` transcript entries of a process (oldest first) and
+    /// how many it has in all, read as one statement: what a quantum's
+    /// prompt needs, without checking that the process exists.
+    pub fn recent_transcript(&self, pid: Pid, window: usize) -> Result<(Vec<TranscriptEntry>, u64), KernelError> {
+        self.inner.store.recent_transcript(pid, window)
+    }
+
     /// Every model call a process made, oldest first.
     pub fn model_calls(&self, pid: Pid) -> Result<Vec<ModelCallRow>, KernelError> {
         self.read(|tx| {

@@ -34,12 +34,13 @@ pub struct CommitReceipt {
     pub state: ProcState,
 }
 
-fn check_lease(tx: &Tx<'_>, lease: &Lease) -> Result<(), KernelError> {
+/// The leased process as it stands, if the lease still holds.
+fn check_lease(tx: &Tx<'_>, lease: &Lease) -> Result<crate::process::ProcessInfo, KernelError> {
     let p = tx.process(lease.pid)?;
     if p.generation != lease.generation {
         return Err(KernelError::Stale { pid: lease.pid, expected: lease.generation, found: p.generation });
     }
-    Ok(())
+    Ok(p)
 }
 
 /// The audit fields of a call's checks: the decisive effect, the grant that
@@ -192,7 +193,7 @@ impl Kernel {
     pub fn commit_quantum(&self, lease: &Lease, commit: &QuantumCommit) -> Result<CommitReceipt, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            check_lease(tx, lease)?;
+            let leased = check_lease(tx, lease)?;
             let pid = lease.pid;
             match &commit.model_call {
                 Some(m) => {
@@ -232,7 +233,9 @@ impl Kernel {
                     Next::Exit { code, result } => Event::Exit { code: *code, result: result.clone() },
                     Next::Fail { kind, error } => Event::Fail { kind: *kind, error: error.clone() },
                 };
-                Ok(apply(tx, pid, Some(lease.generation), event, now)?.0)
+                // Nothing above changed the process's state or generation:
+                // transition the row read by the lease check.
+                Ok(apply_read(tx, &leased, event, now)?.0)
             };
             let park = |on: WaitOn, request: Option<RequestKind>| -> Result<ProcState, KernelError> {
                 let detail = match &request {
@@ -259,7 +262,7 @@ impl Kernel {
                     None => (on, None),
                 };
                 tx.insert_parked(pid, lease.quantum, &commit.call, request, now)?;
-                Ok(apply(tx, pid, Some(lease.generation), Event::Park(on), now)?.0)
+                Ok(apply_read(tx, &leased, Event::Park(on), now)?.0)
             };
             let state = match &commit.action {
                 Action::Done { result, next } => finish(result, next)?,
@@ -267,7 +270,7 @@ impl Kernel {
                     WaitOn::Human(crate::ids::RequestId(0)),
                     Some(RequestKind::Approval { resource: resource.clone(), right: *right }),
                 )?,
-                Action::Syscall(call) => match syscalls::execute(tx, &tx.process(pid)?, call, now)? {
+                Action::Syscall(call) => match syscalls::execute(tx, &leased, call, now)? {
                     SyscallOutcome::Done(result) => finish(&result, &Next::Continue)?,
                     SyscallOutcome::Park(on, request) => park(on, request)?,
                 },

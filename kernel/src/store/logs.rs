@@ -224,3 +224,33 @@ impl Tx<'_> {
         Ok(found)
     }
 }
+
+/// The last `limit` transcript entries of `pid` (oldest first) and how many
+/// it has in all, in one statement on `conn` outside any explicit
+/// transaction (one statement reads one snapshot). The quantum asks for this
+/// every time; `BEGIN`/`ROLLBACK` around it cost as much as the query.
+pub(crate) fn recent_transcript(
+    conn: &rusqlite::Connection,
+    pid: Pid,
+    limit: usize,
+) -> Result<(Vec<TranscriptEntry>, u64), KernelError> {
+    let sql = format!(
+        "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, \
+         (SELECT count(*) FROM transcript WHERE pid = ?1) FROM transcript \
+         WHERE pid = ?1 ORDER BY id DESC LIMIT {limit}"
+    );
+    let mut stmt = conn.prepare_cached(&sql).sql()?;
+    let mut total = 0u64;
+    let rows = stmt
+        .query_map(params![pid.get()], |r| {
+            total = r.get::<_, i64>(8)? as u64;
+            transcript_from_row(r)
+        })
+        .sql()?;
+    let mut out = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
+    out.reverse();
+    if out.is_empty() {
+        total = 0;
+    }
+    Ok((out, total))
+}
