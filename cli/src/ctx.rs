@@ -25,7 +25,10 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the store; `Create` makes it if missing.
     pub fn open(&self, mode: OpenMode) -> anyhow::Result<Kernel> {
-        Ok(Kernel::open(&StoreLocation::parse(&self.db), mode)?)
+        let kernel = Kernel::open(&StoreLocation::parse(&self.db), mode)?;
+        // libos's configuration is its own state: no tool reaches it.
+        kernel.protect(self.config.as_deref().unwrap_or(std::path::Path::new("libos.toml")));
+        Ok(kernel)
     }
 
     /// Loads the configuration (file and environment).
@@ -70,6 +73,10 @@ pub async fn run_scheduler(
     until_idle: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RunSummary> {
+    // The script a model plays is part of the run, not the agents' to edit.
+    if let Some(script) = &sched.script {
+        kernel.protect(script);
+    }
     let env = libos_runtime::quantum::env_with_catalog(kernel.clone(), router, QuantumPolicy::default(), catalog);
     let config =
         SchedulerConfig { concurrency: usize::from(sched.concurrency), poll, until_idle, ..SchedulerConfig::default() };

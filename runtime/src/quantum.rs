@@ -105,7 +105,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(i) => i,
         Err(e) => return fail(FailureKind::KernelError, e),
     };
-    let workspace = match Workspace::new(&process.workspace, kernel.protected_paths().to_vec()) {
+    let workspace = match Workspace::new(&process.workspace, kernel.protected_paths()) {
         Ok(w) => w,
         Err(e) => return fail(FailureKind::KernelError, e),
     };

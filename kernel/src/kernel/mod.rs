@@ -35,8 +35,9 @@ type Listener = Box<dyn Fn() + Send + Sync>;
 struct Inner {
     store: Store,
     listeners: Mutex<Vec<Listener>>,
-    /// Computed once at open: the quantum asks for them every time.
-    protected: Vec<PathBuf>,
+    /// Computed at open (plus what callers add with [`Kernel::protect`]):
+    /// the quantum asks for them every time.
+    protected: std::sync::RwLock<Vec<PathBuf>>,
 }
 
 /// A handle on one store. Cheap to clone; clones share the connection.
@@ -56,6 +57,7 @@ impl Kernel {
     pub fn open(location: &StoreLocation, mode: OpenMode) -> Result<Kernel, OpenError> {
         let store = Store::open(location, mode)?;
         let protected = protected_paths(store.path());
+        let protected = std::sync::RwLock::new(protected);
         Ok(Kernel { inner: Arc::new(Inner { store, listeners: Mutex::new(Vec::new()), protected }) })
     }
 
@@ -77,9 +79,21 @@ impl Kernel {
     }
 
     /// Paths no tool may ever touch: the database file, its `-wal` and `-shm`
-    /// siblings, and the directory holding them when it is libos's own (`.libos`).
-    pub fn protected_paths(&self) -> &[PathBuf] {
-        &self.inner.protected
+    /// siblings, the directory holding them when it is libos's own
+    /// (`.libos`), the running program, and whatever [`Kernel::protect`] added.
+    pub fn protected_paths(&self) -> Vec<PathBuf> {
+        self.inner.protected.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `path` (a file or a directory and everything under it) out of
+    /// every tool's reach: libos's configuration, a script a model plays.
+    /// A path that does not exist yet is protected as written.
+    pub fn protect(&self, path: &std::path::Path) {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut protected = self.inner.protected.write().unwrap_or_else(|e| e.into_inner());
+        if !protected.contains(&path) {
+            protected.push(path);
+        }
     }
 
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
@@ -98,7 +112,9 @@ impl Kernel {
 }
 
 fn protected_paths(db: Option<&std::path::Path>) -> Vec<PathBuf> {
-    let Some(db) = db else { return Vec::new() };
+    // The program itself: an agent must not be able to replace libos.
+    let exe = std::env::current_exe().ok().and_then(|p| std::fs::canonicalize(p).ok());
+    let Some(db) = db else { return exe.into_iter().collect() };
     let db = std::fs::canonicalize(db).unwrap_or_else(|_| db.to_path_buf());
     let mut out = vec![db.clone()];
     for suffix in ["-wal", "-shm", "-journal"] {
@@ -109,6 +125,7 @@ fn protected_paths(db: Option<&std::path::Path>) -> Vec<PathBuf> {
     if let Some(dir) = db.parent().filter(|d| d.file_name().is_some_and(|n| n == ".libos")) {
         out.push(dir.to_path_buf());
     }
+    out.extend(exe);
     out
 }
 
