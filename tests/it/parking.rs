@@ -588,3 +588,42 @@ async fn a_counted_grant_and_the_grants_derived_from_it_share_one_counter() {
     let parent_counted = w.kernel.caps(parent).unwrap().into_iter().find(|(g, _)| g.uses_left.is_some()).unwrap();
     assert_eq!((parent_counted.0.uses_left, parent_counted.1.as_str()), (Some(0), "used up"));
 }
+
+#[tokio::test]
+async fn a_parent_signals_and_lists_its_own_children_but_not_strangers() {
+    let w = world();
+    let stranger = w.spawn("worker", "a stranger", &[], vec![step("receive", json!({}))]);
+    let parent = w.spawn(
+        "orchestrator",
+        "manage",
+        &[],
+        vec![
+            step("spawn", json!({"image": "worker", "goal": "wait for orders"})),
+            step("signal", json!({"pid": parent_plus(1), "action": "pause"})),
+            step("children", json!({})),
+            step("signal", json!({"pid": stranger.get(), "action": "kill"})),
+            step("signal", json!({"pid": parent_plus(1), "action": "kill"})),
+            step("exit", json!({"result": "done"})),
+        ],
+    );
+    w.model.script("wait for orders", vec![step("receive", json!({}))]);
+    w.run().await;
+    let child = Pid(parent.get() + 1);
+    let t = w.transcript(parent);
+    // The child may or may not have parked in `receive` before the pause.
+    assert!(t[1].starts_with(&format!("signal ok: process {child} (worker) is now paused (was ")), "{t:?}");
+    assert!(t[2].starts_with(&format!("children ok: pid {child} (worker): paused (was ")), "{t:?}");
+    assert!(t[2].ends_with(" - wait for orders"), "{t:?}");
+    assert_eq!(
+        t[3],
+        format!("signal denied: permission denied: signal process:{stranger} (no grant of yours covers it)")
+    );
+    assert_eq!(t[4], format!("signal ok: process {child} (worker) is now killed(by pid:{parent})"));
+    assert!(matches!(w.state(stranger), ProcState::Waiting { .. }));
+}
+
+/// The pid the next spawn in a fresh world gets, relative to the parent
+/// about to be spawned (pids are sequential per store).
+fn parent_plus(n: i64) -> i64 {
+    2 + n
+}
