@@ -73,6 +73,7 @@ fn durable_kernel(dir: &std::path::Path, n: usize, goal: impl Fn(usize) -> Strin
             parent: None,
             priority: 0,
             actor: Actor::operator(),
+            budget: libos_kernel::budget::Budget::unlimited(),
         })?;
     }
     Ok(kernel)
@@ -194,6 +195,7 @@ async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
         parent: None,
         priority: 0,
         actor: Actor::operator(),
+        budget: libos_kernel::budget::Budget::unlimited(),
     };
     let pid = kernel.spawn_with_grants(&spec, &grants)?;
     let router = ModelRouter::default().with_override(Arc::new(WriterModel));

@@ -90,6 +90,11 @@ pub struct SpawnArgs {
     /// [EFFECT] [delegable] [uses=N] [expires=DURATION]` (repeatable).
     #[arg(long = "grant", value_name = "GRANT")]
     pub grants: Vec<String>,
+    /// Budget limits replacing the image's, e.g. `quanta=50,cost_usd=0.5`
+    /// (dimensions: quanta, model_calls, tokens_in, tokens_out, cost_usd,
+    /// tool_calls, children, wall_time) (repeatable).
+    #[arg(long = "budget", value_name = "DIM=VALUE")]
+    pub budget: Vec<String>,
     /// Scheduling priority; higher runs first.
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub priority: i32,

@@ -1,6 +1,7 @@
 //! Tables and short forms for people.
 
 use comfy_table::{ContentArrangement, Table, presets};
+use libos_kernel::budget::Dimension;
 use libos_kernel::{ProcessInfo, Timestamp, time::human_age};
 
 /// A borderless table with a header row.
@@ -30,7 +31,20 @@ pub fn clip(text: &str, max: usize) -> String {
 /// Tokens used, `~` marking an estimate.
 pub fn tokens(p: &ProcessInfo) -> String {
     let total = p.usage.tokens_in + p.usage.tokens_out;
-    if p.usage.tokens_estimated { format!("~{total}") } else { total.to_string() }
+    let used = if p.usage.tokens_estimated { format!("~{total}") } else { total.to_string() };
+    let limit = match (p.budget.get(Dimension::TokensIn), p.budget.get(Dimension::TokensOut)) {
+        (None, None) => return used,
+        (a, b) => a.unwrap_or(0) + b.unwrap_or(0),
+    };
+    format!("{used}/{limit}")
+}
+
+/// Quanta run, against the budget when there is one.
+pub fn quanta(p: &ProcessInfo) -> String {
+    match p.budget.get(Dimension::Quanta) {
+        Some(limit) => format!("{}/{limit}", p.usage.quanta),
+        None => p.usage.quanta.to_string(),
+    }
 }
 
 /// Age since `t`.

@@ -1,6 +1,7 @@
 //! JSON shapes printed by `--json`. Field names are stable: scripts rely on them.
 
-use libos_kernel::{AuditRecord, ProcState, ProcessInfo, WaitOn};
+use libos_kernel::budget::{self, Budget, Dimension};
+use libos_kernel::{AuditRecord, ProcState, ProcessInfo, Timestamp, WaitOn};
 use serde_json::{Value, json};
 
 /// A process.
@@ -23,10 +24,30 @@ pub fn process(p: &ProcessInfo) -> Value {
             "tokens_out": p.usage.tokens_out,
             "tokens_estimated": p.usage.tokens_estimated,
             "tool_calls": p.usage.tool_calls,
+            "cost_usd": p.usage.cost_micros as f64 / 1e6,
+            "children": p.usage.children,
         },
+        "budget": budget_json(&p.budget),
+        "held_for_children": budget::amounts_to_json(&p.held_for_children()),
+        "budget_left": budget_json(&p.budget.remaining(
+            &budget::amounts(&p.usage, Timestamp::now().since(p.created_at)),
+            &p.held_for_children()
+        )),
         "created_at": p.created_at.to_rfc3339(),
         "updated_at": p.updated_at.to_rfc3339(),
     })
+}
+
+/// A budget by dimension (cost in USD, wall time in seconds); unlimited dimensions are absent.
+fn budget_json(b: &Budget) -> Value {
+    let mut map = serde_json::Map::new();
+    for d in Dimension::ALL {
+        if let Some(v) = b.get(d) {
+            let v = if d == Dimension::Cost { json!(v as f64 / 1e6) } else { json!(v) };
+            map.insert(d.as_str().to_string(), v);
+        }
+    }
+    Value::Object(map)
 }
 
 /// The data of a state.

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use libos_kernel::budget::Budget;
 use libos_kernel::caps::{Effect, GrantSpec, PatternName, ResourceKind};
 use libos_tools::ToolName;
 use serde::Deserialize;
@@ -20,6 +21,8 @@ struct ImageSpec {
     tools: Vec<String>,
     #[serde(default)]
     grants: Vec<String>,
+    #[serde(default)]
+    budget: Option<toml::Table>,
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
@@ -65,6 +68,8 @@ pub struct Image {
     pub tools: Vec<ToolName>,
     /// Grants its processes start with (a child's are attenuated by its parent's).
     pub grants: Vec<GrantSpec>,
+    /// Limits its processes run under (a child's are capped by what its parent has left).
+    pub budget: Budget,
     /// Model profile name (`default` when unset).
     pub model: String,
     /// Context limits.
@@ -125,6 +130,16 @@ impl Image {
             }
             grants.push(grant);
         }
+        let mut budget = Budget::unlimited();
+        for (key, value) in spec.budget.iter().flatten() {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => other.to_string(),
+            };
+            budget.set_from(&format!("{key}={text}")).map_err(|e| invalid(&format!("budget.{key}"), e))?;
+        }
         let model = spec.model.unwrap_or_else(|| "default".to_string());
         if model.trim().is_empty() {
             return Err(invalid("model", "is empty".to_string()));
@@ -153,6 +168,7 @@ impl Image {
             system_prompt: spec.system_prompt.trim().to_string(),
             tools,
             grants,
+            budget,
             model,
             context,
             source: text.to_string(),

@@ -10,6 +10,7 @@
 //! - [`ids`]: newtype identifiers (`Pid`, `AuditSeq`, ...).
 //! - [`time`]: timestamps and durations.
 //! - [`actor`]: who did something (`pid:N`, `human:NAME`, `kernel`).
+//! - [`budget`]: budget vectors and carving children's out of parents'.
 //! - [`caps`]: resources, rights, grants and the decision rule (pure).
 //! - [`ipc`]: messages and requests to humans.
 //! - [`state`]: process states and the one transition function.
@@ -23,6 +24,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod budget;
 pub mod caps;
 pub mod error;
 pub mod ids;

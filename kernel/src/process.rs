@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::actor::Actor;
+use crate::budget::{Amounts, Budget};
 use crate::ids::{Generation, ImageDigest, Pid};
 use crate::state::ProcState;
 use crate::time::Timestamp;
@@ -22,6 +23,10 @@ pub struct Usage {
     pub tokens_estimated: bool,
     /// Tool calls dispatched.
     pub tool_calls: u64,
+    /// Cost of its model calls, micro-USD (from per-profile prices; 0 without prices).
+    pub cost_micros: u64,
+    /// Children spawned.
+    pub children: u64,
 }
 
 /// A process as read from the store.
@@ -45,8 +50,14 @@ pub struct ProcessInfo {
     pub priority: i32,
     /// Bumped on every transition.
     pub generation: Generation,
-    /// Resource use.
+    /// Its own resource use.
     pub usage: Usage,
+    /// Its limits.
+    pub budget: Budget,
+    /// What live children hold of its budget.
+    pub reserved: Amounts,
+    /// What ended children spent of it.
+    pub children_spent: Amounts,
     /// Spawn time.
     pub created_at: Timestamp,
     /// Last change.
@@ -68,6 +79,20 @@ pub struct SpawnSpec {
     pub priority: i32,
     /// Who spawns it (audited).
     pub actor: Actor,
+    /// Its limits (a child's are capped by what its parent has left).
+    pub budget: Budget,
+}
+
+impl ProcessInfo {
+    /// What counts against its budget besides its own use: what live
+    /// children hold plus what ended children spent.
+    pub fn held_for_children(&self) -> Amounts {
+        let mut out = self.reserved;
+        for (o, s) in out.iter_mut().zip(self.children_spent) {
+            *o = o.saturating_add(s);
+        }
+        out
+    }
 }
 
 /// Which processes a listing returns.

@@ -92,6 +92,8 @@ impl ModelCallOutcome {
 /// One model call, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelCallRecord {
+    /// What it cost, micro-USD (0 when the profile has no prices).
+    pub cost_micros: u64,
     /// Attempt within the quantum (0 is the first call, then repairs).
     pub attempt: u32,
     /// Model profile name.

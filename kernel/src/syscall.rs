@@ -6,6 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::budget::Budget;
 use crate::caps::{Decision, GrantSpec, Resource, Right};
 use crate::ids::{ImageDigest, Pid};
 use crate::ipc::{MessageFilter, NewMessage};
@@ -41,6 +42,8 @@ pub struct SpawnImage {
     pub name: String,
     /// The grants its spec lists (attenuated like the requested ones).
     pub grants: Vec<GrantSpec>,
+    /// The budget its spec gives (capped by what the parent has left).
+    pub budget: Budget,
 }
 
 /// A kernel call, typed.
@@ -48,12 +51,14 @@ pub struct SpawnImage {
 pub enum Syscall {
     /// Create a child process.
     Spawn {
-        /// The image.
-        image: SpawnImage,
+        /// The image (boxed: it is by far the largest call).
+        image: Box<SpawnImage>,
         /// The child's goal.
         goal: String,
         /// Grants asked for the child.
         grants: Vec<GrantSpec>,
+        /// A budget asked for the child (within its image's).
+        budget: Option<Box<Budget>>,
     },
     /// Wait for one own child, or any (`None`), to end.
     Wait {

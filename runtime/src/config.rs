@@ -60,6 +60,29 @@ struct ProfileToml {
     max_retries: Option<u32>,
     #[serde(default)]
     script: Option<PathBuf>,
+    /// USD per million input tokens.
+    #[serde(default)]
+    price_in: Option<f64>,
+    /// USD per million output tokens.
+    #[serde(default)]
+    price_out: Option<f64>,
+}
+
+/// What a profile's tokens cost, in USD per million (so a token costs that
+/// many micro-USD).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Price {
+    /// Per million input tokens.
+    pub input: f64,
+    /// Per million output tokens.
+    pub output: f64,
+}
+
+impl Price {
+    /// The cost of a call, micro-USD.
+    pub fn cost_micros(&self, input: u64, output: u64) -> u64 {
+        (input as f64 * self.input + output as f64 * self.output).round() as u64
+    }
 }
 
 /// A model profile.
@@ -77,12 +100,14 @@ pub enum Profile {
 }
 
 /// The loaded configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     /// Extra image directories, absolute or relative to the working directory.
     pub image_dirs: Vec<PathBuf>,
     /// Profiles by name.
     pub profiles: BTreeMap<String, Profile>,
+    /// Prices by profile name (profiles without prices cost nothing).
+    pub prices: BTreeMap<String, Price>,
 }
 
 /// Reads environment variables (injectable for tests).
@@ -117,9 +142,19 @@ impl Config {
             }
             None => ConfigToml::default(),
         };
-        let mut config =
-            Config { image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(), profiles: BTreeMap::new() };
+        let mut config = Config {
+            image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
+            profiles: BTreeMap::new(),
+            prices: BTreeMap::new(),
+        };
         for (name, p) in file.models {
+            if p.price_in.is_some() || p.price_out.is_some() {
+                let price = Price { input: p.price_in.unwrap_or(0.0), output: p.price_out.unwrap_or(0.0) };
+                if !(price.input.is_finite() && price.output.is_finite() && price.input >= 0.0 && price.output >= 0.0) {
+                    return Err(format!("config {origin}: models.{name}: prices must be non-negative numbers"));
+                }
+                config.prices.insert(name.clone(), price);
+            }
             let profile = profile_from_toml(&origin, &base, &name, p, env)?;
             config.profiles.insert(name, profile);
         }
@@ -180,6 +215,7 @@ fn default_from_env(env: Env<'_>) -> Option<Profile> {
 #[derive(Clone, Default)]
 pub struct ModelRouter {
     models: HashMap<String, Arc<dyn ChatModel>>,
+    prices: HashMap<String, Price>,
     unavailable: HashMap<String, String>,
     all: Option<Arc<dyn ChatModel>>,
 }
@@ -188,7 +224,10 @@ impl ModelRouter {
     /// Builds every configured profile. A profile that cannot be built (a
     /// missing script) is remembered with its error and reported when used.
     pub fn from_config(config: &Config) -> ModelRouter {
-        let mut router = ModelRouter::default();
+        let mut router = ModelRouter {
+            prices: config.prices.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            ..ModelRouter::default()
+        };
         for (name, profile) in &config.profiles {
             let built: Result<Arc<dyn ChatModel>, String> = match profile {
                 Profile::OpenAi(c) => OpenAiModel::new(c.clone()).map(|m| Arc::new(m) as _).map_err(|e| e.to_string()),
@@ -217,6 +256,16 @@ impl ModelRouter {
     /// Registers a model under a profile name.
     pub fn insert(&mut self, profile: &str, model: Arc<dyn ChatModel>) {
         self.models.insert(profile.to_string(), model);
+    }
+
+    /// Sets a profile's prices.
+    pub fn set_price(&mut self, profile: &str, price: Price) {
+        self.prices.insert(profile.to_string(), price);
+    }
+
+    /// A profile's prices (none: its calls cost nothing).
+    pub fn price(&self, profile: &str) -> Option<Price> {
+        self.prices.get(profile).copied()
     }
 
     /// The model for a profile.

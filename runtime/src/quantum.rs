@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libos_images::{Image, ImageSet};
+use libos_kernel::budget::{Dimension, amounts};
 use libos_kernel::caps::Effect;
 use libos_kernel::syscall::{SpawnImage, Syscall};
 use libos_kernel::{
@@ -123,26 +124,43 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     let seen: Vec<_> = lease.inbox.interrupts.iter().map(|m| m.id).collect();
     let fallback_id = format!("call_{}_{}", lease.pid, lease.quantum);
 
+    let used = amounts(&process.usage, libos_kernel::Timestamp::now().since(process.created_at));
+    let tokens_in_left = process.budget.remaining(&used, &process.held_for_children()).get(Dimension::TokensIn);
+    let mut spent_in = 0u64;
     let mut last_reason = String::new();
     for attempt in 0..=env.policy.max_repairs {
         request.meta.call_index = process.usage.model_calls + u64::from(attempt);
         let (digest, bytes) = request_digest(&request);
+        // Reserve the prompt's input tokens before the call: a call the
+        // budget cannot pay for is never made.
+        if let Some(left) = tokens_in_left.map(|l| l.saturating_sub(spent_in)) {
+            let need = estimate_tokens(bytes as usize);
+            if need > left {
+                return fail(
+                    FailureKind::BudgetExhausted,
+                    format!("tokens_in budget exhausted: the next prompt needs ~{need} tokens, {left} are left"),
+                );
+            }
+        }
         let started = Instant::now();
         let answer = model.complete(&request).await;
         let latency = started.elapsed();
-        let record = |response: String, content: Option<String>, model_name: String, usage| ModelCallRecord {
-            attempt,
-            profile: model.profile().to_string(),
-            model: model_name,
-            request_digest: digest.clone(),
-            request_bytes: bytes,
-            response,
-            rationale: content,
-            usage,
-            latency,
-            outcome: ModelCallOutcome::Ok,
-            error: None,
-        };
+        let price = env.models.price(&image.model);
+        let record =
+            |response: String, content: Option<String>, model_name: String, usage: TokenUsage| ModelCallRecord {
+                cost_micros: price.map_or(0, |p| p.cost_micros(usage.input, usage.output)),
+                attempt,
+                profile: model.profile().to_string(),
+                model: model_name,
+                request_digest: digest.clone(),
+                request_bytes: bytes,
+                response,
+                rationale: content,
+                usage,
+                latency,
+                outcome: ModelCallOutcome::Ok,
+                error: None,
+            };
         let resp = match answer {
             Ok(r) => r,
             Err(e) => {
@@ -168,6 +186,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                 estimated: true,
             },
         };
+        spent_in += usage.input;
         let mut m = record(resp.raw.clone(), resp.content.clone(), resp.model.clone(), usage);
         let parsed = extract::one_call(&resp, &image.tools, &fallback_id).and_then(|found| {
             ToolCall::parse(&found.call.name, &found.call.arguments, &image.tools).map(|call| (found, call))
@@ -274,8 +293,13 @@ fn dispatch(
                     Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue }
                 }
                 Ok(Dispatch::Kernel(syscall)) => Action::Syscall(syscall),
-                Ok(Dispatch::Spawn { image, goal, grants }) => match resolve_image(env, &image) {
-                    Ok(image) => Action::Syscall(Syscall::Spawn { image, goal, grants }),
+                Ok(Dispatch::Spawn { image, goal, grants, budget }) => match resolve_image(env, &image) {
+                    Ok(image) => Action::Syscall(Syscall::Spawn {
+                        image: Box::new(image),
+                        goal,
+                        grants,
+                        budget: budget.map(Box::new),
+                    }),
                     Err(e) => error(e),
                 },
             }
@@ -302,7 +326,7 @@ fn commit(
 fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, String> {
     let image = env.catalog.get(name).map_err(|e| e.to_string())?;
     let digest = env.kernel.register_image(&image.name, &image.version, &image.source).map_err(|e| e.to_string())?;
-    Ok(SpawnImage { digest, name: image.name.clone(), grants: image.grants.clone() })
+    Ok(SpawnImage { digest, name: image.name.clone(), grants: image.grants.clone(), budget: image.budget })
 }
 
 fn tool_result(out: ToolOutput) -> ToolResultRecord {

@@ -45,6 +45,7 @@ async fn a_hundred_agents_run_concurrently_and_the_record_is_complete() {
                     parent: None,
                     priority: 0,
                     actor: Actor::operator(),
+                    budget: libos_kernel::budget::Budget::unlimited(),
                 },
                 &assistant.grants,
             )

@@ -4,139 +4,15 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use libos_images::ImageSet;
 use libos_kernel::caps::GrantSpec;
 use libos_kernel::ipc::{MessageKind, NewMessage};
-use libos_kernel::{
-    Actor, Kernel, KernelError, OpenMode, Pid, ProcState, RequestId, SpawnSpec, StoreLocation, Verdict, WaitOn,
-};
+use libos_kernel::{Actor, KernelError, Pid, ProcState, RequestId, Verdict, WaitOn};
 use libos_runtime::quantum::{self, QuantumPolicy};
-use libos_runtime::{
-    ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall, Scheduler, SchedulerConfig,
-};
+use libos_runtime::{ModelRouter, Scheduler, SchedulerConfig};
 use pretty_assertions::assert_eq;
-use serde_json::{Value, json};
+use serde_json::json;
 
-type Hook = Box<dyn Fn() + Send + Sync>;
-
-/// One scripted answer: a tool call, and something to do just before
-/// answering (while the quantum is between its prompt and its commit).
-struct Step {
-    tool: &'static str,
-    args: Value,
-    before: Option<Hook>,
-}
-
-fn step(tool: &'static str, args: Value) -> Step {
-    Step { tool, args, before: None }
-}
-
-/// Plays steps per process, chosen by goal, one per model call.
-#[derive(Default)]
-struct Steps {
-    by_goal: Mutex<HashMap<String, Vec<Step>>>,
-}
-
-impl Steps {
-    fn script(&self, goal: &str, steps: Vec<Step>) {
-        self.by_goal.lock().unwrap().insert(goal.to_string(), steps);
-    }
-}
-
-#[async_trait]
-impl ChatModel for Steps {
-    fn profile(&self) -> &str {
-        "steps"
-    }
-
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        let map = self.by_goal.lock().unwrap();
-        let steps = map.get(&request.meta.goal).ok_or_else(|| ModelError::Fatal("no script".into()))?;
-        let s = steps
-            .get(request.meta.call_index as usize)
-            .ok_or_else(|| ModelError::Fatal(format!("script for `{}` ran out", request.meta.goal)))?;
-        if let Some(hook) = &s.before {
-            hook();
-        }
-        Ok(ChatResponse {
-            model: "steps".into(),
-            content: None,
-            tool_calls: vec![RawToolCall {
-                id: format!("c{}", request.meta.call_index),
-                name: s.tool.into(),
-                arguments: s.args.to_string(),
-            }],
-            usage: None,
-            raw: "{}".into(),
-        })
-    }
-}
-
-struct World {
-    kernel: Kernel,
-    dir: tempfile::TempDir,
-    images: ImageSet,
-    model: Arc<Steps>,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let kernel = Kernel::open(&StoreLocation::File(dir.path().join(".libos/libos.db")), OpenMode::Create).unwrap();
-    World { kernel, dir, images: ImageSet::shipped().unwrap(), model: Arc::default() }
-}
-
-impl World {
-    /// A root process from a shipped image, with its grants plus `extra`.
-    fn spawn(&self, image: &str, goal: &str, extra: &[&str], steps: Vec<Step>) -> Pid {
-        let image = self.images.get(image).unwrap();
-        let digest = self.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
-        let mut grants = image.grants.clone();
-        grants.extend(extra.iter().map(|g| GrantSpec::parse(g).unwrap()));
-        self.model.script(goal, steps);
-        let spec = SpawnSpec {
-            image: digest,
-            goal: goal.into(),
-            workspace: self.dir.path().to_path_buf(),
-            parent: None,
-            priority: 0,
-            actor: Actor::operator(),
-        };
-        self.kernel.spawn_with_grants(&spec, &grants).unwrap()
-    }
-
-    /// Runs a scheduler until nothing is runnable (parked processes do not count).
-    async fn run(&self) {
-        let router = ModelRouter::default().with_override(self.model.clone());
-        let env = quantum::env(self.kernel.clone(), router, QuantumPolicy::default());
-        let config = SchedulerConfig { until_idle: true, ..SchedulerConfig::default() };
-        Scheduler::new(env, config).run(std::future::pending()).await.unwrap();
-    }
-
-    fn state(&self, pid: Pid) -> ProcState {
-        self.kernel.process(pid).unwrap().state
-    }
-
-    fn model_calls(&self, pid: Pid) -> u64 {
-        self.kernel.process(pid).unwrap().usage.model_calls
-    }
-
-    /// The transcript as `tool outcome: result` lines.
-    fn transcript(&self, pid: Pid) -> Vec<String> {
-        let (entries, _) = self.kernel.transcript(pid, None).unwrap();
-        entries.iter().map(|e| format!("{} {}: {}", e.call.tool, e.result.outcome.as_str(), e.result.content)).collect()
-    }
-
-    fn only_request(&self) -> RequestId {
-        let pending = self.kernel.pending().unwrap();
-        assert_eq!(pending.len(), 1, "{pending:?}");
-        pending[0].id
-    }
-
-    fn file(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.dir.path().join(name)).ok()
-    }
-}
+use crate::world::{Step, World, step, world};
 
 fn approve(w: &World, id: RequestId, always: bool) -> Result<(), KernelError> {
     w.kernel.decide(id, &Verdict::Approve { always }, &Actor::operator()).map(drop)

@@ -265,6 +265,7 @@ impl ToolCall {
                 if a.goal.trim().is_empty() {
                     return Err(invalid("goal is empty".to_string()));
                 }
+                a.budget().map_err(invalid)?;
                 a.grants.iter().try_for_each(|g| g.to_spec().map(drop)).map_err(invalid)
             }
             ToolCall::Wait(a) => a.target().map(drop).map_err(invalid),

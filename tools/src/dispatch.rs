@@ -11,6 +11,7 @@
 //!   kernel state, executed by the kernel inside the commit;
 //! - `spawn` is a kernel call whose image the runtime resolves first.
 
+use libos_kernel::budget::Budget;
 use libos_kernel::caps::{GrantSpec, Resource, ResourceKind, Right};
 use libos_kernel::syscall::{Kinship, Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
@@ -41,6 +42,8 @@ pub enum Dispatch {
         goal: String,
         /// Grants asked for it.
         grants: Vec<GrantSpec>,
+        /// The budget asked for it.
+        budget: Option<Budget>,
     },
 }
 
@@ -134,6 +137,7 @@ impl ToolCall {
                 image: a.image.clone(),
                 goal: a.goal.clone(),
                 grants: a.grants.iter().map(|g| g.to_spec()).collect::<Result<_, _>>()?,
+                budget: a.budget()?,
             },
             ToolCall::Wait(a) => Dispatch::Kernel(Syscall::Wait { target: a.target()? }),
             ToolCall::Children(_) => Dispatch::Kernel(Syscall::Children),

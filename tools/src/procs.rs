@@ -3,6 +3,7 @@
 //! quantum. Spawn names an image the runtime resolves; the grants it asks
 //! for are attenuated by the kernel against the caller's delegable grants.
 
+use libos_kernel::budget::Budget;
 use libos_kernel::caps::{Effect, GrantSpec, ResourcePattern, Rights};
 use libos_kernel::syscall::SignalAction;
 use libos_kernel::{Pid, time::parse_duration};
@@ -87,6 +88,17 @@ pub struct SpawnArgs {
     /// Grants asked for the child.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grants: Vec<GrantArg>,
+    /// Limits for the child, e.g. `quanta=10,tool_calls=10` (within its
+    /// image's budget and what the parent has left).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<String>,
+}
+
+impl SpawnArgs {
+    /// The budget asked for, if any.
+    pub fn budget(&self) -> Result<Option<Budget>, String> {
+        self.budget.as_deref().map(|b| Budget::parse([b])).transpose()
+    }
 }
 
 /// `wait` takes a pid or `"any"`.
@@ -159,6 +171,7 @@ pub(crate) fn spawn_spec() -> ToolSpec {
             "properties": {
                 "image": {"type": "string", "description": "Image name, e.g. `worker`."},
                 "goal": {"type": "string", "description": "What the child should do."},
+                "budget": {"type": "string", "description": "Limits for the child, e.g. \"quanta=10,tool_calls=10\"; carved out of yours."},
                 "grants": {
                     "type": "array",
                     "description": "Grants for the child, e.g. \"read fs:data/**\".",

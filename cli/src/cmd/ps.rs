@@ -6,7 +6,7 @@ use libos_kernel::{OpenMode, Pid, ProcState, ProcessFilter, ProcessInfo, WaitOn}
 
 use crate::args::PsArgs;
 use crate::ctx::Ctx;
-use crate::render::{age, clip, table, tokens};
+use crate::render::{age, clip, quanta, table, tokens};
 use crate::wire;
 
 /// Prints live processes (all with `--all`), as a tree with `--tree`.
@@ -29,7 +29,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
                 p.ppid.map_or_else(|| "-".to_string(), |x| x.to_string()),
                 p.image.clone(),
                 state_cell(&p.state),
-                p.usage.quanta.to_string(),
+                quanta(p),
                 tokens(p),
                 age(p.created_at),
                 clip(&p.goal, 48),

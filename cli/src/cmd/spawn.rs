@@ -24,8 +24,12 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
         .with_context(|| format!("workspace {} does not exist", workspace.display()))?;
     anyhow::ensure!(workspace.is_dir(), "workspace {} is not a directory", workspace.display());
     let extra = args.grants.iter().map(|g| GrantSpec::parse(g).map_err(UsageError)).collect::<Result<Vec<_>, _>>()?;
+    let mut budget = image.budget;
+    for assignment in args.budget.iter().flat_map(|b| b.split(',')).map(str::trim).filter(|a| !a.is_empty()) {
+        budget.set_from(assignment).map_err(UsageError)?;
+    }
     let kernel = ctx.open(OpenMode::Create)?;
-    let pid = spawn(&kernel, image, &args.goal, workspace, args.priority, &extra)?;
+    let pid = spawn_with_budget(&kernel, image, &args.goal, workspace, args.priority, &extra, budget)?;
     println!("{pid}");
     if args.run {
         let router = ctx::router(&config, args.sched.script.as_deref())?;
@@ -41,7 +45,8 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
 }
 
 /// Registers `image` in the store and spawns a root process from it,
-/// holding the image's grants and the operator's `extra` ones.
+/// holding the image's grants and the operator's `extra` ones, under the
+/// image's budget.
 pub fn spawn(
     kernel: &Kernel,
     image: &libos_images::Image,
@@ -49,6 +54,19 @@ pub fn spawn(
     workspace: std::path::PathBuf,
     priority: i32,
     extra: &[GrantSpec],
+) -> anyhow::Result<Pid> {
+    spawn_with_budget(kernel, image, goal, workspace, priority, extra, image.budget)
+}
+
+/// [`spawn`] under a given budget.
+pub fn spawn_with_budget(
+    kernel: &Kernel,
+    image: &libos_images::Image,
+    goal: &str,
+    workspace: std::path::PathBuf,
+    priority: i32,
+    extra: &[GrantSpec],
+    budget: libos_kernel::budget::Budget,
 ) -> anyhow::Result<Pid> {
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
     let grants: Vec<GrantSpec> = image.grants.iter().chain(extra).cloned().collect();
@@ -60,6 +78,7 @@ pub fn spawn(
             parent: None,
             priority,
             actor: Actor::operator(),
+            budget,
         },
         &grants,
     )?;

@@ -51,11 +51,15 @@ fn bad_specs_point_at_the_field() {
     );
     check(
         &format!("{GOOD}colour = \"red\"\n"),
-        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `grants`, `model`, `context`",
+        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `grants`, `budget`, `model`, `context`",
     );
     check(
         &format!("{GOOD}grants = [\"read fs:**\", \"read fs:../up\"]\n"),
         "image mini.toml: field `grants[1]`: `../up` contains `..`: file grants stay inside the workspace",
+    );
+    check(
+        &format!("{GOOD}\n[budget]\nquanta = 10\nwall_time = \"soon\"\n"),
+        "image mini.toml: field `budget.wall_time`: budget `wall_time=soon`: invalid duration `soon`: expected e.g. 30s, 15m, 2h, 7d",
     );
     check(
         &format!("{GOOD}grants = [\"exec shell:*\"]\n"),

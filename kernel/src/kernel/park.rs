@@ -156,6 +156,8 @@ pub(super) fn on_end(tx: &Tx<'_>, pid: Pid, now: Timestamp) -> Result<(), Kernel
     let p = tx.process(pid)?;
     if let Some(ppid) = p.ppid {
         let parent = tx.process(ppid)?;
+        settle_child_budget(tx, &parent, &p, now)?;
+        let parent = tx.process(ppid)?;
         if let Some(on @ WaitOn::Child(target)) = waiting_on(&parent.state)
             && target.is_none_or(|t| t == pid)
             && let Some(result) = satisfied(tx, ppid, on, now)?
@@ -164,6 +166,31 @@ pub(super) fn on_end(tx: &Tx<'_>, pid: Pid, now: Timestamp) -> Result<(), Kernel
         }
     }
     tx.orphan_children(pid)
+}
+
+/// Releases what an ended child held of its parent's budget and charges
+/// the parent what the child actually used instead.
+fn settle_child_budget(
+    tx: &Tx<'_>,
+    parent: &crate::process::ProcessInfo,
+    child: &crate::process::ProcessInfo,
+    now: Timestamp,
+) -> Result<(), KernelError> {
+    use crate::budget::{Dimension, allotment, amounts};
+    let held = allotment(&child.budget, &parent.budget);
+    // What the child spent, its own children's included.
+    let spent = amounts(&child.usage, now.since(child.created_at));
+    let mut reserved = parent.reserved;
+    let mut children_spent = parent.children_spent;
+    for d in Dimension::ALL {
+        let i = d as usize;
+        reserved[i] = reserved[i].saturating_sub(held[i]);
+        // Wall time is shared, not spent; the parent counts its own children.
+        if !matches!(d, Dimension::WallTime | Dimension::Children) {
+            children_spent[i] = children_spent[i].saturating_add(spent[i]).saturating_add(child.children_spent[i]);
+        }
+    }
+    tx.set_child_books(parent.pid, parent.usage.children, &reserved, &children_spent)
 }
 
 /// Delivers a message and wakes its recipient if it was waiting for it (or

@@ -14,6 +14,7 @@ use super::syscalls::{self, SyscallOutcome};
 use super::{Kernel, apply, apply_read};
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::budget::amounts;
 use crate::caps::Effect;
 use crate::error::KernelError;
 use crate::ids::GrantId;
@@ -94,6 +95,12 @@ impl Kernel {
             let expires_at = now.plus(ttl);
             let mut out = Vec::new();
             for mut p in tx.due_runnable(now, limit, exclude)? {
+                // A process out of budget gets no quantum: it ends here.
+                let used = amounts(&p.usage, now.since(p.created_at));
+                if let Some((_, why)) = p.budget.exhausted(&used, &p.held_for_children()) {
+                    apply_read(tx, &p, Event::Fail { kind: FailureKind::BudgetExhausted, error: why }, now)?;
+                    continue;
+                }
                 let quantum = p.usage.quanta + 1;
                 let info = LeaseInfo { owner: owner.clone(), expires_at, quantum };
                 let (state, generation, _) = apply_read(tx, &p, Event::Lease(info), now)?;
@@ -139,7 +146,7 @@ impl Kernel {
             let now = Timestamp::now();
             check_lease(tx, lease)?;
             tx.insert_model_call(lease.pid, lease.quantum, model_call, now)?;
-            tx.charge(lease.pid, model_call.usage, false)?;
+            tx.charge(lease.pid, model_call.usage, model_call.cost_micros, false)?;
             tx.append_audit(
                 &AuditDraft {
                     actor: Actor::Process(lease.pid),
@@ -198,7 +205,7 @@ impl Kernel {
             match &commit.model_call {
                 Some(m) => {
                     tx.insert_model_call(pid, lease.quantum, m, now)?;
-                    tx.charge(pid, m.usage, true)?;
+                    tx.charge(pid, m.usage, m.cost_micros, true)?;
                 }
                 None => tx.charge_tool_call(pid)?,
             }
@@ -293,7 +300,7 @@ impl Kernel {
             check_lease(tx, lease)?;
             if let Some(m) = model_call {
                 tx.insert_model_call(lease.pid, lease.quantum, m, now)?;
-                tx.charge(lease.pid, m.usage, false)?;
+                tx.charge(lease.pid, m.usage, m.cost_micros, false)?;
             }
             let event = match outcome {
                 QuantumEnd::Backoff(d) => Event::Yield { not_before: Some(now.plus(d)) },

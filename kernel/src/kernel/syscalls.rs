@@ -11,6 +11,7 @@ use super::park::{self, deliver, render_messages, satisfied};
 use super::{apply, lifecycle};
 use crate::actor::Actor;
 use crate::audit::Outcome;
+use crate::budget::{allotment, amounts};
 use crate::caps::covers;
 use crate::error::KernelError;
 use crate::ids::Pid;
@@ -56,7 +57,7 @@ pub(super) fn execute(
 ) -> Result<SyscallOutcome, KernelError> {
     let pid = me.pid;
     match call {
-        Syscall::Spawn { image, goal, grants } => {
+        Syscall::Spawn { image, goal, grants, budget: asked } => {
             let live = tx.live_grants(pid, now)?;
             let mut kept = Vec::new();
             let mut dropped = Vec::new();
@@ -66,6 +67,13 @@ pub(super) fn execute(
                     Err(why) => dropped.push(why),
                 }
             }
+            // The child's budget is carved out of what this process has left.
+            let used = amounts(&me.usage, now.since(me.created_at));
+            if let Err(why) = me.budget.child_allowed(&used) {
+                return Ok(err(why));
+            }
+            let wanted = asked.as_deref().map_or(image.budget, |b| image.budget.cap(b));
+            let budget = wanted.cap(&me.budget.remaining(&used, &me.held_for_children()));
             let spec = SpawnSpec {
                 image: image.digest.clone(),
                 goal: goal.clone(),
@@ -73,13 +81,22 @@ pub(super) fn execute(
                 parent: Some(pid),
                 priority: me.priority,
                 actor: Actor::Process(pid),
+                budget,
             };
             let child = match lifecycle::spawn_in(tx, &spec, now) {
                 Ok(c) => c,
                 Err(KernelError::Invalid(why)) => return Ok(err(why)),
                 Err(e) => return Err(e),
             };
+            let mut reserved = me.reserved;
+            for (r, h) in reserved.iter_mut().zip(allotment(&budget, &me.budget)) {
+                *r += h;
+            }
+            tx.set_child_books(pid, me.usage.children + 1, &reserved, &me.children_spent)?;
             let mut text = format!("spawned {} as pid {child}", image.name);
+            if !budget.is_unlimited() {
+                let _ = write!(text, "\nbudget: {budget}");
+            }
             for (parent, spec) in &kept {
                 let id = tx.insert_grant(child, spec, Some(*parent), &Actor::Process(pid), now)?;
                 let _ = write!(text, "\ngranted: {spec} (grant {id}, from your grant {parent})");

@@ -21,6 +21,7 @@ fn model_call_from_row(r: &Row<'_>) -> Result<ModelCallRow, rusqlite::Error> {
         quantum: r.get::<_, i64>(2)? as u64,
         at: Timestamp(r.get(4)?),
         record: ModelCallRecord {
+            cost_micros: r.get::<_, i64>(17)? as u64,
             attempt: r.get::<_, i64>(3)? as u32,
             profile: r.get(5)?,
             model: r.get(6)?,
@@ -75,8 +76,8 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO model_calls (pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
-                 response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, \
+                 cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .sql()?
             .query_row(
@@ -96,7 +97,8 @@ impl Tx<'_> {
                     i64::from(m.usage.estimated),
                     m.latency.as_micros() as i64,
                     m.outcome.as_str(),
-                    m.error
+                    m.error,
+                    m.cost_micros as i64
                 ],
                 |r| r.get(0),
             )
@@ -110,7 +112,7 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
-                 rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error \
+                 rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros \
                  FROM model_calls WHERE pid = ? ORDER BY id",
             )
             .sql()?;

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{Sql, Tx};
 use crate::actor::Actor;
+use crate::budget::{Amounts, Budget, amounts_from_json, amounts_to_json};
 use crate::error::KernelError;
 use crate::ids::{Generation, ImageDigest, Pid, RequestId, SchedulerId};
 use crate::ipc::{MessageFilter, MessageKind};
@@ -17,7 +18,7 @@ use crate::time::Timestamp;
 
 const PROCESS_COLUMNS: &str = "pid, ppid, image_digest, image_name, goal, workspace, state, state_data, ready_at, \
      lease_owner, lease_expires, priority, generation, quanta, model_calls, tokens_in, tokens_out, \
-     tokens_estimated, tool_calls, created_at, updated_at";
+     tokens_estimated, tool_calls, created_at, updated_at, budget, reserved, cost_micros, children, children_spent";
 
 /// The state as stored: a tag, JSON for the variant's data, and the indexed columns.
 struct StateRow {
@@ -163,6 +164,10 @@ fn state_from_row(
     })
 }
 
+fn json_or_empty(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
 fn process_from_row(r: &Row<'_>) -> Result<Result<ProcessInfo, KernelError>, rusqlite::Error> {
     let pid: i64 = r.get(0)?;
     let tag: String = r.get(6)?;
@@ -189,7 +194,12 @@ fn process_from_row(r: &Row<'_>) -> Result<Result<ProcessInfo, KernelError>, rus
             tokens_out: r.get::<_, i64>(16)? as u64,
             tokens_estimated: r.get::<_, i64>(17)? != 0,
             tool_calls: r.get::<_, i64>(18)? as u64,
+            cost_micros: r.get::<_, i64>(23)? as u64,
+            children: r.get::<_, i64>(24)? as u64,
         },
+        budget: Budget::from_json(&json_or_empty(&r.get::<_, String>(21)?)),
+        reserved: amounts_from_json(&json_or_empty(&r.get::<_, String>(22)?)),
+        children_spent: amounts_from_json(&json_or_empty(&r.get::<_, String>(25)?)),
         created_at: Timestamp(r.get(19)?),
         updated_at: Timestamp(r.get(20)?),
     }))
@@ -218,8 +228,8 @@ impl Tx<'_> {
             .tx
             .prepare_cached(
                 "INSERT INTO processes (ppid, image_digest, image_name, goal, workspace, state, state_data, \
-                 priority, rr, generation, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING pid",
+                 priority, rr, generation, created_at, updated_at, budget) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING pid",
             )
             .sql()?
             .query_row(
@@ -234,7 +244,8 @@ impl Tx<'_> {
                     spec.priority,
                     rr,
                     now.micros(),
-                    now.micros()
+                    now.micros(),
+                    spec.budget.to_json().to_string()
                 ],
                 |r| r.get(0),
             )
@@ -384,12 +395,18 @@ impl Tx<'_> {
     }
 
     /// Adds a model call's tokens (and optionally a tool call) to the usage counters.
-    pub(crate) fn charge(&self, pid: Pid, usage: TokenUsage, tool_call: bool) -> Result<(), KernelError> {
+    pub(crate) fn charge(
+        &self,
+        pid: Pid,
+        usage: TokenUsage,
+        cost_micros: u64,
+        tool_call: bool,
+    ) -> Result<(), KernelError> {
         self.tx
             .prepare_cached(
                 "UPDATE processes SET model_calls = model_calls + 1, tokens_in = tokens_in + ?, \
                  tokens_out = tokens_out + ?, tokens_estimated = MAX(tokens_estimated, ?), \
-                 tool_calls = tool_calls + ? WHERE pid = ?",
+                 tool_calls = tool_calls + ?, cost_micros = cost_micros + ? WHERE pid = ?",
             )
             .sql()?
             .execute(params![
@@ -397,6 +414,29 @@ impl Tx<'_> {
                 usage.output as i64,
                 i64::from(usage.estimated),
                 i64::from(tool_call),
+                cost_micros as i64,
+                pid.get()
+            ])
+            .sql()?;
+        Ok(())
+    }
+
+    /// Writes a process's books for its children: how many it spawned,
+    /// what live ones hold of its budget, what ended ones spent.
+    pub(crate) fn set_child_books(
+        &self,
+        pid: Pid,
+        children: u64,
+        reserved: &Amounts,
+        spent: &Amounts,
+    ) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached("UPDATE processes SET children = ?, reserved = ?, children_spent = ? WHERE pid = ?")
+            .sql()?
+            .execute(params![
+                children as i64,
+                amounts_to_json(reserved).to_string(),
+                amounts_to_json(spent).to_string(),
                 pid.get()
             ])
             .sql()?;

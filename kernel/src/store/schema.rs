@@ -198,6 +198,17 @@ ALTER TABLE processes ADD COLUMN reaped INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX processes_ppid ON processes (ppid);
 CREATE INDEX processes_timers ON processes (ready_at) WHERE state = 'waiting' AND ready_at IS NOT NULL;
 "#,
+    // 4: budgets. A process's limits, what its live children hold of them
+    // and what its ended children spent (JSON objects by dimension), its
+    // cost and its children count.
+    r#"
+ALTER TABLE processes ADD COLUMN budget TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE processes ADD COLUMN reserved TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE processes ADD COLUMN children_spent TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE processes ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE processes ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE model_calls ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -41,7 +41,12 @@ fn spawn_child(kernel: &Kernel, image: &SpawnImage, wanted: Vec<GrantSpec>) -> P
         model_call: Some(model_call()),
         call: ToolCallRecord { call_id: "c".into(), tool: "spawn".into(), args: "{}".into(), rationale: None },
         checks: Vec::new(),
-        action: Action::Syscall(Syscall::Spawn { image: image.clone(), goal: "child".into(), grants: wanted }),
+        action: Action::Syscall(Syscall::Spawn {
+            image: Box::new(image.clone()),
+            goal: "child".into(),
+            grants: wanted,
+            budget: None,
+        }),
         seen: Vec::new(),
     };
     kernel.commit_quantum(&lease, &commit).unwrap();
@@ -68,7 +73,8 @@ fn derived_grants_stay_within_their_parents_and_revocation_reaches_the_whole_sub
         let mut rng = StdRng::seed_from_u64(seed);
         let kernel = Kernel::in_memory().unwrap();
         let digest = kernel.register_image("t", "1", SPEC).unwrap();
-        let image = SpawnImage { digest: digest.clone(), name: "t".into(), grants: Vec::new() };
+        let image =
+            SpawnImage { digest: digest.clone(), name: "t".into(), grants: Vec::new(), budget: Default::default() };
         let roots: Vec<GrantSpec> = (0..4).map(|_| random_spec(&mut rng)).collect();
         let root = kernel
             .spawn_with_grants(
@@ -79,6 +85,7 @@ fn derived_grants_stay_within_their_parents_and_revocation_reaches_the_whole_sub
                     parent: None,
                     priority: 0,
                     actor: Actor::operator(),
+                    budget: libos_kernel::budget::Budget::unlimited(),
                 },
                 &roots,
             )

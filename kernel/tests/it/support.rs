@@ -27,6 +27,7 @@ pub fn spawn(kernel: &Kernel, goal: &str) -> Pid {
             parent: None,
             priority: 0,
             actor: Actor::operator(),
+            budget: libos_kernel::budget::Budget::unlimited(),
         })
         .unwrap()
 }
@@ -43,6 +44,7 @@ pub fn lease_one(kernel: &Kernel) -> Lease {
 
 pub fn model_call() -> ModelCallRecord {
     ModelCallRecord {
+        cost_micros: 0,
         attempt: 0,
         profile: "test".to_string(),
         model: "m".to_string(),

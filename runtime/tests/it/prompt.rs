@@ -39,6 +39,9 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
         priority: 0,
         generation: Generation(4),
         usage: Usage::default(),
+        budget: libos_kernel::budget::Budget::unlimited(),
+        reserved: [0; 8],
+        children_spent: [0; 8],
         created_at: Timestamp(0),
         updated_at: Timestamp(0),
     };

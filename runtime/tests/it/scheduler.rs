@@ -36,6 +36,7 @@ impl World {
                     parent: None,
                     priority: 0,
                     actor: Actor::operator(),
+                    budget: libos_kernel::budget::Budget::unlimited(),
                 },
                 &image.grants,
             )
