@@ -54,6 +54,8 @@ pub enum Command {
     Grant(GrantArgs),
     /// Revoke a grant and everything derived from it.
     Revoke(RevokeArgs),
+    /// A process's memory view (`memory PID`), or one object (`memory show OID`).
+    Memory(MemoryArgs),
     /// Show a process's transcript: model calls, tool calls, results.
     Logs(LogsArgs),
     /// List the images that can be spawned.
@@ -210,6 +212,33 @@ pub struct GrantArgs {
     /// How long it lasts, e.g. `30m`.
     #[arg(long)]
     pub expires: Option<String>,
+}
+
+/// `libos memory`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MemoryArgs {
+    /// `show OID`.
+    #[command(subcommand)]
+    pub action: Option<MemoryAction>,
+    /// The process whose view to list.
+    pub pid: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `libos memory` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MemoryAction {
+    /// One object, content included.
+    Show {
+        /// The object id.
+        oid: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `libos revoke`.

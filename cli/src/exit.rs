@@ -61,7 +61,8 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 KernelError::NoSuchProcess(_)
                 | KernelError::NoSuchImage(_)
                 | KernelError::NoSuchRequest(_)
-                | KernelError::NoSuchGrant(_) => NOT_FOUND,
+                | KernelError::NoSuchGrant(_)
+                | KernelError::NoSuchObject(_) => NOT_FOUND,
                 KernelError::Store(_) => STORE,
                 KernelError::Transition(_) | KernelError::Stale { .. } | KernelError::Refused(_) => STATE,
                 KernelError::Invalid(_) => USAGE,

@@ -76,6 +76,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Caps(a) => cmd::caps::caps(&ctx, a),
         Command::Grant(a) => cmd::caps::grant(&ctx, a),
         Command::Revoke(a) => cmd::caps::revoke(&ctx, a),
+        Command::Memory(a) => cmd::memory::run(&ctx, a),
         Command::Logs(a) => cmd::logs::run(&ctx, a),
         Command::Images => cmd::images::run(&ctx),
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,

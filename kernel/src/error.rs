@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::ids::{Generation, GrantId, Pid, RequestId};
+use crate::ids::{Generation, GrantId, ObjectId, Pid, RequestId};
 use crate::state::TransitionError;
 
 /// A failure of the storage layer, with the cases callers must tell apart.
@@ -82,6 +82,9 @@ pub enum KernelError {
     /// No request with this id.
     #[error("no request with id {0}")]
     NoSuchRequest(RequestId),
+    /// No object with this id.
+    #[error("no object with id {0}")]
+    NoSuchObject(ObjectId),
     /// No grant with this id.
     #[error("no grant with id {0}")]
     NoSuchGrant(GrantId),

@@ -62,6 +62,11 @@ int_id!(
     "message id"
 );
 int_id!(
+    /// A memory object.
+    ObjectId,
+    "object id"
+);
+int_id!(
     /// One recorded model call.
     ModelCallId,
     "model call id"

@@ -12,6 +12,7 @@
 //! - [`actor`]: who did something (`pid:N`, `human:NAME`, `kernel`).
 //! - [`budget`]: budget vectors and carving children's out of parents'.
 //! - [`caps`]: resources, rights, grants and the decision rule (pure).
+//! - [`memory`]: the object store and process views.
 //! - [`ipc`]: messages and requests to humans.
 //! - [`state`]: process states and the one transition function.
 //! - [`audit`]: audit records, their canonical form, the hash chain and its verifier.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod ids;
 pub mod ipc;
 mod kernel;
+pub mod memory;
 pub mod process;
 pub mod quantum;
 pub mod state;
@@ -40,13 +42,13 @@ pub mod time;
 pub use actor::Actor;
 pub use audit::{AuditFilter, AuditKind, AuditRecord, ChainBreak, Outcome, VerifyReport};
 pub use error::{KernelError, OpenError, StoreError};
-pub use ids::{AuditSeq, Generation, GrantId, ImageDigest, ModelCallId, MsgId, Pid, RequestId, SchedulerId};
+pub use ids::{AuditSeq, Generation, GrantId, ImageDigest, ModelCallId, MsgId, ObjectId, Pid, RequestId, SchedulerId};
 pub use kernel::Kernel;
 pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BYTES, Outlook, QuantumEnd, Verdict};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
-    Action, ApprovedCall, EffectIntent, InboxSummary, Lease, ModelCallOutcome, ModelCallRecord, ModelCallRow, Next,
-    QuantumCommit, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
+    Action, ApprovedCall, CompactTurn, EffectIntent, InboxSummary, Lease, ModelCallOutcome, ModelCallRecord,
+    ModelCallRow, Next, QuantumCommit, RecentHistory, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
 };
 pub use state::{FailureKind, ProcState, WaitOn};
 pub use store::{OpenMode, StoreLocation, schema_version};

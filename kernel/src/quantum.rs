@@ -34,6 +34,8 @@ pub struct Lease {
     pub resume: Option<ApprovedCall>,
     /// Unread messages, for the prompt's inbox notice.
     pub inbox: InboxSummary,
+    /// Its pinned memory objects, for the prompt.
+    pub pinned: Vec<crate::memory::Object>,
 }
 
 /// A call a human approved, to run exactly as it was parked.
@@ -210,6 +212,35 @@ pub enum Action {
     },
     /// A kernel call, executed inside the commit.
     Syscall(Syscall),
+}
+
+/// An older turn as a prompt's compaction shows it: what was called and how
+/// it came out, without the result's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactTurn {
+    /// Quantum number.
+    pub quantum: u64,
+    /// The tool.
+    pub tool: String,
+    /// The start of its canonical arguments (at most 100 bytes).
+    pub args: String,
+    /// Whether the arguments were cut.
+    pub args_cut: bool,
+    /// How it came out.
+    pub outcome: Outcome,
+    /// The size of its result.
+    pub result_bytes: u64,
+}
+
+/// What a quantum's prompt draws on from the transcript.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecentHistory {
+    /// The newest turns in full, oldest first.
+    pub full: Vec<TranscriptEntry>,
+    /// The turns before those, compacted, oldest first.
+    pub compact: Vec<CompactTurn>,
+    /// How many turns are older still.
+    pub older: u64,
 }
 
 /// One entry of a process's transcript: a tool call and its result.

@@ -7,8 +7,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::budget::Budget;
-use crate::caps::{Decision, GrantSpec, Resource, Right};
-use crate::ids::{ImageDigest, Pid};
+use crate::caps::{Decision, GrantSpec, Resource, Right, Rights};
+use crate::ids::{ImageDigest, ObjectId, Pid};
 use crate::ipc::{MessageFilter, NewMessage};
 
 /// What `signal` does to a child.
@@ -96,6 +96,50 @@ pub enum Syscall {
         /// The question.
         question: String,
     },
+    /// Create or update an object in the caller's namespace.
+    MemoryWrite {
+        /// Its name.
+        name: String,
+        /// Its content.
+        content: String,
+        /// Its kind.
+        kind: String,
+    },
+    /// Read an object: by name in the caller's namespace, or by oid from its view.
+    MemoryRead {
+        /// Which.
+        target: ObjectRef,
+    },
+    /// List the caller's view (optionally one namespace of it).
+    MemoryList {
+        /// Only this namespace.
+        namespace: Option<String>,
+    },
+    /// Give one of the caller's own children a handle on an object.
+    MemoryShare {
+        /// The object.
+        oid: ObjectId,
+        /// The child.
+        pid: Pid,
+        /// At most the caller's rights on it.
+        rights: Rights,
+    },
+    /// Pin (or unpin) an object of the caller's view into its prompt.
+    MemoryPin {
+        /// The object.
+        oid: ObjectId,
+        /// Pin or unpin.
+        pinned: bool,
+    },
+}
+
+/// An object named by the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectRef {
+    /// A name in the caller's own namespace.
+    Name(String),
+    /// An oid in its view.
+    Oid(ObjectId),
 }
 
 /// Which relatives a call may touch without a grant.

@@ -25,6 +25,6 @@ pub use config::{Config, ModelRouter, Profile};
 pub use model::openai::{OpenAiConfig, OpenAiModel};
 pub use model::retry::RetryPolicy;
 pub use model::scripted::{Script, ScriptedModel};
-pub use model::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, RequestMeta};
+pub use model::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, RequestMeta, ToolTable};
 pub use quantum::{QuantumEnv, QuantumOutcome, QuantumPolicy};
 pub use scheduler::{RunSummary, Scheduler, SchedulerConfig};

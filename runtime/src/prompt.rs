@@ -1,31 +1,97 @@
-//! Building a quantum's request from the image, the process and its transcript.
+//! Building a quantum's request from the image, the process, its memory
+//! and its transcript, within the image's token budget.
 //!
-//! Layout: a system message (the image's prompt plus what the process is), a
-//! user message with unread interrupts first, then the goal (and how many
-//! older turns are not shown), then the most recent transcript entries as
-//! assistant tool calls paired with their tool results, and last an inbox
-//! notice when messages are waiting. Only the process's own tools are offered.
+//! Layout:
+//! 1. system: the image's prompt and who the process is;
+//! 2. user: unread interrupts first, then the goal, then the pinned memory
+//!    objects that fit in a quarter of the token budget (whole objects, in
+//!    pin order) and a notice naming those left out, then the compacted
+//!    older turns;
+//! 3. the recent transcript as assistant tool calls paired with their tool
+//!    results, newest kept first while they fit the budget;
+//! 4. user: an inbox notice when messages are waiting.
+//!
+//! Compaction: a turn (a tool call and its result, always kept together)
+//! that does not fit in full becomes one line (`quantum N: tool(args…) ->
+//! outcome, size`), the newest first, within an eighth of the budget and at
+//! most [`COMPACT_LINES`]; older turns are only counted. A
+//! single result larger than half the budget is cut, with a notice, so the
+//! newest turn is always shown. Tokens are estimated at 4 bytes each.
 
 use libos_images::Image;
-use libos_kernel::{InboxSummary, Outcome, ProcessInfo, TranscriptEntry};
+use libos_kernel::memory::Object;
+use libos_kernel::{CompactTurn, InboxSummary, Outcome, ProcessInfo, RecentHistory, TranscriptEntry};
 use libos_tools::ToolName;
 
 use crate::model::{ChatMessage, ChatRequest, RawToolCall, RequestMeta};
 
-/// Builds the request for a quantum. `omitted` is how many older transcript
-/// entries are not in `recent`.
+/// Older turns shown as one compacted line each, at most.
+pub const COMPACT_LINES: usize = 40;
+
+/// Estimated tokens of a text.
+pub fn tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+fn cut(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn result_text(entry: &TranscriptEntry) -> String {
+    match entry.result.outcome {
+        // These texts already say what happened (an unknown outcome, a
+        // denial naming the grant or the human and their reason).
+        Outcome::Ok | Outcome::Unknown | Outcome::Denied => entry.result.content.clone(),
+        _ => format!("error: {}", entry.result.content),
+    }
+}
+
+fn compact(entry: &TranscriptEntry) -> CompactTurn {
+    let args = cut(&entry.call.args, 100);
+    CompactTurn {
+        quantum: entry.quantum,
+        tool: entry.call.tool.clone(),
+        args: args.to_string(),
+        args_cut: args.len() < entry.call.args.len(),
+        outcome: entry.result.outcome,
+        result_bytes: entry.result.content.len() as u64,
+    }
+}
+
+fn compact_line(turn: &CompactTurn) -> String {
+    let args = cut(&turn.args, 80);
+    let more = if turn.args_cut || args.len() < turn.args.len() { "…" } else { "" };
+    format!(
+        "quantum {}: {}({args}{more}) -> {}, {} bytes",
+        turn.quantum,
+        turn.tool,
+        turn.outcome.as_str(),
+        turn.result_bytes
+    )
+}
+
+/// Builds the request for a quantum.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     image: &Image,
     process: &ProcessInfo,
-    recent: &[TranscriptEntry],
-    omitted: u64,
+    history: &RecentHistory,
+    pinned: &[Object],
+    tools_offered: std::sync::Arc<crate::model::ToolTable>,
     inbox: &InboxSummary,
     call_index: u64,
     quantum: u64,
 ) -> ChatRequest {
-    let mut messages = Vec::with_capacity(2 + recent.len() * 2);
+    let budget = u64::from(image.context.token_budget);
     let tools: Vec<&str> = image.tools.iter().map(|t| t.as_str()).collect();
-    messages.push(ChatMessage::System(format!(
+    let system = format!(
         "{}\n\nYou are process {}{} running image `{}` {}. Your tools: {}. Call exactly one tool per turn.",
         image.system_prompt,
         process.pid,
@@ -33,20 +99,97 @@ pub fn build(
         image.name,
         image.version,
         tools.join(", ")
-    )));
+    );
     let mut user = String::new();
     for m in &inbox.interrupts {
         user.push_str(&format!("INTERRUPT {}\n\n", m.render()));
     }
     user.push_str(&format!("Goal: {}", process.goal));
-    if omitted > 0 {
+
+    // Pinned memory: whole objects within a quarter of the budget.
+    let mut left_out = Vec::new();
+    let mut memory = String::new();
+    let mut memory_tokens = 0;
+    for o in pinned {
+        let block =
+            format!("\n\n[memory {} `{}/{}` ({}, v{})]\n{}", o.oid, o.namespace, o.name, o.kind, o.version, o.content);
+        let t = tokens(&block);
+        if memory_tokens + t <= budget / 4 {
+            memory.push_str(&block);
+            memory_tokens += t;
+        } else {
+            left_out.push(format!("{} `{}` (~{t} tokens)", o.oid, o.name));
+        }
+    }
+    if !memory.is_empty() {
+        user.push_str("\n\nPinned memory:");
+        user.push_str(&memory);
+    }
+    if !left_out.is_empty() {
         user.push_str(&format!(
-            "\n\n[{omitted} earlier tool call{} not shown.]",
-            if omitted == 1 { " and its result is" } else { "s and their results are" }
+            "\n\n[Pinned objects left out for the token budget: {}. Read them with memory_read.]",
+            left_out.join(", ")
         ));
     }
+
+    // Recent turns in full, newest first, while they fit; the rest compacted.
+    // An eighth of the budget is kept for the compacted lines.
+    let used = tokens(&system) + tokens(&user) + 200 + budget / 8;
+    let mut room = budget.saturating_sub(used);
+    let mut shown: Vec<(&TranscriptEntry, String)> = Vec::new();
+    let mut first_shown = history.full.len();
+    for (i, entry) in history.full.iter().enumerate().rev() {
+        let mut result = result_text(entry);
+        let max = (budget / 2 * 4) as usize;
+        if result.len() > max {
+            let kept = cut(&result, max).to_string();
+            result = format!("{kept}\n[... cut: the result was {} bytes; {} shown]", result.len(), kept.len());
+        }
+        let t = tokens(&result) + tokens(&entry.call.args) + 20;
+        // The newest turn is always shown; others only if they fit.
+        if t > room && !shown.is_empty() {
+            break;
+        }
+        room = room.saturating_sub(t);
+        shown.push((entry, result));
+        first_shown = i;
+    }
+    shown.reverse();
+    let turns: Vec<CompactTurn> =
+        history.compact.iter().cloned().chain(history.full[..first_shown].iter().map(compact)).collect();
+    if !turns.is_empty() || history.older > 0 {
+        // The newest compacted lines, within their eighth of the budget.
+        let mut lines: Vec<String> = Vec::new();
+        let mut line_tokens = 0;
+        for turn in turns.iter().rev().take(COMPACT_LINES) {
+            let line = compact_line(turn);
+            line_tokens += tokens(&line) + 1;
+            if line_tokens > budget / 8 {
+                break;
+            }
+            lines.push(line);
+        }
+        lines.reverse();
+        let not_listed = history.older + (turns.len() - lines.len()) as u64;
+        let mut text = String::from("\n\n[Earlier turns, compacted");
+        if not_listed > 0 {
+            text.push_str(&format!(
+                "; {not_listed} older turn{} not listed",
+                if not_listed == 1 { " is" } else { "s are" }
+            ));
+        }
+        text.push(']');
+        for l in lines {
+            text.push('\n');
+            text.push_str(&l);
+        }
+        user.push_str(&text);
+    }
+
+    let mut messages = Vec::with_capacity(3 + shown.len() * 2);
+    messages.push(ChatMessage::System(system));
     messages.push(ChatMessage::User(user));
-    for entry in recent {
+    for (entry, result) in shown {
         messages.push(ChatMessage::Assistant {
             content: entry.call.rationale.clone(),
             tool_calls: vec![RawToolCall {
@@ -55,14 +198,7 @@ pub fn build(
                 arguments: entry.call.args.clone(),
             }],
         });
-        let content = match entry.result.outcome {
-            // An unknown outcome's text already says what happened.
-            // These texts already say what happened (an unknown outcome, a
-            // denial naming the grant or the human and their reason).
-            Outcome::Ok | Outcome::Unknown | Outcome::Denied => entry.result.content.clone(),
-            _ => format!("error: {}", entry.result.content),
-        };
-        messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content });
+        messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content: result });
     }
     let waiting = inbox.unread.saturating_sub(inbox.interrupts.len() as u64);
     if waiting > 0 {
@@ -78,7 +214,7 @@ pub fn build(
     }
     ChatRequest {
         messages,
-        tools: image.tools.iter().copied().map(ToolName::spec).collect(),
+        tools: tools_offered,
         meta: RequestMeta {
             pid: process.pid,
             image: image.name.clone(),

@@ -106,7 +106,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(i) => i,
         Err(e) => return fail(FailureKind::KernelError, e),
     };
-    let workspace = match Workspace::new(&process.workspace, kernel.protected_paths()) {
+    let workspace = match env.images.workspace(&process.workspace, kernel.protected_paths()) {
         Ok(w) => w,
         Err(e) => return fail(FailureKind::KernelError, e),
     };
@@ -117,10 +117,18 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(m) => m,
         Err(e) => return fail(FailureKind::ModelError, e),
     };
-    let (recent, total) = kernel.recent_transcript(lease.pid, image.context.transcript_window as usize)?;
-    let omitted = total.saturating_sub(recent.len() as u64);
-    let mut request =
-        prompt::build(&image, process, &recent, omitted, &lease.inbox, process.usage.model_calls, lease.quantum);
+    let window = image.context.transcript_window as usize;
+    let history = kernel.recent_history(lease.pid, window, prompt::COMPACT_LINES)?;
+    let mut request = prompt::build(
+        &image,
+        process,
+        &history,
+        &lease.pinned,
+        env.images.tools(&image),
+        &lease.inbox,
+        process.usage.model_calls,
+        lease.quantum,
+    );
     let seen: Vec<_> = lease.inbox.interrupts.iter().map(|m| m.id).collect();
     let fallback_id = format!("call_{}_{}", lease.pid, lease.quantum);
 

@@ -20,6 +20,21 @@ fn nows(n: usize) -> Vec<Step> {
     steps
 }
 
+/// Numbers vary with prompt sizes; the wording must not.
+fn digits(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn failure(state: &ProcState) -> (FailureKind, String) {
     match state {
         ProcState::Failed { kind, error } => (*kind, error.clone()),
@@ -52,21 +67,21 @@ async fn running_out_of_any_dimension_ends_the_process_with_budget_exhausted() {
         assert_eq!(kind, FailureKind::BudgetExhausted, "{name}");
         // What it did before is kept.
         assert_eq!(w.transcript(pid).len(), done, "{name}");
-        reasons.push(why.replace(|c: char| c.is_ascii_digit(), "#"));
+        reasons.push(digits(&why));
     }
     let (kind, why) = failure(&w.state(tokens));
     assert_eq!((kind, w.model_calls(tokens)), (FailureKind::BudgetExhausted, 0), "the call was never made");
-    reasons.push(why.replace(|c: char| c.is_ascii_digit(), "#"));
+    reasons.push(digits(&why));
     assert_eq!(
         reasons,
         vec![
             "quanta budget exhausted: # of # used",
             "model_calls budget exhausted: # of # used",
             "tokens_out budget exhausted: # of # used",
-            "cost_usd budget exhausted: $#.#### of $#.#### used",
+            "cost_usd budget exhausted: $#.# of $#.# used",
             "tool_calls budget exhausted: # of # used",
             "wall_time budget exhausted: #s of #s used",
-            "tokens_in budget exhausted: the next prompt needs ~### tokens, ### are left",
+            "tokens_in budget exhausted: the next prompt needs ~# tokens, # are left",
         ]
     );
 }

@@ -6,5 +6,6 @@
 
 mod budgets;
 mod embedded;
+mod memory;
 mod parking;
 mod world;

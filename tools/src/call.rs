@@ -7,10 +7,11 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 
 use crate::delete_file::DeleteFileArgs;
+use crate::memory::{MemoryListArgs, MemoryPinArgs, MemoryReadArgs, MemoryShareArgs, MemoryWriteArgs};
 use crate::msgs::{AskHumanArgs, FilterArgs, SendArgs, SleepArgs};
 use crate::procs::{ChildrenArgs, SignalArgs, SpawnArgs, WaitArgs};
 use crate::spec::ToolSpec;
-use crate::{delete_file, exit, list_dir, msgs, now, procs, read_file, write_file};
+use crate::{delete_file, exit, list_dir, memory, msgs, now, procs, read_file, write_file};
 
 /// Largest arguments text accepted from a model, in bytes.
 pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
@@ -48,11 +49,23 @@ pub enum ToolName {
     Sleep,
     /// `ask_human(question)`.
     AskHuman,
+    /// `memory_write(name, content, kind)`.
+    MemoryWrite,
+    /// `memory_read(object)`.
+    MemoryRead,
+    /// `memory_list(namespace)`.
+    MemoryList,
+    /// `memory_share(oid, pid, rights)`.
+    MemoryShare,
+    /// `memory_pin(oid)`.
+    MemoryPin,
+    /// `memory_unpin(oid)`.
+    MemoryUnpin,
 }
 
 impl ToolName {
     /// Every tool, in the order schemas are presented.
-    pub const ALL: [ToolName; 15] = [
+    pub const ALL: [ToolName; 21] = [
         ToolName::Exit,
         ToolName::Now,
         ToolName::ReadFile,
@@ -68,6 +81,12 @@ impl ToolName {
         ToolName::Receive,
         ToolName::Sleep,
         ToolName::AskHuman,
+        ToolName::MemoryWrite,
+        ToolName::MemoryRead,
+        ToolName::MemoryList,
+        ToolName::MemoryShare,
+        ToolName::MemoryPin,
+        ToolName::MemoryUnpin,
     ];
 
     /// The tool's name on the wire.
@@ -88,6 +107,12 @@ impl ToolName {
             ToolName::Receive => "receive",
             ToolName::Sleep => "sleep",
             ToolName::AskHuman => "ask_human",
+            ToolName::MemoryWrite => "memory_write",
+            ToolName::MemoryRead => "memory_read",
+            ToolName::MemoryList => "memory_list",
+            ToolName::MemoryShare => "memory_share",
+            ToolName::MemoryPin => "memory_pin",
+            ToolName::MemoryUnpin => "memory_unpin",
         }
     }
 
@@ -114,6 +139,12 @@ impl ToolName {
             ToolName::Receive => msgs::receive_spec(),
             ToolName::Sleep => msgs::sleep_spec(),
             ToolName::AskHuman => msgs::ask_human_spec(),
+            ToolName::MemoryWrite => memory::write_spec(),
+            ToolName::MemoryRead => memory::read_spec(),
+            ToolName::MemoryList => memory::list_spec(),
+            ToolName::MemoryShare => memory::share_spec(),
+            ToolName::MemoryPin => memory::pin_spec(),
+            ToolName::MemoryUnpin => memory::unpin_spec(),
         }
     }
 }
@@ -157,6 +188,18 @@ pub enum ToolCall {
     Sleep(SleepArgs),
     /// Ask the operator.
     AskHuman(AskHumanArgs),
+    /// Write an object.
+    MemoryWrite(MemoryWriteArgs),
+    /// Read an object.
+    MemoryRead(MemoryReadArgs),
+    /// List the view.
+    MemoryList(MemoryListArgs),
+    /// Share an object with a child.
+    MemoryShare(MemoryShareArgs),
+    /// Pin an object.
+    MemoryPin(MemoryPinArgs),
+    /// Unpin an object.
+    MemoryUnpin(MemoryPinArgs),
 }
 
 /// Why a model's output could not become a tool call. Shown to the model in a repair turn.
@@ -252,6 +295,12 @@ impl ToolCall {
             ToolName::Receive => ToolCall::Receive(typed(tool, value)?),
             ToolName::Sleep => ToolCall::Sleep(typed(tool, value)?),
             ToolName::AskHuman => ToolCall::AskHuman(typed(tool, value)?),
+            ToolName::MemoryWrite => ToolCall::MemoryWrite(typed(tool, value)?),
+            ToolName::MemoryRead => ToolCall::MemoryRead(typed(tool, value)?),
+            ToolName::MemoryList => ToolCall::MemoryList(typed(tool, value)?),
+            ToolName::MemoryShare => ToolCall::MemoryShare(typed(tool, value)?),
+            ToolName::MemoryPin => ToolCall::MemoryPin(typed(tool, value)?),
+            ToolName::MemoryUnpin => ToolCall::MemoryUnpin(typed(tool, value)?),
         };
         call.validate()?;
         Ok(call)
@@ -278,13 +327,22 @@ impl ToolCall {
             ToolCall::Read(a) | ToolCall::Receive(a) => a.filter().map(drop).map_err(invalid),
             ToolCall::Sleep(a) => a.duration().map(drop).map_err(invalid),
             ToolCall::AskHuman(a) if a.question.trim().is_empty() => Err(invalid("question is empty".to_string())),
+            ToolCall::MemoryWrite(a) => libos_kernel::memory::check_name(&a.name).map_err(invalid),
+            ToolCall::MemoryRead(a) => a.target().map(drop).map_err(invalid),
+            ToolCall::MemoryShare(a) => {
+                a.rights().map_err(invalid)?;
+                memory::oid(a.oid).map_err(invalid)?;
+                a.pid.to_string().parse::<libos_kernel::Pid>().map(drop).map_err(invalid)
+            }
+            ToolCall::MemoryPin(a) | ToolCall::MemoryUnpin(a) => memory::oid(a.oid).map(drop).map_err(invalid),
             ToolCall::Now(_)
             | ToolCall::ReadFile(_)
             | ToolCall::ListDir(_)
             | ToolCall::WriteFile(_)
             | ToolCall::DeleteFile(_)
             | ToolCall::Children(_)
-            | ToolCall::AskHuman(_) => Ok(()),
+            | ToolCall::AskHuman(_)
+            | ToolCall::MemoryList(_) => Ok(()),
         }
     }
 
@@ -306,6 +364,12 @@ impl ToolCall {
             ToolCall::Receive(_) => ToolName::Receive,
             ToolCall::Sleep(_) => ToolName::Sleep,
             ToolCall::AskHuman(_) => ToolName::AskHuman,
+            ToolCall::MemoryWrite(_) => ToolName::MemoryWrite,
+            ToolCall::MemoryRead(_) => ToolName::MemoryRead,
+            ToolCall::MemoryList(_) => ToolName::MemoryList,
+            ToolCall::MemoryShare(_) => ToolName::MemoryShare,
+            ToolCall::MemoryPin(_) => ToolName::MemoryPin,
+            ToolCall::MemoryUnpin(_) => ToolName::MemoryUnpin,
         }
     }
 
@@ -326,6 +390,11 @@ impl ToolCall {
             ToolCall::Read(a) | ToolCall::Receive(a) => serde_json::to_value(a),
             ToolCall::Sleep(a) => serde_json::to_value(a),
             ToolCall::AskHuman(a) => serde_json::to_value(a),
+            ToolCall::MemoryWrite(a) => serde_json::to_value(a),
+            ToolCall::MemoryRead(a) => serde_json::to_value(a),
+            ToolCall::MemoryList(a) => serde_json::to_value(a),
+            ToolCall::MemoryShare(a) => serde_json::to_value(a),
+            ToolCall::MemoryPin(a) | ToolCall::MemoryUnpin(a) => serde_json::to_value(a),
         };
         value.map(|v| v.to_string()).unwrap_or_else(|_| "{}".to_string())
     }

@@ -122,6 +122,13 @@ impl ToolCall {
                 }]
             }
             ToolCall::AskHuman(_) => vec![Need::grant(Resource::new(ResourceKind::Human, "operator"), Right::Send)],
+            // Own namespace and own view: the handles decide, in the kernel.
+            ToolCall::MemoryWrite(_)
+            | ToolCall::MemoryRead(_)
+            | ToolCall::MemoryShare(_)
+            | ToolCall::MemoryPin(_)
+            | ToolCall::MemoryUnpin(_) => Vec::new(),
+            ToolCall::MemoryList(_) => Vec::new(),
         })
     }
 
@@ -147,6 +154,24 @@ impl ToolCall {
             ToolCall::Receive(a) => Dispatch::Kernel(Syscall::Receive { filter: a.filter()? }),
             ToolCall::Sleep(a) => Dispatch::Kernel(Syscall::Sleep { duration: a.duration()? }),
             ToolCall::AskHuman(a) => Dispatch::Kernel(Syscall::AskHuman { question: a.question.clone() }),
+            ToolCall::MemoryWrite(a) => Dispatch::Kernel(Syscall::MemoryWrite {
+                name: a.name.clone(),
+                content: a.content.clone(),
+                kind: a.kind.clone().unwrap_or_else(|| "text".to_string()),
+            }),
+            ToolCall::MemoryRead(a) => Dispatch::Kernel(Syscall::MemoryRead { target: a.target()? }),
+            ToolCall::MemoryList(a) => Dispatch::Kernel(Syscall::MemoryList { namespace: a.namespace.clone() }),
+            ToolCall::MemoryShare(a) => Dispatch::Kernel(Syscall::MemoryShare {
+                oid: crate::memory::oid(a.oid)?,
+                pid: pid(a.pid)?,
+                rights: a.rights()?,
+            }),
+            ToolCall::MemoryPin(a) => {
+                Dispatch::Kernel(Syscall::MemoryPin { oid: crate::memory::oid(a.oid)?, pinned: true })
+            }
+            ToolCall::MemoryUnpin(a) => {
+                Dispatch::Kernel(Syscall::MemoryPin { oid: crate::memory::oid(a.oid)?, pinned: false })
+            }
         })
     }
 
@@ -168,7 +193,13 @@ impl ToolCall {
             | ToolCall::Read(_)
             | ToolCall::Receive(_)
             | ToolCall::Sleep(_)
-            | ToolCall::AskHuman(_) => ToolOutput::Error(format!("`{}` is committed by the kernel", self.name())),
+            | ToolCall::AskHuman(_)
+            | ToolCall::MemoryWrite(_)
+            | ToolCall::MemoryRead(_)
+            | ToolCall::MemoryList(_)
+            | ToolCall::MemoryShare(_)
+            | ToolCall::MemoryPin(_)
+            | ToolCall::MemoryUnpin(_) => ToolOutput::Error(format!("`{}` is committed by the kernel", self.name())),
         }
     }
 }

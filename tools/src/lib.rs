@@ -13,13 +13,15 @@
 //! - [`spec`]: the schema sent to models.
 //! - one module per tool: [`exit`], [`now`], [`read_file`], [`list_dir`],
 //!   [`write_file`], [`delete_file`]; kernel calls by family: [`procs`]
-//!   (spawn, wait, children, signal) and [`msgs`] (send, read, receive, sleep, ask_human).
+//!   (spawn, wait, children, signal), [`msgs`] (send, read, receive, sleep, ask_human)
+//!   and [`memory`] (memory_write, memory_read, memory_list, memory_share, memory_pin, memory_unpin).
 
 pub mod call;
 pub mod delete_file;
 pub mod dispatch;
 pub mod exit;
 pub mod list_dir;
+pub mod memory;
 pub mod msgs;
 pub mod now;
 pub mod procs;

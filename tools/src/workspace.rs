@@ -31,6 +31,11 @@ impl Workspace {
         Ok(Workspace { root, protected })
     }
 
+    /// A workspace whose root was canonicalised before (by [`Workspace::new`]).
+    pub fn with_canonical_root(root: PathBuf, protected: Vec<PathBuf>) -> Workspace {
+        Workspace { root, protected }
+    }
+
     /// The canonical root.
     pub fn root(&self) -> &Path {
         &self.root

@@ -113,7 +113,7 @@ fn the_demo_runs_and_verifies() {
     let out = env.ok(&["demo", "--dir", s(&env.path("demo"))]);
     for needle in [
         "dropped: `write fs:ops/** allow` is not covered by any delegable grant of yours",
-        "message 3 from pid:4 channel=reports",
+        "from pid:4 channel=reports: ops: the runbook asks for a key rotation",
         "permission denied: read fs:secrets/keys.txt (no grant of yours covers it)",
         "$ libos approve 1",
         "$ libos deny 2 --reason \"key rotation needs a change ticket\"",
@@ -186,4 +186,24 @@ fn audit_follow_prints_new_records_as_they_are_committed() {
     assert_eq!(next_action(), "kill");
     follow.kill().unwrap();
     follow.wait().unwrap();
+}
+
+#[test]
+fn memory_lists_a_view_and_shows_an_object() {
+    let env = Env::new();
+    let script = env.write(
+        "m.toml",
+        "[[agent]]\nimage = \"assistant\"\n[[agent.step]]\ntool = \"memory_write\"\nargs = { name = \"notes\", content = \"remember the milk\", kind = \"note\" }\n[[agent.step]]\ntool = \"memory_pin\"\nargs = { oid = 1 }\n[[agent.step]]\ntool = \"exit\"\nargs = { result = \"noted\" }\n",
+    );
+    env.ok(&["spawn", "assistant", "--goal", "take notes"]);
+    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    assert_eq!(
+        env.ok(&["memory", "1"]),
+        "OID  OBJECT       KIND  VERSION  BYTES  RIGHTS      PINNED  FROM\n1    pid:1/notes  note  1        17     read,write  yes     pid:1\n"
+    );
+    let shown = env.ok(&["memory", "show", "1"]);
+    assert!(shown.starts_with("object 1 · pid:1/notes · note · version 1 · owner pid 1 · updated "), "{shown}");
+    assert!(shown.ends_with("\n\nremember the milk\n"), "{shown}");
+    assert_eq!(env.fails(&["memory", "show", "9"]), (3, "libos: error: no object with id 9\n".to_string()));
+    assert_eq!(env.fails(&["memory"]).0, 2);
 }

@@ -6,7 +6,7 @@ use crate::audit::{AuditFilter, AuditRecord, VerifyReport};
 use crate::error::KernelError;
 use crate::ids::{AuditSeq, Pid};
 use crate::process::{ProcessFilter, ProcessInfo};
-use crate::quantum::{ModelCallRow, TranscriptEntry};
+use crate::quantum::{ModelCallRow, RecentHistory, TranscriptEntry};
 
 /// Chains shorter than this are verified on one connection: splitting them
 /// costs more in connections and threads than it saves.
@@ -31,11 +31,12 @@ impl Kernel {
         })
     }
 
-    /// The last `window` transcript entries of a process (oldest first) and
-    /// how many it has in all, read as one statement: what a quantum's
-    /// prompt needs, without checking that the process exists.
-    pub fn recent_transcript(&self, pid: Pid, window: usize) -> Result<(Vec<TranscriptEntry>, u64), KernelError> {
-        self.inner.store.recent_transcript(pid, window)
+    /// What a quantum's prompt needs of a process's transcript: the newest
+    /// `window` turns in full, up to `compact` before them without their
+    /// results, and how many are older still. Read without an explicit
+    /// transaction and without checking that the process exists.
+    pub fn recent_history(&self, pid: Pid, window: usize, compact: usize) -> Result<RecentHistory, KernelError> {
+        self.inner.store.recent_history(pid, window, compact)
     }
 
     /// Every model call a process made, oldest first.

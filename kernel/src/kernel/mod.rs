@@ -9,6 +9,7 @@ mod caps;
 mod human;
 mod inspect;
 mod lifecycle;
+mod memory;
 mod ops;
 mod park;
 mod sched;

@@ -116,6 +116,7 @@ impl Kernel {
                     _ => None,
                 };
                 let (unread, interrupts) = tx.unread_summary(p.pid)?;
+                let pinned = tx.pinned_objects(p.pid)?;
                 out.push(Lease {
                     pid: p.pid,
                     generation,
@@ -125,6 +126,7 @@ impl Kernel {
                     process: p,
                     resume,
                     inbox: InboxSummary { unread, interrupts },
+                    pinned,
                 });
             }
             Ok(out)

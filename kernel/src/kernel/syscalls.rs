@@ -13,14 +13,16 @@ use crate::actor::Actor;
 use crate::audit::Outcome;
 use crate::budget::{allotment, amounts};
 use crate::caps::covers;
+use crate::caps::{Right, Rights};
 use crate::error::KernelError;
 use crate::ids::Pid;
 use crate::ipc::RequestKind;
+use crate::memory::{MAX_OBJECT_BYTES, check_name, namespace_of};
 use crate::process::{ProcessInfo, SpawnSpec};
 use crate::quantum::ToolResultRecord;
 use crate::state::{Event, WaitOn};
 use crate::store::Tx;
-use crate::syscall::{SignalAction, Syscall};
+use crate::syscall::{ObjectRef, SignalAction, Syscall};
 use crate::time::Timestamp;
 
 /// How a kernel call ended.
@@ -196,11 +198,93 @@ pub(super) fn execute(
             }
             Ok(SyscallOutcome::Park(WaitOn::Timer(now.plus(*duration)), None))
         }
+        Syscall::MemoryWrite { name, content, kind } => {
+            if let Err(why) = check_name(name) {
+                return Ok(err(why));
+            }
+            if content.len() > MAX_OBJECT_BYTES {
+                return Ok(err(format!(
+                    "content is {} bytes, more than the {MAX_OBJECT_BYTES} an object may hold",
+                    content.len()
+                )));
+            }
+            let ns = namespace_of(pid);
+            let (oid, version) = tx.put_object(&ns, name, kind, content, pid, now)?;
+            tx.put_handle(pid, oid, Rights::parse("read,write").unwrap_or_default(), &Actor::Process(pid), now)?;
+            Ok(ok(format!("wrote object {oid} `{name}` ({kind}, {} bytes, version {version})", content.len())))
+        }
+        Syscall::MemoryRead { target } => {
+            let found = match target {
+                ObjectRef::Name(name) => tx.object_named(&namespace_of(pid), name)?,
+                ObjectRef::Oid(oid) => match tx.handle(pid, *oid)? {
+                    Some(h) if h.rights.contains(Right::Read) => tx.object(*oid)?,
+                    Some(_) => return Ok(err(format!("your handle on object {oid} does not allow read"))),
+                    None => return Ok(err(format!("object {oid} is not in your view"))),
+                },
+            };
+            Ok(match found {
+                Some(o) => ok(format!(
+                    "object {} `{}/{}` ({}, version {}):\n{}",
+                    o.oid, o.namespace, o.name, o.kind, o.version, o.content
+                )),
+                None => err(format!("no object {}", describe(target))),
+            })
+        }
+        Syscall::MemoryList { namespace } => {
+            let view: Vec<_> =
+                tx.view(pid)?.into_iter().filter(|h| namespace.as_ref().is_none_or(|n| *n == h.namespace)).collect();
+            if view.is_empty() {
+                return Ok(ok("your view is empty".to_string()));
+            }
+            let lines: Vec<String> = view
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} {}/{} ({}, {} bytes, v{}, {}{})",
+                        h.oid,
+                        h.namespace,
+                        h.name,
+                        h.kind,
+                        h.bytes,
+                        h.version,
+                        h.rights,
+                        if h.pinned { ", pinned" } else { "" }
+                    )
+                })
+                .collect();
+            Ok(ok(lines.join("\n")))
+        }
+        Syscall::MemoryShare { oid, pid: child, rights } => {
+            if let Err(why) = own_child(tx, pid, *child)? {
+                return Ok(err(format!("{why}: objects are shared only with your own children")));
+            }
+            let Some(h) = tx.handle(pid, *oid)? else {
+                return Ok(err(format!("object {oid} is not in your view")));
+            };
+            if !h.rights.is_superset(*rights) {
+                return Ok(err(format!("you hold only {} on object {oid}: you cannot share {rights}", h.rights)));
+            }
+            tx.put_handle(*child, *oid, *rights, &Actor::Process(pid), now)?;
+            Ok(ok(format!("shared object {oid} `{}` with process {child} ({rights})", h.name)))
+        }
+        Syscall::MemoryPin { oid, pinned } => {
+            if !tx.set_pinned(pid, *oid, *pinned)? {
+                return Ok(err(format!("object {oid} is not in your view")));
+            }
+            Ok(ok(format!("{} object {oid}", if *pinned { "pinned" } else { "unpinned" })))
+        }
         Syscall::AskHuman { question } => Ok(SyscallOutcome::Park(
             // The request id is filled in by the commit, which creates it.
             WaitOn::Human(crate::ids::RequestId(0)),
             Some(RequestKind::Question { text: question.clone() }),
         )),
+    }
+}
+
+fn describe(target: &ObjectRef) -> String {
+    match target {
+        ObjectRef::Name(n) => format!("named `{n}` in your namespace"),
+        ObjectRef::Oid(o) => format!("with id {o}"),
     }
 }
 

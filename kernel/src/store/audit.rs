@@ -38,14 +38,19 @@ fn record_from_row(r: &Row<'_>) -> Result<AuditRecord, rusqlite::Error> {
 impl Tx<'_> {
     /// The last record's (seq, hash), or (0, GENESIS) for an empty log.
     pub(crate) fn audit_head(&self) -> Result<(AuditSeq, String), KernelError> {
+        if let Some(head) = self.audit_head.borrow().as_ref() {
+            return Ok(head.clone());
+        }
         let head = self
             .tx
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             .sql()?
             .query_row([], |r| Ok((AuditSeq(r.get(0)?), r.get::<_, String>(1)?)))
             .optional()
-            .sql()?;
-        Ok(head.unwrap_or((AuditSeq(0), GENESIS.to_string())))
+            .sql()?
+            .unwrap_or((AuditSeq(0), GENESIS.to_string()));
+        *self.audit_head.borrow_mut() = Some(head.clone());
+        Ok(head)
     }
 
     /// Appends a record to the chain. Part of the caller's transaction: if the
@@ -96,6 +101,7 @@ impl Tx<'_> {
                 record.hash
             ])
             .sql()?;
+        *self.audit_head.borrow_mut() = Some((record.seq, record.hash.clone()));
         Ok(record)
     }
 

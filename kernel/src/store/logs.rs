@@ -9,7 +9,8 @@ use crate::audit::Outcome;
 use crate::error::{KernelError, StoreError};
 use crate::ids::{AuditSeq, ModelCallId, Pid};
 use crate::quantum::{
-    ModelCallOutcome, ModelCallRecord, ModelCallRow, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
+    CompactTurn, ModelCallOutcome, ModelCallRecord, ModelCallRow, RecentHistory, TokenUsage, ToolCallRecord,
+    ToolResultRecord, TranscriptEntry,
 };
 use crate::time::Timestamp;
 
@@ -227,32 +228,63 @@ impl Tx<'_> {
     }
 }
 
-/// The last `limit` transcript entries of `pid` (oldest first) and how many
-/// it has in all, in one statement on `conn` outside any explicit
-/// transaction (one statement reads one snapshot). The quantum asks for this
-/// every time; `BEGIN`/`ROLLBACK` around it cost as much as the query.
-pub(crate) fn recent_transcript(
+/// The newest `window` turns of `pid` in full and up to `compact` turns
+/// before them without their results, read on `conn` outside any explicit
+/// transaction. The quantum asks for this every time; `BEGIN`/`ROLLBACK`
+/// around it cost as much as the queries. The two statements need no common
+/// snapshot: only the leased quantum appends to this process's transcript.
+pub(crate) fn recent_history(
     conn: &rusqlite::Connection,
     pid: Pid,
-    limit: usize,
-) -> Result<(Vec<TranscriptEntry>, u64), KernelError> {
+    window: usize,
+    compact: usize,
+) -> Result<RecentHistory, KernelError> {
     let sql = format!(
-        "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, \
+        "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, id, \
          (SELECT count(*) FROM transcript WHERE pid = ?1) FROM transcript \
-         WHERE pid = ?1 ORDER BY id DESC LIMIT {limit}"
+         WHERE pid = ?1 ORDER BY id DESC LIMIT {window}"
     );
     let mut stmt = conn.prepare_cached(&sql).sql()?;
     let mut total = 0u64;
+    let mut first_id = i64::MAX;
     let rows = stmt
         .query_map(params![pid.get()], |r| {
-            total = r.get::<_, i64>(8)? as u64;
+            total = r.get::<_, i64>(9)? as u64;
+            first_id = first_id.min(r.get(8)?);
             transcript_from_row(r)
         })
         .sql()?;
-    let mut out = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
-    out.reverse();
-    if out.is_empty() {
-        total = 0;
+    let mut full = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
+    full.reverse();
+    if full.is_empty() || compact == 0 {
+        let older = total.saturating_sub(full.len() as u64);
+        return Ok(RecentHistory { full, compact: Vec::new(), older });
     }
-    Ok((out, total))
+    let sql = format!(
+        "SELECT quantum, tool, substr(args, 1, 100), length(args) > 100, outcome, length(CAST(result AS BLOB)) \
+         FROM transcript WHERE pid = ? AND id < ? ORDER BY id DESC LIMIT {compact}"
+    );
+    let mut stmt = conn.prepare_cached(&sql).sql()?;
+    let rows = stmt
+        .query_map(params![pid.get(), first_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)? as u64,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)? != 0,
+                r.get::<_, String>(4)?,
+                r.get::<_, i64>(5)? as u64,
+            ))
+        })
+        .sql()?;
+    let mut turns = Vec::new();
+    for row in rows {
+        let (quantum, tool, args, args_cut, outcome, result_bytes) = row.sql()?;
+        let outcome = Outcome::parse(&outcome)
+            .ok_or_else(|| KernelError::Store(StoreError::Corrupt(format!("transcript outcome `{outcome}`"))))?;
+        turns.push(CompactTurn { quantum, tool, args, args_cut, outcome, result_bytes });
+    }
+    turns.reverse();
+    let older = total.saturating_sub((full.len() + turns.len()) as u64);
+    Ok(RecentHistory { full, compact: turns, older })
 }

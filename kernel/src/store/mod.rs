@@ -11,6 +11,7 @@ mod caps;
 mod checkpoint;
 mod ipc;
 mod logs;
+mod memory;
 mod processes;
 mod schema;
 
@@ -62,6 +63,16 @@ pub enum OpenMode {
 /// A transaction: the typed operations of the store.
 pub(crate) struct Tx<'c> {
     tx: rusqlite::Transaction<'c>,
+    /// The audit head as of the last read or append in this transaction. A
+    /// transaction sees no one else's appends (a write holds the lock, a
+    /// read its snapshot), so it is read from the table at most once.
+    audit_head: std::cell::RefCell<Option<(crate::ids::AuditSeq, String)>>,
+}
+
+impl<'c> Tx<'c> {
+    fn new(tx: rusqlite::Transaction<'c>) -> Tx<'c> {
+        Tx { tx, audit_head: std::cell::RefCell::new(None) }
+    }
 }
 
 /// An open store.
@@ -128,7 +139,7 @@ impl Store {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let before = conn.total_changes();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
-        let tx = Tx { tx };
+        let tx = Tx::new(tx);
         let value = f(&tx)?;
         let changed = tx.tx.total_changes() != before;
         tx.tx.commit().map_err(store_err)?;
@@ -145,7 +156,7 @@ impl Store {
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
-        let tx = Tx { tx };
+        let tx = Tx::new(tx);
         let value = f(&tx)?;
         // A read transaction has nothing to commit; ending it releases the snapshot.
         tx.tx.rollback().map_err(store_err)?;
@@ -168,7 +179,7 @@ impl Store {
             // syscall per page.
             conn.execute_batch("PRAGMA mmap_size = 1073741824").map_err(store_err)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
-            let tx = Tx { tx };
+            let tx = Tx::new(tx);
             let value = f(&tx)?;
             tx.tx.rollback().map_err(store_err)?;
             Ok(value)
@@ -176,14 +187,15 @@ impl Store {
         Some(run())
     }
 
-    /// See [`logs::recent_transcript`].
-    pub(crate) fn recent_transcript(
+    /// See [`logs::recent_history`].
+    pub(crate) fn recent_history(
         &self,
         pid: crate::ids::Pid,
-        limit: usize,
-    ) -> Result<(Vec<crate::quantum::TranscriptEntry>, u64), KernelError> {
+        window: usize,
+        compact: usize,
+    ) -> Result<crate::quantum::RecentHistory, KernelError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        logs::recent_transcript(&conn, pid, limit)
+        logs::recent_history(&conn, pid, window, compact)
     }
 
     /// A token that changes whenever anyone (this handle or another process) commits.

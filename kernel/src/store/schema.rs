@@ -209,6 +209,32 @@ ALTER TABLE processes ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE processes ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE model_calls ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 5: memory. Objects by (namespace, name), and each process's view of
+    // them: a handle with rights, pinned or not.
+    r#"
+CREATE TABLE objects (
+    oid        INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    content    TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    owner      INTEGER NOT NULL REFERENCES processes(pid),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (namespace, name)
+);
+
+CREATE TABLE views (
+    pid        INTEGER NOT NULL REFERENCES processes(pid),
+    oid        INTEGER NOT NULL REFERENCES objects(oid),
+    rights     INTEGER NOT NULL,
+    pinned     INTEGER NOT NULL DEFAULT 0,
+    granted_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (pid, oid)
+);
+"#,
 ];
 
 /// The schema version this build writes.

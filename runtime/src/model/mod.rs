@@ -65,13 +65,49 @@ pub struct RequestMeta {
     pub call_index: u64,
 }
 
+/// The tools a request offers, with their Chat Completions JSON serialised
+/// once: every quantum of a process sends (and digests) the same table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolTable {
+    specs: Vec<ToolSpec>,
+    json: Vec<u8>,
+}
+
+impl ToolTable {
+    /// A table of these tools, in this order.
+    pub fn new(specs: Vec<ToolSpec>) -> ToolTable {
+        let json = wire::tools_json(&specs);
+        ToolTable { specs, json }
+    }
+
+    /// The `tools` array as JSON.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+}
+
+impl std::ops::Deref for ToolTable {
+    type Target = [ToolSpec];
+
+    fn deref(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+}
+
+impl ToolTable {
+    /// A shared table, as requests hold it.
+    pub fn shared(specs: Vec<ToolSpec>) -> std::sync::Arc<ToolTable> {
+        std::sync::Arc::new(ToolTable::new(specs))
+    }
+}
+
 /// A chat completion request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
     /// The conversation.
     pub messages: Vec<ChatMessage>,
-    /// Tools offered (exactly the process's tool table).
-    pub tools: Vec<ToolSpec>,
+    /// Tools offered (exactly the process's tool table; shared, built once per tool table).
+    pub tools: std::sync::Arc<ToolTable>,
     /// Caller information.
     pub meta: RequestMeta,
 }

@@ -8,19 +8,13 @@
 //! building a tree of the tool schemas first was a third of its overhead.
 //! Fields are declared in sorted order so the bytes are canonical JSON.
 
+use std::io::Write;
+
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{ChatMessage, ChatRequest, RawToolCall};
-
-#[derive(Serialize)]
-struct Body<'a> {
-    messages: Vec<Message<'a>>,
-    model: &'a str,
-    tool_choice: &'static str,
-    tools: Vec<Tool<'a>>,
-}
 
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -78,26 +72,38 @@ fn message(m: &ChatMessage) -> Message<'_> {
     }
 }
 
-fn body<'a>(request: &'a ChatRequest, model: &'a str) -> Body<'a> {
-    Body {
-        messages: request.messages.iter().map(message).collect(),
-        model,
-        tool_choice: "auto",
-        tools: request
-            .tools
-            .iter()
-            .map(|t| Tool {
-                function: ToolFunction { description: t.description, name: t.name, parameters: &t.parameters },
-                kind: "function",
-            })
-            .collect(),
-    }
+/// The `tools` array of a request, serialised (see [`super::ToolTable`]).
+pub fn tools_json(specs: &[libos_tools::ToolSpec]) -> Vec<u8> {
+    let tools: Vec<Tool<'_>> = specs
+        .iter()
+        .map(|t| Tool {
+            function: ToolFunction { description: t.description, name: t.name, parameters: &t.parameters },
+            kind: "function",
+        })
+        .collect();
+    // Serialising borrowed strings and `Value`s cannot fail.
+    serde_json::to_vec(&tools).unwrap_or_default()
+}
+
+/// Writes the body: keys in sorted order, the tools array from the table's
+/// cached JSON.
+fn write_body(out: &mut impl Write, request: &ChatRequest, model: &str) -> std::io::Result<()> {
+    let messages: Vec<Message<'_>> = request.messages.iter().map(message).collect();
+    out.write_all(b"{\"messages\":")?;
+    serde_json::to_writer(&mut *out, &messages)?;
+    out.write_all(b",\"model\":")?;
+    serde_json::to_writer(&mut *out, model)?;
+    out.write_all(b",\"tool_choice\":\"auto\",\"tools\":")?;
+    out.write_all(request.tools.json())?;
+    out.write_all(b"}")
 }
 
 /// The full request body for `model`, as bytes to send.
 pub fn request_body(request: &ChatRequest, model: &str) -> Vec<u8> {
-    // Serialising borrowed strings and `Value`s cannot fail.
-    serde_json::to_vec(&body(request, model)).unwrap_or_default()
+    let mut out = Vec::with_capacity(8192);
+    // Writing into a Vec cannot fail.
+    let _ = write_body(&mut out, request, model);
+    out
 }
 
 /// Hashes and counts bytes as the serialiser writes them.
@@ -122,7 +128,7 @@ impl std::io::Write for HashWriter {
 pub fn request_digest(request: &ChatRequest) -> (String, u64) {
     let mut w = std::io::BufWriter::with_capacity(8192, HashWriter { hasher: Sha256::new(), len: 0 });
     // Writing into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut w, &body(request, ""));
+    let _ = write_body(&mut w, request, "");
     let w = w.into_inner().unwrap_or_else(|e| e.into_inner().into_parts().0);
     (hex::encode(w.hasher.finalize()), w.len)
 }
@@ -146,7 +152,7 @@ mod tests {
                 },
                 ChatMessage::Tool { call_id: "c1".into(), content: "12:00".into() },
             ],
-            tools: vec![libos_tools::ToolName::Now.spec()],
+            tools: crate::ToolTable::shared(vec![libos_tools::ToolName::Now.spec()]),
             meta: RequestMeta {
                 pid: libos_kernel::Pid(1),
                 image: "t".into(),

@@ -27,7 +27,7 @@ fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> OpenAiMod
 fn request() -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::System("sys".into()), ChatMessage::User("Goal: g".into())],
-        tools: vec![ToolName::ReadFile.spec(), ToolName::Exit.spec()],
+        tools: libos_runtime::ToolTable::shared(vec![ToolName::ReadFile.spec(), ToolName::Exit.spec()]),
         meta: RequestMeta { pid: Pid(1), image: "assistant".into(), goal: "g".into(), quantum: 1, call_index: 0 },
     }
 }

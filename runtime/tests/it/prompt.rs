@@ -64,7 +64,16 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
             read_at: None,
         }],
     };
-    let request = prompt::build(image, &process, &recent, 1, &inbox, 3, 4);
+    let request = prompt::build(
+        image,
+        &process,
+        &libos_kernel::RecentHistory { full: recent, compact: Vec::new(), older: 1 },
+        &[],
+        libos_runtime::ToolTable::shared(image.tools.iter().copied().map(libos_tools::ToolName::spec).collect()),
+        &inbox,
+        3,
+        4,
+    );
     let rendered: Vec<String> = request
         .messages
         .iter()
@@ -85,4 +94,107 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
         .collect();
     let tools: Vec<&str> = request.tools.iter().map(|t| t.name).collect();
     insta::assert_snapshot!(format!("tools: {}\n\n{}", tools.join(", "), rendered.join("\n\n")));
+}
+
+#[test]
+fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_turns() {
+    let images = ImageSet::shipped().unwrap();
+    let mut image = images.get("assistant").unwrap().clone();
+    image.context.token_budget = 2000;
+    image.context.transcript_window = 6;
+    image.tools.push(libos_tools::ToolName::MemoryPin);
+    let process = ProcessInfo {
+        pid: Pid(4),
+        ppid: None,
+        image: "assistant".into(),
+        image_digest: ImageDigest("d".into()),
+        goal: "Keep the changelog up to date".into(),
+        workspace: "/work".into(),
+        state: ProcState::Runnable { not_before: None },
+        priority: 0,
+        generation: Generation(90),
+        usage: Usage::default(),
+        budget: libos_kernel::budget::Budget::unlimited(),
+        reserved: [0; 8],
+        children_spent: [0; 8],
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+    };
+    // Thirty turns: small reads, and two large ones near the end.
+    let recent: Vec<TranscriptEntry> = (11..=40)
+        .map(|q| {
+            let big = q == 37 || q == 39;
+            let result = if big { "x".repeat(3000) } else { format!("line {q}") };
+            entry(q, "read_file", &format!(r#"{{"path":"notes/{q}.md"}}"#), Outcome::Ok, &result)
+        })
+        .collect();
+    let object = |oid: i64, name: &str, content: String| libos_kernel::memory::Object {
+        oid: libos_kernel::ObjectId(oid),
+        namespace: "pid:4".into(),
+        name: name.into(),
+        kind: "note".into(),
+        content,
+        version: 2,
+        owner: Pid(4),
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+    };
+    let pinned = vec![
+        object(1, "style", "Use the imperative mood.".into()),
+        object(2, "history", "h".repeat(4000)),
+        object(3, "todo", "Release 1.2".into()),
+    ];
+    let request = prompt::build(
+        &image,
+        &process,
+        &libos_kernel::RecentHistory {
+            full: recent[recent.len() - 6..].to_vec(),
+            compact: recent[..recent.len() - 6]
+                .iter()
+                .map(|e| libos_kernel::CompactTurn {
+                    quantum: e.quantum,
+                    tool: e.call.tool.clone(),
+                    args: e.call.args.clone(),
+                    args_cut: false,
+                    outcome: e.result.outcome,
+                    result_bytes: e.result.content.len() as u64,
+                })
+                .collect(),
+            older: 10,
+        },
+        &pinned,
+        libos_runtime::ToolTable::shared(image.tools.iter().copied().map(libos_tools::ToolName::spec).collect()),
+        &InboxSummary::default(),
+        40,
+        41,
+    );
+    let total: u64 = request
+        .messages
+        .iter()
+        .map(|m| match m {
+            ChatMessage::System(t) | ChatMessage::User(t) => prompt::tokens(t),
+            ChatMessage::Assistant { tool_calls, .. } => tool_calls.iter().map(|c| prompt::tokens(&c.arguments)).sum(),
+            ChatMessage::Tool { content, .. } => prompt::tokens(content),
+        })
+        .sum();
+    assert!(total <= 2000, "the prompt is ~{total} tokens, over its budget of 2000");
+    // Every shown call has its result right after it.
+    for pair in request.messages[2..].chunks(2) {
+        match pair {
+            [ChatMessage::Assistant { tool_calls, .. }, ChatMessage::Tool { call_id, .. }] => {
+                assert_eq!(&tool_calls[0].id, call_id)
+            }
+            other => panic!("a call without its result: {other:?}"),
+        }
+    }
+    let ChatMessage::User(head) = &request.messages[1] else { panic!("no user message") };
+    let shown: Vec<&str> = request
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            ChatMessage::Tool { call_id, .. } => Some(call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    insta::assert_snapshot!(format!("{head}\n\nshown in full: {}", shown.join(", ")));
 }

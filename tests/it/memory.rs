@@ -1,0 +1,120 @@
+//! Memory: durable objects, private namespaces, views shared with children
+//! with attenuated rights, pins materialised into the prompt.
+
+use libos_kernel::{Kernel, ObjectId, OpenMode, Pid, StoreLocation};
+use pretty_assertions::assert_eq;
+use serde_json::json;
+
+use crate::world::{step, world};
+
+#[tokio::test]
+async fn objects_are_shared_with_children_with_attenuated_rights_and_survive_a_reopen() {
+    let w = world();
+    let parent = w.spawn(
+        "orchestrator",
+        "plan and delegate",
+        &[],
+        vec![
+            step("memory_write", json!({"name": "plan", "content": "1. read docs\n2. report", "kind": "note"})),
+            step("memory_write", json!({"name": "plan", "content": "1. read docs\n2. report\n3. exit"})),
+            step("spawn", json!({"image": "worker", "goal": "follow the plan"})),
+            step("memory_share", json!({"oid": 1, "pid": 99, "rights": "read"})),
+            step("memory_share", json!({"oid": 1, "pid": 2, "rights": "read"})),
+            step("send", json!({"to": 2, "body": "the plan is shared"})),
+            step("wait", json!({"pid": "any"})),
+            step("exit", json!({"result": "done"})),
+        ],
+    );
+    // The child waits for word that the plan is shared.
+    w.model.script(
+        "follow the plan",
+        vec![
+            step("receive", json!({})),
+            step("memory_list", json!({})),
+            step("memory_read", json!({"object": 1})),
+            step("memory_pin", json!({"oid": 1})),
+            step("memory_read", json!({"object": "plan"})),
+            step("memory_read", json!({"object": 2})),
+            step("exit", json!({"result": "followed"})),
+        ],
+    );
+    w.run().await;
+    let child = Pid(parent.get() + 1);
+    let t = w.transcript(parent);
+    assert_eq!(t[0], "memory_write ok: wrote object 1 `plan` (note, 22 bytes, version 1)");
+    assert_eq!(t[1], "memory_write ok: wrote object 1 `plan` (text, 30 bytes, version 2)");
+    assert_eq!(t[3], "memory_share error: no process with pid 99: objects are shared only with your own children");
+    let c = w.transcript(child);
+    assert!(
+        c.iter()
+            .any(|l| l == "memory_read ok: object 1 `pid:1/plan` (text, version 2):\n1. read docs\n2. report\n3. exit"),
+        "{c:?}"
+    );
+    assert!(c.contains(&"memory_read error: no object named `plan` in your namespace".to_string()), "{c:?}");
+    assert!(c.contains(&"memory_read error: object 2 is not in your view".to_string()), "{c:?}");
+    let view: Vec<String> = w
+        .kernel
+        .memory_view(child)
+        .unwrap()
+        .iter()
+        .map(|h| format!("{} {}/{} {} pinned={}", h.oid, h.namespace, h.name, h.rights, h.pinned))
+        .collect();
+    assert_eq!(view, vec!["1 pid:1/plan read pinned=true"]);
+    assert_eq!(w.kernel.pinned_objects(child).unwrap()[0].name, "plan");
+
+    // Durable: a fresh kernel on the same file sees the same object.
+    let path = w.dir.path().join(".libos/libos.db");
+    drop(w.kernel.clone());
+    let reopened = Kernel::open(&StoreLocation::File(path), OpenMode::Existing).unwrap();
+    let o = reopened.memory_object(ObjectId(1)).unwrap();
+    assert_eq!((o.version, o.content.as_str(), o.owner), (2, "1. read docs\n2. report\n3. exit", parent));
+}
+
+#[tokio::test]
+async fn a_child_cannot_share_more_than_it_holds() {
+    let w = world();
+    // Its child is an orchestrator too, so it needs spawn authority to hand down.
+    let parent = w.spawn(
+        "orchestrator",
+        "delegate twice",
+        &["spawn process:spawn delegable", "read image:* delegable"],
+        vec![
+            step("memory_write", json!({"name": "secret", "content": "s"})),
+            step("spawn", json!({"image": "orchestrator", "goal": "middle manager"})),
+            step("memory_share", json!({"oid": 1, "pid": 2, "rights": "read"})),
+            step("send", json!({"to": 2, "body": "shared"})),
+            step("wait", json!({"pid": "any"})),
+            step("exit", json!({"result": "done"})),
+        ],
+    );
+    w.model.script(
+        "middle manager",
+        vec![
+            step("receive", json!({})),
+            step("spawn", json!({"image": "worker", "goal": "leaf"})),
+            step("memory_share", json!({"oid": 1, "pid": 3, "rights": "read,write"})),
+            step("memory_share", json!({"oid": 1, "pid": 3, "rights": "read"})),
+            step("send", json!({"to": 3, "body": "shared"})),
+            step("wait", json!({"pid": "any"})),
+            step("exit", json!({"result": "managed"})),
+        ],
+    );
+    w.model.script(
+        "leaf",
+        vec![
+            step("receive", json!({})),
+            step("memory_read", json!({"object": 1})),
+            step("exit", json!({"result": "read"})),
+        ],
+    );
+    w.run().await;
+    let middle = Pid(parent.get() + 1);
+    let t = w.transcript(middle);
+    assert!(
+        t.contains(&"memory_share error: you hold only read on object 1: you cannot share read,write".to_string()),
+        "{t:?}"
+    );
+    assert!(t.contains(&"memory_share ok: shared object 1 `secret` with process 3 (read)".to_string()), "{t:?}");
+    let leaf = w.transcript(Pid(middle.get() + 1));
+    assert_eq!(leaf[1], "memory_read ok: object 1 `pid:1/secret` (text, version 1):\ns");
+}
