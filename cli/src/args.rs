@@ -59,7 +59,7 @@ pub enum Command {
     /// Show a process's transcript: model calls, tool calls, results.
     Logs(LogsArgs),
     /// List the images that can be spawned.
-    Images,
+    Images(ImagesArgs),
     /// Read, follow and verify the audit log.
     Audit(AuditArgs),
     /// Run a scripted multi-agent demo in a fresh store (no network).
@@ -238,6 +238,24 @@ pub enum MemoryAction {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `libos images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// `show NAME`.
+    #[command(subcommand)]
+    pub action: Option<ImagesAction>,
+}
+
+/// `libos images` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImagesAction {
+    /// One image whole: tools, grants, budget, context and its spec.
+    Show {
+        /// The image's name.
+        name: String,
     },
 }
 

@@ -78,7 +78,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Revoke(a) => cmd::caps::revoke(&ctx, a),
         Command::Memory(a) => cmd::memory::run(&ctx, a),
         Command::Logs(a) => cmd::logs::run(&ctx, a),
-        Command::Images => cmd::images::run(&ctx),
+        Command::Images(a) => cmd::images::run(&ctx, a),
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
     }

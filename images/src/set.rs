@@ -9,7 +9,9 @@ use crate::spec::Image;
 /// The images shipped in the binary, as (file name, TOML text).
 pub const SHIPPED: &[(&str, &str)] = &[
     ("assistant.toml", include_str!("../shipped/assistant.toml")),
+    ("coder.toml", include_str!("../shipped/coder.toml")),
     ("orchestrator.toml", include_str!("../shipped/orchestrator.toml")),
+    ("reviewer.toml", include_str!("../shipped/reviewer.toml")),
     ("worker.toml", include_str!("../shipped/worker.toml")),
 ];
 

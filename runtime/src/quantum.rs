@@ -111,7 +111,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Err(e) => return fail(FailureKind::KernelError, e),
     };
     if let Some(approved) = &lease.resume {
-        return resume_approved(env, lease, &image, &workspace, &approved.call);
+        return resume_approved(env, lease, &image, &workspace, &approved.call).await;
     }
     let model = match env.models.get(&image.model) {
         Ok(m) => m,
@@ -220,7 +220,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
         };
-        return dispatch(env, lease, &workspace, Some(m), call_rec, &call, seen, false);
+        return dispatch(env, lease, &workspace, Some(m), call_rec, &call, seen, false).await;
     }
     fail(
         FailureKind::InvalidOutput,
@@ -229,7 +229,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
 }
 
 /// Re-dispatches a call a human approved, exactly as it was parked.
-fn resume_approved(
+async fn resume_approved(
     env: &QuantumEnv,
     lease: &Lease,
     image: &Image,
@@ -237,7 +237,7 @@ fn resume_approved(
     call_rec: &ToolCallRecord,
 ) -> Result<QuantumOutcome, KernelError> {
     match ToolCall::parse(&call_rec.tool, &call_rec.args, &image.tools) {
-        Ok(call) => dispatch(env, lease, workspace, None, call_rec.clone(), &call, Vec::new(), true),
+        Ok(call) => dispatch(env, lease, workspace, None, call_rec.clone(), &call, Vec::new(), true).await,
         Err(reason) => {
             // The stored call no longer parses (its image changed): the model hears why.
             let result =
@@ -257,7 +257,7 @@ fn resume_approved(
 
 /// Checks capabilities, then dispatches and commits one parsed call.
 #[allow(clippy::too_many_arguments)]
-fn dispatch(
+async fn dispatch(
     env: &QuantumEnv,
     lease: &Lease,
     workspace: &Workspace,
@@ -298,7 +298,13 @@ fn dispatch(
                 Ok(Dispatch::Local) => Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue },
                 Ok(Dispatch::External) => {
                     kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
-                    Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue }
+                    // Effects may take long (a program runs up to its time
+                    // limit): off the async workers.
+                    let (call, ctx) = (call.clone(), ctx.clone());
+                    let out = tokio::task::spawn_blocking(move || call.run(&ctx))
+                        .await
+                        .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")));
+                    Action::Done { result: tool_result(out), next: Next::Continue }
                 }
                 Ok(Dispatch::Kernel(syscall)) => Action::Syscall(syscall),
                 Ok(Dispatch::Spawn { image, goal, grants, budget }) => match resolve_image(env, &image) {

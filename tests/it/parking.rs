@@ -503,3 +503,46 @@ async fn a_parent_signals_and_lists_its_own_children_but_not_strangers() {
 fn parent_plus(n: i64) -> i64 {
     2 + n
 }
+
+#[tokio::test]
+async fn a_coder_runs_programs_only_after_approval_without_a_shell_and_within_its_time_limit() {
+    let w = world();
+    let pid = w.spawn(
+        "coder",
+        "inspect the build",
+        &["exec shell:sleep"],
+        vec![
+            step("shell", json!({"argv": ["echo", "hello", "$HOME", "*"]})),
+            step("shell", json!({"argv": ["sleep", "5"], "timeout_s": 1})),
+            step("shell", json!({"argv": ["/bin/echo", "x"]})),
+            step("exit", json!({"result": "inspected"})),
+        ],
+    );
+    w.run().await;
+    // `echo` is not allowed outright: it asks.
+    let req = w.kernel.request(w.only_request()).unwrap();
+    assert_eq!((req.tool.as_str(), req.args.as_str()), ("shell", r#"{"argv":["echo","hello","$HOME","*"]}"#));
+    approve(&w, req.id, false).unwrap();
+    w.run().await;
+    let t = w.transcript(pid);
+    // No shell: `$HOME` and `*` reach the program as written.
+    assert_eq!(t[0], "shell ok: exit status 0\nstdout:\nhello $HOME *\n\nstderr:\n");
+    assert_eq!(t[1], "shell error: `sleep` was killed after its 1 s time limit\nstdout:\n\nstderr:\n");
+    assert_eq!(w.state(pid), ProcState::Exited { code: 0, result: "inspected".into() });
+    // A path as argv[0] is refused before anything runs (and repaired by the model).
+    let rejected: Vec<String> = w
+        .kernel
+        .audit(&libos_kernel::AuditFilter {
+            pid: Some(pid),
+            outcome: Some(libos_kernel::Outcome::Rejected),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|r| r.detail.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        rejected,
+        vec!["invalid arguments for `shell`: argv[0] must be a program name found on PATH, not `/bin/echo`"]
+    );
+}

@@ -11,7 +11,7 @@ use crate::memory::{MemoryListArgs, MemoryPinArgs, MemoryReadArgs, MemoryShareAr
 use crate::msgs::{AskHumanArgs, FilterArgs, SendArgs, SleepArgs};
 use crate::procs::{ChildrenArgs, SignalArgs, SpawnArgs, WaitArgs};
 use crate::spec::ToolSpec;
-use crate::{delete_file, exit, list_dir, memory, msgs, now, procs, read_file, write_file};
+use crate::{delete_file, exit, list_dir, memory, msgs, now, procs, read_file, shell, write_file};
 
 /// Largest arguments text accepted from a model, in bytes.
 pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
@@ -61,11 +61,13 @@ pub enum ToolName {
     MemoryPin,
     /// `memory_unpin(oid)`.
     MemoryUnpin,
+    /// `shell(argv, timeout_s)`.
+    Shell,
 }
 
 impl ToolName {
     /// Every tool, in the order schemas are presented.
-    pub const ALL: [ToolName; 21] = [
+    pub const ALL: [ToolName; 22] = [
         ToolName::Exit,
         ToolName::Now,
         ToolName::ReadFile,
@@ -87,6 +89,7 @@ impl ToolName {
         ToolName::MemoryShare,
         ToolName::MemoryPin,
         ToolName::MemoryUnpin,
+        ToolName::Shell,
     ];
 
     /// The tool's name on the wire.
@@ -113,6 +116,7 @@ impl ToolName {
             ToolName::MemoryShare => "memory_share",
             ToolName::MemoryPin => "memory_pin",
             ToolName::MemoryUnpin => "memory_unpin",
+            ToolName::Shell => "shell",
         }
     }
 
@@ -145,6 +149,7 @@ impl ToolName {
             ToolName::MemoryShare => memory::share_spec(),
             ToolName::MemoryPin => memory::pin_spec(),
             ToolName::MemoryUnpin => memory::unpin_spec(),
+            ToolName::Shell => shell::spec(),
         }
     }
 }
@@ -200,6 +205,8 @@ pub enum ToolCall {
     MemoryPin(MemoryPinArgs),
     /// Unpin an object.
     MemoryUnpin(MemoryPinArgs),
+    /// Run a program.
+    Shell(shell::ShellArgs),
 }
 
 /// Why a model's output could not become a tool call. Shown to the model in a repair turn.
@@ -301,6 +308,7 @@ impl ToolCall {
             ToolName::MemoryShare => ToolCall::MemoryShare(typed(tool, value)?),
             ToolName::MemoryPin => ToolCall::MemoryPin(typed(tool, value)?),
             ToolName::MemoryUnpin => ToolCall::MemoryUnpin(typed(tool, value)?),
+            ToolName::Shell => ToolCall::Shell(typed(tool, value)?),
         };
         call.validate()?;
         Ok(call)
@@ -335,6 +343,7 @@ impl ToolCall {
                 a.pid.to_string().parse::<libos_kernel::Pid>().map(drop).map_err(invalid)
             }
             ToolCall::MemoryPin(a) | ToolCall::MemoryUnpin(a) => memory::oid(a.oid).map(drop).map_err(invalid),
+            ToolCall::Shell(a) => a.validate().map_err(invalid),
             ToolCall::Now(_)
             | ToolCall::ReadFile(_)
             | ToolCall::ListDir(_)
@@ -370,6 +379,7 @@ impl ToolCall {
             ToolCall::MemoryShare(_) => ToolName::MemoryShare,
             ToolCall::MemoryPin(_) => ToolName::MemoryPin,
             ToolCall::MemoryUnpin(_) => ToolName::MemoryUnpin,
+            ToolCall::Shell(_) => ToolName::Shell,
         }
     }
 
@@ -395,6 +405,7 @@ impl ToolCall {
             ToolCall::MemoryList(a) => serde_json::to_value(a),
             ToolCall::MemoryShare(a) => serde_json::to_value(a),
             ToolCall::MemoryPin(a) | ToolCall::MemoryUnpin(a) => serde_json::to_value(a),
+            ToolCall::Shell(a) => serde_json::to_value(a),
         };
         value.map(|v| v.to_string()).unwrap_or_else(|_| "{}".to_string())
     }

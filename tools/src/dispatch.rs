@@ -4,7 +4,7 @@
 //! - `exit` ends the process with the quantum's commit;
 //! - local calls (`now`, `read_file`, `list_dir`) have no effect outside the
 //!   process and may safely run again after a crash;
-//! - external calls (`write_file`, `delete_file`) change the world, so the
+//! - external calls (`write_file`, `delete_file`, `shell`) change the world, so the
 //!   runtime writes an intent record before running them and never re-runs
 //!   one whose end was not recorded;
 //! - kernel calls (messages, children, timers, questions) are a change of
@@ -18,7 +18,7 @@ use libos_kernel::{Pid, Timestamp};
 
 use crate::call::ToolCall;
 use crate::workspace::Workspace;
-use crate::{delete_file, list_dir, now, read_file, write_file};
+use crate::{delete_file, list_dir, now, read_file, shell, write_file};
 
 /// How a call must be committed.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +129,11 @@ impl ToolCall {
             | ToolCall::MemoryPin(_)
             | ToolCall::MemoryUnpin(_) => Vec::new(),
             ToolCall::MemoryList(_) => Vec::new(),
+            ToolCall::Shell(a) => a
+                .argv
+                .first()
+                .map(|p| vec![Need::grant(Resource::new(ResourceKind::Shell, p.clone()), Right::Exec)])
+                .unwrap_or_default(),
         })
     }
 
@@ -139,7 +144,7 @@ impl ToolCall {
         Ok(match self {
             ToolCall::Exit(a) => Dispatch::Exit { result: a.result.clone() },
             ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) => Dispatch::Local,
-            ToolCall::WriteFile(_) | ToolCall::DeleteFile(_) => Dispatch::External,
+            ToolCall::WriteFile(_) | ToolCall::DeleteFile(_) | ToolCall::Shell(_) => Dispatch::External,
             ToolCall::Spawn(a) => Dispatch::Spawn {
                 image: a.image.clone(),
                 goal: a.goal.clone(),
@@ -184,6 +189,7 @@ impl ToolCall {
             ToolCall::ListDir(a) => list_dir::run(a, ctx),
             ToolCall::WriteFile(a) => write_file::run(a, ctx),
             ToolCall::DeleteFile(a) => delete_file::run(a, ctx),
+            ToolCall::Shell(a) => shell::run(a, ctx),
             ToolCall::Exit(_)
             | ToolCall::Spawn(_)
             | ToolCall::Wait(_)

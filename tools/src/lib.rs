@@ -12,7 +12,7 @@
 //! - [`workspace`]: confinement of paths to the process workspace.
 //! - [`spec`]: the schema sent to models.
 //! - one module per tool: [`exit`], [`now`], [`read_file`], [`list_dir`],
-//!   [`write_file`], [`delete_file`]; kernel calls by family: [`procs`]
+//!   [`write_file`], [`delete_file`], [`shell`]; kernel calls by family: [`procs`]
 //!   (spawn, wait, children, signal), [`msgs`] (send, read, receive, sleep, ask_human)
 //!   and [`memory`] (memory_write, memory_read, memory_list, memory_share, memory_pin, memory_unpin).
 
@@ -26,6 +26,7 @@ pub mod msgs;
 pub mod now;
 pub mod procs;
 pub mod read_file;
+pub mod shell;
 pub mod spec;
 pub mod workspace;
 pub mod write_file;

@@ -1,12 +1,27 @@
-//! `libos images`.
+//! `libos images`, `libos images show NAME`.
 
+use crate::args::ImagesArgs;
 use crate::ctx::Ctx;
 use crate::render::{clip, table};
 
-/// Lists the images that can be spawned.
-pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
+/// Lists the images that can be spawned, or shows one whole.
+pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let images = ctx.images(&config)?;
+    if let Some(crate::args::ImagesAction::Show { name }) = &args.action {
+        let i = images.get(name)?;
+        println!("image {} {} · model profile `{}`", i.name, i.version, i.model);
+        println!("{}", i.description);
+        println!();
+        println!("tools:   {}", i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+        let grants: Vec<String> = i.grants.iter().map(ToString::to_string).collect();
+        println!("grants:  {}", if grants.is_empty() { "none".to_string() } else { grants.join("; ") });
+        println!("budget:  {}", i.budget);
+        println!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
+        println!();
+        println!("{}", i.source.trim_end());
+        return Ok(());
+    }
     let rows = images
         .iter()
         .map(|i| {
@@ -14,11 +29,12 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
                 i.name.clone(),
                 i.version.clone(),
                 i.model.clone(),
-                i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","),
-                clip(&i.description, 60),
+                i.tools.len().to_string(),
+                i.grants.len().to_string(),
+                clip(&i.description, 70),
             ]
         })
         .collect();
-    println!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "DESCRIPTION"], rows));
+    println!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows));
     Ok(())
 }

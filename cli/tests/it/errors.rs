@@ -28,7 +28,7 @@ fn wrong_pids_images_and_flags_have_clear_errors_and_exit_codes() {
         &env,
         &["spawn", "nope", "--goal", "x"],
         3,
-        "libos: error: no image named `nope` (available: assistant, orchestrator, worker)",
+        "libos: error: no image named `nope` (available: assistant, coder, orchestrator, reviewer, worker)",
     );
     check(&env, &["spawn", "assistant", "--goal", "  "], 2, "libos: error: goal is empty");
     check(

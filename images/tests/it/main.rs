@@ -32,7 +32,7 @@ fn bad_specs_point_at_the_field() {
         &GOOD.replace("\"exit\"]", "\"exit\", \"teleport\"]"),
         "image mini.toml: field `tools[2]`: unknown tool `teleport` (known: exit, now, read_file, list_dir, write_file, \
          delete_file, spawn, wait, children, signal, send, read, receive, sleep, ask_human, memory_write, \
-         memory_read, memory_list, memory_share, memory_pin, memory_unpin)",
+         memory_read, memory_list, memory_share, memory_pin, memory_unpin, shell)",
     );
     check(
         &GOOD.replace(", \"exit\"", ""),
@@ -82,6 +82,6 @@ fn the_shipped_images_load_and_a_user_directory_can_override_them() {
     assert_eq!(set.get("assistant").unwrap().version, "0.1");
     assert_eq!(
         set.get("ghost").unwrap_err().to_string(),
-        "no image named `ghost` (available: assistant, orchestrator, worker)"
+        "no image named `ghost` (available: assistant, coder, orchestrator, reviewer, worker)"
     );
 }
