@@ -6,6 +6,7 @@
 
 mod budgets;
 mod embedded;
+mod example;
 mod memory;
 mod parking;
 mod world;
