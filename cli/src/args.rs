@@ -56,6 +56,9 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// A process's memory view (`memory PID`), or one object (`memory show OID`).
     Memory(MemoryArgs),
+    /// Re-execute a finished process (and its children) on its recorded
+    /// model answers in a scratch store, and compare its calls.
+    Replay(ReplayArgs),
     /// Show a process's transcript: model calls, tool calls, results.
     Logs(LogsArgs),
     /// List the images that can be spawned.
@@ -257,6 +260,16 @@ pub enum ImagesAction {
         /// The image's name.
         name: String,
     },
+}
+
+/// `libos replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The finished process.
+    pub pid: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos revoke`.

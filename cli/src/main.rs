@@ -77,6 +77,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Grant(a) => cmd::caps::grant(&ctx, a),
         Command::Revoke(a) => cmd::caps::revoke(&ctx, a),
         Command::Memory(a) => cmd::memory::run(&ctx, a),
+        Command::Replay(a) => cmd::replay::run(&ctx, a).await,
         Command::Logs(a) => cmd::logs::run(&ctx, a),
         Command::Images(a) => cmd::images::run(&ctx, a),
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,

@@ -5,13 +5,14 @@
 //! `libos-tools`. It does not know about the CLI or terminals.
 //!
 //! Modules, in reading order:
-//! - [`model`]: the `ChatModel` trait; OpenAI-compatible, scripted models.
+//! - [`model`]: the `ChatModel` trait; OpenAI-compatible, scripted and replay models.
 //! - [`config`]: `libos.toml` profiles, the environment, the model router.
 //! - [`prompt`]: building a quantum's request.
 //! - [`extract`]: finding exactly one tool call in an answer.
 //! - [`quantum`]: one quantum, from lease to commit.
 //! - [`scheduler`]: the loop that leases and runs quanta.
-//! - [`images`]: parsed images by digest.
+//! - [`images`]: what quanta share: parsed images, tool tables, workspace roots.
+//! - [`replay`]: re-executing a finished process on its recorded answers.
 
 pub mod config;
 pub mod extract;
@@ -19,6 +20,7 @@ pub mod images;
 pub mod model;
 pub mod prompt;
 pub mod quantum;
+pub mod replay;
 pub mod scheduler;
 
 pub use config::{Config, ModelRouter, Profile};

@@ -11,5 +11,6 @@ pub mod logs;
 pub mod memory;
 pub mod msg;
 pub mod ps;
+pub mod replay;
 pub mod run;
 pub mod spawn;

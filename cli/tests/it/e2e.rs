@@ -207,3 +207,48 @@ fn memory_lists_a_view_and_shows_an_object() {
     assert_eq!(env.fails(&["memory", "show", "9"]), (3, "libos: error: no object with id 9\n".to_string()));
     assert_eq!(env.fails(&["memory"]).0, 2);
 }
+
+#[test]
+fn replay_of_the_demo_matches_and_a_changed_recording_diverges() {
+    let env = Env::new();
+    let demo = env.path("demo");
+    env.ok(&["demo", "--dir", s(&demo)]);
+    let db = demo.join(".libos/libos.db");
+    let replay = |args: &[&str]| {
+        let mut cmd = env.cmd(args);
+        cmd.env("LIBOS_DB", &db);
+        cmd.output().unwrap()
+    };
+    let out = replay(&["replay", "1"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        text.lines().map(|l| l.split(':').next().unwrap()).collect::<Vec<_>>(),
+        vec![
+            "replay of pid 1 and 3 descendants in a scratch store, on the recorded model answers",
+            "pid 1 (orchestrator) -> replay pid 1",
+            "pid 2 (worker) -> replay pid 2",
+            "pid 3 (worker) -> replay pid 3",
+            "pid 4 (worker) -> replay pid 4",
+            "the replay matches the original, call for call",
+        ]
+    );
+
+    // Change what the docs worker was recorded to answer first: the replay
+    // makes a different call there, and says so.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE model_calls SET response = replace(response, '\\\"docs\\\"', '\\\"api\\\"') WHERE pid = 2 AND id = \
+         (SELECT min(id) FROM model_calls WHERE pid = 2)",
+        [],
+    )
+    .unwrap();
+    let out = replay(&["replay", "1"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("pid 2 (worker) -> replay pid 2: diverged at call 1: the original made `list_dir args "),
+        "{text}"
+    );
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "libos: error: the replay diverged from the original run\n");
+}

@@ -6,6 +6,7 @@
 //! - [`retry`]: backoff policy.
 
 pub mod openai;
+pub mod replay;
 pub mod retry;
 pub mod scripted;
 pub mod wire;

@@ -209,16 +209,11 @@ struct WireFunction {
     arguments: Option<serde_json::Value>,
 }
 
-/// Parses a 2xx body. An error here is retried: a body cut off in transit or a
-/// proxy's error page is a transport problem, not the model's answer.
-fn parse_body(text: &str) -> Result<ChatResponse, String> {
-    let wire: WireResponse = serde_json::from_str(text).map_err(|e| format!("response body is not valid JSON: {e}"))?;
-    let Some(choice) = wire.choices.into_iter().next() else {
-        return Err("response has no choices".to_string());
-    };
-    let raw = choice.message.to_string();
+/// The text and tool calls of an assistant message object (as Chat
+/// Completions returns it, and as libos records it).
+pub(crate) fn parse_message(message: serde_json::Value) -> Result<(Option<String>, Vec<RawToolCall>), String> {
     let message: WireMessage =
-        serde_json::from_value(choice.message).map_err(|e| format!("response message is malformed: {e}"))?;
+        serde_json::from_value(message).map_err(|e| format!("response message is malformed: {e}"))?;
     let tool_calls = message
         .tool_calls
         .into_iter()
@@ -233,15 +228,21 @@ fn parse_body(text: &str) -> Result<ChatResponse, String> {
             },
         })
         .collect();
+    Ok((message.content.filter(|c| !c.trim().is_empty()), tool_calls))
+}
+
+/// Parses a 2xx body. An error here is retried: a body cut off in transit or a
+/// proxy's error page is a transport problem, not the model's answer.
+fn parse_body(text: &str) -> Result<ChatResponse, String> {
+    let wire: WireResponse = serde_json::from_str(text).map_err(|e| format!("response body is not valid JSON: {e}"))?;
+    let Some(choice) = wire.choices.into_iter().next() else {
+        return Err("response has no choices".to_string());
+    };
+    let raw = choice.message.to_string();
+    let (content, tool_calls) = parse_message(choice.message)?;
     let usage = wire.usage.and_then(|u| match (u.prompt_tokens, u.completion_tokens) {
         (Some(input), Some(output)) => Some(ReportedUsage { input, output }),
         _ => None,
     });
-    Ok(ChatResponse {
-        model: wire.model.unwrap_or_default(),
-        content: message.content.filter(|c| !c.trim().is_empty()),
-        tool_calls,
-        usage,
-        raw,
-    })
+    Ok(ChatResponse { model: wire.model.unwrap_or_default(), content, tool_calls, usage, raw })
 }

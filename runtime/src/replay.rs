@@ -1,0 +1,270 @@
+//! Replay: re-execute a finished process against its recorded model answers
+//! and compare, call by call, what it did.
+//!
+//! 1. Rebuild the run's world in a scratch in-memory store: the images the
+//!    process tree ran (by their recorded specs), the root's goal, budget
+//!    and spawn-time grants, and a scratch copy of its workspace.
+//! 2. Run it with a [`ReplayModel`]: every model call gets the original's
+//!    recorded answer; children map to the original's children in spawn
+//!    order.
+//! 3. When a replayed process parks on a human, apply the decision the
+//!    original got (approve, deny with its reason, answer with its text).
+//! 4. Compare each process's tool calls (tool, sha256 of the arguments,
+//!    capability decision, outcome) with the original's. A `receive`,
+//!    `wait` or `sleep` that parked counts as one that succeeded at once:
+//!    which it was depends on the scheduling of other processes.
+//!
+//! Known limits: counted grants are replayed with the uses they have left
+//! now, not those they started with; a process that slept is replayed only
+//! up to the sleep; the workspace is copied as it is now, not as it was.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use libos_images::{Image, ImageSet};
+use libos_kernel::caps::GrantSpec;
+use libos_kernel::ipc::RequestStatus;
+use libos_kernel::{Actor, AuditFilter, Kernel, Pid, RequestId, SpawnSpec, Verdict};
+
+use crate::ModelRouter;
+use crate::model::replay::ReplayModel;
+use crate::quantum::{self, QuantumPolicy};
+use crate::scheduler::{Scheduler, SchedulerConfig};
+
+/// Files copied into the scratch workspace, at most.
+const MAX_COPIED_FILES: usize = 10_000;
+/// Bytes copied into the scratch workspace, at most.
+const MAX_COPIED_BYTES: u64 = 256 * 1024 * 1024;
+
+/// One tool call as a replay compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSig {
+    /// The tool.
+    pub tool: String,
+    /// sha256 of its canonical arguments.
+    pub args_sha256: String,
+    /// The capability decision.
+    pub decision: Option<String>,
+    /// How it came out.
+    pub outcome: String,
+}
+
+impl std::fmt::Display for CallSig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} args {} decision {} -> {}",
+            self.tool,
+            &self.args_sha256[..self.args_sha256.len().min(12)],
+            self.decision.as_deref().unwrap_or("-"),
+            self.outcome
+        )
+    }
+}
+
+/// One process of a replayed tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessReplay {
+    /// The original process.
+    pub original: Pid,
+    /// Its image.
+    pub image: String,
+    /// The replay's process, if the replay spawned one for it.
+    pub replay: Option<Pid>,
+    /// The original's calls, in order.
+    pub original_calls: Vec<CallSig>,
+    /// The replay's calls, in order.
+    pub replay_calls: Vec<CallSig>,
+    /// How the original ended.
+    pub original_end: String,
+    /// How the replay ended (or stands).
+    pub replay_end: String,
+}
+
+impl ProcessReplay {
+    /// The index of the first call that differs (or is missing on one side).
+    pub fn first_difference(&self) -> Option<usize> {
+        let n = self.original_calls.len().max(self.replay_calls.len());
+        (0..n).find(|i| self.original_calls.get(*i) != self.replay_calls.get(*i))
+    }
+
+    /// Same calls, same end.
+    pub fn matches(&self) -> bool {
+        self.first_difference().is_none() && self.original_end == self.replay_end
+    }
+}
+
+/// A whole replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// The root and its descendants, in pid order.
+    pub processes: Vec<ProcessReplay>,
+}
+
+impl ReplayReport {
+    /// Every process matches.
+    pub fn matches(&self) -> bool {
+        self.processes.iter().all(ProcessReplay::matches)
+    }
+}
+
+fn tree(k: &Kernel, root: Pid) -> Result<Vec<Pid>, String> {
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        out.extend(k.children(out[i]).map_err(|e| e.to_string())?);
+        i += 1;
+    }
+    Ok(out)
+}
+
+fn calls(k: &Kernel, pid: Pid) -> Result<Vec<CallSig>, String> {
+    let actor = Actor::Process(pid).to_string();
+    let records = k.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).map_err(|e| e.to_string())?;
+    Ok(records
+        .into_iter()
+        .filter(|r| r.kind == "tool" && r.actor == actor)
+        .map(|r| {
+            // Whether a wait parked or found its message, child or deadline
+            // already there depends on how other processes were scheduled,
+            // not on what this one did: both count as the call succeeding.
+            let waited = r.outcome == "parked" && matches!(r.action.as_str(), "receive" | "wait" | "sleep");
+            let outcome = if waited { "ok".to_string() } else { r.outcome };
+            CallSig { tool: r.action, args_sha256: r.args_sha256, decision: r.decision, outcome }
+        })
+        .collect())
+}
+
+fn copy_dir(from: &Path, to: &Path, files: &mut usize, bytes: &mut u64) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".libos" || *files >= MAX_COPIED_FILES || *bytes >= MAX_COPIED_BYTES {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        let target = to.join(&name);
+        if kind.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_dir(&entry.path(), &target, files, bytes)?;
+        } else if kind.is_file() {
+            *bytes += std::fs::copy(entry.path(), &target)?;
+            *files += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The decisions humans made on `pid`'s requests in the original, in order.
+fn decisions(k: &Kernel, pid: Pid) -> Result<Vec<(Verdict, Actor)>, String> {
+    let records = k.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for r in records.iter().filter(|r| matches!(r.action.as_str(), "approve" | "deny" | "answer")) {
+        let args: serde_json::Value = serde_json::from_str(&r.args).unwrap_or_default();
+        let Some(id) = args.get("request").and_then(serde_json::Value::as_i64) else { continue };
+        let always = args.get("always").and_then(serde_json::Value::as_bool).unwrap_or(false);
+        let req = k.request(RequestId(id)).map_err(|e| e.to_string())?;
+        let verdict = match req.status {
+            RequestStatus::Approved => Verdict::Approve { always },
+            RequestStatus::Denied { reason } => Verdict::Deny { always, reason },
+            RequestStatus::Answered { text } => Verdict::Answer { text },
+            RequestStatus::Open | RequestStatus::Cancelled => continue,
+        };
+        let by = r.actor.parse::<Actor>().unwrap_or_else(|_| Actor::operator());
+        out.push((verdict, by));
+    }
+    Ok(out)
+}
+
+/// Replays the finished process `pid` of `original`; see the module docs.
+pub async fn replay(original: &Kernel, pid: Pid) -> Result<ReplayReport, String> {
+    let root = original.process(pid).map_err(|e| e.to_string())?;
+    if !root.state.is_terminal() {
+        return Err(format!("process {pid} has not ended ({}): replay re-executes finished processes", root.state));
+    }
+    let originals = tree(original, pid)?;
+
+    // 1. The world: images by their recorded specs, the root, its workspace.
+    let mut catalog = ImageSet::default();
+    let scratch = Kernel::in_memory().map_err(|e| e.to_string())?;
+    for p in &originals {
+        let info = original.process(*p).map_err(|e| e.to_string())?;
+        let (name, version, text) = original.image_spec(&info.image_digest).map_err(|e| e.to_string())?;
+        let image = Image::parse(&format!("{name}@{version}"), &text).map_err(|e| e.to_string())?;
+        scratch.register_image(&name, &version, &text).map_err(|e| e.to_string())?;
+        catalog.insert(image);
+    }
+    let workspace = tempfile::Builder::new().prefix("libos-replay-").tempdir().map_err(|e| e.to_string())?;
+    let (mut files, mut bytes) = (0, 0);
+    copy_dir(&root.workspace, workspace.path(), &mut files, &mut bytes)
+        .map_err(|e| format!("cannot copy the workspace {}: {e}", root.workspace.display()))?;
+    let grants: Vec<GrantSpec> = original
+        .caps(pid)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(g, _)| g.created_at == root.created_at)
+        .map(|(g, _)| g.as_spec(g.created_at))
+        .collect();
+    let spec = SpawnSpec {
+        image: root.image_digest.clone(),
+        goal: root.goal.clone(),
+        workspace: workspace.path().to_path_buf(),
+        parent: None,
+        priority: root.priority,
+        actor: Actor::operator(),
+        budget: root.budget,
+    };
+    let replay_root = scratch.spawn_with_grants(&spec, &grants).map_err(|e| e.to_string())?;
+
+    // 2. Run on the recorded answers; 3. decide as the original's humans did.
+    let model = Arc::new(ReplayModel::new(original.clone(), pid, scratch.clone(), replay_root));
+    let router = ModelRouter::default().with_override(model.clone());
+    let policy = QuantumPolicy { backoff: Duration::ZERO, ..QuantumPolicy::default() };
+    let env = quantum::env_with_catalog(scratch.clone(), router, policy, catalog);
+    let mut decided: HashMap<Pid, usize> = HashMap::new();
+    for _ in 0..1_000 {
+        let config = SchedulerConfig { until_idle: true, concurrency: 1, ..SchedulerConfig::default() };
+        Scheduler::new(env.clone(), config).run(std::future::pending()).await.map_err(|e| e.to_string())?;
+        let mut progressed = false;
+        for req in scratch.pending().map_err(|e| e.to_string())? {
+            let original_pid = model.original_of(req.pid)?;
+            let k = decided.entry(req.pid).or_default();
+            let Some((verdict, by)) = decisions(original, original_pid)?.into_iter().nth(*k) else { continue };
+            scratch.decide(req.id, &verdict, &by).map_err(|e| e.to_string())?;
+            *k += 1;
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    }
+
+    // 4. Compare, process by process.
+    let mut reverse: HashMap<Pid, Pid> = HashMap::new();
+    for p in tree(&scratch, replay_root)? {
+        if let Ok(o) = model.original_of(p) {
+            reverse.insert(o, p);
+        }
+    }
+    let mut processes = Vec::new();
+    for o in originals {
+        let info = original.process(o).map_err(|e| e.to_string())?;
+        let replayed = reverse.get(&o).copied();
+        let (replay_calls, replay_end) = match replayed {
+            Some(r) => (calls(&scratch, r)?, scratch.process(r).map_err(|e| e.to_string())?.state.to_string()),
+            None => (Vec::new(), "never spawned".to_string()),
+        };
+        processes.push(ProcessReplay {
+            original: o,
+            image: info.image.clone(),
+            replay: replayed,
+            original_calls: calls(original, o)?,
+            replay_calls,
+            original_end: info.state.to_string(),
+            replay_end,
+        });
+    }
+    Ok(ReplayReport { processes })
+}
