@@ -32,6 +32,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Kill a process, cancelling its in-flight quantum.
     Kill(KillArgs),
+    /// Change a process's scheduling priority (higher runs first).
+    Renice(ReniceArgs),
     /// Pause a process where it is (a waiting process stays parked on what it waits for).
     Pause(PidArg),
     /// Return a paused process to exactly the state it was paused in.
@@ -260,6 +262,16 @@ pub enum ImagesAction {
         /// The image's name.
         name: String,
     },
+}
+
+/// `libos renice`.
+#[derive(Debug, Args)]
+pub struct ReniceArgs {
+    /// The process.
+    pub pid: String,
+    /// The new priority (higher runs first; may be negative).
+    #[arg(allow_hyphen_values = true)]
+    pub priority: i32,
 }
 
 /// `libos replay`.

@@ -65,6 +65,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Run(a) => cmd::run::run(&ctx, a).await,
         Command::Ps(a) => cmd::ps::run(&ctx, a),
         Command::Kill(a) => cmd::kill::run(&ctx, a),
+        Command::Renice(a) => cmd::kill::renice(&ctx, a),
         Command::Pause(a) => cmd::kill::pause(&ctx, a),
         Command::Resume(a) => cmd::kill::resume(&ctx, a),
         Command::Pending(a) => cmd::approvals::pending(&ctx, a),

@@ -7,6 +7,7 @@
 mod budgets;
 mod embedded;
 mod example;
+mod fairness;
 mod memory;
 mod parking;
 mod world;

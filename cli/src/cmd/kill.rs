@@ -1,8 +1,8 @@
-//! `libos kill`, `libos pause`, `libos resume`.
+//! `libos kill`, `libos pause`, `libos resume`, `libos renice`.
 
 use libos_kernel::{Actor, OpenMode};
 
-use crate::args::{KillArgs, PidArg};
+use crate::args::{KillArgs, PidArg, ReniceArgs};
 use crate::ctx::{Ctx, parse_pid};
 
 /// Kills a process (with `--tree`, its descendants too); a scheduler
@@ -13,6 +13,15 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
     let killed = kernel.kill_tree(pid, args.tree, Actor::operator(), &args.reason)?;
     let list: Vec<String> = killed.iter().map(ToString::to_string).collect();
     println!("killed pid {}", list.join(", "));
+    Ok(())
+}
+
+/// Changes a process's priority.
+pub fn renice(ctx: &Ctx, args: &ReniceArgs) -> anyhow::Result<()> {
+    let pid = parse_pid(&args.pid)?;
+    let kernel = ctx.open(OpenMode::Existing)?;
+    let old = kernel.renice(pid, args.priority, &Actor::operator())?;
+    println!("pid {pid}: priority {old} -> {}", args.priority);
     Ok(())
 }
 

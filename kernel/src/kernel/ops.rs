@@ -88,6 +88,25 @@ impl Kernel {
         })
     }
 
+    /// Changes a live process's scheduling priority (higher runs first);
+    /// returns the old one. Audited.
+    pub fn renice(&self, pid: Pid, priority: i32, by: &Actor) -> Result<i32, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let p = tx.process(pid)?;
+            if p.state.is_terminal() {
+                return Err(KernelError::Refused(format!("process {pid} has ended ({})", p.state)));
+            }
+            tx.set_priority(pid, priority)?;
+            let args = json!({"from": p.priority, "to": priority});
+            tx.append_audit(
+                &operator_record(by, "renice", pid, args, format!("priority {} -> {priority}", p.priority)),
+                now,
+            )?;
+            Ok(p.priority)
+        })
+    }
+
     /// Pauses a runnable, running or waiting process. A running quantum loses
     /// its lease (its scheduler cancels it, as for a kill).
     pub fn pause(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {

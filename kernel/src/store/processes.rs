@@ -443,6 +443,16 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Sets a process's scheduling priority.
+    pub(crate) fn set_priority(&self, pid: Pid, priority: i32) -> Result<(), KernelError> {
+        self.tx
+            .prepare_cached("UPDATE processes SET priority = ? WHERE pid = ?")
+            .sql()?
+            .execute(params![priority, pid.get()])
+            .sql()?;
+        Ok(())
+    }
+
     /// Counts a tool call made without a model call (an approved call re-dispatched).
     pub(crate) fn charge_tool_call(&self, pid: Pid) -> Result<(), KernelError> {
         self.tx
