@@ -60,6 +60,12 @@ struct ProfileToml {
     max_retries: Option<u32>,
     #[serde(default)]
     script: Option<PathBuf>,
+    /// Requests per minute, shared by every process on the profile.
+    #[serde(default)]
+    rpm: Option<u32>,
+    /// Prompt tokens per minute, shared likewise.
+    #[serde(default)]
+    tpm: Option<u32>,
     /// USD per million input tokens.
     #[serde(default)]
     price_in: Option<f64>,
@@ -184,6 +190,7 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
                 model,
                 timeout: Duration::from_secs(p.timeout_s.unwrap_or(120).max(1)),
                 retry: RetryPolicy { max_retries: p.max_retries.unwrap_or(defaults.max_retries), ..defaults },
+                limits: crate::model::capacity::Limits { rpm: p.rpm, tpm: p.tpm },
             }))
         }
         "scripted" => {
@@ -207,6 +214,7 @@ fn default_from_env(env: Env<'_>) -> Option<Profile> {
         model: model.unwrap_or_else(|| "gpt-4o-mini".to_string()),
         timeout: Duration::from_secs(120),
         retry: RetryPolicy::default(),
+        limits: crate::model::capacity::Limits::default(),
     }))
 }
 

@@ -5,6 +5,7 @@
 //! - [`wire`]: the request's JSON body, shared by the HTTP client and the digest.
 //! - [`retry`]: backoff policy.
 
+pub mod capacity;
 pub mod openai;
 pub mod replay;
 pub mod retry;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
+use super::capacity::{Capacity, Limits};
 use super::retry::{RetryPolicy, parse_retry_after};
 use super::wire::request_body;
 use super::{ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, ReportedUsage};
@@ -30,6 +31,8 @@ pub struct OpenAiConfig {
     pub timeout: Duration,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
+    /// Requests/min and tokens/min limits of the profile.
+    pub limits: Limits,
 }
 
 /// An OpenAI-compatible chat model.
@@ -38,6 +41,8 @@ pub struct OpenAiModel {
     config: OpenAiConfig,
     url: String,
     http: reqwest::Client,
+    /// Shared by every process on this profile (the router holds one model per profile).
+    capacity: std::sync::Arc<Capacity>,
 }
 
 impl OpenAiModel {
@@ -49,7 +54,8 @@ impl OpenAiModel {
             .build()
             .map_err(|e| ModelError::Fatal(format!("cannot build http client: {e}")))?;
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
-        Ok(OpenAiModel { config, url, http })
+        let capacity = std::sync::Arc::new(Capacity::new(config.limits));
+        Ok(OpenAiModel { config, url, http, capacity })
     }
 
     /// The profile's settings.
@@ -86,7 +92,9 @@ impl OpenAiModel {
             };
         }
         let message = format!("endpoint returned {}: {}", status, error_message(&text));
-        if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+        if status.as_u16() == 429 {
+            Attempt::Throttled { message, retry_after }
+        } else if status.as_u16() == 408 || status.is_server_error() {
             Attempt::Retry { message, retry_after }
         } else {
             Attempt::Fatal(message)
@@ -97,6 +105,8 @@ impl OpenAiModel {
 enum Attempt {
     Done(ChatResponse),
     Retry { message: String, retry_after: Option<Duration> },
+    /// 429: the whole profile backs off.
+    Throttled { message: String, retry_after: Option<Duration> },
     Fatal(String),
 }
 
@@ -108,21 +118,29 @@ impl ChatModel for OpenAiModel {
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let body = request_body(request, &self.config.model);
+        let tokens = (body.len() as u64).div_ceil(4);
         let mut retry = 0;
         loop {
-            match self.attempt(&body).await {
+            self.capacity.acquire(tokens).await;
+            let (message, retry_after, throttled) = match self.attempt(&body).await {
                 Attempt::Done(r) => return Ok(r),
                 Attempt::Fatal(message) => return Err(ModelError::Fatal(message)),
-                Attempt::Retry { message, retry_after } => {
-                    if retry >= self.config.retry.max_retries {
-                        return Err(ModelError::Transient { message, attempts: retry + 1, retry_after });
-                    }
-                    let delay = self.config.retry.delay(retry, retry_after);
-                    tracing::warn!(profile = %self.config.profile, retry, ?delay, "model call failed, retrying: {message}");
-                    tokio::time::sleep(delay).await;
-                    retry += 1;
-                }
+                Attempt::Retry { message, retry_after } => (message, retry_after, false),
+                Attempt::Throttled { message, retry_after } => (message, retry_after, true),
+            };
+            let delay = self.config.retry.delay(retry, retry_after);
+            if throttled {
+                // Everyone on this profile waits: the next `acquire` of every call does.
+                self.capacity.back_off(delay);
             }
+            if retry >= self.config.retry.max_retries {
+                return Err(ModelError::Transient { message, attempts: retry + 1, retry_after });
+            }
+            tracing::warn!(profile = %self.config.profile, retry, ?delay, "model call failed, retrying: {message}");
+            if !throttled {
+                tokio::time::sleep(delay).await;
+            }
+            retry += 1;
         }
     }
 }

@@ -20,6 +20,7 @@ fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> OpenAiMod
         model: "mock-1".into(),
         timeout,
         retry: RetryPolicy { max_retries, base: Duration::from_millis(5), max_delay: Duration::from_secs(5) },
+        limits: Default::default(),
     })
     .unwrap()
 }
@@ -146,6 +147,7 @@ async fn an_unreachable_endpoint_is_transient() {
         model: "m".into(),
         timeout: Duration::from_secs(2),
         retry: RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
+        limits: Default::default(),
     })
     .unwrap();
     let err = model.complete(&request()).await.unwrap_err();

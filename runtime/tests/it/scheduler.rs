@@ -81,6 +81,7 @@ fn mock_model(server: &MockServer) -> Arc<dyn ChatModel> {
             model: "mock-1".into(),
             timeout: Duration::from_secs(5),
             retry: RetryPolicy { max_retries: 0, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
+            limits: Default::default(),
         })
         .unwrap(),
     )
@@ -266,4 +267,32 @@ async fn many_processes_all_finish_under_a_small_concurrency_cap() {
     for pid in pids {
         assert_eq!(w.kernel.process(pid).unwrap().state, ProcState::Exited { code: 0, result: "ok".into() });
     }
+}
+
+/// Regression for a 429 storm: every process on the throttled profile waits
+/// out the shared window and retries; none fails or backs off for good.
+#[tokio::test]
+async fn a_429_storm_slows_every_process_on_the_profile_and_fails_none() {
+    let w = world();
+    let pids: Vec<Pid> = (0..6).map(|i| w.spawn(&format!("storm {i}"))).collect();
+    let throttled = Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("Retry-After", "1");
+    let server = MockServer::start(vec![throttled; 6]).await;
+    server.always(Reply::tool_call("exit", serde_json::json!({"result": "made it"})));
+    let model = Arc::new(
+        OpenAiModel::new(OpenAiConfig {
+            profile: "default".into(),
+            base_url: server.base_url(),
+            api_key: None,
+            model: "mock-1".into(),
+            timeout: Duration::from_secs(5),
+            retry: RetryPolicy { max_retries: 3, base: Duration::from_millis(1), max_delay: Duration::from_secs(2) },
+            limits: Default::default(),
+        })
+        .unwrap(),
+    );
+    w.run(model).await;
+    for pid in pids {
+        assert_eq!(w.kernel.process(pid).unwrap().state, ProcState::Exited { code: 0, result: "made it".into() });
+    }
+    assert_eq!(server.requests().len(), 12);
 }
