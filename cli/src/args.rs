@@ -80,6 +80,19 @@ pub struct SchedArgs {
     /// Play this script file instead of calling model endpoints (every profile).
     #[arg(long)]
     pub script: Option<PathBuf>,
+    /// How long a lease lasts unless renewed (renewed every third of it):
+    /// after a crash, another scheduler takes the processes over this long
+    /// after the last renewal.
+    #[arg(long, default_value = "60s", value_parser = parse_ttl)]
+    pub lease_ttl: std::time::Duration,
+}
+
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let d = libos_kernel::time::parse_duration(text)?;
+    if d < std::time::Duration::from_millis(300) {
+        return Err(format!("lease ttl `{text}` is too short (at least 300ms)"));
+    }
+    Ok(d)
 }
 
 /// `libos spawn`.

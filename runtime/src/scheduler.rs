@@ -116,6 +116,8 @@ impl Scheduler {
                 dirty = false;
                 if deadline.is_some_and(|d| d <= Timestamp::now()) {
                     kernel.wake_timers()?;
+                    // Another scheduler's lease may have lapsed: take its processes over.
+                    summary.recovered.extend(kernel.recover_expired()?);
                 }
                 let free = self.config.concurrency.saturating_sub(inflight.len());
                 if free > 0 {
@@ -127,14 +129,18 @@ impl Scheduler {
                         inflight.insert(pid, InFlight { lease, abort: handle });
                     }
                 }
-                let outlook = kernel.runnable_outlook()?;
-                deadline = match (outlook.next_ready, outlook.next_timer) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                // Idle: nothing runnable and nothing in flight. Parked processes,
-                // sleepers included, stay parked for the next scheduler.
-                if self.config.until_idle && inflight.is_empty() && !outlook.runnable {
+                let outlook = kernel.runnable_outlook(&self.id)?;
+                // A lapsed foreign lease is due a moment after its expiry.
+                let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
+                deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
+                // Idle: nothing runnable, nothing in flight here or under
+                // another scheduler's lease. Parked processes, sleepers
+                // included, stay parked for the next scheduler.
+                if self.config.until_idle
+                    && inflight.is_empty()
+                    && !outlook.runnable
+                    && outlook.leased_elsewhere.is_none()
+                {
                     break Ok(());
                 }
             }

@@ -10,4 +10,5 @@ mod example;
 mod fairness;
 mod memory;
 mod parking;
+mod schedulers;
 mod world;

@@ -349,11 +349,17 @@ impl Kernel {
         })
     }
 
-    /// What a scheduler has to look forward to: whether any process is
-    /// runnable, the earliest backoff deadline, and the earliest sleep deadline.
-    pub fn runnable_outlook(&self) -> Result<Outlook, KernelError> {
+    /// What a scheduler (`owner`) has to look forward to: whether any process
+    /// is runnable, the earliest backoff deadline, the earliest sleep
+    /// deadline, and when the earliest lease of another scheduler expires.
+    pub fn runnable_outlook(&self, owner: &SchedulerId) -> Result<Outlook, KernelError> {
         self.read(|tx| {
-            Ok(Outlook { runnable: tx.any_runnable()?, next_ready: tx.next_ready_at()?, next_timer: tx.next_timer()? })
+            Ok(Outlook {
+                runnable: tx.any_runnable()?,
+                next_ready: tx.next_ready_at()?,
+                next_timer: tx.next_timer()?,
+                leased_elsewhere: tx.next_foreign_expiry(owner)?,
+            })
         })
     }
 }
@@ -367,6 +373,9 @@ pub struct Outlook {
     pub next_ready: Option<Timestamp>,
     /// The earliest sleep deadline among waiting processes.
     pub next_timer: Option<Timestamp>,
+    /// The earliest lease expiry among processes running under other
+    /// schedulers (one that died leaves them until then).
+    pub leased_elsewhere: Option<Timestamp>,
 }
 
 /// How a quantum that dispatched nothing ends.

@@ -356,6 +356,16 @@ impl Tx<'_> {
             .map(|t| t.map(Timestamp))
     }
 
+    /// The earliest lease expiry among processes running under other owners.
+    pub(crate) fn next_foreign_expiry(&self, owner: &SchedulerId) -> Result<Option<Timestamp>, KernelError> {
+        self.tx
+            .prepare_cached("SELECT MIN(lease_expires) FROM processes WHERE state = 'running' AND lease_owner != ?")
+            .sql()?
+            .query_row([&owner.0], |r| r.get::<_, Option<i64>>(0))
+            .sql()
+            .map(|t| t.map(Timestamp))
+    }
+
     /// Whether any process is runnable at all (due now or later).
     pub(crate) fn any_runnable(&self) -> Result<bool, KernelError> {
         self.tx

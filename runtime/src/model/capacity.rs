@@ -113,12 +113,10 @@ impl Capacity {
 mod tests {
     use super::*;
 
-    fn elapsed_while(f: impl std::future::Future<Output = ()>) -> impl std::future::Future<Output = Duration> {
-        async move {
-            let t = Instant::now();
-            f.await;
-            t.elapsed()
-        }
+    async fn elapsed_while(f: impl std::future::Future<Output = ()>) -> Duration {
+        let t = Instant::now();
+        f.await;
+        t.elapsed()
     }
 
     #[tokio::test(start_paused = true)]

@@ -104,9 +104,15 @@ impl OpenAiModel {
 
 enum Attempt {
     Done(ChatResponse),
-    Retry { message: String, retry_after: Option<Duration> },
+    Retry {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// 429: the whole profile backs off.
-    Throttled { message: String, retry_after: Option<Duration> },
+    Throttled {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     Fatal(String),
 }
 
