@@ -5,6 +5,10 @@
 //! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH]
 //! cargo run --release -p libos-bench -- verify [RECORDS]
 //! cargo run --release -p libos-bench -- wake [APPROVALS]
+//! cargo run --release -p libos-bench -- spawn [PROCESSES]
+//! cargo run --release -p libos-bench -- parked [PROCESSES] [WAKES]
+//! cargo run --release -p libos-bench -- mock [PROCESSES] [QUANTA_EACH] [CONCURRENCY]
+//! cargo run --release -p libos-bench -- idle [SECONDS]
 //! ```
 
 use std::sync::Arc;
@@ -61,9 +65,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// A durable store in `dir` with `n` spawned assistant processes (one transaction each).
 fn durable_kernel(dir: &std::path::Path, n: usize, goal: impl Fn(usize) -> String) -> anyhow::Result<Kernel> {
+    durable_kernel_of("assistant", dir, n, goal)
+}
+
+/// [`durable_kernel`] with processes of another shipped image.
+fn durable_kernel_of(
+    image: &str,
+    dir: &std::path::Path,
+    n: usize,
+    goal: impl Fn(usize) -> String,
+) -> anyhow::Result<Kernel> {
     let kernel = Kernel::open(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create)?;
     let images = ImageSet::shipped()?;
-    let image = images.get("assistant")?;
+    let image = images.get(image)?;
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
     for i in 0..n {
         kernel.spawn(&SpawnSpec {
@@ -265,6 +279,232 @@ async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// This process's resident set, in MiB (from /proc).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// CPU time this process has used (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1.split_whitespace().collect::<Vec<_>>();
+            Some(rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// A model answering one fixed tool call at once.
+struct Fixed(&'static str, &'static str);
+
+#[async_trait]
+impl ChatModel for Fixed {
+    fn profile(&self) -> &str {
+        "fixed"
+    }
+
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        Ok(ChatResponse {
+            model: "fixed".into(),
+            content: None,
+            tool_calls: vec![RawToolCall {
+                id: format!("call_{}", request.meta.call_index),
+                name: self.0.into(),
+                arguments: self.1.into(),
+            }],
+            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
+            raw: "{}".into(),
+        })
+    }
+}
+
+fn spawns(n: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let t = Instant::now();
+    durable_kernel(dir.path(), n, |i| format!("process {i}"))?;
+    let wall = t.elapsed();
+    println!("scenario: durable spawns");
+    println!("machine: {}", machine());
+    println!("parameters: {n} spawns, one transaction each, SQLite file store (WAL, synchronous=NORMAL)");
+    println!("result: {n} in {:.2} s = {:.0} spawns/s", wall.as_secs_f64(), n as f64 / wall.as_secs_f64());
+    Ok(())
+}
+
+/// Parks `n` processes in `receive`, measures the scheduler's memory with
+/// them parked, then wakes `wakes` of them by message from this process and
+/// measures each message-to-lease latency from the audit log.
+async fn parked(n: usize, wakes: usize) -> anyhow::Result<()> {
+    use libos_kernel::ipc::{MessageKind, NewMessage};
+    use libos_runtime::{Scheduler, SchedulerConfig};
+
+    let dir = tempfile::tempdir()?;
+    let t = Instant::now();
+    // Workers: their tool table has `receive`.
+    let kernel = durable_kernel_of("worker", dir.path(), n, |i| format!("sleeper {i}"))?;
+    let spawned = t.elapsed();
+    let router = ModelRouter::default().with_override(Arc::new(Fixed("receive", r#"{"channel":"wake"}"#)));
+    let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
+    let t = Instant::now();
+    let config = SchedulerConfig { until_idle: true, concurrency: 64, ..SchedulerConfig::default() };
+    Scheduler::new(env.clone(), config).run(std::future::pending()).await?;
+    let parking = t.elapsed();
+    let rss_before = rss_mib();
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let scheduler = tokio::spawn(async move {
+        Scheduler::new(env, SchedulerConfig { concurrency: 64, ..SchedulerConfig::default() })
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_mib();
+    let mut samples = Vec::with_capacity(wakes);
+    let step = (n / wakes.max(1)).max(1);
+    for i in 0..wakes {
+        let pid = libos_kernel::Pid((i * step + 1) as i64);
+        let m = NewMessage {
+            to: pid,
+            body: "wake up".into(),
+            kind: MessageKind::Normal,
+            channel: Some("wake".into()),
+            correlation_id: None,
+            reply_to: None,
+        };
+        kernel.send(&m, &Actor::operator())?;
+        // One at a time: wait until it has been leased again.
+        while kernel.process(pid)?.usage.quanta < 2 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // From the audit log's own timestamps: the send, then the lease.
+        let records = kernel.audit(&libos_kernel::AuditFilter { pid: Some(pid), ..Default::default() })?;
+        let sent = records.iter().rev().find(|r| r.action == "send").map(|r| r.at);
+        let leased = records.iter().rev().find(|r| r.action == "lease").map(|r| r.at);
+        if let (Some(s), Some(l)) = (sent, leased) {
+            samples.push(l.since(s));
+        }
+    }
+    let rss_after = rss_mib();
+    let _ = stop.send(());
+    scheduler.await??;
+    samples.sort();
+    println!("scenario: parked processes");
+    println!("machine: {}", machine());
+    println!(
+        "parameters: {n} processes parked in `receive`, then {wakes} woken one at a time by a message from this process"
+    );
+    println!(
+        "setup: spawned in {:.1} s, parked (one quantum each) in {:.1} s",
+        spawned.as_secs_f64(),
+        parking.as_secs_f64()
+    );
+    println!(
+        "result: scheduler RSS with all parked {rss_before:.1} MiB, running idle {rss_idle:.1} MiB, after the wakes {rss_after:.1} MiB; \
+         wake (message committed -> quantum leased) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&samples, 0.50).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+    );
+    Ok(())
+}
+
+/// `processes` x `each` quanta against a mock OpenAI-compatible server that
+/// answers after 100 ms, with `concurrency` model calls in flight.
+async fn mock_throughput(processes: usize, each: usize, concurrency: usize) -> anyhow::Result<()> {
+    use libos_kernel::budget::Budget;
+    use libos_runtime::{OpenAiConfig, OpenAiModel, RetryPolicy, Scheduler, SchedulerConfig};
+    use libos_tests::{MockServer, Reply};
+
+    let latency = Duration::from_millis(100);
+    let server = MockServer::start(Vec::new()).await;
+    server.always(Reply::tool_call("now", serde_json::json!({})).delayed(latency));
+    let dir = tempfile::tempdir()?;
+    let kernel = Kernel::open(&StoreLocation::File(dir.path().join("bench.db")), OpenMode::Create)?;
+    let images = ImageSet::shipped()?;
+    let image = images.get("assistant")?;
+    let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
+    // Every process runs `each` quanta, then its budget ends it.
+    let budget = Budget::parse([format!("quanta={each}").as_str()]).map_err(anyhow::Error::msg)?;
+    for i in 0..processes {
+        kernel.spawn_with_grants(
+            &SpawnSpec {
+                image: digest.clone(),
+                goal: format!("mock {i}"),
+                workspace: dir.path().to_path_buf(),
+                parent: None,
+                priority: 0,
+                actor: Actor::operator(),
+                budget,
+            },
+            &image.grants,
+        )?;
+    }
+    let model = OpenAiModel::new(OpenAiConfig {
+        profile: "default".into(),
+        base_url: server.base_url(),
+        api_key: None,
+        model: "mock".into(),
+        timeout: Duration::from_secs(30),
+        retry: RetryPolicy::default(),
+        limits: Default::default(),
+    })?;
+    let router = ModelRouter::default().with_override(Arc::new(model));
+    let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
+    let config = SchedulerConfig { until_idle: true, concurrency, ..SchedulerConfig::default() };
+    let t = Instant::now();
+    let summary = Scheduler::new(env, config).run(std::future::pending()).await?;
+    let wall = t.elapsed();
+    let ideal = concurrency as f64 / latency.as_secs_f64();
+    let achieved = summary.quanta as f64 / wall.as_secs_f64();
+    println!("scenario: throughput against a mock OpenAI-compatible server");
+    println!("machine: {}", machine());
+    println!(
+        "parameters: {processes} processes x {each} quanta, server latency {} ms, concurrency {concurrency}, SQLite file store",
+        latency.as_millis()
+    );
+    println!(
+        "result: {} quanta in {:.2} s = {achieved:.0} quanta/s; ideal {ideal:.0} quanta/s; {:.1}% of ideal",
+        summary.quanta,
+        wall.as_secs_f64(),
+        achieved / ideal * 100.0
+    );
+    Ok(())
+}
+
+/// An idle scheduler on an empty store: memory and CPU over `seconds`.
+async fn idle(seconds: u64) -> anyhow::Result<()> {
+    use libos_runtime::{Scheduler, SchedulerConfig};
+
+    let dir = tempfile::tempdir()?;
+    let kernel = Kernel::open(&StoreLocation::File(dir.path().join("bench.db")), OpenMode::Create)?;
+    let router = ModelRouter::default().with_override(Arc::new(InstantModel));
+    let env = quantum::env(kernel, router, QuantumPolicy::default());
+    let cpu_before = cpu_time();
+    let t = Instant::now();
+    Scheduler::new(env, SchedulerConfig::default()).run(tokio::time::sleep(Duration::from_secs(seconds))).await?;
+    let wall = t.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    println!("scenario: idle scheduler");
+    println!("machine: {}", machine());
+    println!("parameters: one scheduler, default poll (20 ms), an empty file store, {seconds} s");
+    println!(
+        "result: RSS {:.1} MiB; CPU {} ms in {:.1} s = {:.2}% of one core",
+        rss_mib(),
+        cpu.as_millis(),
+        wall.as_secs_f64(),
+        cpu.as_secs_f64() / wall.as_secs_f64() * 100.0
+    );
+    Ok(())
+}
+
 fn arg(args: &[String], i: usize, default: usize) -> anyhow::Result<usize> {
     args.get(i).map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a number")))
 }
@@ -276,8 +516,13 @@ fn main() -> anyhow::Result<()> {
         Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
         Some("verify") => verify_speed(arg(&args, 1, 200_000)?),
         Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?)),
-        _ => {
-            anyhow::bail!("usage: libos-bench quantum [PROCESSES] [QUANTA_EACH] | verify [RECORDS] | wake [APPROVALS]")
-        }
+        Some("spawn") => spawns(arg(&args, 1, 50_000)?),
+        Some("parked") => rt.block_on(parked(arg(&args, 1, 100_000)?, arg(&args, 2, 200)?)),
+        Some("mock") => rt.block_on(mock_throughput(arg(&args, 1, 1000)?, arg(&args, 2, 10)?, arg(&args, 3, 256)?)),
+        Some("idle") => rt.block_on(idle(arg(&args, 1, 10)? as u64)),
+        _ => anyhow::bail!(
+            "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | spawn [N] | parked [N] [WAKES] \
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS]"
+        ),
     }
 }

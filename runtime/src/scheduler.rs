@@ -110,6 +110,8 @@ impl Scheduler {
         // process, a finished quantum, a deadline), so lease again. An idle
         // scheduler only reads the store's change counter once per poll.
         let mut dirty = true;
+        let mut check_foreign = true;
+        let mut last_cancel_check = std::time::Instant::now();
         let mut deadline: Option<Timestamp> = None;
         let result = loop {
             if dirty {
@@ -129,7 +131,16 @@ impl Scheduler {
                         inflight.insert(pid, InFlight { lease, abort: handle });
                     }
                 }
-                let outlook = kernel.runnable_outlook(&self.id)?;
+                // With every slot busy there is nothing to plan: deadlines and
+                // idleness matter again once a slot frees up.
+                let full = inflight.len() >= self.config.concurrency;
+                if full && !check_foreign {
+                    continue;
+                }
+                // Other schedulers' leases matter when this one could be idle,
+                // and now and then for takeovers (on the renew tick).
+                let foreign = inflight.is_empty() || std::mem::take(&mut check_foreign);
+                let outlook = kernel.runnable_outlook(&self.id, foreign)?;
                 // A lapsed foreign lease is due a moment after its expiry.
                 let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
                 deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
@@ -149,6 +160,11 @@ impl Scheduler {
                     if let Some(done) = done {
                         self.finish(done, &mut inflight, &mut by_task, &mut summary)?;
                     }
+                    // Collect every other quantum that has finished too, so
+                    // their slots are refilled by one lease transaction.
+                    while let Some(done) = tasks.try_join_next_with_id() {
+                        self.finish(done, &mut inflight, &mut by_task, &mut summary)?;
+                    }
                     dirty = true;
                 }
                 _ = self.wake.notified() => dirty = true,
@@ -159,12 +175,19 @@ impl Scheduler {
                         dirty = true;
                     }
                 }
-                _ = renew.tick(), if !inflight.is_empty() => {
-                    kernel.renew_leases(&self.id, self.config.lease_ttl)?;
+                _ = renew.tick() => {
+                    if !inflight.is_empty() {
+                        kernel.renew_leases(&self.id, self.config.lease_ttl)?;
+                    }
+                    check_foreign = true;
+                    dirty = true;
                 }
                 () = &mut shutdown => break Ok(()),
             }
-            if !inflight.is_empty() {
+            // A kill shows as a lease no longer held; looking costs a pass
+            // over this scheduler's leases, so at most once per poll.
+            if !inflight.is_empty() && last_cancel_check.elapsed() >= self.config.poll {
+                last_cancel_check = std::time::Instant::now();
                 self.cancel_lost(&inflight)?;
             }
         };

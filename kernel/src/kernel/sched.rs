@@ -352,13 +352,16 @@ impl Kernel {
     /// What a scheduler (`owner`) has to look forward to: whether any process
     /// is runnable, the earliest backoff deadline, the earliest sleep
     /// deadline, and when the earliest lease of another scheduler expires.
-    pub fn runnable_outlook(&self, owner: &SchedulerId) -> Result<Outlook, KernelError> {
+    /// Looking for other schedulers' leases costs a pass over the running
+    /// processes: `foreign` says whether to (a busy scheduler asks only now
+    /// and then).
+    pub fn runnable_outlook(&self, owner: &SchedulerId, foreign: bool) -> Result<Outlook, KernelError> {
         self.read(|tx| {
             Ok(Outlook {
                 runnable: tx.any_runnable()?,
                 next_ready: tx.next_ready_at()?,
                 next_timer: tx.next_timer()?,
-                leased_elsewhere: tx.next_foreign_expiry(owner)?,
+                leased_elsewhere: if foreign { tx.next_foreign_expiry(owner)? } else { None },
             })
         })
     }

@@ -349,7 +349,7 @@ impl Tx<'_> {
     /// The earliest `not_before` among runnable processes in backoff, if any.
     pub(crate) fn next_ready_at(&self) -> Result<Option<Timestamp>, KernelError> {
         self.tx
-            .prepare_cached("SELECT MIN(ready_at) FROM processes WHERE state = 'runnable'")
+            .prepare_cached("SELECT MIN(ready_at) FROM processes WHERE state = 'runnable' AND ready_at IS NOT NULL")
             .sql()?
             .query_row([], |r| r.get::<_, Option<i64>>(0))
             .sql()

@@ -235,6 +235,13 @@ CREATE TABLE views (
     PRIMARY KEY (pid, oid)
 );
 "#,
+    // 6: the scheduler's outlook in constant time: the earliest backoff
+    // among runnable processes and the earliest lease expiry among running
+    // ones, each from a partial index instead of a scan.
+    r#"
+CREATE INDEX processes_backoff ON processes (ready_at) WHERE state = 'runnable' AND ready_at IS NOT NULL;
+CREATE INDEX processes_leases ON processes (lease_expires) WHERE state = 'running';
+"#,
 ];
 
 /// The schema version this build writes.
