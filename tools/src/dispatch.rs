@@ -125,10 +125,10 @@ impl ToolCall {
             // Own namespace and own view: the handles decide, in the kernel.
             ToolCall::MemoryWrite(_)
             | ToolCall::MemoryRead(_)
+            | ToolCall::MemoryList(_)
             | ToolCall::MemoryShare(_)
             | ToolCall::MemoryPin(_)
             | ToolCall::MemoryUnpin(_) => Vec::new(),
-            ToolCall::MemoryList(_) => Vec::new(),
             ToolCall::Shell(a) => a
                 .argv
                 .first()

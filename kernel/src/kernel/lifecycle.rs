@@ -54,7 +54,6 @@ impl Kernel {
     pub fn kill(&self, pid: Pid, by: Actor, reason: &str) -> Result<ProcState, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            settle_unknown_effect(tx, pid, "the process was killed while it ran", now)?;
             let (state, _, _) = apply(tx, pid, None, Event::Kill { by: by.clone(), reason: reason.to_string() }, now)?;
             Ok(state)
         })

@@ -155,6 +155,21 @@ fn apply_read(
     event: Event,
     now: Timestamp,
 ) -> Result<(ProcState, Generation, AuditRecord), KernelError> {
+    // A quantum cut short (killed, paused, its scheduler gone) may have
+    // started an external effect: its outcome is recorded as unknown here,
+    // whoever cuts it, so it is shown and never silently re-run.
+    if matches!(p.state, ProcState::Running { .. }) {
+        let why = match &event {
+            Event::Kill { .. } => Some("the process was killed while it ran"),
+            Event::Pause { .. } => Some("the process was paused while it ran"),
+            Event::LeaseExpired => Some("the scheduler running it stopped"),
+            Event::Release => Some("the scheduler shut down"),
+            _ => None,
+        };
+        if let Some(why) = why {
+            lifecycle::settle_unknown_effect(tx, p.pid, why, now)?;
+        }
+    }
     let start_quantum = matches!(event, Event::Lease(_));
     let t = transition(p.pid, &p.state, event)?;
     let generation = tx.set_state(p.pid, p.generation, &t.next, now, start_quantum)?;

@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use super::lifecycle::settle_unknown_effect;
 use super::park::{complete_parked, deliver, recheck};
 use super::{Kernel, apply};
 use crate::actor::Actor;
@@ -79,7 +78,6 @@ impl Kernel {
                 if p.state.is_terminal() && t != pid {
                     continue;
                 }
-                settle_unknown_effect(tx, t, "the process was killed while it ran", now)?;
                 apply(tx, t, None, Event::Kill { by: by.clone(), reason: reason.to_string() }, now)?;
                 killed.push(t);
             }
@@ -112,7 +110,6 @@ impl Kernel {
     pub fn pause(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            settle_unknown_effect(tx, pid, "the process was paused while it ran", now)?;
             Ok(apply(tx, pid, None, Event::Pause { by }, now)?.0)
         })
     }

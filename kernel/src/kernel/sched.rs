@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::lifecycle::settle_unknown_effect;
 use super::syscalls::{self, SyscallOutcome};
 use super::{Kernel, apply, apply_read};
 use crate::actor::Actor;
@@ -318,7 +317,6 @@ impl Kernel {
         self.write(|tx| {
             let now = Timestamp::now();
             check_lease(tx, lease)?;
-            settle_unknown_effect(tx, lease.pid, "the scheduler shut down", now)?;
             apply(tx, lease.pid, Some(lease.generation), Event::Release, now)?;
             Ok(())
         })
@@ -341,7 +339,6 @@ impl Kernel {
             let now = Timestamp::now();
             let mut out = Vec::new();
             for p in tx.expired_leases(now)? {
-                settle_unknown_effect(tx, p.pid, "the scheduler running it stopped", now)?;
                 apply(tx, p.pid, Some(p.generation), Event::LeaseExpired, now)?;
                 out.push(p.pid);
             }

@@ -159,9 +159,6 @@ pub(super) fn execute(
                 SignalAction::Resume => Event::Resume { by },
                 SignalAction::Kill => Event::Kill { by, reason: format!("killed by process {pid}") },
             };
-            if matches!(action, SignalAction::Kill | SignalAction::Pause) {
-                lifecycle::settle_unknown_effect(tx, *target, "the process was stopped while it ran", now)?;
-            }
             match apply(tx, *target, None, event, now) {
                 Ok((state, _, _)) => {
                     if *action == SignalAction::Resume {
