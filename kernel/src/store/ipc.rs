@@ -394,7 +394,7 @@ impl Tx<'_> {
         let mut stmt = self
             .tx
             .prepare_cached(
-                "SELECT pid FROM processes WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? \
+                "SELECT pid FROM processes INDEXED BY processes_timers WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? \
                  ORDER BY ready_at",
             )
             .sql()?;
@@ -405,7 +405,7 @@ impl Tx<'_> {
     /// The earliest timer among waiting processes.
     pub(crate) fn next_timer(&self) -> Result<Option<Timestamp>, KernelError> {
         self.tx
-            .prepare_cached("SELECT MIN(ready_at) FROM processes WHERE state = 'waiting' AND ready_at IS NOT NULL")
+            .prepare_cached("SELECT MIN(ready_at) FROM processes INDEXED BY processes_timers WHERE state = 'waiting' AND ready_at IS NOT NULL")
             .sql()?
             .query_row([], |r| r.get::<_, Option<i64>>(0))
             .sql()

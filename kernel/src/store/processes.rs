@@ -347,9 +347,14 @@ impl Tx<'_> {
     }
 
     /// The earliest `not_before` among runnable processes in backoff, if any.
+    ///
+    /// `INDEXED BY` here and in the other scheduler lookups over a partial
+    /// index: without it SQLite's planner prefers the `(state, ...)` index
+    /// and walks every process in that state (22 ms at 100,000 parked, on
+    /// every wake). With it the statement uses the index or fails to prepare.
     pub(crate) fn next_ready_at(&self) -> Result<Option<Timestamp>, KernelError> {
         self.tx
-            .prepare_cached("SELECT MIN(ready_at) FROM processes WHERE state = 'runnable' AND ready_at IS NOT NULL")
+            .prepare_cached("SELECT MIN(ready_at) FROM processes INDEXED BY processes_backoff WHERE state = 'runnable' AND ready_at IS NOT NULL")
             .sql()?
             .query_row([], |r| r.get::<_, Option<i64>>(0))
             .sql()
@@ -359,7 +364,7 @@ impl Tx<'_> {
     /// The earliest lease expiry among processes running under other owners.
     pub(crate) fn next_foreign_expiry(&self, owner: &SchedulerId) -> Result<Option<Timestamp>, KernelError> {
         self.tx
-            .prepare_cached("SELECT MIN(lease_expires) FROM processes WHERE state = 'running' AND lease_owner != ?")
+            .prepare_cached("SELECT MIN(lease_expires) FROM processes INDEXED BY processes_leases WHERE state = 'running' AND lease_owner != ?")
             .sql()?
             .query_row([&owner.0], |r| r.get::<_, Option<i64>>(0))
             .sql()
