@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crash;
+mod crash_matrix;
 mod e2e;
 mod errors;
 mod parking;

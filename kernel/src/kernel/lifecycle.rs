@@ -112,6 +112,11 @@ pub(super) fn settle_unknown_effect(tx: &Tx<'_>, pid: Pid, why: &str, now: Times
     let Some((quantum, call)) = tx.take_effect(pid)? else {
         return Ok(());
     };
+    // An approved call that had started is done with too: the next lease
+    // must not find it still approved and run it again.
+    if tx.parked(pid)?.is_some_and(|p| p.approved) {
+        tx.take_parked(pid)?;
+    }
     let content = format!(
         "outcome unknown: {why} after `{}` started and before its result was recorded; it was not re-run. \
          Check its effect before trying again.",

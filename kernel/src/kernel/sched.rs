@@ -189,7 +189,9 @@ impl Kernel {
                 },
                 now,
             )?;
-            tx.insert_effect(lease.pid, lease.quantum, &intent.call, record.seq, now)
+            // An approved call belongs to the quantum that parked it.
+            let quantum = lease.resume.as_ref().map_or(lease.quantum, |r| r.quantum);
+            tx.insert_effect(lease.pid, quantum, &intent.call, record.seq, now)
         })
     }
 

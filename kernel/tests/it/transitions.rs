@@ -175,3 +175,30 @@ fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown() {
         Err(KernelError::Stale { .. })
     ));
 }
+
+#[test]
+fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again() {
+    use libos_kernel::caps::{Resource, Right};
+    let (_dir, kernel, _) = file_kernel();
+    let pid = spawn(&kernel, "g");
+    let args = r#"{"content":"x","path":"a"}"#;
+    let mut ask = commit("write_file", args, Next::Continue);
+    ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write };
+    kernel.commit_quantum(&lease_one(&kernel), &ask).unwrap();
+    let request = kernel.pending().unwrap().remove(0).id;
+    kernel.decide(request, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator()).unwrap();
+
+    // The approved call is leased, starts its effect, and its scheduler dies.
+    let lease = kernel.lease(&owner(), std::time::Duration::ZERO, 1, &[]).unwrap().remove(0);
+    let resumed = lease.resume.clone().expect("the approved call is resumed");
+    kernel.begin_effect(&lease, &libos_kernel::EffectIntent { call: resumed.call }).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    assert_eq!(kernel.recover_expired().unwrap(), vec![pid]);
+
+    // The next quantum asks the model again: the call is not re-dispatched.
+    assert_eq!(lease_one(&kernel).resume, None);
+    let (entries, _) = kernel.transcript(pid, None).unwrap();
+    let seen: Vec<(u64, String, libos_kernel::Outcome)> =
+        entries.iter().map(|e| (e.quantum, e.call.tool.clone(), e.result.outcome)).collect();
+    assert_eq!(seen, vec![(1, "write_file".to_string(), libos_kernel::Outcome::Unknown)]);
+}
