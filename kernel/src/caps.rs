@@ -507,6 +507,17 @@ pub struct Decision {
     pub grant: Option<GrantId>,
     /// Decided by kinship (a parent or own child), not a grant.
     pub kinship: bool,
+    /// Refused by confinement before any grant was consulted: a path
+    /// outside the process's workspace, or libos's own files. No grant can
+    /// allow it.
+    pub confined: bool,
+}
+
+impl Decision {
+    /// The denial of something no grant can reach.
+    pub fn confined() -> Decision {
+        Decision { effect: Effect::Deny, grant: None, kinship: false, confined: true }
+    }
 }
 
 /// Decides one (resource, right) over `live` grants (not revoked, not
@@ -525,8 +536,8 @@ pub fn decide<'g>(live: impl IntoIterator<Item = &'g Grant>, resource: &Resource
         };
     }
     match best {
-        Some((g, _)) => Decision { effect: g.effect, grant: Some(g.id), kinship: false },
-        None => Decision { effect: Effect::Deny, grant: None, kinship: false },
+        Some((g, _)) => Decision { effect: g.effect, grant: Some(g.id), kinship: false, confined: false },
+        None => Decision { effect: Effect::Deny, grant: None, kinship: false, confined: false },
     }
 }
 

@@ -184,6 +184,7 @@ impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.need.right, self.need.resource, self.decision.effect)?;
         match (self.decision.kinship, self.decision.grant) {
+            _ if self.decision.confined => f.write_str(" (confined)"),
             (true, _) => f.write_str(" (kinship)"),
             (false, Some(g)) => write!(f, " (grant {g})"),
             (false, None) => f.write_str(" (no grant matches)"),

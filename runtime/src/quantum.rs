@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use libos_images::{Image, ImageSet};
 use libos_kernel::budget::{Dimension, amounts};
-use libos_kernel::caps::Effect;
-use libos_kernel::syscall::{SpawnImage, Syscall};
+use libos_kernel::caps::{Decision, Effect};
+use libos_kernel::syscall::{Check, SpawnImage, Syscall};
 use libos_kernel::{
     Action, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome,
     ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
-use libos_tools::{Caller, Dispatch, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
+use libos_tools::{Caller, Dispatch, Refusal, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
 use tracing::Instrument;
 
 use crate::config::ModelRouter;
@@ -275,7 +275,14 @@ async fn dispatch(
     let caller = Caller { workspace, parent: lease.process.ppid };
     let needs = match call.needs(caller) {
         Ok(n) => n,
-        Err(e) => return commit(env, lease, model_call, call_rec, Vec::new(), error(e), seen),
+        Err(Refusal::Invalid(e)) => return commit(env, lease, model_call, call_rec, Vec::new(), error(e), seen),
+        Err(Refusal::Confined { need, reason }) => {
+            // Audited as the denial it is, naming what was asked for.
+            let check = Check { need, decision: Decision::confined() };
+            let result = ToolResultRecord { outcome: Outcome::Denied, content: format!("permission denied: {reason}") };
+            let action = Action::Done { result, next: Next::Continue };
+            return commit(env, lease, model_call, call_rec, vec![check], action, seen);
+        }
     };
     let auth = kernel.authorize(lease.pid, &needs, approved)?;
     let action = match auth.effect {

@@ -235,9 +235,9 @@ async fn file_tools_never_reach_the_store_even_with_the_whole_workspace_granted(
     assert_eq!(
         w.transcript(pid)[..3],
         [
-            "read_file error: path `.libos/libos.db` is libos's own state and is never accessible to tools",
-            "write_file error: path `.libos/libos.db-wal` is libos's own state and is never accessible to tools",
-            "delete_file error: path `.libos/libos.db` is libos's own state and is never accessible to tools",
+            "read_file denied: permission denied: path `.libos/libos.db` is libos's own state and is never accessible to tools",
+            "write_file denied: permission denied: path `.libos/libos.db-wal` is libos's own state and is never accessible to tools",
+            "delete_file denied: permission denied: path `.libos/libos.db` is libos's own state and is never accessible to tools",
         ]
     );
     assert!(w.kernel.audit_verify(None).unwrap().ok());

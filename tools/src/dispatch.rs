@@ -17,7 +17,7 @@ use libos_kernel::syscall::{Kinship, Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
 
 use crate::call::ToolCall;
-use crate::workspace::Workspace;
+use crate::workspace::{PathError, Workspace};
 use crate::{delete_file, list_dir, now, read_file, shell, write_file};
 
 /// How a call must be committed.
@@ -65,6 +65,20 @@ pub struct ToolContext {
     pub now: Timestamp,
 }
 
+/// Why a call was refused before any grant was consulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The arguments do not name anything usable: a model-visible error.
+    Invalid(String),
+    /// The call reaches something no process may: an audited denial of `need`.
+    Confined {
+        /// What was asked for, as given (e.g. `read fs:../secret`).
+        need: Need,
+        /// Why, one line naming the path.
+        reason: String,
+    },
+}
+
 /// A tool's result as the model will see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolOutput {
@@ -81,13 +95,19 @@ fn pid(n: i64) -> Result<Pid, String> {
 impl ToolCall {
     /// The (resource, right) pairs this call touches. File paths are
     /// resolved first (symlinks and `..` included), so the check is on the
-    /// real file; a path that cannot be resolved inside the workspace is a
-    /// model-visible error.
-    pub fn needs(&self, caller: Caller<'_>) -> Result<Vec<Need>, String> {
+    /// real file. A path that resolves outside the workspace (or into
+    /// libos's own files) is refused as [`Refusal::Confined`], a denial no
+    /// grant can lift; one that cannot be resolved is [`Refusal::Invalid`].
+    pub fn needs(&self, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
         let workspace = caller.workspace;
-        let fs = |path: &str, right: Right| -> Result<Vec<Need>, String> {
-            let resolved = workspace.resolve(path)?;
-            Ok(vec![Need::grant(workspace.resource(&resolved), right)])
+        let fs = |path: &str, right: Right| -> Result<Vec<Need>, Refusal> {
+            match workspace.resolve(path) {
+                Ok(resolved) => Ok(vec![Need::grant(workspace.resource(&resolved), right)]),
+                Err(PathError::Invalid(reason)) => Err(Refusal::Invalid(reason)),
+                Err(PathError::Confined(reason)) => {
+                    Err(Refusal::Confined { need: Need::grant(Resource::new(ResourceKind::Fs, path), right), reason })
+                }
+            }
         };
         Ok(match self {
             ToolCall::Exit(_)
@@ -106,7 +126,7 @@ impl ToolCall {
                 Need::grant(Resource::new(ResourceKind::Image, a.image.clone()), Right::Read),
             ],
             ToolCall::Signal(a) => {
-                let target = pid(a.pid)?;
+                let target = pid(a.pid).map_err(Refusal::Invalid)?;
                 vec![Need {
                     resource: Resource::new(ResourceKind::Process, target.to_string()),
                     right: Right::Signal,
@@ -114,7 +134,7 @@ impl ToolCall {
                 }]
             }
             ToolCall::Send(a) => {
-                let to = a.to.resolve(caller.parent)?;
+                let to = a.to.resolve(caller.parent).map_err(Refusal::Invalid)?;
                 vec![Need {
                     resource: Resource::new(ResourceKind::Message, to.to_string()),
                     right: Right::Send,

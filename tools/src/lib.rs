@@ -32,6 +32,6 @@ pub mod workspace;
 pub mod write_file;
 
 pub use call::{MAX_ARGS_BYTES, RejectReason, ToolCall, ToolName};
-pub use dispatch::{Caller, Dispatch, ToolContext, ToolOutput};
+pub use dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 pub use spec::ToolSpec;
-pub use workspace::Workspace;
+pub use workspace::{PathError, Workspace};

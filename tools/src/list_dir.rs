@@ -35,7 +35,7 @@ pub(crate) fn spec() -> ToolSpec {
 pub(crate) fn run(a: &ListDirArgs, ctx: &ToolContext) -> ToolOutput {
     let dir = match ctx.workspace.resolve(&a.path) {
         Ok(p) => p,
-        Err(e) => return ToolOutput::Error(e),
+        Err(e) => return ToolOutput::Error(e.to_string()),
     };
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,

@@ -36,7 +36,7 @@ pub(crate) fn spec() -> ToolSpec {
 pub(crate) fn run(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
     let path = match ctx.workspace.resolve(&a.path) {
         Ok(p) => p,
-        Err(e) => return ToolOutput::Error(e),
+        Err(e) => return ToolOutput::Error(e.to_string()),
     };
     let file = std::fs::File::open(&path);
     let mut file = match file {

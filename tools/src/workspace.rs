@@ -13,6 +13,24 @@
 
 use std::path::{Path, PathBuf};
 
+/// Why a path was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    /// Not a usable path (empty, a NUL byte, a broken symlink): a mistake.
+    Invalid(String),
+    /// A real path the process may never reach (outside its workspace, or
+    /// libos's own files): a denial, audited as one.
+    Confined(String),
+}
+
+impl std::fmt::Display for PathError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathError::Invalid(m) | PathError::Confined(m) => f.write_str(m),
+        }
+    }
+}
+
 /// The directory a process's file tools are confined to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Workspace {
@@ -48,12 +66,12 @@ impl Workspace {
 
     /// Resolves a path given by the model to a canonical path inside the
     /// workspace. Errors are model-visible one-liners naming the path.
-    pub fn resolve(&self, path: &str) -> Result<PathBuf, String> {
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, PathError> {
         if path.is_empty() {
-            return Err("path is empty".to_string());
+            return Err(PathError::Invalid("path is empty".to_string()));
         }
         if path.contains('\0') {
-            return Err("path contains a NUL byte".to_string());
+            return Err(PathError::Invalid("path contains a NUL byte".to_string()));
         }
         let given = Path::new(path);
         let joined = if given.is_absolute() { given.to_path_buf() } else { self.root.join(given) };
@@ -63,23 +81,25 @@ impl Workspace {
         // canonicalised (and refused) rather than written through.
         while std::fs::symlink_metadata(base).is_err() {
             let Some(name) = base.file_name() else {
-                return Err(format!("path `{path}` cannot be resolved"));
+                return Err(PathError::Invalid(format!("path `{path}` cannot be resolved")));
             };
             tail.push(name.to_os_string());
-            base = base.parent().ok_or_else(|| format!("path `{path}` cannot be resolved"))?;
+            base = base.parent().ok_or_else(|| PathError::Invalid(format!("path `{path}` cannot be resolved")))?;
         }
         let mut resolved = std::fs::canonicalize(base).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => format!("path `{path}` goes through a broken symlink"),
-            _ => format!("path `{path}`: {}", io_reason(&e)),
+            std::io::ErrorKind::NotFound => PathError::Invalid(format!("path `{path}` goes through a broken symlink")),
+            _ => PathError::Invalid(format!("path `{path}`: {}", io_reason(&e))),
         })?;
         for name in tail.into_iter().rev() {
             resolved.push(name);
         }
         if !resolved.starts_with(&self.root) {
-            return Err(format!("path `{path}` is outside the workspace"));
+            return Err(PathError::Confined(format!("path `{path}` is outside the workspace")));
         }
         if self.is_protected(&resolved) {
-            return Err(format!("path `{path}` is libos's own state and is never accessible to tools"));
+            return Err(PathError::Confined(format!(
+                "path `{path}` is libos's own state and is never accessible to tools"
+            )));
         }
         Ok(resolved)
     }

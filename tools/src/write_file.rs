@@ -44,7 +44,7 @@ pub(crate) fn spec() -> ToolSpec {
 pub(crate) fn run(a: &WriteFileArgs, ctx: &ToolContext) -> ToolOutput {
     let path = match ctx.workspace.resolve(&a.path) {
         Ok(p) => p,
-        Err(e) => return ToolOutput::Error(e),
+        Err(e) => return ToolOutput::Error(e.to_string()),
     };
     if path.is_dir() {
         return ToolOutput::Error(format!("`{}` is a directory", a.path));

@@ -47,7 +47,7 @@ fn spawn_run_ps_logs_and_audit_verify_through_the_binary() {
         "  says: Write the greeting.",
         "  call: write_file {\"content\":\"hello from libos\\n\",\"path\":\"hello.txt\"}",
         "  result (ok): wrote 17 bytes to `hello.txt`",
-        "  result (error): path `../escape.txt` is outside the workspace",
+        "  result (denied): permission denied: path `../escape.txt` is outside the workspace",
         "exited(0): greeted",
     ] {
         assert!(logs.contains(needle), "logs lack {needle:?}:\n{logs}");
@@ -58,11 +58,21 @@ fn spawn_run_ps_logs_and_audit_verify_through_the_binary() {
     assert_eq!(verify, format!("audit chain intact: 11 records, head {}", head));
     env.ok(&["audit", "verify", "--expect-head", head.trim()]);
 
-    let errors = env.ok(&["audit", "--outcome", "error", "--json"]);
-    let records: Vec<Value> = errors.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // The escape is an audited denial, of the path as the model gave it.
+    let denied = env.ok(&["audit", "--outcome", "denied", "--json"]);
+    let records: Vec<Value> = denied.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0]["action"], "read_file");
-    assert_eq!(records[0]["args"], serde_json::json!({"path": "../escape.txt"}));
+    assert_eq!(
+        [&records[0]["action"], &records[0]["args"], &records[0]["decision"], &records[0]["detail"]],
+        [
+            &Value::from("read_file"),
+            &serde_json::json!({"path": "../escape.txt"}),
+            &Value::from("deny"),
+            &Value::from(
+                "permission denied: path `../escape.txt` is outside the workspace [read fs:../escape.txt: deny (confined)]"
+            )
+        ]
+    );
     let tools: Vec<String> = env
         .ok(&["audit", "--pid", "1", "--tool", "write_file"])
         .lines()

@@ -29,6 +29,9 @@ impl Authorization {
             .iter()
             .filter(|c| c.decision.effect == Effect::Deny)
             .map(|c| match c.decision.grant {
+                _ if c.decision.confined => {
+                    format!("{} {} (out of every process's reach)", c.need.right, c.need.resource)
+                }
                 Some(g) => format!("{} {} (grant {g} denies it)", c.need.right, c.need.resource),
                 None => format!("{} {} (no grant of yours covers it)", c.need.right, c.need.resource),
             })
@@ -81,7 +84,7 @@ fn checks(tx: &Tx<'_>, pid: Pid, needs: &[Need], now: Timestamp) -> Result<Vec<C
                 Kinship::Child(t) => children.contains(&t),
             };
             let decision = if kin {
-                Decision { effect: Effect::Allow, grant: None, kinship: true }
+                Decision { effect: Effect::Allow, grant: None, kinship: true, confined: false }
             } else {
                 decide(&live, &need.resource, need.right)
             };
