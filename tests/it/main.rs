@@ -11,4 +11,5 @@ mod fairness;
 mod memory;
 mod parking;
 mod schedulers;
+mod security;
 mod world;

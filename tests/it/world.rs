@@ -96,10 +96,20 @@ impl World {
 
     /// [`World::spawn`] under a budget.
     pub fn spawn_with_budget(&self, image: &str, goal: &str, extra: &[&str], steps: Vec<Step>, budget: Budget) -> Pid {
+        let mut grants = self.images.get(image).unwrap().grants.clone();
+        grants.extend(extra.iter().map(|g| GrantSpec::parse(g).unwrap()));
+        self.spawn_granted(image, goal, grants, steps, budget)
+    }
+
+    /// A root process holding exactly `grants` (none of its image's own).
+    pub fn spawn_bare(&self, image: &str, goal: &str, grants: &[&str], steps: Vec<Step>) -> Pid {
+        let grants = grants.iter().map(|g| GrantSpec::parse(g).unwrap()).collect();
+        self.spawn_granted(image, goal, grants, steps, Budget::unlimited())
+    }
+
+    fn spawn_granted(&self, image: &str, goal: &str, grants: Vec<GrantSpec>, steps: Vec<Step>, budget: Budget) -> Pid {
         let image = self.images.get(image).unwrap();
         let digest = self.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
-        let mut grants = image.grants.clone();
-        grants.extend(extra.iter().map(|g| GrantSpec::parse(g).unwrap()));
         self.model.script(goal, steps);
         let spec = SpawnSpec {
             image: digest,
