@@ -296,3 +296,81 @@ async fn a_429_storm_slows_every_process_on_the_profile_and_fails_none() {
     }
     assert_eq!(server.requests().len(), 12);
 }
+
+/// Every fault a provider can throw, in one run: 5xx, 429, timeouts,
+/// truncated bodies and connection resets. Each model call retries once
+/// (the policy), then the process backs off and tries again in a later
+/// quantum: every process finishes, and the server saw exactly one request
+/// per fault plus one per success, so no retry went beyond the policy.
+#[tokio::test]
+async fn provider_faults_are_retried_within_policy_and_lose_no_process() {
+    let w = world();
+    let pids: Vec<Pid> = (0..6).map(|i| w.spawn(&format!("weather {i}"))).collect();
+    let faults = vec![
+        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#),
+        Reply::Truncated,
+        Reply::Reset,
+        Reply::text("too late").delayed(Duration::from_secs(4)),
+        Reply::status(500, "internal"),
+        Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("Retry-After", "0"),
+        Reply::status(502, "<html>bad gateway</html>"),
+        Reply::Truncated,
+        Reply::Reset,
+        Reply::status(200, "{\"choices\": [{\"message\": "),
+        Reply::ok(serde_json::json!({"choices": []})),
+        Reply::text("too late").delayed(Duration::from_secs(4)),
+    ];
+    let fault_count = faults.len();
+    let server = MockServer::start(faults).await;
+    server.always(Reply::tool_call("exit", serde_json::json!({"result": "weathered it"})));
+    let model = Arc::new(
+        OpenAiModel::new(OpenAiConfig {
+            profile: "default".into(),
+            base_url: server.base_url(),
+            api_key: None,
+            model: "mock-1".into(),
+            timeout: Duration::from_secs(1),
+            retry: RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(10) },
+            limits: Default::default(),
+        })
+        .unwrap(),
+    );
+    let env = quantum::env(
+        w.kernel.clone(),
+        ModelRouter::default().with_override(model),
+        QuantumPolicy { max_repairs: 2, backoff: Duration::from_millis(20) },
+    );
+    // One call at a time, so that faults meet calls in a known order.
+    let config =
+        SchedulerConfig { until_idle: true, concurrency: 1, poll: Duration::from_millis(5), ..Default::default() };
+    Scheduler::new(env, config).run(std::future::pending()).await.unwrap();
+
+    for pid in &pids {
+        assert_eq!(w.kernel.process(*pid).unwrap().state, ProcState::Exited { code: 0, result: "weathered it".into() });
+    }
+    assert_eq!(server.requests().len(), fault_count + pids.len());
+    // Each failed call (two attempts, both faults) is on the record as a
+    // model error, and its process backed off and tried again.
+    let mut failed: Vec<(libos_kernel::ModelCallId, String)> = pids
+        .iter()
+        .flat_map(|pid| w.kernel.model_calls(*pid).unwrap())
+        .filter_map(|c| c.record.error.map(|e| (c.id, e)))
+        .collect();
+    failed.sort();
+    let failed: Vec<String> = failed.into_iter().map(|(_, e)| e).collect();
+    // The second fault of each pair is the one reported.
+    let truncated =
+        "model unavailable: reading the response failed: end of file before message length reached (attempts: 2)";
+    let timed_out = "model unavailable: request timed out (attempts: 2)";
+    assert_eq!(
+        failed,
+        [
+            truncated,
+            timed_out,
+            "model unavailable: endpoint returned 429 Too Many Requests: slow down (attempts: 2)",
+            truncated,
+            "model unavailable: response body is not valid JSON: EOF while parsing a value at line 1 column 25 (attempts: 2)",
+            timed_out,
+        ]
+    );
+}
