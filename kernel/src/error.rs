@@ -9,13 +9,13 @@ use crate::state::TransitionError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// Another process held the write lock past the busy timeout.
-    #[error("store is locked by another process (gave up waiting)")]
+    #[error("store is locked by another process (gave up after waiting 5 s); nothing was changed")]
     Busy,
     /// The file or its directory cannot be written.
-    #[error("store is read-only")]
+    #[error("store is read-only; nothing was changed")]
     ReadOnly,
     /// No space left for the write.
-    #[error("store disk is full")]
+    #[error("the disk holding the store is full; nothing was changed")]
     Full,
     /// The database file is damaged.
     #[error("store is corrupt: {0}")]

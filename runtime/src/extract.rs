@@ -32,6 +32,13 @@ pub fn one_call(resp: &ChatResponse, allowed: &[ToolName], fallback_id: &str) ->
         || RejectReason::NoCall { available: allowed.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ") };
     let text = resp.content.as_deref().ok_or_else(no_call)?;
     let mut found: Vec<(usize, usize, RawToolCall)> = Vec::new();
+    // Every `{` may start a call; one that breaks is retried from the next
+    // `{`. Text crafted so that many of them run far before breaking would
+    // make that quadratic: the bytes read by failed attempts are counted,
+    // and past eight times the text's size (plus a megabyte) the search gives up.
+    let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+    let budget = text.len().saturating_mul(8).saturating_add(1 << 20);
+    let mut spent = 0usize;
     let mut i = 0;
     while let Some(off) = text[i..].find('{') {
         let start = i + off;
@@ -44,7 +51,14 @@ pub fn one_call(resp: &ChatResponse, allowed: &[ToolName], fallback_id: &str) ->
                 }
                 i = end;
             }
-            _ => i = start + 1,
+            Some(Err(e)) => {
+                spent = spent.saturating_add(error_offset(&newlines, start, &e).saturating_sub(start));
+                if spent > budget {
+                    return Err(RejectReason::Unsearchable { bytes: text.len() });
+                }
+                i = start + 1;
+            }
+            None => i = start + 1,
         }
     }
     match found.len() {
@@ -58,6 +72,16 @@ pub fn one_call(resp: &ChatResponse, allowed: &[ToolName], fallback_id: &str) ->
         }
         count => Err(RejectReason::TooMany { count }),
     }
+}
+
+/// Where in the whole text a parse that began at `start` failed: serde
+/// reports a line and a byte column, counted from `start`.
+fn error_offset(newlines: &[usize], start: usize, e: &serde_json::Error) -> usize {
+    if e.line() <= 1 {
+        return start + e.column();
+    }
+    let first = newlines.partition_point(|&n| n < start);
+    newlines.get(first + e.line() - 2).map_or(start, |&n| n + e.column())
 }
 
 fn call_from_json(v: &serde_json::Value, id: &str) -> Option<RawToolCall> {

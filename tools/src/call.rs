@@ -218,6 +218,15 @@ pub enum RejectReason {
         /// Comma-separated tool names.
         available: String,
     },
+    /// Text too full of broken JSON to search for a call in reasonable time.
+    #[error(
+        "the answer is {bytes} bytes of text with too many broken JSON fragments to find a call in: answer with \
+         exactly one tool call"
+    )]
+    Unsearchable {
+        /// The text's size.
+        bytes: usize,
+    },
     /// More than one.
     #[error("{count} tool calls in one turn: call exactly one tool per turn")]
     TooMany {

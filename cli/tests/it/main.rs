@@ -8,4 +8,5 @@ mod crash_matrix;
 mod e2e;
 mod errors;
 mod parking;
+mod store_faults;
 mod support;

@@ -6,4 +6,5 @@
 
 mod openai;
 mod prompt;
+mod robustness;
 mod scheduler;
