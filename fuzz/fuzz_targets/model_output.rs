@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
     };
     match ToolCall::parse(&found.call.name, &found.call.arguments, &ToolName::ALL) {
         Ok(call) => {
-            let again = ToolCall::parse(call.name(), &call.canonical_args(), &ToolName::ALL);
+            let again = ToolCall::parse(call.name().as_str(), &call.canonical_args(), &ToolName::ALL);
             assert_eq!(again.as_ref(), Ok(&call));
         }
         Err(e) => assert!(!e.to_string().contains('\n')),

@@ -274,8 +274,10 @@ fn names(allowed: &[ToolName]) -> String {
 }
 
 fn typed<T: DeserializeOwned>(tool: ToolName, value: serde_json::Value) -> Result<T, RejectReason> {
-    serde_json::from_value(value)
-        .map_err(|e| RejectReason::InvalidArgs { tool: tool.as_str().to_string(), reason: e.to_string() })
+    serde_json::from_value(value).map_err(|e| RejectReason::InvalidArgs {
+        tool: tool.as_str().to_string(),
+        reason: one_line(&e.to_string(), 300),
+    })
 }
 
 impl ToolCall {
@@ -284,14 +286,14 @@ impl ToolCall {
     pub fn parse(name: &str, arguments: &str, allowed: &[ToolName]) -> Result<ToolCall, RejectReason> {
         let tool = ToolName::parse(name)
             .filter(|t| allowed.contains(t))
-            .ok_or_else(|| RejectReason::UnknownTool { name: truncate(name, 64), available: names(allowed) })?;
+            .ok_or_else(|| RejectReason::UnknownTool { name: one_line(name, 64), available: names(allowed) })?;
         let label = tool.as_str().to_string();
         if arguments.len() > MAX_ARGS_BYTES {
             return Err(RejectReason::TooLarge { tool: label, bytes: arguments.len(), limit: MAX_ARGS_BYTES });
         }
         let text = if arguments.trim().is_empty() { "{}" } else { arguments };
         let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| RejectReason::InvalidJson { tool: label.clone(), reason: e.to_string() })?;
+            .map_err(|e| RejectReason::InvalidJson { tool: label.clone(), reason: one_line(&e.to_string(), 300) })?;
         if !value.is_object() {
             return Err(RejectReason::InvalidJson { tool: label, reason: "expected an object".to_string() });
         }
@@ -324,7 +326,10 @@ impl ToolCall {
     }
 
     fn validate(&self) -> Result<(), RejectReason> {
-        let invalid = |reason: String| RejectReason::InvalidArgs { tool: self.name().as_str().to_string(), reason };
+        let invalid = |reason: String| RejectReason::InvalidArgs {
+            tool: self.name().as_str().to_string(),
+            reason: one_line(&reason, 300),
+        };
         match self {
             ToolCall::Exit(a) => exit::validate(a).map_err(invalid),
             ToolCall::Spawn(a) => {
@@ -420,13 +425,20 @@ impl ToolCall {
     }
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
+/// Model text quoted in a rejection: control characters escaped (so the
+/// message stays one line) and cut at `max` bytes.
+fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 3);
+    for c in s.chars() {
+        if out.len() >= max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
+    out
 }

@@ -30,7 +30,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
-        ".{0,12}".prop_map(serde_json::Value::from),
+        "(?s).{0,12}".prop_map(serde_json::Value::from),
         prop::sample::select(vec!["path", "a.txt", "..", "/etc/passwd", "parent", "any", "kill"])
             .prop_map(serde_json::Value::from),
     ];
@@ -58,7 +58,7 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
                         "channel",
                     ])
                     .prop_map(String::from),
-                    ".{0,8}",
+                    "(?s).{0,8}",
                 ],
                 inner,
                 0..5
@@ -89,19 +89,23 @@ proptest! {
         }
     }
 
-    /// Any bytes as arguments, any name as the tool.
+    /// Any text as arguments, any name as the tool (newlines and control
+    /// characters included): the rejection is still one line.
     #[test]
-    fn any_text_as_a_call_is_handled(name in ".{0,40}", args in ".{0,200}") {
-        let _ = ToolCall::parse(&name, &args, &ToolName::ALL);
+    fn any_text_as_a_call_is_handled(name in "(?s).{0,40}", args in "(?s).{0,200}") {
+        if let Err(e) = ToolCall::parse(&name, &args, &ToolName::ALL) {
+            let message = e.to_string();
+            prop_assert!(!message.contains('\n') && !message.contains('\r'), "{}", message);
+        }
     }
 
     /// Any text as the whole answer (no native call): one call, or a
     /// rejection telling the model what to do.
     #[test]
     fn any_text_answer_is_one_call_or_a_rejection(
-        prefix in ".{0,40}",
+        prefix in "(?s).{0,40}",
         call in json_value(),
-        suffix in ".{0,40}",
+        suffix in "(?s).{0,40}",
         fence in any::<bool>(),
     ) {
         let body = if fence { format!("```json\n{call}\n```") } else { call.to_string() };
@@ -110,7 +114,7 @@ proptest! {
 
     /// Any number of native calls with any names and arguments.
     #[test]
-    fn any_native_calls_are_one_call_or_a_rejection(calls in prop::collection::vec((".{0,12}", ".{0,40}"), 0..8)) {
+    fn any_native_calls_are_one_call_or_a_rejection(calls in prop::collection::vec(("(?s).{0,12}", "(?s).{0,40}"), 0..8)) {
         let resp = ChatResponse {
             model: "m".into(),
             content: None,
