@@ -90,6 +90,33 @@ fn a_tampered_audit_log_fails_verification_with_exit_code_5() {
 }
 
 #[test]
+fn a_truncated_audit_log_is_caught_by_the_head_the_operator_kept() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "one"]);
+    env.ok(&["spawn", "assistant", "--goal", "two"]);
+    let head = env.ok(&["audit", "head"]);
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute("DELETE FROM audit WHERE seq = 2", []).unwrap();
+    drop(conn);
+    // The rest of the chain is intact: only the kept head shows the loss.
+    env.ok(&["audit", "verify"]);
+    let first = rusqlite::Connection::open(env.db())
+        .unwrap()
+        .query_row("SELECT hash FROM audit WHERE seq = 1", [], |r| r.get::<_, String>(0))
+        .unwrap();
+    check(
+        &env,
+        &["audit", "verify", "--expect-head", head.trim()],
+        5,
+        &format!(
+            "libos: error: audit chain broken at audit record 2: the chain ends at head {first} but {} was expected \
+             (records were removed from the end, or the head is from another store)",
+            head.trim()
+        ),
+    );
+}
+
+#[test]
 fn no_model_configured_fails_the_process_with_a_hint() {
     let env = Env::new();
     env.ok(&["spawn", "assistant", "--goal", "x"]);

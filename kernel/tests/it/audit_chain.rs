@@ -124,7 +124,7 @@ fn altering_any_byte_of_any_field_of_any_record_is_detected_at_that_record() {
 }
 
 #[test]
-fn deleting_swapping_or_truncating_records_is_detected() {
+fn deleting_swapping_inserting_or_truncating_records_is_detected() {
     let (_dir, kernel, path) = chain();
     let conn = Connection::open(&path).unwrap();
     let (_, head) = kernel.audit_head().unwrap();
@@ -151,8 +151,39 @@ fn deleting_swapping_or_truncating_records_is_detected() {
     conn.execute_batch("INSERT INTO audit SELECT * FROM gone;").unwrap();
     assert_eq!(first_bad(&kernel, None), None);
 
+    // Insert a forged record in the middle (a copy of record 4 as the new
+    // 5, the rest moved up one).
+    conn.execute_batch(&format!(
+        "UPDATE audit SET seq = -seq WHERE seq > 4;
+         UPDATE audit SET seq = 1 - seq WHERE seq < 0;
+         INSERT INTO audit (seq, {cols}) SELECT 5, {cols} FROM audit WHERE seq = 4;"
+    ))
+    .unwrap();
+    assert_eq!(first_bad(&kernel, None), Some(5));
+    conn.execute_batch(
+        "DELETE FROM audit WHERE seq = 5;
+         UPDATE audit SET seq = -seq WHERE seq > 5;
+         UPDATE audit SET seq = -seq - 1 WHERE seq < 0;",
+    )
+    .unwrap();
+    assert_eq!(first_bad(&kernel, None), None);
+
     // Truncate the tail: invisible without the kept head, caught with it.
     conn.execute("DELETE FROM audit WHERE seq >= ?", [count - 1]).unwrap();
     assert_eq!(first_bad(&kernel, None), None);
     assert_eq!(first_bad(&kernel, Some(&head)), Some(count - 1));
+}
+
+#[test]
+fn a_chain_rebuilt_from_scratch_is_caught_only_by_the_kept_head() {
+    // A forger with write access can build a whole new, internally
+    // consistent chain (here: the same history replayed into another
+    // store). It verifies on its own; the operator's kept head exposes it.
+    let (_dir, kernel, _) = chain();
+    let (_, head) = kernel.audit_head().unwrap();
+    let (_forged_dir, forged, _) = chain();
+    assert_eq!(first_bad(&forged, None), None);
+    let report = forged.audit_verify(Some(&head)).unwrap();
+    assert!(!report.ok(), "{report:?}");
+    assert_eq!(first_bad(&kernel, Some(&head)), None);
 }
