@@ -68,9 +68,8 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     })
 }
 
+// 256 cases each by default; `PROPTEST_CASES=100000` for a long run.
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
-
     /// Any JSON as any tool's arguments: a typed call whose canonical form
     /// parses back to itself, or a rejection that names the tool.
     #[test]
