@@ -9,7 +9,6 @@ mod cmd;
 mod ctx;
 mod exit;
 mod render;
-mod wire;
 
 use std::process::ExitCode;
 

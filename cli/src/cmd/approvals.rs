@@ -2,7 +2,9 @@
 
 use libos_kernel::ipc::{Request, RequestKind};
 use libos_kernel::{Actor, OpenMode, RequestId, Verdict};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use libos_console::wire;
 
 use crate::args::{AnswerArgs, ApproveArgs, DenyArgs, JsonArg};
 use crate::ctx::Ctx;
@@ -28,31 +30,13 @@ fn what(r: &Request) -> String {
     }
 }
 
-fn request_json(r: &Request) -> Value {
-    json!({
-        "id": r.id.get(),
-        "pid": r.pid.get(),
-        "image": r.image,
-        "goal": r.goal,
-        "kind": match r.kind { RequestKind::Approval { .. } => "approval", RequestKind::Question { .. } => "question" },
-        "tool": r.tool,
-        "args": serde_json::from_str::<Value>(&r.args).unwrap_or(Value::String(r.args.clone())),
-        "args_sha256": r.args_sha256,
-        "resource": match &r.kind { RequestKind::Approval { resource, .. } => Some(resource.to_string()), RequestKind::Question { .. } => None },
-        "right": match &r.kind { RequestKind::Approval { right, .. } => Some(right.as_str()), RequestKind::Question { .. } => None },
-        "question": match &r.kind { RequestKind::Question { text } => Some(text.clone()), RequestKind::Approval { .. } => None },
-        "status": r.status.name(),
-        "created_at": r.created_at.to_rfc3339(),
-    })
-}
-
 /// Lists open requests: a table of one line each, then every request's
 /// exact call, so the operator approves what they have read.
 pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let open = kernel.pending()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&open.iter().map(request_json).collect::<Vec<_>>())?);
+        println!("{}", serde_json::to_string_pretty(&open.iter().map(wire::request).collect::<Vec<_>>())?);
         return Ok(());
     }
     if open.is_empty() {

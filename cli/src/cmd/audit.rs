@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use libos_kernel::{AuditFilter, AuditRecord, Kernel, OpenMode, Outcome, Timestamp};
 
+use libos_console::wire;
+
 use crate::args::{AuditAction, AuditArgs};
 use crate::ctx::{self, Ctx, parse_pid};
 use crate::exit::{AuditBroken, UsageError};
 use crate::render::{clip, table};
-use crate::wire;
 
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 

@@ -2,12 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use libos_console::wire;
 use libos_kernel::{ModelCallOutcome, ModelCallRow, OpenMode, ProcState, TranscriptEntry};
-use serde_json::json;
 
 use crate::args::LogsArgs;
 use crate::ctx::{Ctx, parse_pid};
-use crate::wire;
 
 const MAX_RESULT_LINES: usize = 12;
 
@@ -33,26 +32,7 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
         quanta.entry(e.quantum).or_default().entries.push(e);
     }
     if args.json {
-        let list: Vec<_> = quanta
-            .iter()
-            .map(|(n, q)| {
-                json!({
-                    "quantum": n,
-                    "model_calls": q.calls.iter().map(|c| model_call_json(c)).collect::<Vec<_>>(),
-                    "tool_calls": q.entries.iter().map(|e| json!({
-                        "call_id": e.call.call_id,
-                        "tool": e.call.tool,
-                        "args": serde_json::from_str::<serde_json::Value>(&e.call.args).unwrap_or_default(),
-                        "rationale": e.call.rationale,
-                        "outcome": e.result.outcome.as_str(),
-                        "result": e.result.content,
-                        "at": e.at.to_rfc3339(),
-                    })).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        let out = json!({"process": wire::process(&process), "quanta": list});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", serde_json::to_string_pretty(&wire::transcript(&process, &calls, &entries))?);
         return Ok(());
     }
     println!("pid {} · {} · {} · goal: {}", process.pid, process.image, process.state, process.goal);
@@ -101,27 +81,6 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
         other => println!("now {other}"),
     }
     Ok(())
-}
-
-fn model_call_json(c: &ModelCallRow) -> serde_json::Value {
-    json!({
-        "id": c.id.get(),
-        "attempt": c.record.attempt,
-        "at": c.at.to_rfc3339(),
-        "profile": c.record.profile,
-        "model": c.record.model,
-        "request_digest": c.record.request_digest,
-        "request_bytes": c.record.request_bytes,
-        "response": serde_json::from_str::<serde_json::Value>(&c.record.response)
-            .unwrap_or(serde_json::Value::String(c.record.response.clone())),
-        "rationale": c.record.rationale,
-        "tokens_in": c.record.usage.input,
-        "tokens_out": c.record.usage.output,
-        "tokens_estimated": c.record.usage.estimated,
-        "latency_ms": c.record.latency.as_secs_f64() * 1000.0,
-        "outcome": c.record.outcome.as_str(),
-        "error": c.record.error,
-    })
 }
 
 fn cap(text: &str) -> String {

@@ -1,7 +1,8 @@
 //! `libos memory PID`, `libos memory show OID`.
 
 use libos_kernel::{ObjectId, OpenMode};
-use serde_json::json;
+
+use libos_console::wire;
 
 use crate::args::{MemoryAction, MemoryArgs};
 use crate::ctx::{Ctx, parse_pid};
@@ -15,11 +16,7 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
         let kernel = ctx.open(OpenMode::Existing)?;
         let o = kernel.memory_object(oid)?;
         if *json {
-            let out = json!({
-                "oid": o.oid.get(), "namespace": o.namespace, "name": o.name, "kind": o.kind,
-                "version": o.version, "owner": o.owner.get(), "content": o.content,
-                "created_at": o.created_at.to_rfc3339(), "updated_at": o.updated_at.to_rfc3339(),
-            });
+            let out = wire::object(&o);
             println!("{}", serde_json::to_string_pretty(&out)?);
         } else {
             println!(
@@ -44,16 +41,7 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let view = kernel.memory_view(pid)?;
     if args.json {
-        let out: Vec<_> = view
-            .iter()
-            .map(|h| {
-                json!({
-                    "oid": h.oid.get(), "namespace": h.namespace, "name": h.name, "kind": h.kind,
-                    "version": h.version, "bytes": h.bytes, "rights": h.rights.to_string(),
-                    "pinned": h.pinned, "granted_by": h.granted_by.to_string(),
-                })
-            })
-            .collect();
+        let out: Vec<_> = view.iter().map(wire::handle).collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }

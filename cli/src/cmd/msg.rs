@@ -1,8 +1,8 @@
 //! `libos send`, `libos inbox`.
 
+use libos_console::wire;
 use libos_kernel::ipc::{MessageKind, NewMessage};
 use libos_kernel::{Actor, OpenMode};
-use serde_json::json;
 
 use crate::args::{InboxArgs, SendArgs};
 use crate::ctx::{Ctx, parse_pid};
@@ -31,23 +31,7 @@ pub fn inbox(ctx: &Ctx, args: &InboxArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let messages = kernel.inbox(pid)?;
     if args.json {
-        let out: Vec<_> = messages
-            .iter()
-            .map(|m| {
-                json!({
-                    "id": m.id.get(),
-                    "from": m.from.to_string(),
-                    "to": m.to.get(),
-                    "kind": m.kind.as_str(),
-                    "channel": m.channel,
-                    "correlation_id": m.correlation_id,
-                    "reply_to": m.reply_to.map(|r| r.get()),
-                    "body": m.body,
-                    "sent_at": m.sent_at.to_rfc3339(),
-                    "read_at": m.read_at.map(|t| t.to_rfc3339()),
-                })
-            })
-            .collect();
+        let out: Vec<_> = messages.iter().map(wire::message).collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }

@@ -4,10 +4,11 @@ use std::collections::{HashMap, HashSet};
 
 use libos_kernel::{OpenMode, Pid, ProcState, ProcessFilter, ProcessInfo, WaitOn};
 
+use libos_console::wire;
+
 use crate::args::PsArgs;
 use crate::ctx::Ctx;
 use crate::render::{age, clip, quanta, table, tokens};
-use crate::wire;
 
 /// Prints live processes (all with `--all`), as a tree with `--tree`.
 pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {

@@ -1,0 +1,218 @@
+//! The JSON shapes of libos: what the CLI prints with `--json` and what the
+//! HTTP API returns. Field names are stable: scripts rely on them.
+
+use std::collections::BTreeMap;
+
+use libos_kernel::budget::{self, Budget, Dimension};
+use libos_kernel::ipc::{Message, Request, RequestKind};
+use libos_kernel::memory::{Handle, Object};
+use libos_kernel::{AuditRecord, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, WaitOn};
+use serde_json::{Value, json};
+
+/// Text that should hold JSON, as JSON (or as the string it is).
+fn json_text(text: &str) -> Value {
+    serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
+/// A process.
+pub fn process(p: &ProcessInfo) -> Value {
+    json!({
+        "pid": p.pid.get(),
+        "ppid": p.ppid.map(|x| x.get()),
+        "image": p.image,
+        "image_digest": p.image_digest.0,
+        "goal": p.goal,
+        "workspace": p.workspace.to_string_lossy(),
+        "state": p.state.name(),
+        "state_detail": state_detail(&p.state),
+        "priority": p.priority,
+        "generation": p.generation.0,
+        "usage": {
+            "quanta": p.usage.quanta,
+            "model_calls": p.usage.model_calls,
+            "tokens_in": p.usage.tokens_in,
+            "tokens_out": p.usage.tokens_out,
+            "tokens_estimated": p.usage.tokens_estimated,
+            "tool_calls": p.usage.tool_calls,
+            "cost_usd": p.usage.cost_micros as f64 / 1e6,
+            "children": p.usage.children,
+        },
+        "budget": budget_json(&p.budget),
+        "held_for_children": budget::amounts_to_json(&p.held_for_children()),
+        "budget_left": budget_json(&p.budget.remaining(
+            &budget::amounts(&p.usage, Timestamp::now().since(p.created_at)),
+            &p.held_for_children()
+        )),
+        "created_at": p.created_at.to_rfc3339(),
+        "updated_at": p.updated_at.to_rfc3339(),
+    })
+}
+
+/// A budget by dimension (cost in USD, wall time in seconds); unlimited dimensions are absent.
+fn budget_json(b: &Budget) -> Value {
+    let mut map = serde_json::Map::new();
+    for d in Dimension::ALL {
+        if let Some(v) = b.get(d) {
+            let v = if d == Dimension::Cost { json!(v as f64 / 1e6) } else { json!(v) };
+            map.insert(d.as_str().to_string(), v);
+        }
+    }
+    Value::Object(map)
+}
+
+/// The data of a state.
+pub fn state_detail(s: &ProcState) -> Value {
+    match s {
+        ProcState::Runnable { not_before } => json!({"not_before": not_before.map(|t| t.to_rfc3339())}),
+        ProcState::Running { lease } => json!({
+            "owner": lease.owner.0,
+            "expires_at": lease.expires_at.to_rfc3339(),
+            "quantum": lease.quantum,
+        }),
+        ProcState::Waiting { on } => json!({"on": wait(on)}),
+        ProcState::Paused { was } => json!({"was": {"state": was.name(), "detail": state_detail(was)}}),
+        ProcState::Exited { code, result } => json!({"code": code, "result": result}),
+        ProcState::Failed { kind, error } => json!({"kind": kind.as_str(), "error": error}),
+        ProcState::Killed { by, reason } => json!({"by": by.to_string(), "reason": reason}),
+    }
+}
+
+fn wait(on: &WaitOn) -> Value {
+    match on {
+        WaitOn::Human(id) => json!({"human": id.get()}),
+        WaitOn::Child(p) => json!({"child": p.map(|p| p.get())}),
+        WaitOn::Message(f) => json!({"message": f.to_string()}),
+        WaitOn::Timer(t) => json!({"timer": t.to_rfc3339()}),
+    }
+}
+
+/// An audit record, every field.
+pub fn audit(r: &AuditRecord) -> Value {
+    json!({
+        "seq": r.seq.get(),
+        "at": r.at.to_rfc3339(),
+        "actor": r.actor,
+        "kind": r.kind,
+        "action": r.action,
+        "pid": r.pid.map(|p| p.get()),
+        "args": json_text(&r.args),
+        "args_sha256": r.args_sha256,
+        "decision": r.decision,
+        "grant": r.grant,
+        "outcome": r.outcome,
+        "result_digest": r.result_digest,
+        "detail": r.detail,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    })
+}
+
+/// An approval or question waiting for a person (or decided).
+pub fn request(r: &Request) -> Value {
+    let (kind, resource, right, question) = match &r.kind {
+        RequestKind::Approval { resource, right } => {
+            ("approval", Some(resource.to_string()), Some(right.as_str()), None)
+        }
+        RequestKind::Question { text } => ("question", None, None, Some(text.clone())),
+    };
+    json!({
+        "id": r.id.get(),
+        "pid": r.pid.get(),
+        "image": r.image,
+        "goal": r.goal,
+        "kind": kind,
+        "tool": r.tool,
+        "args": json_text(&r.args),
+        "args_sha256": r.args_sha256,
+        "resource": resource,
+        "right": right,
+        "question": question,
+        "status": r.status.name(),
+        "created_at": r.created_at.to_rfc3339(),
+    })
+}
+
+/// A message in an inbox.
+pub fn message(m: &Message) -> Value {
+    json!({
+        "id": m.id.get(),
+        "from": m.from.to_string(),
+        "to": m.to.get(),
+        "kind": m.kind.as_str(),
+        "channel": m.channel,
+        "correlation_id": m.correlation_id,
+        "reply_to": m.reply_to.map(|r| r.get()),
+        "body": m.body,
+        "sent_at": m.sent_at.to_rfc3339(),
+        "read_at": m.read_at.map(|t| t.to_rfc3339()),
+    })
+}
+
+/// An entry of a process's memory view (content not included).
+pub fn handle(h: &Handle) -> Value {
+    json!({
+        "oid": h.oid.get(), "namespace": h.namespace, "name": h.name, "kind": h.kind,
+        "version": h.version, "bytes": h.bytes, "rights": h.rights.to_string(),
+        "pinned": h.pinned, "granted_by": h.granted_by.to_string(),
+    })
+}
+
+/// A memory object, content included.
+pub fn object(o: &Object) -> Value {
+    json!({
+        "oid": o.oid.get(), "namespace": o.namespace, "name": o.name, "kind": o.kind,
+        "version": o.version, "owner": o.owner.get(), "content": o.content,
+        "created_at": o.created_at.to_rfc3339(), "updated_at": o.updated_at.to_rfc3339(),
+    })
+}
+
+/// One model call of a quantum.
+pub fn model_call(c: &ModelCallRow) -> Value {
+    json!({
+        "id": c.id.get(),
+        "attempt": c.record.attempt,
+        "at": c.at.to_rfc3339(),
+        "profile": c.record.profile,
+        "model": c.record.model,
+        "request_digest": c.record.request_digest,
+        "request_bytes": c.record.request_bytes,
+        "response": json_text(&c.record.response),
+        "rationale": c.record.rationale,
+        "tokens_in": c.record.usage.input,
+        "tokens_out": c.record.usage.output,
+        "tokens_estimated": c.record.usage.estimated,
+        "latency_ms": c.record.latency.as_secs_f64() * 1000.0,
+        "outcome": c.record.outcome.as_str(),
+        "error": c.record.error,
+    })
+}
+
+/// One tool call and its result.
+pub fn tool_call(e: &TranscriptEntry) -> Value {
+    json!({
+        "call_id": e.call.call_id,
+        "tool": e.call.tool,
+        "args": serde_json::from_str::<Value>(&e.call.args).unwrap_or_default(),
+        "rationale": e.call.rationale,
+        "outcome": e.result.outcome.as_str(),
+        "result": e.result.content,
+        "at": e.at.to_rfc3339(),
+    })
+}
+
+/// A process and its transcript, quantum by quantum: model calls (with
+/// rejections and errors) and tool calls with their results.
+pub fn transcript(p: &ProcessInfo, calls: &[ModelCallRow], entries: &[TranscriptEntry]) -> Value {
+    let mut quanta: BTreeMap<u64, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    for c in calls {
+        quanta.entry(c.quantum).or_default().0.push(model_call(c));
+    }
+    for e in entries {
+        quanta.entry(e.quantum).or_default().1.push(tool_call(e));
+    }
+    let list: Vec<Value> = quanta
+        .into_iter()
+        .map(|(n, (model_calls, tool_calls))| json!({"quantum": n, "model_calls": model_calls, "tool_calls": tool_calls}))
+        .collect();
+    json!({"process": process(p), "quanta": list})
+}
