@@ -69,6 +69,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Run a scripted multi-agent demo in a fresh store (no network).
     Demo(DemoArgs),
+    /// Serve the JSON API, the live event stream and the browser console.
+    Serve(ServeArgs),
 }
 
 /// Scheduler options shared by `run`, `spawn --run` and `demo`.
@@ -313,6 +315,27 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub poll_ms: u64,
     /// Scheduler options.
+    #[command(flatten)]
+    pub sched: SchedArgs,
+}
+
+/// `libos serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where to listen. Any non-loopback address needs `--token` (or one is
+    /// generated) for reads as well as actions.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: std::net::SocketAddr,
+    /// The bearer token for actions (generated and printed if not given).
+    #[arg(long, env = "LIBOS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Also run the scheduler in this process.
+    #[arg(long)]
+    pub run: bool,
+    /// How often the scheduler looks for changes by other processes, in milliseconds.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub poll_ms: u64,
+    /// Scheduler options (with `--run`).
     #[command(flatten)]
     pub sched: SchedArgs,
 }

@@ -82,5 +82,6 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Images(a) => cmd::images::run(&ctx, a),
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
+        Command::Serve(a) => cmd::serve::run(&ctx, a).await,
     }
 }

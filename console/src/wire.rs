@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use libos_kernel::budget::{self, Budget, Dimension};
 use libos_kernel::ipc::{Message, Request, RequestKind};
 use libos_kernel::memory::{Handle, Object};
-use libos_kernel::{AuditRecord, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, WaitOn};
+use libos_kernel::{
+    AuditRecord, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, VerifyReport, WaitOn,
+};
 use serde_json::{Value, json};
 
 /// Text that should hold JSON, as JSON (or as the string it is).
@@ -215,4 +217,15 @@ pub fn transcript(p: &ProcessInfo, calls: &[ModelCallRow], entries: &[Transcript
         .map(|(n, (model_calls, tool_calls))| json!({"quantum": n, "model_calls": model_calls, "tool_calls": tool_calls}))
         .collect();
     json!({"process": process(p), "quanta": list})
+}
+
+/// The result of verifying the audit chain.
+pub fn verify(report: &VerifyReport) -> Value {
+    json!({
+        "ok": report.ok(),
+        "records": report.records,
+        "head": report.head,
+        "first_bad_seq": report.broken.as_ref().map(|b| b.seq.get()),
+        "problem": report.broken.as_ref().map(|b| b.problem.clone()),
+    })
 }

@@ -50,6 +50,7 @@ fn filter(args: &AuditArgs) -> anyhow::Result<AuditFilter> {
             .transpose()?,
         after: None,
         limit: args.limit,
+        first: None,
     })
 }
 
@@ -116,16 +117,7 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) {
 fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Result<()> {
     let report = kernel.audit_verify(expect_head)?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "ok": report.ok(),
-                "records": report.records,
-                "head": report.head,
-                "first_bad_seq": report.broken.as_ref().map(|b| b.seq.get()),
-                "problem": report.broken.as_ref().map(|b| b.problem.clone()),
-            })
-        );
+        println!("{}", wire::verify(&report));
     }
     match report.broken {
         None => {

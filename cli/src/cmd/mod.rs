@@ -13,4 +13,5 @@ pub mod msg;
 pub mod ps;
 pub mod replay;
 pub mod run;
+pub mod serve;
 pub mod spawn;

@@ -245,6 +245,9 @@ pub struct AuditFilter {
     pub after: Option<AuditSeq>,
     /// At most this many, the most recent ones.
     pub limit: Option<usize>,
+    /// At most this many, the oldest ones (for following a growing log in
+    /// batches; takes precedence over `limit`).
+    pub first: Option<usize>,
 }
 
 /// Lowercase hex sha256.

@@ -111,7 +111,8 @@ impl Tx<'_> {
         self.tx.prepare_cached(&sql).sql()?.query_row([seq.get()], record_from_row).optional().sql()
     }
 
-    /// Records matching `filter`, oldest first; with a limit, the most recent ones.
+    /// Records matching `filter`, oldest first; with a limit, the most
+    /// recent ones; with `first`, the oldest ones.
     pub(crate) fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, KernelError> {
         let mut clauses = Vec::new();
         let mut args: Vec<Value> = Vec::new();
@@ -140,14 +141,17 @@ impl Tx<'_> {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));
         }
-        sql.push_str(" ORDER BY seq DESC");
-        if let Some(limit) = filter.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
+        match (filter.first, filter.limit) {
+            (Some(first), _) => sql.push_str(&format!(" ORDER BY seq LIMIT {first}")),
+            (None, Some(limit)) => sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}")),
+            (None, None) => sql.push_str(" ORDER BY seq DESC"),
         }
         let mut stmt = self.tx.prepare(&sql).sql()?;
         let rows = stmt.query_map(params_from_iter(args), record_from_row).sql()?;
         let mut out: Vec<AuditRecord> = rows.collect::<Result<_, _>>().sql()?;
-        out.reverse();
+        if filter.first.is_none() {
+            out.reverse();
+        }
         Ok(out)
     }
 

@@ -1,0 +1,80 @@
+//! `libos serve`: the HTTP API, event stream and console on this store.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use libos_console::Access;
+use libos_kernel::OpenMode;
+
+use crate::args::ServeArgs;
+use crate::ctx::{self, Ctx};
+
+/// Serves until Ctrl-C; with `--run`, runs the scheduler beside it.
+pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
+    let kernel = ctx.open(OpenMode::Create)?;
+    let loopback = args.addr.ip().is_loopback();
+    let token = args.token.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(Access::generate_token);
+    let listener =
+        tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    let host = if loopback { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
+    // The token travels in the fragment: the browser never sends it to the
+    // server, the console moves it to the tab's session storage.
+    println!("libos console: http://{host}/#token={token}");
+    if args.token.is_none() {
+        println!("token (for `Authorization: Bearer`): {token}");
+    }
+    if !loopback {
+        eprintln!("libos: listening on {addr}, beyond this machine: every request needs the token");
+    }
+    let access = Access { token, loopback };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut wait = stopped.clone();
+    let server = libos_console::serve(listener, kernel.clone(), access, async move {
+        let _ = wait.wait_for(|s| *s).await;
+    });
+    let scheduler = async {
+        if !args.run {
+            return Ok(None);
+        }
+        // A scheduler that cannot start (or stops on an error) stops the server too.
+        let stop_all = scopeguard(&stop);
+        let config = ctx.config()?;
+        let router = ctx::router(&config, args.sched.script.as_deref())?;
+        let catalog = ctx.images(&config)?;
+        let mut wait = stopped.clone();
+        let poll = Duration::from_millis(args.poll_ms);
+        let summary = ctx::run_scheduler(&kernel, router, catalog, &args.sched, poll, false, async move {
+            let _ = wait.wait_for(|s| *s).await;
+        })
+        .await?;
+        drop(stop_all);
+        anyhow::Ok(Some(summary))
+    };
+    let signal = async {
+        ctx::interrupted().await;
+        let _ = stop.send(true);
+    };
+    let (served, ran, ()) = tokio::join!(server, scheduler, signal);
+    served.context("the server stopped")?;
+    if let Some(summary) = ran? {
+        eprintln!(
+            "libos: {} quanta run, {} cancelled, {} processes finished",
+            summary.quanta,
+            summary.cancelled,
+            summary.finished.len()
+        );
+    }
+    Ok(())
+}
+
+/// Sends `true` on `stop` when dropped (on every way out of the scheduler).
+fn scopeguard(stop: &tokio::sync::watch::Sender<bool>) -> impl Drop + '_ {
+    struct Guard<'a>(&'a tokio::sync::watch::Sender<bool>);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.send(true);
+        }
+    }
+    Guard(stop)
+}

@@ -1,0 +1,158 @@
+//! `GET /api/events`: Server-Sent Events from the audit log.
+//!
+//! Everything worth showing live leaves an audit record as it commits: a
+//! state change, a spawn, a park on an approval, a decision. The stream
+//! therefore follows the audit chain: for each new record it sends a
+//! `process` event (the process as it is now) when the record changed a
+//! process, an `approval` event when it opened or decided a request, and
+//! then the `audit` event itself, which carries the record's sequence number
+//! as the event id. A client that reconnects with `Last-Event-ID` (browsers
+//! do it on their own) resumes after that record; without one, the stream
+//! starts at the head (`?after=0` replays everything).
+//!
+//! Commits through this process wake the stream at once; commits by other
+//! processes (a `libos run`, the CLI) are seen by polling the store's change
+//! counter.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::stream::{self, Stream};
+use libos_kernel::{AuditFilter, AuditRecord, AuditSeq, Kernel, KernelError, ProcState, RequestId, WaitOn};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::{Shared, wire};
+
+/// How often other processes' commits are looked for.
+const POLL: Duration = Duration::from_millis(100);
+/// Records read per batch.
+const BATCH: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsQuery {
+    after: Option<i64>,
+}
+
+struct Cursor {
+    shared: Shared,
+    commits: Option<tokio::sync::watch::Receiver<u64>>,
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
+    after: i64,
+    token: u64,
+    queue: std::collections::VecDeque<Event>,
+}
+
+/// The handler.
+pub(crate) async fn events(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let q = crate::api::query(q)?;
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
+    let after = match (resume, q.after) {
+        (Some(id), _) => {
+            id.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid Last-Event-ID `{id}`")))?
+        }
+        (None, Some(n)) => n,
+        (None, None) => shared.kernel.audit_head()?.0.get(),
+    };
+    let token = shared.kernel.change_token()?;
+    let (commits, stop) = (Some(shared.commits.clone()), Some(shared.shutdown.clone()));
+    let cursor = Cursor { shared, commits, stop, after, token, queue: Default::default() };
+    let stream = stream::unfold(cursor, |mut c| async move {
+        loop {
+            if let Some(event) = c.queue.pop_front() {
+                return Some((Ok(event), c));
+            }
+            if *c.shared.shutdown.borrow() {
+                return None;
+            }
+            match next_batch(&c.shared.kernel, c.after) {
+                Ok((events, last)) if !events.is_empty() => {
+                    c.after = last;
+                    c.queue.extend(events);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("event stream: {e}");
+                    return Some((Ok(Event::default().event("error").data(e.to_string())), c));
+                }
+            }
+            wait_for_change(&mut c).await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Sleeps until a commit here, a change by another process, or shutdown.
+/// A channel whose sender is gone is dropped from the wait (polling stays).
+async fn wait_for_change(c: &mut Cursor) {
+    loop {
+        tokio::select! {
+            r = async { c.commits.as_mut()?.changed().await.ok() }, if c.commits.is_some() => match r {
+                Some(()) => return,
+                None => c.commits = None,
+            },
+            r = async { c.stop.as_mut()?.changed().await.ok() }, if c.stop.is_some() => match r {
+                Some(()) => return,
+                None => c.stop = None,
+            },
+            () = tokio::time::sleep(POLL) => match c.shared.kernel.change_token() {
+                Ok(now) if now != c.token => {
+                    c.token = now;
+                    return;
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            },
+        }
+    }
+}
+
+/// The events for the records after `after`, and the last seq read.
+fn next_batch(kernel: &Kernel, after: i64) -> Result<(Vec<Event>, i64), KernelError> {
+    let filter = AuditFilter { after: Some(AuditSeq(after)), first: Some(BATCH), ..AuditFilter::default() };
+    let records = kernel.audit(&filter)?;
+    let mut last = after;
+    let mut events = Vec::new();
+    for r in &records {
+        last = r.seq.get();
+        events.extend(events_for(kernel, r)?);
+    }
+    Ok((events, last))
+}
+
+fn events_for(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<Event>, KernelError> {
+    let mut out = Vec::new();
+    let touches_process = r.kind == "state" || r.kind == "operator" || r.action == "spawn" || r.outcome == "parked";
+    if let Some(pid) = r.pid.filter(|_| touches_process) {
+        let p = kernel.process(pid)?;
+        out.push(json_event("process", &wire::process(&p)));
+        // A park on a person: the request it opened (if still open now).
+        if r.outcome == "parked"
+            && let ProcState::Waiting { on: WaitOn::Human(id) } = p.state
+        {
+            out.push(json_event("approval", &wire::request(&kernel.request(id)?)));
+        }
+    }
+    if matches!(r.action.as_str(), "approve" | "deny" | "answer")
+        && let Some(id) =
+            serde_json::from_str::<Value>(&r.args).ok().and_then(|a| a.get("request").and_then(Value::as_i64))
+    {
+        out.push(json_event("approval", &wire::request(&kernel.request(RequestId(id))?)));
+    }
+    out.push(json_event("audit", &wire::audit(r)).id(r.seq.get().to_string()));
+    Ok(out)
+}
+
+fn json_event(name: &str, data: &Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}

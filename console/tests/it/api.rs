@@ -1,0 +1,225 @@
+//! Every endpoint, the token, and the error codes.
+
+use insta::assert_json_snapshot;
+use libos_kernel::AuditFilter;
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use crate::support::{Server, TOKEN};
+
+/// Fields that change from run to run.
+macro_rules! stable {
+    ($name:literal, $value:expr) => {
+        insta::with_settings!({ sort_maps => true }, {
+            assert_json_snapshot!($name, $value, {
+                ".**.created_at" => "[time]", ".**.updated_at" => "[time]", ".**.at" => "[time]",
+                ".**.sent_at" => "[time]", ".**.read_at" => "[time]", ".**.image_digest" => "[digest]",
+                ".**.hash" => "[hash]", ".**.prev_hash" => "[hash]", ".**.wall_time" => "[secs]",
+                ".**.workspace" => "[dir]", ".**.latency_ms" => "[ms]", ".**.args_sha256" => "[sha]",
+                ".**.expires_at" => "[time]"
+            });
+        })
+    };
+}
+
+#[tokio::test]
+async fn reads_return_the_same_shapes_as_the_cli() {
+    let s = Server::start().await;
+    let parked = s.parked_on_approval("write the report");
+    let busy = s.busy("tell the time");
+
+    let (code, list) = s.get("/api/processes").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        list.as_array().unwrap().iter().map(|p| (p["pid"].clone(), p["state"].clone())).collect::<Vec<_>>(),
+        [(json!(parked.get()), json!("waiting")), (json!(busy.get()), json!("runnable"))]
+    );
+    let (_, one) = s.get(&format!("/api/processes/{parked}")).await;
+    stable!("process", one);
+    let (_, transcript) = s.get(&format!("/api/processes/{busy}/transcript")).await;
+    stable!("transcript", transcript);
+    let (_, pending) = s.get("/api/requests").await;
+    stable!("requests", pending);
+    let id = pending[0]["id"].as_i64().unwrap();
+    let (code, request) = s.get(&format!("/api/requests/{id}")).await;
+    assert_eq!((code, &request), (200, &pending[0]));
+
+    assert_eq!(s.get(&format!("/api/processes/{parked}/inbox")).await, (200, json!([])));
+    assert_eq!(s.get(&format!("/api/processes/{parked}/memory")).await, (200, json!([])));
+    let (_, audit) = s.get(&format!("/api/audit?pid={parked}&outcome=parked")).await;
+    assert_eq!(
+        audit.as_array().unwrap().iter().map(|r| r["action"].clone()).collect::<Vec<_>>(),
+        [json!("write_file")]
+    );
+    let (_, head) = s.get("/api/audit/head").await;
+    let (seq, hash) = s.kernel.audit_head().unwrap();
+    assert_eq!(head, json!({"seq": seq.get(), "hash": hash}));
+    let (_, verify) = s.get(&format!("/api/audit/verify?expect_head={hash}")).await;
+    assert_eq!(verify, json!({"ok": true, "records": seq.get(), "head": hash, "first_bad_seq": null, "problem": null}));
+}
+
+#[tokio::test]
+async fn actions_need_the_token_and_are_audited_as_the_operator() {
+    let s = Server::start().await;
+    let parked = s.parked_on_approval("write the report");
+    let busy = s.busy("tell the time");
+    let id = s.kernel.pending().unwrap()[0].id;
+    let approve = format!("{}/api/requests/{id}/approve", s.base);
+
+    // No token, a wrong token, the token as a cookie: refused, nothing done.
+    for req in [
+        s.client.post(&approve),
+        s.client.post(&approve).bearer_auth("wrong"),
+        s.client.post(&approve).header("cookie", format!("token={TOKEN}")),
+    ] {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    assert_eq!(s.kernel.pending().unwrap().len(), 1);
+
+    let (code, decided) = s.post(&format!("/api/requests/{id}/approve"), json!({})).await;
+    assert_eq!((code, &decided["status"], &decided["grant"]), (200, &json!("approved"), &Value::Null));
+    let (code, again) = s.post(&format!("/api/requests/{id}/approve"), json!({})).await;
+    assert_eq!(
+        (code, again),
+        (409, json!({"error": {"code": "conflict", "message": format!("request {id} was already approved")}}))
+    );
+
+    let (code, sent) = s.post(&format!("/api/processes/{busy}/messages"), json!({"text": "hurry"})).await;
+    assert_eq!(code, 200);
+    let (_, inbox) = s.get(&format!("/api/processes/{busy}/inbox")).await;
+    assert_eq!((inbox[0]["id"].clone(), inbox[0]["body"].clone()), (sent["id"].clone(), json!("hurry")));
+
+    assert_eq!(s.post(&format!("/api/processes/{busy}/pause"), json!({})).await.1["state"], "paused");
+    assert_eq!(s.post(&format!("/api/processes/{busy}/resume"), json!({})).await.1["state"], "runnable");
+    let (code, killed) = s.post(&format!("/api/processes/{parked}/kill"), json!({"reason": "enough"})).await;
+    assert_eq!((code, killed), (200, json!({"killed": [parked.get()]})));
+    let (code, again) = s.post(&format!("/api/processes/{parked}/kill"), json!({})).await;
+    assert_eq!((code, &again["error"]["code"]), (409, &json!("conflict")));
+
+    // The log reads as if the CLI had done it.
+    let actions: Vec<(String, String)> = s
+        .kernel
+        .audit(&AuditFilter::default())
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.actor == "human:operator" && r.action != "spawn")
+        .map(|r| (r.action, r.outcome))
+        .collect();
+    let expected = [("approve", "ok"), ("send", "ok"), ("pause", "ok"), ("resume", "ok"), ("kill", "ok")];
+    assert_eq!(actions, expected.map(|(a, o)| (a.to_string(), o.to_string())));
+}
+
+#[tokio::test]
+async fn deny_answer_and_always_behave_as_in_the_cli() {
+    let s = Server::start().await;
+    s.parked_on_approval("first");
+    s.parked_on_approval("second");
+    let ids: Vec<i64> = s.kernel.pending().unwrap().iter().map(|r| r.id.get()).collect();
+    let (code, denied) = s.post(&format!("/api/requests/{}/deny", ids[0]), json!({"reason": "not now"})).await;
+    assert_eq!((code, &denied["status"]), (200, &json!("denied")));
+    let (code, always) = s.post(&format!("/api/requests/{}/approve", ids[1]), json!({"always": true})).await;
+    assert_eq!(code, 200);
+    assert!(always["grant"].is_i64(), "{always}");
+    // An approval is not a question.
+    let (code, body) = s.post(&format!("/api/requests/{}/answer", ids[1]), json!({"text": "yes"})).await;
+    assert_eq!((code, &body["error"]["code"]), (409, &json!("conflict")));
+}
+
+#[tokio::test]
+async fn wrong_ids_and_bad_input_get_json_errors_with_stable_codes() {
+    let s = Server::start().await;
+    s.busy("tell the time");
+    let cases: Vec<(&str, &str, Value)> = vec![
+        ("GET", "/api/processes/99", json!({"error": {"code": "not_found", "message": "no process with pid 99"}})),
+        (
+            "GET",
+            "/api/processes/abc",
+            json!({"error": {"code": "bad_request", "message": "invalid pid `abc`: expected a positive integer"}}),
+        ),
+        ("GET", "/api/requests/7", json!({"error": {"code": "not_found", "message": "no request with id 7"}})),
+        ("GET", "/api/memory/3", json!({"error": {"code": "not_found", "message": "no object with id 3"}})),
+        (
+            "GET",
+            "/api/nowhere",
+            json!({"error": {"code": "not_found", "message": "no such endpoint: GET /api/nowhere"}}),
+        ),
+        (
+            "GET",
+            "/api/audit?outcome=meh",
+            json!({"error": {"code": "bad_request", "message": "invalid outcome `meh` (expected one of ok, error, denied, rejected, parked, unknown, pending)"}}),
+        ),
+        (
+            "GET",
+            "/api/audit?since=yesterday",
+            json!({"error": {"code": "bad_request", "message": "invalid time `yesterday`: expected RFC 3339 or an age like 30s, 15m, 2h, 7d"}}),
+        ),
+        ("POST", "/api/requests/7/approve", json!({"error": {"code": "not_found", "message": "no request with id 7"}})),
+        (
+            "POST",
+            "/api/processes/99/kill",
+            json!({"error": {"code": "not_found", "message": "no process with pid 99"}}),
+        ),
+        (
+            "POST",
+            "/api/processes/1/messages",
+            json!({"error": {"code": "bad_request", "message": "`text` is required"}}),
+        ),
+    ];
+    let mut got = Vec::new();
+    for (method, path, _) in &cases {
+        let req = match *method {
+            "GET" => s.client.get(format!("{}{path}", s.base)),
+            _ => s.client.post(format!("{}{path}", s.base)).bearer_auth(TOKEN),
+        };
+        let r = req.send().await.unwrap();
+        got.push((r.status().as_u16(), r.json::<Value>().await.unwrap()));
+    }
+    let expected: Vec<(u16, Value)> = cases
+        .into_iter()
+        .map(|(_, _, v)| {
+            let code = match v["error"]["code"].as_str().unwrap() {
+                "not_found" => 404,
+                _ => 400,
+            };
+            (code, v)
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // A malformed body is an error, not a default.
+    let r = s
+        .client
+        .post(format!("{}/api/processes/1/messages", s.base))
+        .bearer_auth(TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_request");
+}
+
+#[tokio::test]
+async fn a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_for_reads() {
+    let s = Server::start().await;
+    let r = s.client.get(format!("{}/api/processes", s.base)).header("host", "attacker.example").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "forbidden_host");
+    let r = s.client.get(format!("{}/api/processes", s.base)).header("host", "localhost:1234").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let public = Server::start_with(false).await;
+    let r = public.client.get(format!("{}/api/processes", public.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = public.client.get(format!("{}/api/processes", public.base)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // The page itself holds no data and asks for the token.
+    let r = public.client.get(format!("{}/", public.base)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("<title>libos console</title>"));
+}
