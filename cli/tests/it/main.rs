@@ -8,5 +8,6 @@ mod crash_matrix;
 mod e2e;
 mod errors;
 mod parking;
+mod serve;
 mod store_faults;
 mod support;

@@ -1,0 +1,60 @@
+//! `libos serve` as an operator starts it: it prints where the console is
+//! and the token, serves the store the CLI uses, and stops on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+
+use pretty_assertions::assert_eq;
+
+use crate::support::Env;
+
+/// One HTTP/1.1 request; returns the status and the body.
+fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(stream, "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn serve_prints_the_console_address_and_token_and_acts_on_the_same_store() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "be served"]);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("libos"))
+        .current_dir(env.dir.path())
+        .env("LIBOS_DB", env.db())
+        .env_remove("LIBOS_TOKEN")
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let console = lines.next().unwrap().unwrap();
+    let token_line = lines.next().unwrap().unwrap();
+    // "libos console: http://127.0.0.1:PORT/#token=TOKEN"
+    let url = console.strip_prefix("libos console: http://").unwrap();
+    let (addr, token) = url.split_once("/#token=").unwrap();
+    assert_eq!(token_line, format!("token (for `Authorization: Bearer`): {token}"));
+    assert_eq!(token.len(), 32);
+
+    let (status, body) = http(addr, "GET", "/api/processes", None);
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(list[0]["goal"], "be served");
+    assert_eq!(http(addr, "POST", "/api/processes/1/kill", None).0, 401);
+    assert_eq!(http(addr, "POST", "/api/processes/1/kill", Some(token)).0, 200);
+    // The CLI sees what the API did, as the operator's act.
+    let ps: serde_json::Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
+    assert_eq!(ps[0]["state_detail"]["by"], "human:operator");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(child.wait().unwrap().success(), "a clean stop on SIGTERM");
+}
