@@ -129,6 +129,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("  cargo run -p libos-cli -- logs {root}");
     println!("  cargo run -p libos-cli -- inbox {root}");
     println!("  cargo run -p libos-cli -- audit");
+    println!("  cargo run -p libos-cli -- serve       # the same store in the browser console");
     Ok(())
 }
 
