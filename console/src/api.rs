@@ -49,7 +49,7 @@ async fn blocking<T: Send + 'static>(
     let kernel = shared.kernel.clone();
     tokio::task::spawn_blocking(move || f(&kernel))
         .await
-        .map_err(|e| ApiError::bad_request(format!("the request stopped: {e}")))?
+        .map_err(|e| ApiError::internal(format!("the request stopped: {e}")))?
         .map_err(ApiError::from)
 }
 

@@ -29,6 +29,11 @@ impl ApiError {
         ApiError { status: StatusCode::NOT_FOUND, code: "not_found", message: message.into() }
     }
 
+    /// 500 `internal`: the handler itself failed (a bug, not the request).
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "internal", message: message.into() }
+    }
+
     /// 401 `unauthorized`.
     pub fn unauthorized() -> ApiError {
         ApiError {

@@ -46,6 +46,8 @@ struct Cursor {
     after: i64,
     token: u64,
     queue: std::collections::VecDeque<Event>,
+    /// The last read failed: wait a poll before the next, not a tight loop.
+    failed: bool,
 }
 
 /// The handler.
@@ -65,7 +67,7 @@ pub(crate) async fn events(
     };
     let token = shared.kernel.change_token()?;
     let (commits, stop) = (Some(shared.commits.clone()), Some(shared.shutdown.clone()));
-    let cursor = Cursor { shared, commits, stop, after, token, queue: Default::default() };
+    let cursor = Cursor { shared, commits, stop, after, token, queue: Default::default(), failed: false };
     let stream = stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(event) = c.queue.pop_front() {
@@ -73,6 +75,9 @@ pub(crate) async fn events(
             }
             if *c.shared.shutdown.borrow() {
                 return None;
+            }
+            if std::mem::take(&mut c.failed) {
+                tokio::time::sleep(POLL).await;
             }
             match next_batch(&c.shared.kernel, c.after) {
                 Ok((events, last)) if !events.is_empty() => {
@@ -83,6 +88,7 @@ pub(crate) async fn events(
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!("event stream: {e}");
+                    c.failed = true;
                     return Some((Ok(Event::default().event("error").data(e.to_string())), c));
                 }
             }
