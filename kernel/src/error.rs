@@ -31,6 +31,9 @@ pub enum OpenError {
     /// The store does not exist and the command does not create one.
     #[error("no libos store at {0} (run `libos init`, or pass --db)")]
     Missing(PathBuf),
+    /// A store URL whose kind this build cannot open.
+    #[error("cannot open store {0}: only SQLite stores (a file path or `:memory:`) are supported so far")]
+    Unsupported(String),
     /// The path names a directory.
     #[error("store path {0} is a directory, not a database file")]
     IsDirectory(PathBuf),

@@ -128,3 +128,24 @@ fn no_model_configured_fails_the_process_with_a_hint() {
         "no model profile `default`: define [models.default] in libos.toml, set OPENAI_BASE_URL or LIBOS_MODEL, or run with --script FILE"
     );
 }
+
+#[test]
+fn a_store_url_is_never_taken_for_a_file_path() {
+    let env = Env::new();
+    let before: Vec<_> = std::fs::read_dir(env.dir.path()).unwrap().collect();
+    for args in [&["--db", "postgres://postgres@127.0.0.1/test", "init"][..], &["--db", "sqlite://x.db", "ps"]] {
+        let (code, err) = env.fails(args);
+        let url = args[1];
+        assert_eq!(
+            (code, err.trim_end()),
+            (
+                4,
+                format!(
+                    "libos: error: cannot open store {url}: only SQLite stores (a file path or `:memory:`) are supported so far"
+                )
+                .as_str()
+            )
+        );
+    }
+    assert_eq!(std::fs::read_dir(env.dir.path()).unwrap().count(), before.len(), "nothing was created");
+}

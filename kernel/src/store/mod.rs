@@ -33,12 +33,22 @@ pub enum StoreLocation {
     Memory,
     /// An SQLite file in WAL mode.
     File(PathBuf),
+    /// A URL (`postgres://...`): never taken for a file path.
+    Url(String),
 }
 
 impl StoreLocation {
-    /// `:memory:` or a path.
+    /// `:memory:`, a URL (`scheme://...`), or a path.
     pub fn parse(text: &str) -> StoreLocation {
-        if text == ":memory:" { StoreLocation::Memory } else { StoreLocation::File(PathBuf::from(text)) }
+        if text == ":memory:" {
+            StoreLocation::Memory
+        } else if text.split_once("://").is_some_and(|(scheme, _)| {
+            !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }) {
+            StoreLocation::Url(text.to_string())
+        } else {
+            StoreLocation::File(PathBuf::from(text))
+        }
     }
 }
 
@@ -47,6 +57,7 @@ impl std::fmt::Display for StoreLocation {
         match self {
             StoreLocation::Memory => f.write_str(":memory:"),
             StoreLocation::File(p) => write!(f, "{}", p.display()),
+            StoreLocation::Url(u) => f.write_str(u),
         }
     }
 }
@@ -97,6 +108,7 @@ impl Store {
                 (conn, None)
             }
             StoreLocation::File(path) => (open_file(path, mode)?, Some(path.clone())),
+            StoreLocation::Url(url) => return Err(OpenError::Unsupported(url.clone())),
         };
         let display = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
         let io = |e: rusqlite::Error| classify_open(&display, e);
