@@ -84,6 +84,16 @@ pub async fn run_scheduler(
     scheduler.run(shutdown).await.context("scheduler stopped")
 }
 
+/// The line a scheduler prints when it stops.
+pub fn report_summary(summary: &RunSummary) {
+    eprintln!(
+        "libos: {} quanta run, {} cancelled, {} processes finished",
+        summary.quanta,
+        summary.cancelled,
+        summary.finished.len()
+    );
+}
+
 /// Resolves once Ctrl-C (or SIGTERM) arrives.
 pub async fn interrupted() {
     #[cfg(unix)]

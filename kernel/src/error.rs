@@ -9,7 +9,10 @@ use crate::state::TransitionError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// Another process held the write lock past the busy timeout.
-    #[error("store is locked by another process (gave up after waiting 5 s); nothing was changed")]
+    #[error(
+        "store is locked by another process (gave up after waiting {} s); nothing was changed",
+        crate::store::BUSY_TIMEOUT.as_secs()
+    )]
     Busy,
     /// The file or its directory cannot be written.
     #[error("store is read-only; nothing was changed")]

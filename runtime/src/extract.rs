@@ -36,7 +36,8 @@ pub fn one_call(resp: &ChatResponse, allowed: &[ToolName], fallback_id: &str) ->
     // `{`. Text crafted so that many of them run far before breaking would
     // make that quadratic: the bytes read by failed attempts are counted,
     // and past eight times the text's size (plus a megabyte) the search gives up.
-    let newlines: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+    // Where each line starts, to place an error; built on the first failure.
+    let mut newlines: Option<Vec<usize>> = None;
     let budget = text.len().saturating_mul(8).saturating_add(1 << 20);
     let mut spent = 0usize;
     let mut i = 0;
@@ -52,7 +53,8 @@ pub fn one_call(resp: &ChatResponse, allowed: &[ToolName], fallback_id: &str) ->
                 i = end;
             }
             Some(Err(e)) => {
-                spent = spent.saturating_add(error_offset(&newlines, start, &e).saturating_sub(start));
+                let lines = newlines.get_or_insert_with(|| text.match_indices('\n').map(|(i, _)| i).collect());
+                spent = spent.saturating_add(error_offset(lines, start, &e).saturating_sub(start));
                 if spent > budget {
                     return Err(RejectReason::Unsearchable { bytes: text.len() });
                 }

@@ -13,28 +13,20 @@ use crate::world::{Step, World, step, world};
 
 const SECRET: &str = "the launch codes";
 
-/// A world with a secret outside the workspace (`../secret.txt`, also
-/// reachable through a symlink `link`) and one inside it that no grant covers.
-fn hostile_world() -> World {
+/// A world with a secret outside the workspace (`../secret-*.txt`, also
+/// reachable through a symlink `link`) and one inside it that no grant
+/// covers; returns the world and the outside secret's path.
+fn hostile_world() -> (World, String) {
     let w = world();
-    let outside = w
-        .dir
-        .path()
-        .parent()
-        .unwrap()
-        .join(format!("secret-{}.txt", w.dir.path().file_name().unwrap().to_string_lossy()));
+    let name = format!("secret-{}.txt", w.dir.path().file_name().unwrap().to_string_lossy());
+    let outside = w.dir.path().parent().unwrap().join(name);
     std::fs::write(&outside, SECRET).unwrap();
     std::os::unix::fs::symlink(&outside, w.dir.path().join("link")).unwrap();
     std::fs::create_dir_all(w.dir.path().join("private")).unwrap();
     std::fs::write(w.dir.path().join("private/key.txt"), SECRET).unwrap();
     std::fs::create_dir_all(w.dir.path().join("public")).unwrap();
     std::fs::write(w.dir.path().join("public/readme.txt"), "hello").unwrap();
-    w
-}
-
-fn outside_secret(w: &World) -> String {
-    let name = format!("secret-{}.txt", w.dir.path().file_name().unwrap().to_string_lossy());
-    w.dir.path().parent().unwrap().join(name).to_string_lossy().into_owned()
+    (w, outside.to_string_lossy().into_owned())
 }
 
 /// Every refused call of `pid`: `action decision: detail` (denials) or
@@ -74,8 +66,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
 
     // 1-3. Reading outside the workspace: `..`, an absolute path, a symlink.
     {
-        let w = hostile_world();
-        let abs = outside_secret(&w);
+        let (w, abs) = hostile_world();
         let rel = format!("../{}", std::path::Path::new(&abs).file_name().unwrap().to_string_lossy());
         let pid = w.spawn_bare(
             "assistant",
@@ -114,7 +105,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
 
     // 4. Reading a file it holds no grant for.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         let pid = w.spawn_bare(
             "worker",
             "snoop",
@@ -138,7 +129,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
     // 5. Spawning a child with more authority than it holds: the child gets
     //    only what the parent could delegate, and its reach is refused.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         w.model.script("child of ambition", then_exit(vec![step("read_file", json!({"path": "private/key.txt"}))]));
         let parent = w.spawn_bare(
             "orchestrator",
@@ -171,7 +162,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
 
     // 6-7. Messaging and signalling a process that is neither parent nor child.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         let victim = w.spawn_bare("worker", "victim", &[], vec![step("receive", json!({}))]);
         let pid = w.spawn_bare(
             "orchestrator",
@@ -208,7 +199,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
     //    such tool, the store is out of reach, and the libos program needs
     //    a grant like any other.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         let parked = w.spawn_bare(
             "assistant",
             "wants approval",
@@ -253,7 +244,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
 
     // 9. Reusing a one-shot grant.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         let pid = w.spawn_bare(
             "assistant",
             "twice",
@@ -276,7 +267,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
 
     // 10. Using a grant revoked while the process runs.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         let grant: Arc<OnceLock<GrantId>> = Arc::default();
         let (kernel, id) = (w.kernel.clone(), grant.clone());
         let revoke = Box::new(move || {
@@ -311,7 +302,7 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
     // 11. Programs outside the allowed ones: another program, a shell to
     //     smuggle one in, a path instead of a name.
     {
-        let w = hostile_world();
+        let (w, _) = hostile_world();
         let pid = w.spawn_bare(
             "coder",
             "run anything",

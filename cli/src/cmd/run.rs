@@ -22,11 +22,6 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<()> {
     for pid in &summary.recovered {
         eprintln!("libos: recovered pid {pid} from an expired lease");
     }
-    eprintln!(
-        "libos: {} quanta run, {} cancelled, {} processes finished",
-        summary.quanta,
-        summary.cancelled,
-        summary.finished.len()
-    );
+    ctx::report_summary(&summary);
     Ok(())
 }

@@ -58,12 +58,7 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
     let (served, ran, ()) = tokio::join!(server, scheduler, signal);
     served.context("the server stopped")?;
     if let Some(summary) = ran? {
-        eprintln!(
-            "libos: {} quanta run, {} cancelled, {} processes finished",
-            summary.quanta,
-            summary.cancelled,
-            summary.finished.len()
-        );
+        ctx::report_summary(&summary);
     }
     Ok(())
 }

@@ -29,9 +29,6 @@ impl Authorization {
             .iter()
             .filter(|c| c.decision.effect == Effect::Deny)
             .map(|c| match c.decision.grant {
-                _ if c.decision.confined => {
-                    format!("{} {} (out of every process's reach)", c.need.right, c.need.resource)
-                }
                 Some(g) => format!("{} {} (grant {g} denies it)", c.need.right, c.need.resource),
                 None => format!("{} {} (no grant of yours covers it)", c.need.right, c.need.resource),
             })

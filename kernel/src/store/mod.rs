@@ -97,7 +97,8 @@ pub(crate) struct Store {
     checkpointer: Option<checkpoint::Checkpointer>,
 }
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write waits for another writer's lock (named in [`StoreError::Busy`]).
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
     pub(crate) fn open(location: &StoreLocation, mode: OpenMode) -> Result<Store, OpenError> {

@@ -108,7 +108,10 @@ proptest! {
         fence in any::<bool>(),
     ) {
         let body = if fence { format!("```json\n{call}\n```") } else { call.to_string() };
-        let _ = turn(&text(&format!("{prefix}{body}{suffix}")));
+        if let Err(e) = turn(&text(&format!("{prefix}{body}{suffix}"))) {
+            let message = e.to_string();
+            prop_assert!(!message.contains('\n') && !message.contains('\r'), "{}", message);
+        }
     }
 
     /// Any number of native calls with any names and arguments.

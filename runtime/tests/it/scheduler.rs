@@ -73,14 +73,19 @@ fn scripted(text: &str) -> Arc<dyn ChatModel> {
 }
 
 fn mock_model(server: &MockServer) -> Arc<dyn ChatModel> {
+    let retry = RetryPolicy { max_retries: 0, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) };
+    mock_model_with(server, Duration::from_secs(5), retry)
+}
+
+fn mock_model_with(server: &MockServer, timeout: Duration, retry: RetryPolicy) -> Arc<dyn ChatModel> {
     Arc::new(
         OpenAiModel::new(OpenAiConfig {
             profile: "default".into(),
             base_url: server.base_url(),
             api_key: None,
             model: "mock-1".into(),
-            timeout: Duration::from_secs(5),
-            retry: RetryPolicy { max_retries: 0, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
+            timeout,
+            retry,
             limits: Default::default(),
         })
         .unwrap(),
@@ -278,18 +283,8 @@ async fn a_429_storm_slows_every_process_on_the_profile_and_fails_none() {
     let throttled = Reply::status(429, r#"{"error":{"message":"slow down"}}"#).header("Retry-After", "1");
     let server = MockServer::start(vec![throttled; 6]).await;
     server.always(Reply::tool_call("exit", serde_json::json!({"result": "made it"})));
-    let model = Arc::new(
-        OpenAiModel::new(OpenAiConfig {
-            profile: "default".into(),
-            base_url: server.base_url(),
-            api_key: None,
-            model: "mock-1".into(),
-            timeout: Duration::from_secs(5),
-            retry: RetryPolicy { max_retries: 3, base: Duration::from_millis(1), max_delay: Duration::from_secs(2) },
-            limits: Default::default(),
-        })
-        .unwrap(),
-    );
+    let retry = RetryPolicy { max_retries: 3, base: Duration::from_millis(1), max_delay: Duration::from_secs(2) };
+    let model = mock_model_with(&server, Duration::from_secs(5), retry);
     w.run(model).await;
     for pid in pids {
         assert_eq!(w.kernel.process(pid).unwrap().state, ProcState::Exited { code: 0, result: "made it".into() });
@@ -323,18 +318,8 @@ async fn provider_faults_are_retried_within_policy_and_lose_no_process() {
     let fault_count = faults.len();
     let server = MockServer::start(faults).await;
     server.always(Reply::tool_call("exit", serde_json::json!({"result": "weathered it"})));
-    let model = Arc::new(
-        OpenAiModel::new(OpenAiConfig {
-            profile: "default".into(),
-            base_url: server.base_url(),
-            api_key: None,
-            model: "mock-1".into(),
-            timeout: Duration::from_secs(1),
-            retry: RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(10) },
-            limits: Default::default(),
-        })
-        .unwrap(),
-    );
+    let retry = RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(10) };
+    let model = mock_model_with(&server, Duration::from_secs(1), retry);
     let env = quantum::env(
         w.kernel.clone(),
         ModelRouter::default().with_override(model),
