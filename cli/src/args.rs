@@ -433,4 +433,8 @@ pub struct DemoArgs {
     /// Directory for the demo's store and workspace (default: a new temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Run the demo on this store instead of a new SQLite file in the directory
+    /// (e.g. a `postgres://` URL); it must hold no processes yet.
+    #[arg(long)]
+    pub db: Option<String>,
 }

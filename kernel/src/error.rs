@@ -35,7 +35,7 @@ pub enum OpenError {
     #[error("no libos store at {0} (run `libos init`, or pass --db)")]
     Missing(PathBuf),
     /// A store URL whose kind this build cannot open.
-    #[error("cannot open store {0}: only SQLite stores (a file path or `:memory:`) are supported so far")]
+    #[error("cannot open store {0}: not a kind of store libos knows (a file path, `:memory:` or postgres://...)")]
     Unsupported(String),
     /// The path names a directory.
     #[error("store path {0} is a directory, not a database file")]

@@ -51,9 +51,16 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
         std::fs::write(path, text)?;
     }
-    let db = dir.join(".libos").join("libos.db");
-    let kernel = Kernel::open(&StoreLocation::File(db.clone()), OpenMode::Create)?;
-    let ctx = Ctx { db: db.to_string_lossy().into_owned(), config: None };
+    let db = match &args.db {
+        Some(db) => db.clone(),
+        None => dir.join(".libos").join("libos.db").to_string_lossy().into_owned(),
+    };
+    let location = StoreLocation::parse(&db);
+    let kernel = Kernel::open(&location, OpenMode::Create)?;
+    if !kernel.processes(libos_kernel::ProcessFilter::All)?.is_empty() {
+        anyhow::bail!("the demo needs a store with no processes yet, and {location} has some");
+    }
+    let ctx = Ctx { db: db.clone(), config: None };
     let images = libos_images::ImageSet::shipped()?;
     let orchestrator = images.get("orchestrator")?;
 
@@ -124,7 +131,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     cmd::audit::run(&ctx, &audit_args(Some(AuditAction::Verify { expect_head: None, json: false }))).await?;
     println!();
     println!("Look around yourself:");
-    println!("  export LIBOS_DB={}", db.display());
+    println!("  export LIBOS_DB={location}");
     println!("  cargo run -p libos-cli -- ps --all --tree");
     println!("  cargo run -p libos-cli -- logs {root}");
     println!("  cargo run -p libos-cli -- inbox {root}");

@@ -35,7 +35,7 @@ type Listener = Box<dyn Fn() + Send + Sync>;
 
 struct Inner {
     store: Store,
-    listeners: Mutex<Vec<Listener>>,
+    listeners: Arc<Mutex<Vec<Listener>>>,
     /// Computed at open (plus what callers add with [`Kernel::protect`]):
     /// the quantum asks for them every time.
     protected: std::sync::RwLock<Vec<PathBuf>>,
@@ -56,10 +56,20 @@ impl std::fmt::Debug for Kernel {
 impl Kernel {
     /// Opens (or, with [`OpenMode::Create`], creates) a store and migrates it.
     pub fn open(location: &StoreLocation, mode: OpenMode) -> Result<Kernel, OpenError> {
-        let store = Store::open(location, mode)?;
+        let listeners: Arc<Mutex<Vec<Listener>>> = Arc::default();
+        // Another node's commit to a shared store wakes this one's listeners too.
+        let wake = {
+            let listeners = Arc::downgrade(&listeners);
+            Arc::new(move || {
+                if let Some(listeners) = listeners.upgrade() {
+                    notify(&listeners);
+                }
+            })
+        };
+        let store = Store::open(location, mode, wake)?;
         let protected = protected_paths(store.path());
         let protected = std::sync::RwLock::new(protected);
-        Ok(Kernel { inner: Arc::new(Inner { store, listeners: Mutex::new(Vec::new()), protected }) })
+        Ok(Kernel { inner: Arc::new(Inner { store, listeners, protected }) })
     }
 
     /// A private in-memory kernel, for embedding and tests.
@@ -67,9 +77,10 @@ impl Kernel {
         Kernel::open(&StoreLocation::Memory, OpenMode::Create)
     }
 
-    /// Calls `f` after every commit made through this handle (and its clones).
-    /// A scheduler in the same process uses it to wake at once; other processes'
-    /// commits are seen through [`Kernel::change_token`].
+    /// Calls `f` after every commit made through this handle (and its clones)
+    /// and, on a PostgreSQL store, as another process's commit is notified.
+    /// A scheduler uses it to wake at once; other processes' commits to an
+    /// SQLite store are seen through [`Kernel::change_token`].
     pub fn on_commit(&self, f: impl Fn() + Send + Sync + 'static) {
         self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).push(Box::new(f));
     }
@@ -100,15 +111,28 @@ impl Kernel {
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         let (value, changed) = self.inner.store.write(f)?;
         if changed {
-            for listener in self.inner.listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                listener();
-            }
+            notify(&self.inner.listeners);
+        }
+        Ok(value)
+    }
+
+    /// [`Kernel::write`] for a lease claim (see [`Store::write_claim`]).
+    fn write_claim<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        let (value, changed) = self.inner.store.write_claim(f)?;
+        if changed {
+            notify(&self.inner.listeners);
         }
         Ok(value)
     }
 
     fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         self.inner.store.read(f)
+    }
+}
+
+fn notify(listeners: &Mutex<Vec<Listener>>) {
+    for listener in listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        listener();
     }
 }
 

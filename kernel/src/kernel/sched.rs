@@ -89,11 +89,16 @@ impl Kernel {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        self.write(|tx| {
+        self.write_claim(|tx| {
             let now = Timestamp::now();
             let expires_at = now.plus(ttl);
             let mut out = Vec::new();
-            for mut p in tx.due_runnable(now, limit, exclude)? {
+            let due = tx.due_runnable(now, limit, exclude)?;
+            if due.is_empty() {
+                return Ok(out);
+            }
+            tx.lock_chain()?;
+            for mut p in due {
                 // A process out of budget gets no quantum: it ends here.
                 let used = amounts(&p.usage, now.since(p.created_at));
                 if let Some((_, why)) = p.budget.exhausted(&used, &p.held_for_children()) {

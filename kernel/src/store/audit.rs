@@ -1,9 +1,7 @@
 //! Audit rows: append inside the caller's transaction, query, and stream for verification.
 
-use rusqlite::types::{Value, ValueRef};
-use rusqlite::{OptionalExtension, Row, params_from_iter};
-
-use super::{Sql, Tx};
+use super::Tx;
+use super::db::{Param, Row, Value};
 use crate::audit::verify::Verifier;
 use crate::audit::{
     AuditDraft, AuditFilter, AuditRecord, AuditRow, GENESIS, bound_args, canonical_bytes, chain_hash, sha256_hex,
@@ -15,14 +13,14 @@ use crate::time::Timestamp;
 const AUDIT_COLUMNS: &str = "seq, at, actor, kind, action, pid, args, args_sha256, decision, grant_id, outcome, \
      result_digest, detail, prev_hash, hash";
 
-fn record_from_row(r: &Row<'_>) -> Result<AuditRecord, rusqlite::Error> {
+fn record_from_row(r: &Row<'_, '_>) -> Result<AuditRecord, KernelError> {
     Ok(AuditRecord {
         seq: AuditSeq(r.get(0)?),
         at: Timestamp(r.get(1)?),
         actor: r.get(2)?,
         kind: r.get(3)?,
         action: r.get(4)?,
-        pid: r.get::<_, Option<i64>>(5)?.map(Pid),
+        pid: r.get::<Option<i64>>(5)?.map(Pid),
         args: r.get(6)?,
         args_sha256: r.get(7)?,
         decision: r.get(8)?,
@@ -41,13 +39,12 @@ impl Tx<'_> {
         if let Some(head) = self.audit_head.borrow().as_ref() {
             return Ok(head.clone());
         }
+        // A write reads the head it appends after only once it holds the write order.
+        self.lock_chain()?;
         let head = self
-            .tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .sql()?
-            .query_row([], |r| Ok((AuditSeq(r.get(0)?), r.get::<_, String>(1)?)))
-            .optional()
-            .sql()?
+            .row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[], |r| {
+                Ok((AuditSeq(r.get(0)?), r.get::<String>(1)?))
+            })?
             .unwrap_or((AuditSeq(0), GENESIS.to_string()));
         *self.audit_head.borrow_mut() = Some(head.clone());
         Ok(head)
@@ -78,29 +75,26 @@ impl Tx<'_> {
         let mut buf = Vec::with_capacity(512);
         canonical_bytes(&record.row(), &mut buf);
         record.hash = chain_hash(&record.prev_hash, &buf);
-        self.tx
-            .prepare_cached(&format!(
-                "INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .sql()?
-            .execute(rusqlite::params![
-                record.seq.get(),
-                record.at.micros(),
-                record.actor,
-                record.kind,
-                record.action,
-                record.pid.map(Pid::get),
-                record.args,
-                record.args_sha256,
-                record.decision,
-                record.grant,
-                record.outcome,
-                record.result_digest,
-                record.detail,
-                record.prev_hash,
-                record.hash
-            ])
-            .sql()?;
+        self.exec(
+            &format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            &[
+                &record.seq.get(),
+                &record.at.micros(),
+                &record.actor,
+                &record.kind,
+                &record.action,
+                &record.pid.map(Pid::get),
+                &record.args,
+                &record.args_sha256,
+                &record.decision,
+                &record.grant,
+                &record.outcome,
+                &record.result_digest,
+                &record.detail,
+                &record.prev_hash,
+                &record.hash,
+            ],
+        )?;
         *self.audit_head.borrow_mut() = Some((record.seq, record.hash.clone()));
         Ok(record)
     }
@@ -108,7 +102,7 @@ impl Tx<'_> {
     /// One record by its position in the chain.
     pub(crate) fn audit_record(&self, seq: AuditSeq) -> Result<Option<AuditRecord>, KernelError> {
         let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq = ?");
-        self.tx.prepare_cached(&sql).sql()?.query_row([seq.get()], record_from_row).optional().sql()
+        self.row(&sql, &[&seq.get()], record_from_row)
     }
 
     /// Records matching `filter`, oldest first; with a limit, the most
@@ -118,23 +112,23 @@ impl Tx<'_> {
         let mut args: Vec<Value> = Vec::new();
         if let Some(pid) = filter.pid {
             clauses.push("pid = ?");
-            args.push(Value::Integer(pid.get()));
+            args.push(Value::Int(pid.get()));
         }
         if let Some(action) = &filter.action {
             clauses.push("action = ?");
-            args.push(Value::Text(action.clone()));
+            args.push(Value::Text(action));
         }
         if let Some(outcome) = filter.outcome {
             clauses.push("outcome = ?");
-            args.push(Value::Text(outcome.as_str().to_string()));
+            args.push(Value::Text(outcome.as_str()));
         }
         if let Some(since) = filter.since {
             clauses.push("at >= ?");
-            args.push(Value::Integer(since.micros()));
+            args.push(Value::Int(since.micros()));
         }
         if let Some(after) = filter.after {
             clauses.push("seq > ?");
-            args.push(Value::Integer(after.get()));
+            args.push(Value::Int(after.get()));
         }
         let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit");
         if !clauses.is_empty() {
@@ -146,9 +140,8 @@ impl Tx<'_> {
             (None, Some(limit)) => sql.push_str(&format!(" ORDER BY seq DESC LIMIT {limit}")),
             (None, None) => sql.push_str(" ORDER BY seq DESC"),
         }
-        let mut stmt = self.tx.prepare(&sql).sql()?;
-        let rows = stmt.query_map(params_from_iter(args), record_from_row).sql()?;
-        let mut out: Vec<AuditRecord> = rows.collect::<Result<_, _>>().sql()?;
+        let params: Vec<&dyn Param> = args.iter().map(|a| a as &dyn Param).collect();
+        let mut out = self.rows(&sql, &params, record_from_row)?;
         if filter.first.is_none() {
             out.reverse();
         }
@@ -159,38 +152,27 @@ impl Tx<'_> {
     /// borrowing each row's text; a field of the wrong type is reported to
     /// the verifier as an unreadable record. Stops at the first break.
     pub(crate) fn audit_scan(&self, after: i64, upto: i64, verifier: &mut Verifier) -> Result<(), KernelError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(&format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq"))
-            .sql()?;
-        let mut rows = stmt.query(rusqlite::params![after, upto]).sql()?;
-        while let Some(row) = rows.next().sql()? {
-            match row_ref(row) {
-                Ok(r) => {
-                    if !verifier.feed(&r) {
-                        break;
-                    }
-                }
-                Err(field) => {
-                    let seq = match row.get_ref(0) {
-                        Ok(ValueRef::Integer(n)) => n,
-                        _ => after + 1,
-                    };
-                    verifier.unreadable(
-                        AuditSeq(seq),
-                        format!("field `{field}` holds a value of the wrong type (the record was altered)"),
-                    );
-                    break;
-                }
+        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq");
+        self.scan(&sql, &[&after, &upto], |row| match row_ref(row) {
+            Ok(r) => Ok(verifier.feed(&r)),
+            Err(field) => {
+                let seq = match row.value(0) {
+                    Ok(Value::Int(n)) => n,
+                    _ => after + 1,
+                };
+                verifier.unreadable(
+                    AuditSeq(seq),
+                    format!("field `{field}` holds a value of the wrong type (the record was altered)"),
+                );
+                Ok(false)
             }
-        }
-        Ok(())
+        })
     }
 }
 
 /// A row as a borrowed [`AuditRow`], or the name of a column holding a value
 /// of the wrong type.
-fn row_ref<'r>(row: &'r Row<'_>) -> Result<AuditRow<'r>, &'static str> {
+fn row_ref<'r>(row: &Row<'r, '_>) -> Result<AuditRow<'r>, &'static str> {
     const NAMES: [&str; 15] = [
         "seq",
         "at",
@@ -209,28 +191,28 @@ fn row_ref<'r>(row: &'r Row<'_>) -> Result<AuditRow<'r>, &'static str> {
         "hash",
     ];
     let text = |i: usize| -> Result<&'r str, &'static str> {
-        match row.get_ref(i) {
-            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).map_err(|_| NAMES[i]),
+        match row.value(i) {
+            Ok(Value::Text(t)) => Ok(t),
             _ => Err(NAMES[i]),
         }
     };
     let opt_text = |i: usize| -> Result<Option<&'r str>, &'static str> {
-        match row.get_ref(i) {
-            Ok(ValueRef::Null) => Ok(None),
-            Ok(ValueRef::Text(t)) => std::str::from_utf8(t).map(Some).map_err(|_| NAMES[i]),
+        match row.value(i) {
+            Ok(Value::Null) => Ok(None),
+            Ok(Value::Text(t)) => Ok(Some(t)),
             _ => Err(NAMES[i]),
         }
     };
     let int = |i: usize| -> Result<i64, &'static str> {
-        match row.get_ref(i) {
-            Ok(ValueRef::Integer(n)) => Ok(n),
+        match row.value(i) {
+            Ok(Value::Int(n)) => Ok(n),
             _ => Err(NAMES[i]),
         }
     };
     let opt_int = |i: usize| -> Result<Option<i64>, &'static str> {
-        match row.get_ref(i) {
-            Ok(ValueRef::Null) => Ok(None),
-            Ok(ValueRef::Integer(n)) => Ok(Some(n)),
+        match row.value(i) {
+            Ok(Value::Null) => Ok(None),
+            Ok(Value::Int(n)) => Ok(Some(n)),
             _ => Err(NAMES[i]),
         }
     };

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, Row, params};
-
-use super::{Sql, Tx};
+use super::Tx;
+use super::db::Row;
 use crate::actor::Actor;
 use crate::caps::{Effect, Grant, GrantSpec, ResourcePattern, Rights};
 use crate::error::KernelError;
@@ -17,30 +16,27 @@ fn corrupt(id: i64, what: &str) -> KernelError {
     KernelError::Store(crate::error::StoreError::Corrupt(format!("grant {id}: {what}")))
 }
 
-fn grant_from_row(r: &Row<'_>) -> Result<Result<Grant, KernelError>, rusqlite::Error> {
+fn grant_from_row(r: &Row<'_, '_>) -> Result<Grant, KernelError> {
     let id: i64 = r.get(0)?;
-    let resource: String = r.get(2)?;
-    let effect: String = r.get(4)?;
-    let by: String = r.get(10)?;
     let (Ok(resource), Ok(effect), Ok(granted_by)) =
-        (ResourcePattern::parse(&resource), Effect::parse(&effect), by.parse::<Actor>())
+        (ResourcePattern::parse(r.get(2)?), Effect::parse(r.get(4)?), r.get::<&str>(10)?.parse::<Actor>())
     else {
-        return Ok(Err(corrupt(id, "unreadable resource, effect or grantor")));
+        return Err(corrupt(id, "unreadable resource, effect or grantor"));
     };
-    Ok(Ok(Grant {
+    Ok(Grant {
         id: GrantId(id),
         holder: Pid(r.get(1)?),
         resource,
         rights: Rights::from_bits(r.get(3)?),
         effect,
         uses_left: r.get(5)?,
-        expires_at: r.get::<_, Option<i64>>(6)?.map(Timestamp),
-        delegable: r.get::<_, i64>(7)? != 0,
-        parent: r.get::<_, Option<i64>>(8)?.map(GrantId),
-        revoked_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        expires_at: r.get::<Option<i64>>(6)?.map(Timestamp),
+        delegable: r.get(7)?,
+        parent: r.get::<Option<i64>>(8)?.map(GrantId),
+        revoked_at: r.get::<Option<i64>>(9)?.map(Timestamp),
         granted_by,
         created_at: Timestamp(r.get(11)?),
-    }))
+    })
 }
 
 impl Tx<'_> {
@@ -53,40 +49,36 @@ impl Tx<'_> {
         by: &Actor,
         now: Timestamp,
     ) -> Result<GrantId, KernelError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO grants (holder, resource, rights, effect, uses_left, expires_at, delegable, parent, \
-                 granted_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .sql()?
-            .execute(params![
-                holder.get(),
-                spec.resource.to_string(),
-                spec.rights.bits(),
-                spec.effect.as_str(),
-                spec.uses.map(i64::from),
-                spec.expires.map(|d| now.plus(d).micros()),
-                i64::from(spec.delegable),
-                parent.map(GrantId::get),
-                by.to_string(),
-                now.micros()
-            ])
-            .sql()?;
-        Ok(GrantId(self.tx.last_insert_rowid()))
+        let id = self.one(
+            "INSERT INTO grants (holder, resource, rights, effect, uses_left, expires_at, delegable, parent, \
+             granted_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            &[
+                &holder.get(),
+                &spec.resource.to_string(),
+                &spec.rights.bits(),
+                &spec.effect.as_str(),
+                &spec.uses.map(i64::from),
+                &spec.expires.map(|d| now.plus(d).micros()),
+                &spec.delegable,
+                &parent.map(GrantId::get),
+                &by.to_string(),
+                &now.micros(),
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(GrantId(id))
     }
 
     /// One grant.
     pub(crate) fn grant(&self, id: GrantId) -> Result<Option<Grant>, KernelError> {
         let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE id = ?");
-        self.tx.prepare_cached(&sql).sql()?.query_row([id.get()], grant_from_row).optional().sql()?.transpose()
+        self.row(&sql, &[&id.get()], grant_from_row)
     }
 
     /// Every grant `holder` ever held, revoked or not, oldest first.
     pub(crate) fn grants_of(&self, holder: Pid) -> Result<Vec<Grant>, KernelError> {
         let sql = format!("SELECT {GRANT_COLUMNS} FROM grants WHERE holder = ? ORDER BY id");
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map([holder.get()], grant_from_row).sql()?;
-        rows.map(|r| r.sql().and_then(|g| g)).collect()
+        self.rows(&sql, &[&holder.get()], grant_from_row)
     }
 
     /// The grants of `holder` that can match now: not revoked, not expired,
@@ -127,12 +119,10 @@ impl Tx<'_> {
     pub(crate) fn spend_grant(&self, id: GrantId) -> Result<bool, KernelError> {
         let mut cursor = Some(id);
         while let Some(g) = cursor {
-            let changed = self
-                .tx
-                .prepare_cached("UPDATE grants SET uses_left = uses_left - 1 WHERE id = ? AND uses_left IS NOT NULL AND uses_left > 0")
-                .sql()?
-                .execute([g.get()])
-                .sql()?;
+            let changed = self.exec(
+                "UPDATE grants SET uses_left = uses_left - 1 WHERE id = ? AND uses_left IS NOT NULL AND uses_left > 0",
+                &[&g.get()],
+            )?;
             let row = self.grant(g)?.ok_or_else(|| corrupt(g.get(), "missing from its derivation chain"))?;
             if changed == 0 && row.uses_left.is_some() {
                 return Ok(false);
@@ -160,21 +150,14 @@ impl Tx<'_> {
     pub(crate) fn revoke_grant(&self, id: GrantId, now: Timestamp) -> Result<Option<(Grant, u64)>, KernelError> {
         let Some(g) = self.grant(id)? else { return Ok(None) };
         if g.revoked_at.is_none() {
-            self.tx
-                .prepare_cached("UPDATE grants SET revoked_at = ? WHERE id = ?")
-                .sql()?
-                .execute(params![now.micros(), id.get()])
-                .sql()?;
+            self.exec("UPDATE grants SET revoked_at = ? WHERE id = ?", &[&now.micros(), &id.get()])?;
         }
-        let derived: i64 = self
-            .tx
-            .prepare_cached(
-                "WITH RECURSIVE tree(id) AS (SELECT id FROM grants WHERE parent = ? \
-                 UNION ALL SELECT g.id FROM grants g JOIN tree t ON g.parent = t.id) SELECT count(*) FROM tree",
-            )
-            .sql()?
-            .query_row([id.get()], |r| r.get(0))
-            .sql()?;
+        let derived: i64 = self.one(
+            "WITH RECURSIVE tree(id) AS (SELECT id FROM grants WHERE parent = ? \
+             UNION ALL SELECT g.id FROM grants g JOIN tree t ON g.parent = t.id) SELECT count(*) FROM tree",
+            &[&id.get()],
+            |r| r.get(0),
+        )?;
         Ok(Some((g, derived as u64)))
     }
 }

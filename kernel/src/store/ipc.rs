@@ -1,8 +1,7 @@
 //! Rows of parking: requests to humans, the parked call, messages, children.
 
-use rusqlite::{OptionalExtension, Row, params};
-
-use super::{Sql, Tx};
+use super::Tx;
+use super::db::Row;
 use crate::actor::Actor;
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
@@ -27,27 +26,25 @@ pub(crate) struct ParkedCall {
 const REQUEST_COLUMNS: &str = "r.id, r.pid, p.image_name, p.goal, r.kind, r.tool, r.args, r.args_sha256, r.resource, \
      r.wanted, r.question, r.status, r.answer, r.decided_by, r.decided_at, r.created_at, r.audit_seq";
 
-fn request_from_row(r: &Row<'_>) -> Result<Result<(Request, AuditSeq), KernelError>, rusqlite::Error> {
+fn request_from_row(r: &Row<'_, '_>) -> Result<(Request, AuditSeq), KernelError> {
     let id: i64 = r.get(0)?;
-    let bad = |what: &str| Ok(Err(corrupt(format!("request {id}: {what}"))));
-    let kind: String = r.get(4)?;
-    let kind = match kind.as_str() {
+    let bad = |what: &str| Err(corrupt(format!("request {id}: {what}")));
+    let kind = match r.get::<&str>(4)? {
         "approval" => {
-            let resource: Option<String> = r.get(8)?;
-            let wanted: Option<String> = r.get(9)?;
-            let parsed = resource.as_deref().map(ResourcePattern::parse);
+            let resource: Option<&str> = r.get(8)?;
+            let wanted: Option<&str> = r.get(9)?;
+            let parsed = resource.map(ResourcePattern::parse);
             let right = wanted.and_then(|w| Right::ALL.into_iter().find(|x| x.as_str() == w));
             match (parsed, right) {
                 (Some(Ok(p)), Some(right)) => RequestKind::Approval { resource: resource_of(&p), right },
                 _ => return bad("approval without a resource and right"),
             }
         }
-        "question" => RequestKind::Question { text: r.get::<_, Option<String>>(10)?.unwrap_or_default() },
+        "question" => RequestKind::Question { text: r.get::<Option<String>>(10)?.unwrap_or_default() },
         _ => return bad("unknown kind"),
     };
-    let status: String = r.get(11)?;
     let answer: Option<String> = r.get(12)?;
-    let status = match status.as_str() {
+    let status = match r.get::<&str>(11)? {
         "open" => RequestStatus::Open,
         "approved" => RequestStatus::Approved,
         "denied" => RequestStatus::Denied { reason: answer.unwrap_or_default() },
@@ -55,14 +52,14 @@ fn request_from_row(r: &Row<'_>) -> Result<Result<(Request, AuditSeq), KernelErr
         "cancelled" => RequestStatus::Cancelled,
         _ => return bad("unknown status"),
     };
-    let decided_by: Option<String> = r.get(13)?;
+    let decided_by: Option<&str> = r.get(13)?;
     let decided_at: Option<i64> = r.get(14)?;
     let decided = match (decided_by.map(|a| a.parse::<Actor>()), decided_at) {
         (Some(Ok(a)), Some(t)) => Some((a, Timestamp(t))),
         (None, _) => None,
         _ => return bad("unreadable decider"),
     };
-    Ok(Ok((
+    Ok((
         Request {
             id: RequestId(id),
             pid: Pid(r.get(1)?),
@@ -77,7 +74,7 @@ fn request_from_row(r: &Row<'_>) -> Result<Result<(Request, AuditSeq), KernelErr
             decided,
         },
         AuditSeq(r.get(16)?),
-    )))
+    ))
 }
 
 /// An exact resource pattern back to the resource it names.
@@ -91,25 +88,23 @@ fn resource_of(p: &ResourcePattern) -> Resource {
 
 const MESSAGE_COLUMNS: &str = "id, sender, to_pid, kind, channel, correlation_id, reply_to, body, sent_at, read_at";
 
-fn message_from_row(r: &Row<'_>) -> Result<Result<Message, KernelError>, rusqlite::Error> {
+fn message_from_row(r: &Row<'_, '_>) -> Result<Message, KernelError> {
     let id: i64 = r.get(0)?;
-    let sender: String = r.get(1)?;
-    let kind: String = r.get(3)?;
-    let (Ok(from), Ok(kind)) = (sender.parse::<Actor>(), MessageKind::parse(&kind)) else {
-        return Ok(Err(corrupt(format!("message {id}: unreadable sender or kind"))));
+    let (Ok(from), Ok(kind)) = (r.get::<&str>(1)?.parse::<Actor>(), MessageKind::parse(r.get(3)?)) else {
+        return Err(corrupt(format!("message {id}: unreadable sender or kind")));
     };
-    Ok(Ok(Message {
+    Ok(Message {
         id: MsgId(id),
         from,
         to: Pid(r.get(2)?),
         kind,
         channel: r.get(4)?,
         correlation_id: r.get(5)?,
-        reply_to: r.get::<_, Option<i64>>(6)?.map(MsgId),
+        reply_to: r.get::<Option<i64>>(6)?.map(MsgId),
         body: r.get(7)?,
         sent_at: Timestamp(r.get(8)?),
-        read_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
-    }))
+        read_at: r.get::<Option<i64>>(9)?.map(Timestamp),
+    })
 }
 
 impl Tx<'_> {
@@ -122,48 +117,42 @@ impl Tx<'_> {
         request: Option<RequestId>,
         now: Timestamp,
     ) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO parked (pid, quantum, call_id, tool, args, rationale, request_id, parked_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .sql()?
-            .execute(params![
-                pid.get(),
-                quantum as i64,
-                call.call_id,
-                call.tool,
-                call.args,
-                call.rationale,
-                request.map(RequestId::get),
-                now.micros()
-            ])
-            .sql()?;
+        self.exec(
+            "INSERT INTO parked (pid, quantum, call_id, tool, args, rationale, request_id, parked_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                &pid.get(),
+                &(quantum as i64),
+                &call.call_id,
+                &call.tool,
+                &call.args,
+                &call.rationale,
+                &request.map(RequestId::get),
+                &now.micros(),
+            ],
+        )?;
         Ok(())
     }
 
     /// The call `pid` is parked on, if any.
     pub(crate) fn parked(&self, pid: Pid) -> Result<Option<ParkedCall>, KernelError> {
-        self.tx
-            .prepare_cached(
-                "SELECT quantum, call_id, tool, args, rationale, request_id, approved FROM parked WHERE pid = ?",
-            )
-            .sql()?
-            .query_row([pid.get()], |r| {
+        self.row(
+            "SELECT quantum, call_id, tool, args, rationale, request_id, approved FROM parked WHERE pid = ?",
+            &[&pid.get()],
+            |r| {
                 Ok(ParkedCall {
-                    quantum: r.get::<_, i64>(0)? as u64,
+                    quantum: r.get::<i64>(0)? as u64,
                     call: ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(4)? },
-                    request: r.get::<_, Option<i64>>(5)?.map(RequestId),
-                    approved: r.get::<_, i64>(6)? != 0,
+                    request: r.get::<Option<i64>>(5)?.map(RequestId),
+                    approved: r.get(6)?,
                 })
-            })
-            .optional()
-            .sql()
+            },
+        )
     }
 
     /// Marks the parked call approved: the next lease re-dispatches it.
     pub(crate) fn approve_parked(&self, pid: Pid) -> Result<(), KernelError> {
-        self.tx.prepare_cached("UPDATE parked SET approved = 1 WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+        self.exec("UPDATE parked SET approved = 1 WHERE pid = ?", &[&pid.get()])?;
         Ok(())
     }
 
@@ -171,7 +160,7 @@ impl Tx<'_> {
     pub(crate) fn take_parked(&self, pid: Pid) -> Result<Option<ParkedCall>, KernelError> {
         let found = self.parked(pid)?;
         if found.is_some() {
-            self.tx.prepare_cached("DELETE FROM parked WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+            self.exec("DELETE FROM parked WHERE pid = ?", &[&pid.get()])?;
         }
         Ok(found)
     }
@@ -194,32 +183,30 @@ impl Tx<'_> {
             }
             RequestKind::Question { text } => ("question", None, None, Some(text.as_str())),
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO requests (pid, kind, tool, args, args_sha256, audit_seq, resource, wanted, question, \
-                 status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
-            )
-            .sql()?
-            .execute(params![
-                pid.get(),
-                tag,
-                tool,
-                args,
-                args_sha256,
-                audit_seq.get(),
-                resource,
-                wanted,
-                question,
-                now.micros()
-            ])
-            .sql()?;
-        Ok(RequestId(self.tx.last_insert_rowid()))
+        let id = self.one(
+            "INSERT INTO requests (pid, kind, tool, args, args_sha256, audit_seq, resource, wanted, question, \
+             status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING id",
+            &[
+                &pid.get(),
+                &tag,
+                &tool,
+                &args,
+                &args_sha256,
+                &audit_seq.get(),
+                &resource,
+                &wanted,
+                &question,
+                &now.micros(),
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(RequestId(id))
     }
 
     /// One request and the seq of the audit record of the call it parked.
     pub(crate) fn request(&self, id: RequestId) -> Result<Option<(Request, AuditSeq)>, KernelError> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests r JOIN processes p ON p.pid = r.pid WHERE r.id = ?");
-        self.tx.prepare_cached(&sql).sql()?.query_row([id.get()], request_from_row).optional().sql()?.transpose()
+        self.row(&sql, &[&id.get()], request_from_row)
     }
 
     /// Open requests, oldest first.
@@ -228,9 +215,7 @@ impl Tx<'_> {
             "SELECT {REQUEST_COLUMNS} FROM requests r JOIN processes p ON p.pid = r.pid \
              WHERE r.status = 'open' ORDER BY r.id"
         );
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map([], request_from_row).sql()?;
-        rows.map(|r| r.sql().and_then(|x| x).map(|(req, _)| req)).collect()
+        self.rows(&sql, &[], |r| request_from_row(r).map(|(req, _)| req))
     }
 
     /// Decides an open request; false if it was not open (decided exactly once).
@@ -246,25 +231,19 @@ impl Tx<'_> {
             RequestStatus::Answered { text } => Some(text.as_str()),
             RequestStatus::Open | RequestStatus::Approved | RequestStatus::Cancelled => None,
         };
-        let changed = self
-            .tx
-            .prepare_cached(
-                "UPDATE requests SET status = ?, answer = ?, decided_by = ?, decided_at = ? \
-                 WHERE id = ? AND status = 'open'",
-            )
-            .sql()?
-            .execute(params![status.name(), answer, by.to_string(), now.micros(), id.get()])
-            .sql()?;
+        let changed = self.exec(
+            "UPDATE requests SET status = ?, answer = ?, decided_by = ?, decided_at = ? \
+             WHERE id = ? AND status = 'open'",
+            &[&status.name(), &answer, &by.to_string(), &now.micros(), &id.get()],
+        )?;
         Ok(changed == 1)
     }
 
     /// Cancels every open request of `pid`; returns their ids.
     pub(crate) fn cancel_requests(&self, pid: Pid, now: Timestamp) -> Result<Vec<RequestId>, KernelError> {
-        let ids: Vec<RequestId> = {
-            let mut stmt = self.tx.prepare_cached("SELECT id FROM requests WHERE pid = ? AND status = 'open'").sql()?;
-            let rows = stmt.query_map([pid.get()], |r| r.get::<_, i64>(0)).sql()?;
-            rows.map(|r| r.sql().map(RequestId)).collect::<Result<_, _>>()?
-        };
+        let ids = self.rows("SELECT id FROM requests WHERE pid = ? AND status = 'open'", &[&pid.get()], |r| {
+            Ok(RequestId(r.get(0)?))
+        })?;
         for id in &ids {
             self.decide_request(*id, &RequestStatus::Cancelled, &Actor::Kernel, now)?;
         }
@@ -277,25 +256,23 @@ impl Tx<'_> {
             Actor::Process(p) => Some(p.get()),
             Actor::Human(_) | Actor::Kernel => None,
         };
-        self.tx
-            .prepare_cached(
-                "INSERT INTO messages (sender, sender_pid, to_pid, kind, channel, correlation_id, reply_to, body, \
-                 sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .sql()?
-            .execute(params![
-                from.to_string(),
-                sender_pid,
-                m.to.get(),
-                m.kind.as_str(),
-                m.channel,
-                m.correlation_id,
-                m.reply_to.map(MsgId::get),
-                m.body,
-                now.micros()
-            ])
-            .sql()?;
-        Ok(MsgId(self.tx.last_insert_rowid()))
+        let id = self.one(
+            "INSERT INTO messages (sender, sender_pid, to_pid, kind, channel, correlation_id, reply_to, body, \
+             sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            &[
+                &from.to_string(),
+                &sender_pid,
+                &m.to.get(),
+                &m.kind.as_str(),
+                &m.channel,
+                &m.correlation_id,
+                &m.reply_to.map(MsgId::get),
+                &m.body,
+                &now.micros(),
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(MsgId(id))
     }
 
     /// A process's messages, oldest first: unread only, or all.
@@ -305,9 +282,7 @@ impl Tx<'_> {
         } else {
             format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? ORDER BY id")
         };
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map([pid.get()], message_from_row).sql()?;
-        rows.map(|r| r.sql().and_then(|m| m)).collect()
+        self.rows(&sql, &[&pid.get()], message_from_row)
     }
 
     /// Unread messages matching `filter`, oldest first, at most `limit`.
@@ -322,10 +297,8 @@ impl Tx<'_> {
 
     /// Marks messages taken by their recipient.
     pub(crate) fn mark_read(&self, ids: &[MsgId], now: Timestamp) -> Result<(), KernelError> {
-        let mut stmt =
-            self.tx.prepare_cached("UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL").sql()?;
         for id in ids {
-            stmt.execute(params![now.micros(), id.get()]).sql()?;
+            self.exec("UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL", &[&now.micros(), &id.get()])?;
         }
         Ok(())
     }
@@ -333,45 +306,33 @@ impl Tx<'_> {
     /// (unread count, unread interrupts) of `pid`. Runs on every lease, so
     /// it counts through the inbox index and loads only interrupts.
     pub(crate) fn unread_summary(&self, pid: Pid) -> Result<(u64, Vec<Message>), KernelError> {
-        let count: i64 = self
-            .tx
-            .prepare_cached("SELECT count(*) FROM messages WHERE to_pid = ? AND read_at IS NULL")
-            .sql()?
-            .query_row([pid.get()], |r| r.get(0))
-            .sql()?;
+        let count: i64 =
+            self.one("SELECT count(*) FROM messages WHERE to_pid = ? AND read_at IS NULL", &[&pid.get()], |r| {
+                r.get(0)
+            })?;
         if count == 0 {
             return Ok((0, Vec::new()));
         }
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? AND read_at IS NULL AND kind = 'interrupt' ORDER BY id"
         );
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map([pid.get()], message_from_row).sql()?;
-        let interrupts = rows.map(|r| r.sql().and_then(|m| m)).collect::<Result<_, _>>()?;
+        let interrupts = self.rows(&sql, &[&pid.get()], message_from_row)?;
         Ok((count as u64, interrupts))
     }
 
     /// The children of `pid` (by the parent link), in pid order.
     pub(crate) fn children(&self, pid: Pid) -> Result<Vec<Pid>, KernelError> {
-        let mut stmt = self.tx.prepare_cached("SELECT pid FROM processes WHERE ppid = ? ORDER BY pid").sql()?;
-        let rows = stmt.query_map([pid.get()], |r| r.get::<_, i64>(0)).sql()?;
-        rows.map(|r| r.sql().map(Pid)).collect()
+        self.rows("SELECT pid FROM processes WHERE ppid = ? ORDER BY pid", &[&pid.get()], |r| Ok(Pid(r.get(0)?)))
     }
 
     /// Whether a child's end was already returned by a `wait`.
     pub(crate) fn is_reaped(&self, pid: Pid) -> Result<bool, KernelError> {
-        self.tx
-            .prepare_cached("SELECT reaped FROM processes WHERE pid = ?")
-            .sql()?
-            .query_row([pid.get()], |r| r.get::<_, i64>(0))
-            .optional()
-            .sql()
-            .map(|r| r.unwrap_or(0) != 0)
+        Ok(self.row("SELECT reaped FROM processes WHERE pid = ?", &[&pid.get()], |r| r.get(0))?.unwrap_or(false))
     }
 
     /// Marks a child's end as returned by a `wait`.
     pub(crate) fn set_reaped(&self, pid: Pid) -> Result<(), KernelError> {
-        self.tx.prepare_cached("UPDATE processes SET reaped = 1 WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+        self.exec("UPDATE processes SET reaped = 1 WHERE pid = ?", &[&pid.get()])?;
         Ok(())
     }
 
@@ -379,36 +340,30 @@ impl Tx<'_> {
     /// and nothing of the parent's kinship stays with them). Ended children
     /// keep their parent link, so the tree stays readable afterwards.
     pub(crate) fn orphan_children(&self, pid: Pid) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached(
-                "UPDATE processes SET ppid = NULL WHERE ppid = ? AND state NOT IN ('exited', 'failed', 'killed')",
-            )
-            .sql()?
-            .execute([pid.get()])
-            .sql()?;
+        self.exec(
+            "UPDATE processes SET ppid = NULL WHERE ppid = ? AND state NOT IN ('exited', 'failed', 'killed')",
+            &[&pid.get()],
+        )?;
         Ok(())
     }
 
     /// Waiting processes whose timer is due at `now`.
     pub(crate) fn due_timers(&self, now: Timestamp) -> Result<Vec<Pid>, KernelError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT pid FROM processes INDEXED BY processes_timers WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? \
-                 ORDER BY ready_at",
-            )
-            .sql()?;
-        let rows = stmt.query_map([now.micros()], |r| r.get::<_, i64>(0)).sql()?;
-        rows.map(|r| r.sql().map(Pid)).collect()
+        self.rows(
+            "SELECT pid FROM processes INDEXED BY processes_timers \
+             WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at",
+            &[&now.micros()],
+            |r| Ok(Pid(r.get(0)?)),
+        )
     }
 
     /// The earliest timer among waiting processes.
     pub(crate) fn next_timer(&self) -> Result<Option<Timestamp>, KernelError> {
-        self.tx
-            .prepare_cached("SELECT MIN(ready_at) FROM processes INDEXED BY processes_timers WHERE state = 'waiting' AND ready_at IS NOT NULL")
-            .sql()?
-            .query_row([], |r| r.get::<_, Option<i64>>(0))
-            .sql()
-            .map(|t| t.map(Timestamp))
+        self.one(
+            "SELECT MIN(ready_at) FROM processes INDEXED BY processes_timers \
+             WHERE state = 'waiting' AND ready_at IS NOT NULL",
+            &[],
+            |r| Ok(r.get::<Option<i64>>(0)?.map(Timestamp)),
+        )
     }
 }

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use rusqlite::{OptionalExtension, Row, params};
-
-use super::{Sql, Tx};
+use super::Tx;
+use super::db::Row;
 use crate::audit::Outcome;
 use crate::error::{KernelError, StoreError};
 use crate::ids::{AuditSeq, ModelCallId, Pid};
@@ -14,29 +13,29 @@ use crate::quantum::{
 };
 use crate::time::Timestamp;
 
-fn model_call_from_row(r: &Row<'_>) -> Result<ModelCallRow, rusqlite::Error> {
-    let outcome: String = r.get(15)?;
+fn model_call_from_row(r: &Row<'_, '_>) -> Result<ModelCallRow, KernelError> {
+    let outcome: &str = r.get(15)?;
     Ok(ModelCallRow {
         id: ModelCallId(r.get(0)?),
         pid: Pid(r.get(1)?),
-        quantum: r.get::<_, i64>(2)? as u64,
+        quantum: r.get::<i64>(2)? as u64,
         at: Timestamp(r.get(4)?),
         record: ModelCallRecord {
-            cost_micros: r.get::<_, i64>(17)? as u64,
-            attempt: r.get::<_, i64>(3)? as u32,
+            cost_micros: r.get::<i64>(17)? as u64,
+            attempt: r.get::<i64>(3)? as u32,
             profile: r.get(5)?,
             model: r.get(6)?,
             request_digest: r.get(7)?,
-            request_bytes: r.get::<_, i64>(8)? as u64,
+            request_bytes: r.get::<i64>(8)? as u64,
             response: r.get(9)?,
             rationale: r.get(10)?,
             usage: TokenUsage {
-                input: r.get::<_, i64>(11)? as u64,
-                output: r.get::<_, i64>(12)? as u64,
-                estimated: r.get::<_, i64>(13)? != 0,
+                input: r.get::<i64>(11)? as u64,
+                output: r.get::<i64>(12)? as u64,
+                estimated: r.get(13)?,
             },
-            latency: Duration::from_micros(r.get::<_, i64>(14)? as u64),
-            outcome: match outcome.as_str() {
+            latency: Duration::from_micros(r.get::<i64>(14)? as u64),
+            outcome: match outcome {
                 "ok" => ModelCallOutcome::Ok,
                 "rejected" => ModelCallOutcome::Rejected,
                 _ => ModelCallOutcome::Error,
@@ -46,10 +45,10 @@ fn model_call_from_row(r: &Row<'_>) -> Result<ModelCallRow, rusqlite::Error> {
     })
 }
 
-fn transcript_from_row(r: &Row<'_>) -> Result<(TranscriptEntry, String), rusqlite::Error> {
+fn transcript_from_row(r: &Row<'_, '_>) -> Result<(TranscriptEntry, String), KernelError> {
     Ok((
         TranscriptEntry {
-            quantum: r.get::<_, i64>(0)? as u64,
+            quantum: r.get::<i64>(0)? as u64,
             call: ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(6)? },
             result: ToolResultRecord { outcome: Outcome::Ok, content: r.get(4)? },
             at: Timestamp(r.get(7)?),
@@ -73,52 +72,43 @@ impl Tx<'_> {
         m: &ModelCallRecord,
         now: Timestamp,
     ) -> Result<ModelCallId, KernelError> {
-        let id: i64 = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO model_calls (pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
-                 response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, \
-                 cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .sql()?
-            .query_row(
-                params![
-                    pid.get(),
-                    quantum as i64,
-                    i64::from(m.attempt),
-                    now.micros(),
-                    m.profile,
-                    m.model,
-                    m.request_digest,
-                    m.request_bytes as i64,
-                    m.response,
-                    m.rationale,
-                    m.usage.input as i64,
-                    m.usage.output as i64,
-                    i64::from(m.usage.estimated),
-                    m.latency.as_micros() as i64,
-                    m.outcome.as_str(),
-                    m.error,
-                    m.cost_micros as i64
-                ],
-                |r| r.get(0),
-            )
-            .sql()?;
+        let id: i64 = self.one(
+            "INSERT INTO model_calls (pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
+             response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, \
+             cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            &[
+                &pid.get(),
+                &(quantum as i64),
+                &i64::from(m.attempt),
+                &now.micros(),
+                &m.profile,
+                &m.model,
+                &m.request_digest,
+                &(m.request_bytes as i64),
+                &m.response,
+                &m.rationale,
+                &(m.usage.input as i64),
+                &(m.usage.output as i64),
+                &m.usage.estimated,
+                &(m.latency.as_micros() as i64),
+                &m.outcome.as_str(),
+                &m.error,
+                &(m.cost_micros as i64),
+            ],
+            |r| r.get(0),
+        )?;
         Ok(ModelCallId(id))
     }
 
     /// A process's model calls, oldest first.
     pub(crate) fn model_calls(&self, pid: Pid) -> Result<Vec<ModelCallRow>, KernelError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
-                 rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros \
-                 FROM model_calls WHERE pid = ? ORDER BY id",
-            )
-            .sql()?;
-        let rows = stmt.query_map([pid.get()], model_call_from_row).sql()?;
-        rows.map(|r| r.sql()).collect()
+        self.rows(
+            "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
+             rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros \
+             FROM model_calls WHERE pid = ? ORDER BY id",
+            &[&pid.get()],
+            model_call_from_row,
+        )
     }
 
     /// Appends a transcript entry.
@@ -130,24 +120,21 @@ impl Tx<'_> {
         result: &ToolResultRecord,
         now: Timestamp,
     ) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO transcript (pid, quantum, call_id, tool, args, result, outcome, rationale, at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .sql()?
-            .execute(params![
-                pid.get(),
-                quantum as i64,
-                call.call_id,
-                call.tool,
-                call.args,
-                result.content,
-                result.outcome.as_str(),
-                call.rationale,
-                now.micros()
-            ])
-            .sql()?;
+        self.exec(
+            "INSERT INTO transcript (pid, quantum, call_id, tool, args, result, outcome, rationale, at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                &pid.get(),
+                &(quantum as i64),
+                &call.call_id,
+                &call.tool,
+                &call.args,
+                &result.content,
+                &result.outcome.as_str(),
+                &call.rationale,
+                &now.micros(),
+            ],
+        )?;
         Ok(())
     }
 
@@ -157,23 +144,16 @@ impl Tx<'_> {
         pid: Pid,
         limit: Option<usize>,
     ) -> Result<(Vec<TranscriptEntry>, u64), KernelError> {
-        let total: i64 = self
-            .tx
-            .prepare_cached("SELECT count(*) FROM transcript WHERE pid = ?")
-            .sql()?
-            .query_row([pid.get()], |r| r.get(0))
-            .sql()?;
+        let total: i64 = self.one("SELECT count(*) FROM transcript WHERE pid = ?", &[&pid.get()], |r| r.get(0))?;
         // The limit is part of the SQL text, not a parameter: SQLite plans
         // `LIMIT ?` with the bound value and re-prepares the statement
         // whenever it changes, which cost a full parse on every quantum.
-        let limit = limit.map_or(-1, |l| l as i64);
+        let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
         let sql = format!(
             "SELECT quantum, call_id, tool, args, result, outcome, rationale, at FROM transcript \
-             WHERE pid = ? ORDER BY id DESC LIMIT {limit}"
+             WHERE pid = ? ORDER BY id DESC{limit}"
         );
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map(params![pid.get()], transcript_from_row).sql()?;
-        let mut out = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
+        let mut out = self.rows(&sql, &[&pid.get()], |r| with_outcome(transcript_from_row(r)?))?;
         out.reverse();
         Ok((out, total as u64))
     }
@@ -187,104 +167,88 @@ impl Tx<'_> {
         seq: AuditSeq,
         now: Timestamp,
     ) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO effects (pid, quantum, call_id, tool, args, rationale, started_at, audit_seq) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .sql()?
-            .execute(params![
-                pid.get(),
-                quantum as i64,
-                call.call_id,
-                call.tool,
-                call.args,
-                call.rationale,
-                now.micros(),
-                seq.get()
-            ])
-            .sql()?;
+        self.exec(
+            "INSERT INTO effects (pid, quantum, call_id, tool, args, rationale, started_at, audit_seq) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                &pid.get(),
+                &(quantum as i64),
+                &call.call_id,
+                &call.tool,
+                &call.args,
+                &call.rationale,
+                &now.micros(),
+                &seq.get(),
+            ],
+        )?;
         Ok(())
     }
 
     /// Removes and returns the pending effect of a process, if any.
     pub(crate) fn take_effect(&self, pid: Pid) -> Result<Option<(u64, ToolCallRecord)>, KernelError> {
-        let found = self
-            .tx
-            .prepare_cached("SELECT quantum, call_id, tool, args, rationale FROM effects WHERE pid = ?")
-            .sql()?
-            .query_row([pid.get()], |r| {
+        let found = self.row(
+            "SELECT quantum, call_id, tool, args, rationale FROM effects WHERE pid = ?",
+            &[&pid.get()],
+            |r| {
                 Ok((
-                    r.get::<_, i64>(0)? as u64,
+                    r.get::<i64>(0)? as u64,
                     ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(4)? },
                 ))
-            })
-            .optional()
-            .sql()?;
+            },
+        )?;
         if found.is_some() {
-            self.tx.prepare_cached("DELETE FROM effects WHERE pid = ?").sql()?.execute([pid.get()]).sql()?;
+            self.exec("DELETE FROM effects WHERE pid = ?", &[&pid.get()])?;
         }
         Ok(found)
     }
 }
 
-/// The newest `window` turns of `pid` in full and up to `compact` turns
-/// before them without their results, read on `conn` outside any explicit
-/// transaction. The quantum asks for this every time; `BEGIN`/`ROLLBACK`
-/// around it cost as much as the queries. The two statements need no common
-/// snapshot: only the leased quantum appends to this process's transcript.
-pub(crate) fn recent_history(
-    conn: &rusqlite::Connection,
-    pid: Pid,
-    window: usize,
-    compact: usize,
-) -> Result<RecentHistory, KernelError> {
-    let sql = format!(
-        "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, id, \
+impl Tx<'_> {
+    /// The newest `window` turns of `pid` in full and up to `compact` turns
+    /// before them without their results. The quantum asks for this every
+    /// time, outside any explicit transaction (`BEGIN`/`ROLLBACK` around it
+    /// cost as much as the queries): the two statements need no common
+    /// snapshot, as only the leased quantum appends to this process's transcript.
+    pub(crate) fn recent_history(&self, pid: Pid, window: usize, compact: usize) -> Result<RecentHistory, KernelError> {
+        let sql = format!(
+            "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, id, \
          (SELECT count(*) FROM transcript WHERE pid = ?1) FROM transcript \
          WHERE pid = ?1 ORDER BY id DESC LIMIT {window}"
-    );
-    let mut stmt = conn.prepare_cached(&sql).sql()?;
-    let mut total = 0u64;
-    let mut first_id = i64::MAX;
-    let rows = stmt
-        .query_map(params![pid.get()], |r| {
-            total = r.get::<_, i64>(9)? as u64;
+        );
+        let mut total = 0u64;
+        let mut first_id = i64::MAX;
+        let mut full = self.rows(&sql, &[&pid.get()], |r| {
+            total = r.get::<i64>(9)? as u64;
             first_id = first_id.min(r.get(8)?);
-            transcript_from_row(r)
-        })
-        .sql()?;
-    let mut full = rows.map(|r| r.sql().and_then(with_outcome)).collect::<Result<Vec<_>, _>>()?;
-    full.reverse();
-    if full.is_empty() || compact == 0 {
-        let older = total.saturating_sub(full.len() as u64);
-        return Ok(RecentHistory { full, compact: Vec::new(), older });
-    }
-    let sql = format!(
-        "SELECT quantum, tool, substr(args, 1, 100), length(args) > 100, outcome, length(CAST(result AS BLOB)) \
+            with_outcome(transcript_from_row(r)?)
+        })?;
+        full.reverse();
+        if full.is_empty() || compact == 0 {
+            let older = total.saturating_sub(full.len() as u64);
+            return Ok(RecentHistory { full, compact: Vec::new(), older });
+        }
+        let sql = format!(
+            "SELECT quantum, tool, substr(args, 1, 100), length(args) > 100, outcome, octet_length(result) \
          FROM transcript WHERE pid = ? AND id < ? ORDER BY id DESC LIMIT {compact}"
-    );
-    let mut stmt = conn.prepare_cached(&sql).sql()?;
-    let rows = stmt
-        .query_map(params![pid.get(), first_id], |r| {
+        );
+        let rows = self.rows(&sql, &[&pid.get(), &first_id], |r| {
             Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)? != 0,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)? as u64,
+                r.get::<i64>(0)? as u64,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<bool>(3)?,
+                r.get::<String>(4)?,
+                r.get::<i64>(5)? as u64,
             ))
-        })
-        .sql()?;
-    let mut turns = Vec::new();
-    for row in rows {
-        let (quantum, tool, args, args_cut, outcome, result_bytes) = row.sql()?;
-        let outcome = Outcome::parse(&outcome)
-            .ok_or_else(|| KernelError::Store(StoreError::Corrupt(format!("transcript outcome `{outcome}`"))))?;
-        turns.push(CompactTurn { quantum, tool, args, args_cut, outcome, result_bytes });
+        })?;
+        let mut turns = Vec::new();
+        for (quantum, tool, args, args_cut, outcome, result_bytes) in rows {
+            let outcome = Outcome::parse(&outcome)
+                .ok_or_else(|| KernelError::Store(StoreError::Corrupt(format!("transcript outcome `{outcome}`"))))?;
+            turns.push(CompactTurn { quantum, tool, args, args_cut, outcome, result_bytes });
+        }
+        turns.reverse();
+        let older = total.saturating_sub((full.len() + turns.len()) as u64);
+        Ok(RecentHistory { full, compact: turns, older })
     }
-    turns.reverse();
-    let older = total.saturating_sub((full.len() + turns.len()) as u64);
-    Ok(RecentHistory { full, compact: turns, older })
 }

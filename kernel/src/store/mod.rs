@@ -1,17 +1,20 @@
 //! The one place with SQL: a store behind typed operations run in transactions.
 //!
-//! [`Store::write`] runs a closure in an immediate (write-locking) transaction
-//! and commits only if the closure returns `Ok`; [`Store::read`] runs one in a
-//! read transaction, a consistent snapshot. Every operation on [`Tx`] takes and
-//! returns domain types: no rusqlite type leaves this module, so a second
-//! backend (PostgreSQL) implements the same operations.
+//! [`Store::write`] runs a closure in a write transaction and commits only if
+//! the closure returns `Ok`; [`Store::read`] runs one in a read transaction, a
+//! consistent snapshot. Every operation on [`Tx`] takes and returns domain
+//! types and is written once against the narrow interface in [`db`], so the
+//! same code runs on SQLite (the embedded default) and on PostgreSQL (shared
+//! by several scheduler nodes); no database type leaves this module.
 
 mod audit;
 mod caps;
 mod checkpoint;
+mod db;
 mod ipc;
 mod logs;
 mod memory;
+mod pg;
 mod processes;
 mod schema;
 
@@ -24,6 +27,9 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use crate::error::{KernelError, OpenError, StoreError};
 
+pub(crate) use db::Tx;
+use db::{Chain, Conn};
+pub(crate) use pg::Wake;
 pub use schema::current_version as schema_version;
 
 /// Where a store lives.
@@ -57,7 +63,7 @@ impl std::fmt::Display for StoreLocation {
         match self {
             StoreLocation::Memory => f.write_str(":memory:"),
             StoreLocation::File(p) => write!(f, "{}", p.display()),
-            StoreLocation::Url(u) => f.write_str(u),
+            StoreLocation::Url(u) => f.write_str(&pg::redact(u)),
         }
     }
 }
@@ -71,45 +77,220 @@ pub enum OpenMode {
     Existing,
 }
 
-/// A transaction: the typed operations of the store.
-pub(crate) struct Tx<'c> {
-    tx: rusqlite::Transaction<'c>,
-    /// The audit head as of the last read or append in this transaction. A
-    /// transaction sees no one else's appends (a write holds the lock, a
-    /// read its snapshot), so it is read from the table at most once.
-    audit_head: std::cell::RefCell<Option<(crate::ids::AuditSeq, String)>>,
-}
-
-impl<'c> Tx<'c> {
-    fn new(tx: rusqlite::Transaction<'c>) -> Tx<'c> {
-        Tx { tx, audit_head: std::cell::RefCell::new(None) }
-    }
-}
-
 /// An open store.
 pub(crate) struct Store {
-    conn: Mutex<Connection>,
-    /// Commits made through this handle; with `data_version` it tells a poller something changed.
+    backend: Backend,
+    /// Commits made through this handle; with the database's own counter it
+    /// tells a poller something changed.
     local_commits: AtomicU64,
+}
+
+enum Backend {
+    Sqlite(Sqlite),
+    Postgres(Box<Postgres>),
+}
+
+struct Sqlite {
+    conn: Mutex<Connection>,
     path: Option<PathBuf>,
     /// Declared after `conn` so that it stops after the main connection closes
     /// (the last close checkpoints the WAL itself).
     checkpointer: Option<checkpoint::Checkpointer>,
 }
 
+struct Postgres {
+    target: pg::Target,
+    /// `None` after the connection was lost: the next transaction reconnects.
+    session: Mutex<Option<pg::Session>>,
+}
+
 /// How long a write waits for another writer's lock (named in [`StoreError::Busy`]).
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Whether a URL names a PostgreSQL database.
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
 impl Store {
-    pub(crate) fn open(location: &StoreLocation, mode: OpenMode) -> Result<Store, OpenError> {
+    /// Opens a store. `wake` is called (on another thread) whenever another
+    /// process commits to a PostgreSQL store; SQLite has no such signal and
+    /// is polled through [`Store::change_token`].
+    pub(crate) fn open(location: &StoreLocation, mode: OpenMode, wake: Wake) -> Result<Store, OpenError> {
+        let backend = match location {
+            StoreLocation::Url(url) if is_postgres_url(url) => {
+                let target = pg::Target::parse(url, wake)?;
+                let session = target.connect(mode == OpenMode::Create)?;
+                Backend::Postgres(Box::new(Postgres { target, session: Mutex::new(Some(session)) }))
+            }
+            StoreLocation::Url(url) => return Err(OpenError::Unsupported(pg::redact(url))),
+            _ => Backend::Sqlite(Sqlite::open(location, mode)?),
+        };
+        Ok(Store { backend, local_commits: AtomicU64::new(0) })
+    }
+
+    /// The database file, if any (the kernel keeps tools away from it).
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path.as_deref(),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls
+    /// back otherwise. Also says whether the transaction changed any row, so
+    /// that a write that found nothing to do wakes nobody.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
+        self.write_as(false, f)
+    }
+
+    /// [`Store::write`] for a lease claim: on PostgreSQL it picks its rows
+    /// before it takes the write order (see [`pg`]).
+    pub(crate) fn write_claim<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+    ) -> Result<(T, bool), KernelError> {
+        self.write_as(true, f)
+    }
+
+    fn write_as<T>(
+        &self,
+        claim: bool,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+    ) -> Result<(T, bool), KernelError> {
+        let (value, changed) = match &self.backend {
+            Backend::Sqlite(s) => s.write(f)?,
+            Backend::Postgres(p) => p.with_session(|session| {
+                session.begin(true, claim)?;
+                let tx = Tx::new(Conn::Postgres(session), if claim { Chain::Deferred } else { Chain::Held });
+                let done = f(&tx).and_then(|value| {
+                    let changed = tx.changed();
+                    session.commit(changed).map(|()| (value, changed))
+                });
+                if done.is_err() {
+                    let _ = session.rollback();
+                }
+                done
+            })?,
+        };
+        if changed {
+            let n = self.local_commits.fetch_add(1, Ordering::Release) + 1;
+            if let Backend::Sqlite(Sqlite { checkpointer: Some(c), .. }) = &self.backend
+                && n.is_multiple_of(checkpoint::NUDGE_EVERY)
+            {
+                c.nudge();
+            }
+        }
+        Ok((value, changed))
+    }
+
+    /// Runs `f` in a read transaction (one consistent snapshot).
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let mut conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
+                let value = f(&Tx::new(Conn::Sqlite(&tx), Chain::Read))?;
+                // A read transaction has nothing to commit; ending it releases the snapshot.
+                tx.rollback().map_err(store_err)?;
+                Ok(value)
+            }
+            Backend::Postgres(p) => p.with_session(|session| {
+                session.begin(false, false)?;
+                let value = f(&Tx::new(Conn::Postgres(session), Chain::Read));
+                let ended = session.rollback();
+                let value = value?;
+                ended.map(|()| value)
+            }),
+        }
+    }
+
+    /// Runs `f` outside an explicit transaction: each statement sees the
+    /// latest commits, and there is no `BEGIN`/`ROLLBACK` to pay for.
+    pub(crate) fn read_unsnapshotted<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+    ) -> Result<T, KernelError> {
+        match &self.backend {
+            Backend::Sqlite(s) => {
+                let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
+                f(&Tx::new(Conn::Sqlite(&conn), Chain::Read))
+            }
+            Backend::Postgres(p) => p.with_session(|session| f(&Tx::new(Conn::Postgres(session), Chain::Read))),
+        }
+    }
+
+    /// Runs `f` in a read transaction on a fresh read-only connection to the
+    /// same file, so that several threads can read at once. `None` for an
+    /// in-memory store, which has no second connection to open, and for
+    /// PostgreSQL, whose one session streams the rows.
+    pub(crate) fn read_on_new_connection<T>(
+        &self,
+        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+    ) -> Option<Result<T, KernelError>> {
+        let Backend::Sqlite(s) = &self.backend else { return None };
+        let path = s.path.as_ref()?;
+        let run = || -> Result<T, KernelError> {
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let mut conn = Connection::open_with_flags(path, flags).map_err(store_err)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(store_err)?;
+            // Scans read every page once: mapping the file saves a copy and a
+            // syscall per page.
+            conn.execute_batch("PRAGMA mmap_size = 1073741824").map_err(store_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
+            let value = f(&Tx::new(Conn::Sqlite(&tx), Chain::Read))?;
+            tx.rollback().map_err(store_err)?;
+            Ok(value)
+        };
+        Some(run())
+    }
+
+    /// A token that changes whenever anyone (this handle or another process) commits.
+    pub(crate) fn change_token(&self) -> Result<u64, KernelError> {
+        let external = match &self.backend {
+            Backend::Sqlite(s) => {
+                let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
+                let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
+                v as u64
+            }
+            // Counted as their notifications arrive: no query at all.
+            Backend::Postgres(p) => p.target.notified.load(Ordering::Acquire),
+        };
+        Ok(external.wrapping_add(self.local_commits.load(Ordering::Acquire)))
+    }
+}
+
+impl Postgres {
+    /// Runs `f` on the session, reconnecting first if the last one was lost.
+    fn with_session<T>(&self, f: impl FnOnce(&pg::Session) -> Result<T, KernelError>) -> Result<T, KernelError> {
+        let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        // Taken out while in use: if `f` panics mid-transaction, the session
+        // is dropped (the server rolls back) and the next call reconnects.
+        let session = match guard.take().filter(|s| !s.is_closed()) {
+            Some(session) => session,
+            None => {
+                let session =
+                    self.target.connect(false).map_err(|e| KernelError::Store(StoreError::Other(e.to_string())))?;
+                // Whatever was committed while disconnected went unnoticed.
+                self.target.notified.fetch_add(1, Ordering::AcqRel);
+                session
+            }
+        };
+        let out = f(&session);
+        *guard = Some(session);
+        out
+    }
+}
+
+impl Sqlite {
+    fn open(location: &StoreLocation, mode: OpenMode) -> Result<Sqlite, OpenError> {
         let (conn, path) = match location {
-            StoreLocation::Memory => {
+            StoreLocation::File(path) => (open_file(path, mode)?, Some(path.clone())),
+            _ => {
                 let conn = Connection::open_in_memory()
                     .map_err(|e| OpenError::Io { path: PathBuf::from(":memory:"), reason: e.to_string() })?;
                 (conn, None)
             }
-            StoreLocation::File(path) => (open_file(path, mode)?, Some(path.clone())),
-            StoreLocation::Url(url) => return Err(OpenError::Unsupported(url.clone())),
         };
         let display = path.clone().unwrap_or_else(|| PathBuf::from(":memory:"));
         let io = |e: rusqlite::Error| classify_open(&display, e);
@@ -137,85 +318,18 @@ impl Store {
         if checkpointer.is_some() {
             conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(io)?;
         }
-        Ok(Store { conn: Mutex::new(conn), local_commits: AtomicU64::new(0), path, checkpointer })
+        Ok(Sqlite { conn: Mutex::new(conn), path, checkpointer })
     }
 
-    /// The database file, if any (the kernel keeps tools away from it).
-    pub(crate) fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
-    /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls
-    /// back otherwise. Also says whether the transaction changed any row, so
-    /// that a write that found nothing to do wakes nobody.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
+    fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let before = conn.total_changes();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
-        let tx = Tx::new(tx);
-        let value = f(&tx)?;
-        let changed = tx.tx.total_changes() != before;
-        tx.tx.commit().map_err(store_err)?;
-        if changed {
-            let n = self.local_commits.fetch_add(1, Ordering::Release) + 1;
-            if let Some(c) = self.checkpointer.as_ref().filter(|_| n.is_multiple_of(checkpoint::NUDGE_EVERY)) {
-                c.nudge();
-            }
-        }
+        let t = Tx::new(Conn::Sqlite(&tx), Chain::Held);
+        let value = f(&t)?;
+        let changed = t.changed();
+        drop(t);
+        tx.commit().map_err(store_err)?;
         Ok((value, changed))
-    }
-
-    /// Runs `f` in a read transaction (one consistent snapshot).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
-        let tx = Tx::new(tx);
-        let value = f(&tx)?;
-        // A read transaction has nothing to commit; ending it releases the snapshot.
-        tx.tx.rollback().map_err(store_err)?;
-        Ok(value)
-    }
-
-    /// Runs `f` in a read transaction on a fresh read-only connection to the
-    /// same file, so that several threads can read at once. `None` for an
-    /// in-memory store, which has no second connection to open.
-    pub(crate) fn read_on_new_connection<T>(
-        &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
-    ) -> Option<Result<T, KernelError>> {
-        let path = self.path.as_ref()?;
-        let run = || -> Result<T, KernelError> {
-            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let mut conn = Connection::open_with_flags(path, flags).map_err(store_err)?;
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(store_err)?;
-            // Scans read every page once: mapping the file saves a copy and a
-            // syscall per page.
-            conn.execute_batch("PRAGMA mmap_size = 1073741824").map_err(store_err)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
-            let tx = Tx::new(tx);
-            let value = f(&tx)?;
-            tx.tx.rollback().map_err(store_err)?;
-            Ok(value)
-        };
-        Some(run())
-    }
-
-    /// See [`logs::recent_history`].
-    pub(crate) fn recent_history(
-        &self,
-        pid: crate::ids::Pid,
-        window: usize,
-        compact: usize,
-    ) -> Result<crate::quantum::RecentHistory, KernelError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        logs::recent_history(&conn, pid, window, compact)
-    }
-
-    /// A token that changes whenever anyone (this handle or another process) commits.
-    pub(crate) fn change_token(&self) -> Result<u64, KernelError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let external: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
-        Ok((external as u64).wrapping_add(self.local_commits.load(Ordering::Acquire)))
     }
 }
 
@@ -298,16 +412,5 @@ pub(crate) fn store_err(e: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt(e.to_string()),
         Some(ErrorCode::CannotOpen) => StoreError::Other(format!("cannot open the database file: {e}")),
         _ => StoreError::Other(e.to_string()),
-    }
-}
-
-/// Converts database results at the store boundary; private so rusqlite stays out of the API.
-pub(crate) trait Sql<T> {
-    fn sql(self) -> Result<T, KernelError>;
-}
-
-impl<T> Sql<T> for Result<T, rusqlite::Error> {
-    fn sql(self) -> Result<T, KernelError> {
-        self.map_err(|e| KernelError::Store(store_err(e)))
     }
 }

@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use rusqlite::{OptionalExtension, Row, params};
 use serde_json::json;
 
-use super::{Sql, Tx};
+use super::Tx;
+use super::db::Row;
 use crate::actor::Actor;
 use crate::budget::{Amounts, Budget, amounts_from_json, amounts_to_json};
 use crate::error::KernelError;
@@ -168,41 +168,36 @@ fn json_or_empty(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
 }
 
-fn process_from_row(r: &Row<'_>) -> Result<Result<ProcessInfo, KernelError>, rusqlite::Error> {
+fn process_from_row(r: &Row<'_, '_>) -> Result<ProcessInfo, KernelError> {
     let pid: i64 = r.get(0)?;
-    let tag: String = r.get(6)?;
-    let data: String = r.get(7)?;
     let quanta: i64 = r.get(13)?;
-    let state = match state_from_row(pid, &tag, &data, (r.get(8)?, r.get(9)?, r.get(10)?), quanta) {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
-    };
-    Ok(Ok(ProcessInfo {
+    let state = state_from_row(pid, r.get(6)?, r.get(7)?, (r.get(8)?, r.get(9)?, r.get(10)?), quanta)?;
+    Ok(ProcessInfo {
         pid: Pid(pid),
-        ppid: r.get::<_, Option<i64>>(1)?.map(Pid),
+        ppid: r.get::<Option<i64>>(1)?.map(Pid),
         image_digest: ImageDigest(r.get(2)?),
         image: r.get(3)?,
         goal: r.get(4)?,
-        workspace: PathBuf::from(r.get::<_, String>(5)?),
+        workspace: PathBuf::from(r.get::<&str>(5)?),
         state,
         priority: r.get(11)?,
         generation: Generation(r.get(12)?),
         usage: Usage {
             quanta: quanta as u64,
-            model_calls: r.get::<_, i64>(14)? as u64,
-            tokens_in: r.get::<_, i64>(15)? as u64,
-            tokens_out: r.get::<_, i64>(16)? as u64,
-            tokens_estimated: r.get::<_, i64>(17)? != 0,
-            tool_calls: r.get::<_, i64>(18)? as u64,
-            cost_micros: r.get::<_, i64>(23)? as u64,
-            children: r.get::<_, i64>(24)? as u64,
+            model_calls: r.get::<i64>(14)? as u64,
+            tokens_in: r.get::<i64>(15)? as u64,
+            tokens_out: r.get::<i64>(16)? as u64,
+            tokens_estimated: r.get(17)?,
+            tool_calls: r.get::<i64>(18)? as u64,
+            cost_micros: r.get::<i64>(23)? as u64,
+            children: r.get::<i64>(24)? as u64,
         },
-        budget: Budget::from_json(&json_or_empty(&r.get::<_, String>(21)?)),
-        reserved: amounts_from_json(&json_or_empty(&r.get::<_, String>(22)?)),
-        children_spent: amounts_from_json(&json_or_empty(&r.get::<_, String>(25)?)),
+        budget: Budget::from_json(&json_or_empty(r.get(21)?)),
+        reserved: amounts_from_json(&json_or_empty(r.get(22)?)),
+        children_spent: amounts_from_json(&json_or_empty(r.get(25)?)),
         created_at: Timestamp(r.get(19)?),
         updated_at: Timestamp(r.get(20)?),
-    }))
+    })
 }
 
 impl Tx<'_> {
@@ -224,45 +219,33 @@ impl Tx<'_> {
         let rr = self.next_rr()?;
         let st = state_row(&ProcState::Runnable { not_before: None });
         let workspace = spec.workspace.to_string_lossy();
-        let pid: i64 = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO processes (ppid, image_digest, image_name, goal, workspace, state, state_data, \
-                 priority, rr, generation, created_at, updated_at, budget) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING pid",
-            )
-            .sql()?
-            .query_row(
-                params![
-                    spec.parent.map(Pid::get),
-                    spec.image.0,
-                    image_name,
-                    spec.goal,
-                    workspace,
-                    st.tag,
-                    st.data,
-                    spec.priority,
-                    rr,
-                    now.micros(),
-                    now.micros(),
-                    spec.budget.to_json().to_string()
-                ],
-                |r| r.get(0),
-            )
-            .sql()?;
+        let pid: i64 = self.one(
+            "INSERT INTO processes (ppid, image_digest, image_name, goal, workspace, state, state_data, \
+             priority, rr, generation, created_at, updated_at, budget) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING pid",
+            &[
+                &spec.parent.map(Pid::get),
+                &spec.image.0,
+                &image_name,
+                &spec.goal,
+                &workspace,
+                &st.tag,
+                &st.data,
+                &spec.priority,
+                &rr,
+                &now.micros(),
+                &now.micros(),
+                &spec.budget.to_json().to_string(),
+            ],
+            |r| r.get(0),
+        )?;
         Ok(Pid(pid))
     }
 
     /// Loads one process.
     pub(crate) fn process(&self, pid: Pid) -> Result<ProcessInfo, KernelError> {
         let sql = format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ?");
-        self.tx
-            .prepare_cached(&sql)
-            .sql()?
-            .query_row([pid.get()], process_from_row)
-            .optional()
-            .sql()?
-            .ok_or(KernelError::NoSuchProcess(pid))?
+        self.row(&sql, &[&pid.get()], process_from_row)?.ok_or(KernelError::NoSuchProcess(pid))
     }
 
     /// Lists processes in pid order.
@@ -273,9 +256,7 @@ impl Tx<'_> {
             ),
             ProcessFilter::All => format!("SELECT {PROCESS_COLUMNS} FROM processes ORDER BY pid"),
         };
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map([], process_from_row).sql()?;
-        rows.map(|r| r.sql().and_then(|p| p)).collect()
+        self.rows(&sql, &[], process_from_row)
     }
 
     /// Writes a new state, bumping the generation, if the process is still at `expected`.
@@ -289,28 +270,24 @@ impl Tx<'_> {
     ) -> Result<Generation, KernelError> {
         let st = state_row(state);
         let rr = if start_quantum { Some(self.next_rr()?) } else { None };
-        let changed = self
-            .tx
-            .prepare_cached(
-                "UPDATE processes SET state = ?, state_data = ?, ready_at = ?, lease_owner = ?, lease_expires = ?, \
-                 generation = generation + 1, updated_at = ?, \
-                 quanta = quanta + ?, rr = COALESCE(?, rr) \
-                 WHERE pid = ? AND generation = ?",
-            )
-            .sql()?
-            .execute(params![
-                st.tag,
-                st.data,
-                st.ready_at,
-                st.lease_owner,
-                st.lease_expires,
-                now.micros(),
-                i64::from(start_quantum),
-                rr,
-                pid.get(),
-                expected.0
-            ])
-            .sql()?;
+        let changed = self.exec(
+            "UPDATE processes SET state = ?, state_data = ?, ready_at = ?, lease_owner = ?, lease_expires = ?, \
+             generation = generation + 1, updated_at = ?, \
+             quanta = quanta + ?, rr = COALESCE(?, rr) \
+             WHERE pid = ? AND generation = ?",
+            &[
+                &st.tag,
+                &st.data,
+                &st.ready_at,
+                &st.lease_owner,
+                &st.lease_expires,
+                &now.micros(),
+                &start_quantum,
+                &rr,
+                &pid.get(),
+                &expected.0,
+            ],
+        )?;
         if changed != 1 {
             let found = self.process(pid)?.generation;
             return Err(KernelError::Stale { pid, expected, found });
@@ -327,22 +304,21 @@ impl Tx<'_> {
     ) -> Result<Vec<ProcessInfo>, KernelError> {
         let sql = format!(
             "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'runnable' AND (ready_at IS NULL OR ready_at <= ?) \
-             ORDER BY priority DESC, rr ASC LIMIT {}",
+             ORDER BY priority DESC, rr ASC LIMIT {}{}",
             // In the text, not bound: see `transcript` on `LIMIT ?` re-preparing.
-            limit + exclude.len()
+            limit + exclude.len(),
+            // Nodes sharing a PostgreSQL store claim different rows at once;
+            // SQLite has one writer at a time and no row locks.
+            if self.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" }
         );
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map(params![now.micros()], process_from_row).sql()?;
         let mut out = Vec::with_capacity(limit);
-        for row in rows {
-            let p = row.sql()??;
+        self.scan(&sql, &[&now.micros()], |r| {
+            let p = process_from_row(r)?;
             if !exclude.contains(&p.pid) {
                 out.push(p);
             }
-            if out.len() == limit {
-                break;
-            }
-        }
+            Ok(out.len() < limit)
+        })?;
         Ok(out)
     }
 
@@ -353,31 +329,27 @@ impl Tx<'_> {
     /// and walks every process in that state (22 ms at 100,000 parked, on
     /// every wake). With it the statement uses the index or fails to prepare.
     pub(crate) fn next_ready_at(&self) -> Result<Option<Timestamp>, KernelError> {
-        self.tx
-            .prepare_cached("SELECT MIN(ready_at) FROM processes INDEXED BY processes_backoff WHERE state = 'runnable' AND ready_at IS NOT NULL")
-            .sql()?
-            .query_row([], |r| r.get::<_, Option<i64>>(0))
-            .sql()
-            .map(|t| t.map(Timestamp))
+        self.one(
+            "SELECT MIN(ready_at) FROM processes INDEXED BY processes_backoff \
+             WHERE state = 'runnable' AND ready_at IS NOT NULL",
+            &[],
+            |r| Ok(r.get::<Option<i64>>(0)?.map(Timestamp)),
+        )
     }
 
     /// The earliest lease expiry among processes running under other owners.
     pub(crate) fn next_foreign_expiry(&self, owner: &SchedulerId) -> Result<Option<Timestamp>, KernelError> {
-        self.tx
-            .prepare_cached("SELECT MIN(lease_expires) FROM processes INDEXED BY processes_leases WHERE state = 'running' AND lease_owner != ?")
-            .sql()?
-            .query_row([&owner.0], |r| r.get::<_, Option<i64>>(0))
-            .sql()
-            .map(|t| t.map(Timestamp))
+        self.one(
+            "SELECT MIN(lease_expires) FROM processes INDEXED BY processes_leases \
+             WHERE state = 'running' AND lease_owner != ?",
+            &[&owner.0],
+            |r| Ok(r.get::<Option<i64>>(0)?.map(Timestamp)),
+        )
     }
 
     /// Whether any process is runnable at all (due now or later).
     pub(crate) fn any_runnable(&self) -> Result<bool, KernelError> {
-        self.tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM processes WHERE state = 'runnable')")
-            .sql()?
-            .query_row([], |r| r.get(0))
-            .sql()
+        self.one("SELECT EXISTS (SELECT 1 FROM processes WHERE state = 'runnable')", &[], |r| r.get(0))
     }
 
     /// Running processes whose lease lapsed before `now`.
@@ -385,28 +357,24 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'running' AND lease_expires < ? ORDER BY pid"
         );
-        let mut stmt = self.tx.prepare_cached(&sql).sql()?;
-        let rows = stmt.query_map([now.micros()], process_from_row).sql()?;
-        rows.map(|r| r.sql().and_then(|p| p)).collect()
+        self.rows(&sql, &[&now.micros()], process_from_row)
     }
 
     /// (pid, generation) of every process running under `owner`'s lease.
     pub(crate) fn leased_by(&self, owner: &SchedulerId) -> Result<Vec<(Pid, Generation)>, KernelError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?")
-            .sql()?;
-        let rows = stmt.query_map([&owner.0], |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?)))).sql()?;
-        rows.map(|r| r.sql()).collect()
+        self.rows(
+            "SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?",
+            &[&owner.0],
+            |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?))),
+        )
     }
 
     /// Extends every lease `owner` holds to `until`; returns how many.
     pub(crate) fn renew_leases(&self, owner: &SchedulerId, until: Timestamp) -> Result<usize, KernelError> {
-        self.tx
-            .prepare_cached("UPDATE processes SET lease_expires = ? WHERE state = 'running' AND lease_owner = ?")
-            .sql()?
-            .execute(params![until.micros(), owner.0])
-            .sql()
+        self.exec(
+            "UPDATE processes SET lease_expires = ? WHERE state = 'running' AND lease_owner = ?",
+            &[&until.micros(), &owner.0],
+        )
     }
 
     /// Adds a model call's tokens (and optionally a tool call) to the usage counters.
@@ -417,22 +385,20 @@ impl Tx<'_> {
         cost_micros: u64,
         tool_call: bool,
     ) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached(
-                "UPDATE processes SET model_calls = model_calls + 1, tokens_in = tokens_in + ?, \
-                 tokens_out = tokens_out + ?, tokens_estimated = MAX(tokens_estimated, ?), \
-                 tool_calls = tool_calls + ?, cost_micros = cost_micros + ? WHERE pid = ?",
-            )
-            .sql()?
-            .execute(params![
-                usage.input as i64,
-                usage.output as i64,
-                i64::from(usage.estimated),
-                i64::from(tool_call),
-                cost_micros as i64,
-                pid.get()
-            ])
-            .sql()?;
+        // `|` on 0 and 1 is a portable MAX of the two (SQLite's two-argument MAX is its own).
+        self.exec(
+            "UPDATE processes SET model_calls = model_calls + 1, tokens_in = tokens_in + ?, \
+             tokens_out = tokens_out + ?, tokens_estimated = tokens_estimated | ?, \
+             tool_calls = tool_calls + ?, cost_micros = cost_micros + ? WHERE pid = ?",
+            &[
+                &(usage.input as i64),
+                &(usage.output as i64),
+                &usage.estimated,
+                &tool_call,
+                &(cost_micros as i64),
+                &pid.get(),
+            ],
+        )?;
         Ok(())
     }
 
@@ -445,36 +411,27 @@ impl Tx<'_> {
         reserved: &Amounts,
         spent: &Amounts,
     ) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached("UPDATE processes SET children = ?, reserved = ?, children_spent = ? WHERE pid = ?")
-            .sql()?
-            .execute(params![
-                children as i64,
-                amounts_to_json(reserved).to_string(),
-                amounts_to_json(spent).to_string(),
-                pid.get()
-            ])
-            .sql()?;
+        self.exec(
+            "UPDATE processes SET children = ?, reserved = ?, children_spent = ? WHERE pid = ?",
+            &[
+                &(children as i64),
+                &amounts_to_json(reserved).to_string(),
+                &amounts_to_json(spent).to_string(),
+                &pid.get(),
+            ],
+        )?;
         Ok(())
     }
 
     /// Sets a process's scheduling priority.
     pub(crate) fn set_priority(&self, pid: Pid, priority: i32) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached("UPDATE processes SET priority = ? WHERE pid = ?")
-            .sql()?
-            .execute(params![priority, pid.get()])
-            .sql()?;
+        self.exec("UPDATE processes SET priority = ? WHERE pid = ?", &[&priority, &pid.get()])?;
         Ok(())
     }
 
     /// Counts a tool call made without a model call (an approved call re-dispatched).
     pub(crate) fn charge_tool_call(&self, pid: Pid) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached("UPDATE processes SET tool_calls = tool_calls + 1 WHERE pid = ?")
-            .sql()?
-            .execute([pid.get()])
-            .sql()?;
+        self.exec("UPDATE processes SET tool_calls = tool_calls + 1 WHERE pid = ?", &[&pid.get()])?;
         Ok(())
     }
 
@@ -487,25 +444,19 @@ impl Tx<'_> {
         spec: &str,
         now: Timestamp,
     ) -> Result<(), KernelError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO images (digest, name, version, spec, created_at) VALUES (?, ?, ?, ?, ?) \
-                 ON CONFLICT (digest) DO NOTHING",
-            )
-            .sql()?
-            .execute(params![digest.0, name, version, spec, now.micros()])
-            .sql()?;
+        self.exec(
+            "INSERT INTO images (digest, name, version, spec, created_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (digest) DO NOTHING",
+            &[&digest.0, &name, &version, &spec, &now.micros()],
+        )?;
         Ok(())
     }
 
     /// The (name, version, spec text) of a registered image.
     pub(crate) fn image(&self, digest: &ImageDigest) -> Result<(String, String, String), KernelError> {
-        self.tx
-            .prepare_cached("SELECT name, version, spec FROM images WHERE digest = ?")
-            .sql()?
-            .query_row([&digest.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()
-            .sql()?
-            .ok_or_else(|| KernelError::NoSuchImage(digest.0.clone()))
+        self.row("SELECT name, version, spec FROM images WHERE digest = ?", &[&digest.0], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .ok_or_else(|| KernelError::NoSuchImage(digest.0.clone()))
     }
 }

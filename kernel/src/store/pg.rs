@@ -1,0 +1,370 @@
+//! The PostgreSQL side of the store: one session per open store, driven on
+//! its own thread, listening for other nodes' commits.
+//!
+//! The session's connection runs on a dedicated thread with a small tokio
+//! runtime of its own; callers block on its futures with a plain executor,
+//! so the kernel's synchronous API works the same from a tokio worker, a
+//! blocking thread or a plain program. That thread also receives
+//! `NOTIFY`s: every write that changes a row notifies the store's channel
+//! as it commits, and each other session listening wakes its kernel's
+//! listeners (a scheduler leases at once instead of at its next poll).
+//!
+//! Writers follow one order, as on SQLite: a transaction-scoped advisory
+//! lock taken before the audit head is read, so the audit chain stays one
+//! chain however many nodes append to it. A lease claim picks its rows
+//! first (`FOR UPDATE SKIP LOCKED`, so nodes claim different processes at
+//! once) and takes the order after, waiting a bounded time for it: a claim
+//! that holds rows another writer waits for gives way instead of
+//! deadlocking.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+
+use super::db::{Param, PgParam, postgres_sql};
+use super::schema;
+use crate::error::{KernelError, OpenError, StoreError};
+
+/// Called on the session thread when another session commits.
+pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// How long a lease claim holding rows waits for the write order before it
+/// gives way (and is retried): well under PostgreSQL's deadlock timeout.
+const CLAIM_WAIT: Duration = Duration::from_millis(200);
+
+/// Prepared statements kept per session; past this the cache starts over.
+const STATEMENT_CACHE: usize = 512;
+
+/// One connection and what belongs to it.
+pub(crate) struct Session {
+    client: Client,
+    statements: RefCell<HashMap<String, Statement>>,
+    /// The advisory lock key and notification channel of this store (its
+    /// database and schema), so stores side by side do not share them.
+    lock_key: i64,
+    channel: String,
+}
+
+/// Where a PostgreSQL store lives, and what a reconnect needs.
+pub(crate) struct Target {
+    config: tokio_postgres::Config,
+    /// The URL without its password, for messages.
+    pub(crate) display: String,
+    /// Commits by other sessions seen so far.
+    pub(crate) notified: Arc<AtomicU64>,
+    wake: Wake,
+}
+
+impl Target {
+    pub(crate) fn parse(url: &str, wake: Wake) -> Result<Target, OpenError> {
+        let display = redact(url);
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| OpenError::Io {
+            path: PathBuf::from(&display),
+            reason: format!("not a valid PostgreSQL URL: {e}"),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("libos");
+        Ok(Target { config, display, notified: Arc::new(AtomicU64::new(0)), wake })
+    }
+
+    fn open_err(&self, reason: String) -> OpenError {
+        OpenError::Io { path: PathBuf::from(&self.display), reason }
+    }
+
+    /// Connects, checks the schema (migrating it with `mode` Create), and listens.
+    pub(crate) fn connect(&self, migrate: bool) -> Result<Session, OpenError> {
+        let own_pid = Arc::new(AtomicI32::new(0));
+        let client = spawn_connection(self.config.clone(), own_pid.clone(), self.notified.clone(), self.wake.clone())
+            .map_err(|e| self.open_err(e))?;
+        let io = |e: tokio_postgres::Error| self.open_err(plain(&e));
+        let row = block(client.query_one(
+            "SELECT pg_backend_pid(), current_schema(), hashtext(current_database() || '.' || coalesce(current_schema(), ''))",
+            &[],
+        ))
+        .map_err(io)?;
+        own_pid.store(row.get(0), Ordering::Release);
+        if row.get::<_, Option<String>>(1).is_none() {
+            return Err(self.open_err("no schema on the search_path exists (create it first)".to_string()));
+        }
+        let hash: i32 = row.get(2);
+        let session = Session {
+            client,
+            statements: RefCell::new(HashMap::new()),
+            lock_key: i64::from(hash),
+            channel: format!("libos_{:08x}", hash as u32),
+        };
+        // A write gives up waiting for another writer after the same time as on SQLite.
+        let setup = format!("SET lock_timeout = '{}ms'; LISTEN {}", super::BUSY_TIMEOUT.as_millis(), session.channel);
+        block(session.client.batch_execute(&setup)).map_err(io)?;
+        session.migrate(migrate).map_err(|e| match e {
+            Migration::Db(e) => self.open_err(plain(&e)),
+            Migration::Open(f) => f(PathBuf::from(&self.display)),
+        })?;
+        Ok(session)
+    }
+}
+
+enum Migration {
+    Db(tokio_postgres::Error),
+    Open(Box<dyn FnOnce(PathBuf) -> OpenError>),
+}
+
+impl From<tokio_postgres::Error> for Migration {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Migration::Db(e)
+    }
+}
+
+impl Session {
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Brings the schema to this build's version in one transaction, under
+    /// the write order, so nodes starting together migrate once.
+    fn migrate(&self, create: bool) -> Result<(), Migration> {
+        let c = &self.client;
+        block(c.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key)))?;
+        let run = || -> Result<(), Migration> {
+            let tables: i64 = block(c.query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                &[],
+            ))?
+            .get(0);
+            let versioned: bool = block(c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = 'libos_schema')",
+                &[],
+            ))?
+            .get(0);
+            let found: i64 = if versioned {
+                block(c.query_one("SELECT version FROM libos_schema", &[]))?.get(0)
+            } else if tables > 0 {
+                return Err(Migration::Open(Box::new(OpenError::Foreign)));
+            } else if !create {
+                return Err(Migration::Open(Box::new(OpenError::Missing)));
+            } else {
+                block(c.batch_execute(
+                    "CREATE TABLE libos_schema (version BIGINT NOT NULL); INSERT INTO libos_schema VALUES (0)",
+                ))?;
+                0
+            };
+            let supported = schema::current_version();
+            if found > supported {
+                return Err(Migration::Open(Box::new(move |path| OpenError::TooNew { path, found, supported })));
+            }
+            for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+                block(c.batch_execute(&schema::postgres_ddl(sql)))?;
+                block(c.execute("UPDATE libos_schema SET version = $1", &[&(i as i64 + 1)]))?;
+            }
+            Ok(())
+        };
+        match run() {
+            Ok(()) => Ok(block(c.batch_execute("COMMIT"))?),
+            Err(e) => {
+                let _ = block(c.batch_execute("ROLLBACK"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a transaction: a write takes the write order at once unless
+    /// it is a lease claim, a read gets one snapshot.
+    pub(crate) fn begin(&self, write: bool, claim: bool) -> Result<(), KernelError> {
+        let sql = match (write, claim) {
+            (true, false) => format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key),
+            (true, true) => "BEGIN".to_string(),
+            (false, _) => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
+        };
+        self.batch(&sql)
+    }
+
+    /// Takes the write order inside a claim (see the module docs).
+    pub(crate) fn lock_chain(&self, claim: bool) -> Result<(), KernelError> {
+        let sql = if claim {
+            format!(
+                "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({}); SET LOCAL lock_timeout = '{}ms'",
+                CLAIM_WAIT.as_millis(),
+                self.lock_key,
+                super::BUSY_TIMEOUT.as_millis()
+            )
+        } else {
+            format!("SELECT pg_advisory_xact_lock({})", self.lock_key)
+        };
+        self.batch(&sql)
+    }
+
+    /// Commits; a transaction that changed rows tells the other sessions.
+    pub(crate) fn commit(&self, changed: bool) -> Result<(), KernelError> {
+        if changed { self.batch(&format!("NOTIFY {}; COMMIT", self.channel)) } else { self.batch("COMMIT") }
+    }
+
+    pub(crate) fn rollback(&self) -> Result<(), KernelError> {
+        self.batch("ROLLBACK")
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), KernelError> {
+        block(self.client.batch_execute(sql)).map_err(|e| KernelError::Store(store_err(&e)))
+    }
+
+    fn statement(&self, sql: &str) -> Result<Statement, KernelError> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = block(self.client.prepare(&postgres_sql(sql))).map_err(|e| KernelError::Store(store_err(&e)))?;
+        let mut cache = self.statements.borrow_mut();
+        if cache.len() >= STATEMENT_CACHE {
+            cache.clear();
+        }
+        cache.insert(sql.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+
+    pub(crate) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64, KernelError> {
+        let stmt = self.statement(sql)?;
+        let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
+        block(self.client.execute_raw(&stmt, values.iter())).map_err(|e| KernelError::Store(store_err(&e)))
+    }
+
+    pub(crate) fn scan(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&tokio_postgres::Row) -> Result<bool, KernelError>,
+    ) -> Result<(), KernelError> {
+        let stmt = self.statement(sql)?;
+        let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
+        let err = |e: tokio_postgres::Error| KernelError::Store(store_err(&e));
+        let stream = block(self.client.query_raw(&stmt, values.iter())).map_err(err)?;
+        let mut rows = futures_executor::block_on_stream(Box::pin(stream));
+        for row in rows.by_ref() {
+            if !f(&row.map_err(err)?)? {
+                // The rest of the rows are read and dropped so the
+                // connection is ready for the next statement.
+                for row in rows {
+                    row.map_err(err)?;
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connects on a new thread that then drives the connection, forwarding
+/// other sessions' notifications; returns the client.
+fn spawn_connection(
+    config: tokio_postgres::Config,
+    own_pid: Arc<AtomicI32>,
+    notified: Arc<AtomicU64>,
+    wake: Wake,
+) -> Result<Client, String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new().name("libos-postgres".to_string()).spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("cannot start the PostgreSQL session thread: {e}");
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let (client, mut connection) = match config.connect(NoTls).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    let _ = tx.send(Err(plain(&e)));
+                    return;
+                }
+            };
+            let _ = tx.send(Ok(client));
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if n.process_id() != own_pid.load(Ordering::Acquire) {
+                            notified.fetch_add(1, Ordering::AcqRel);
+                            wake();
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!("PostgreSQL connection lost: {e}");
+                        break;
+                    }
+                }
+            }
+        });
+    });
+    if let Err(e) = thread {
+        return Err(format!("cannot start the PostgreSQL session thread: {e}"));
+    }
+    // The thread ends without a word only if its runtime could not start.
+    rx.recv().unwrap_or_else(|_| Err("cannot start the PostgreSQL session thread".to_string()))
+}
+
+/// Waits for a future on the calling thread (the connection runs on its own).
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}
+
+/// A database error as one line, without the driver's prefixes.
+fn plain(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+/// Maps a PostgreSQL error to the cases callers tell apart.
+pub(crate) fn store_err(e: &tokio_postgres::Error) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    let Some(code) = e.code() else {
+        return if e.is_closed() {
+            StoreError::Other("the connection to PostgreSQL was lost; nothing was changed".to_string())
+        } else {
+            StoreError::Other(plain(e))
+        };
+    };
+    if [SqlState::LOCK_NOT_AVAILABLE, SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE]
+        .contains(code)
+    {
+        StoreError::Busy
+    } else if *code == SqlState::READ_ONLY_SQL_TRANSACTION {
+        StoreError::ReadOnly
+    } else if *code == SqlState::DISK_FULL {
+        StoreError::Full
+    } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+        StoreError::Corrupt(plain(e))
+    } else {
+        StoreError::Other(plain(e))
+    }
+}
+
+/// The URL with any password replaced, for messages and listings.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (auth, host) = match rest.split_once('@') {
+        Some((auth, host)) if !auth.contains('/') => (auth, host),
+        _ => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => format!("{scheme}://{auth}@{host}"),
+    }
+}
