@@ -3,8 +3,8 @@
 //!
 //! Everything that must survive a crash or be proven later goes through here,
 //! as synchronous transactions behind a small typed API ([`Kernel`]). This
-//! crate deliberately does not call models, run tools, or do any network
-//! I/O, and it is the only crate with SQL.
+//! crate deliberately does not call models or run tools; its only network
+//! I/O is to a PostgreSQL store, and it is the only crate with SQL.
 //!
 //! Modules, in reading order:
 //! - [`ids`]: newtype identifiers (`Pid`, `AuditSeq`, ...).
@@ -19,7 +19,7 @@
 //! - [`process`]: process information and spawn specs.
 //! - [`quantum`]: leases and the records a quantum commits.
 //! - [`syscall`]: kernel calls and what a call needs from the capability table.
-//! - [`store`]: the SQLite store behind typed operations (private rows).
+//! - `store`: the store (SQLite or PostgreSQL) behind typed operations (private rows).
 //! - [`kernel`](Kernel): the API, one transaction per operation.
 //! - [`error`]: error types.
 
@@ -37,6 +37,8 @@ pub mod quantum;
 pub mod state;
 mod store;
 pub mod syscall;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 
 pub use actor::Actor;

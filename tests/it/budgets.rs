@@ -8,7 +8,9 @@ use libos_runtime::config::Price;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-use crate::world::{Step, step, world};
+use libos_kernel::testing::Backend;
+
+use crate::world::{Step, step, world_on};
 
 fn budget(text: &str) -> Budget {
     Budget::parse([text]).unwrap()
@@ -42,9 +44,8 @@ fn failure(state: &ProcState) -> (FailureKind, String) {
     }
 }
 
-#[tokio::test]
-async fn running_out_of_any_dimension_ends_the_process_with_budget_exhausted() {
-    let mut w = world();
+async fn running_out_of_any_dimension_ends_the_process_with_budget_exhausted(backend: Backend) {
+    let mut w = world_on(backend);
     // Every token costs a micro-dollar.
     w.router.set_price("default", Price { input: 1.0, output: 1.0 });
     let cases: Vec<(&str, Budget, usize)> = vec![
@@ -86,9 +87,8 @@ async fn running_out_of_any_dimension_ends_the_process_with_budget_exhausted() {
     );
 }
 
-#[tokio::test]
-async fn a_childs_budget_is_carved_out_of_its_parents_and_settled_when_it_ends() {
-    let w = world();
+async fn a_childs_budget_is_carved_out_of_its_parents_and_settled_when_it_ends(backend: Backend) {
+    let w = world_on(backend);
     let parent = w.spawn_with_budget(
         "orchestrator",
         "delegate",
@@ -124,3 +124,8 @@ async fn a_childs_budget_is_carved_out_of_its_parents_and_settled_when_it_ends()
     assert_eq!((p.reserved, p.children_spent[Dimension::Quanta as usize]), ([0; 8], 2));
     assert_eq!(w.state(parent), ProcState::Exited { code: 0, result: "done".into() });
 }
+
+libos_kernel::on_both_stores!(async:
+    running_out_of_any_dimension_ends_the_process_with_budget_exhausted,
+    a_childs_budget_is_carved_out_of_its_parents_and_settled_when_it_ends,
+);

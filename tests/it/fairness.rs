@@ -8,7 +8,9 @@ use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{Scheduler, SchedulerConfig};
 use serde_json::json;
 
-use crate::world::{Step, World, step, world};
+use libos_kernel::testing::Backend;
+
+use crate::world::{Step, World, step, world, world_on};
 
 fn quanta(n: usize) -> Vec<Step> {
     let mut steps: Vec<Step> = (0..n - 1).map(|_| step("now", json!({}))).collect();
@@ -50,9 +52,8 @@ async fn no_process_falls_more_than_two_rounds_behind_its_peers() {
     }
 }
 
-#[tokio::test]
-async fn a_higher_priority_runs_first_and_renice_takes_effect() {
-    let w = world();
+async fn a_higher_priority_runs_first_and_renice_takes_effect(backend: Backend) {
+    let w = world_on(backend);
     let low: Vec<Pid> = (0..3).map(|i| w.spawn("assistant", &format!("low {i}"), &[], quanta(3))).collect();
     let high = w.spawn("assistant", "urgent", &[], quanta(3));
     assert_eq!(w.kernel.renice(high, 5, &Actor::operator()).unwrap(), 0);
@@ -63,3 +64,7 @@ async fn a_higher_priority_runs_first_and_renice_takes_effect() {
     let record = w.kernel.audit(&AuditFilter { action: Some("renice".into()), ..Default::default() }).unwrap();
     assert_eq!(record[0].detail.as_deref(), Some("priority 0 -> 5"));
 }
+
+libos_kernel::on_both_stores!(async:
+    a_higher_priority_runs_first_and_renice_takes_effect,
+);

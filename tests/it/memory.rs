@@ -1,15 +1,16 @@
 //! Memory: durable objects, private namespaces, views shared with children
 //! with attenuated rights, pins materialised into the prompt.
 
-use libos_kernel::{Kernel, ObjectId, OpenMode, Pid, StoreLocation};
+use libos_kernel::{Kernel, ObjectId, OpenMode, Pid};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-use crate::world::{step, world};
+use libos_kernel::testing::Backend;
 
-#[tokio::test]
-async fn objects_are_shared_with_children_with_attenuated_rights_and_survive_a_reopen() {
-    let w = world();
+use crate::world::{step, world_on};
+
+async fn objects_are_shared_with_children_with_attenuated_rights_and_survive_a_reopen(backend: Backend) {
+    let w = world_on(backend);
     let parent = w.spawn(
         "orchestrator",
         "plan and delegate",
@@ -62,17 +63,14 @@ async fn objects_are_shared_with_children_with_attenuated_rights_and_survive_a_r
     assert_eq!(view, vec!["1 pid:1/plan read pinned=true"]);
     assert_eq!(w.kernel.pinned_objects(child).unwrap()[0].name, "plan");
 
-    // Durable: a fresh kernel on the same file sees the same object.
-    let path = w.dir.path().join(".libos/libos.db");
-    drop(w.kernel.clone());
-    let reopened = Kernel::open(&StoreLocation::File(path), OpenMode::Existing).unwrap();
+    // Durable: a fresh kernel on the same store sees the same object.
+    let reopened = Kernel::open(&w.location, OpenMode::Existing).unwrap();
     let o = reopened.memory_object(ObjectId(1)).unwrap();
     assert_eq!((o.version, o.content.as_str(), o.owner), (2, "1. read docs\n2. report\n3. exit", parent));
 }
 
-#[tokio::test]
-async fn a_child_cannot_share_more_than_it_holds() {
-    let w = world();
+async fn a_child_cannot_share_more_than_it_holds(backend: Backend) {
+    let w = world_on(backend);
     // Its child is an orchestrator too, so it needs spawn authority to hand down.
     let parent = w.spawn(
         "orchestrator",
@@ -118,3 +116,8 @@ async fn a_child_cannot_share_more_than_it_holds() {
     let leaf = w.transcript(Pid(middle.get() + 1));
     assert_eq!(leaf[1], "memory_read ok: object 1 `pid:1/secret` (text, version 1):\ns");
 }
+
+libos_kernel::on_both_stores!(async:
+    objects_are_shared_with_children_with_attenuated_rights_and_survive_a_reopen,
+    a_child_cannot_share_more_than_it_holds,
+);

@@ -12,15 +12,16 @@ use libos_runtime::{ModelRouter, Scheduler, SchedulerConfig};
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-use crate::world::{Step, World, step, world};
+use libos_kernel::testing::Backend;
+
+use crate::world::{Step, World, step, world, world_on};
 
 fn approve(w: &World, id: RequestId, always: bool) -> Result<(), KernelError> {
     w.kernel.decide(id, &Verdict::Approve { always }, &Actor::operator()).map(drop)
 }
 
-#[tokio::test]
-async fn an_approved_call_runs_exactly_as_parked_once_without_a_new_model_call() {
-    let w = world();
+async fn an_approved_call_runs_exactly_as_parked_once_without_a_new_model_call(backend: Backend) {
+    let w = world_on(backend);
     let pid = w.spawn(
         "assistant",
         "write the report",
@@ -62,9 +63,8 @@ async fn an_approved_call_runs_exactly_as_parked_once_without_a_new_model_call()
     );
 }
 
-#[tokio::test]
-async fn approve_always_installs_an_exact_grant_so_the_same_call_never_asks_again() {
-    let w = world();
+async fn approve_always_installs_an_exact_grant_so_the_same_call_never_asks_again(backend: Backend) {
+    let w = world_on(backend);
     let write = || step("write_file", json!({"path": "log.txt", "content": "x"}));
     let pid = w.spawn(
         "assistant",
@@ -87,9 +87,8 @@ async fn approve_always_installs_an_exact_grant_so_the_same_call_never_asks_agai
     assert!(caps.contains(&"write fs:log.txt live".to_string()), "{caps:?}");
 }
 
-#[tokio::test]
-async fn approval_bypass_attempts_are_refused_with_clear_errors() {
-    let w = world();
+async fn approval_bypass_attempts_are_refused_with_clear_errors(backend: Backend) {
+    let w = world_on(backend);
     let parked = |goal: &str| {
         w.spawn(
             "assistant",
@@ -115,16 +114,11 @@ async fn approval_bypass_attempts_are_refused_with_clear_errors() {
     // A request id that does not exist.
     assert_eq!(err(approve(&w, RequestId(999), false)), "no request with id 999");
     // The stored call altered behind libos's back.
-    let conn = rusqlite::Connection::open(w.dir.path().join(".libos/libos.db")).unwrap();
-    conn.execute(
-        "UPDATE requests SET args = ?, args_sha256 = ? WHERE id = ?",
-        rusqlite::params![
-            r#"{"content":"evil","path":"c.txt"}"#,
-            libos_kernel::audit::sha256_hex(br#"{"content":"evil","path":"c.txt"}"#),
-            ids[&c].get()
-        ],
-    )
-    .unwrap();
+    w.tamper(&format!(
+        r#"UPDATE requests SET args = '{{"content":"evil","path":"c.txt"}}', args_sha256 = '{}' WHERE id = {}"#,
+        libos_kernel::audit::sha256_hex(br#"{"content":"evil","path":"c.txt"}"#),
+        ids[&c].get()
+    ));
     assert_eq!(
         err(approve(&w, ids[&c], false)),
         format!(
@@ -153,9 +147,8 @@ async fn approval_bypass_attempts_are_refused_with_clear_errors() {
     assert_eq!((w.file("a.txt").as_deref(), w.file("c.txt")), (Some("x"), None));
 }
 
-#[tokio::test]
-async fn a_revoked_grant_is_never_used_again_even_for_an_approved_call() {
-    let w = world();
+async fn a_revoked_grant_is_never_used_again_even_for_an_approved_call(backend: Backend) {
+    let w = world_on(backend);
     let pid = w.spawn(
         "worker",
         "read twice",
@@ -175,9 +168,8 @@ async fn a_revoked_grant_is_never_used_again_even_for_an_approved_call() {
     );
 }
 
-#[tokio::test]
-async fn a_child_gets_only_the_grants_its_parent_can_delegate() {
-    let w = world();
+async fn a_child_gets_only_the_grants_its_parent_can_delegate(backend: Backend) {
+    let w = world_on(backend);
     let parent = w.spawn(
         "orchestrator",
         "split the work",
@@ -217,6 +209,7 @@ async fn a_child_gets_only_the_grants_its_parent_can_delegate() {
     );
 }
 
+// SQLite only: a PostgreSQL store has no files in the workspace.
 #[tokio::test]
 async fn file_tools_never_reach_the_store_even_with_the_whole_workspace_granted() {
     let w = world();
@@ -243,9 +236,8 @@ async fn file_tools_never_reach_the_store_even_with_the_whole_workspace_granted(
     assert!(w.kernel.audit_verify(None).unwrap().ok());
 }
 
-#[tokio::test]
-async fn a_message_posted_between_the_prompt_and_the_park_wakes_the_receiver() {
-    let w = world();
+async fn a_message_posted_between_the_prompt_and_the_park_wakes_the_receiver(backend: Backend) {
+    let w = world_on(backend);
     let kernel = w.kernel.clone();
     let pid = Arc::new(Mutex::new(None::<Pid>));
     let target = pid.clone();
@@ -274,9 +266,8 @@ async fn a_message_posted_between_the_prompt_and_the_park_wakes_the_receiver() {
     assert!(w.transcript(p)[0].starts_with("receive ok: message 1 from human:"), "{:?}", w.transcript(p));
 }
 
-#[tokio::test]
-async fn a_child_that_ends_while_its_parent_enters_wait_is_not_missed() {
-    let w = world();
+async fn a_child_that_ends_while_its_parent_enters_wait_is_not_missed(backend: Backend) {
+    let w = world_on(backend);
     let kernel = w.kernel.clone();
     let parent = Arc::new(Mutex::new(None::<Pid>));
     let p2 = parent.clone();
@@ -315,9 +306,8 @@ async fn a_child_that_ends_while_its_parent_enters_wait_is_not_missed() {
     assert!(t[1].starts_with("wait ok: child 2 (worker) was killed by human:"), "{t:?}");
 }
 
-#[tokio::test]
-async fn workers_report_to_their_parent_without_a_grant_but_not_to_strangers() {
-    let w = world();
+async fn workers_report_to_their_parent_without_a_grant_but_not_to_strangers(backend: Backend) {
+    let w = world_on(backend);
     let stranger = w.spawn("worker", "stranger", &[], vec![step("receive", json!({}))]);
     let parent = w.spawn(
         "orchestrator",
@@ -354,9 +344,8 @@ async fn workers_report_to_their_parent_without_a_grant_but_not_to_strangers() {
     assert_eq!(w.state(stranger), ProcState::Waiting { on: WaitOn::Message(Default::default()) });
 }
 
-#[tokio::test]
-async fn an_interrupt_wakes_a_sleeper_but_never_a_process_waiting_for_a_human() {
-    let w = world();
+async fn an_interrupt_wakes_a_sleeper_but_never_a_process_waiting_for_a_human(backend: Backend) {
+    let w = world_on(backend);
     let sleeper = w.spawn(
         "assistant",
         "nap",
@@ -392,9 +381,8 @@ async fn an_interrupt_wakes_a_sleeper_but_never_a_process_waiting_for_a_human() 
     assert_eq!(w.state(napper), ProcState::Exited { code: 0, result: "woken".into() });
 }
 
-#[tokio::test]
-async fn a_paused_approval_wait_resumes_as_the_same_wait_and_nothing_is_dispatched() {
-    let w = world();
+async fn a_paused_approval_wait_resumes_as_the_same_wait_and_nothing_is_dispatched(backend: Backend) {
+    let w = world_on(backend);
     let pid = w.spawn(
         "assistant",
         "write",
@@ -413,9 +401,8 @@ async fn a_paused_approval_wait_resumes_as_the_same_wait_and_nothing_is_dispatch
     assert_eq!(w.file("p.txt").as_deref(), Some("x"));
 }
 
-#[tokio::test]
-async fn a_sleeper_wakes_when_its_timer_is_due_under_a_running_scheduler() {
-    let w = world();
+async fn a_sleeper_wakes_when_its_timer_is_due_under_a_running_scheduler(backend: Backend) {
+    let w = world_on(backend);
     let pid = w.spawn(
         "orchestrator",
         "nap briefly",
@@ -434,9 +421,8 @@ async fn a_sleeper_wakes_when_its_timer_is_due_under_a_running_scheduler() {
     assert_eq!(w.transcript(pid), vec!["sleep ok: slept until the deadline", "exit ok: process exited"]);
 }
 
-#[tokio::test]
-async fn a_counted_grant_and_the_grants_derived_from_it_share_one_counter() {
-    let w = world();
+async fn a_counted_grant_and_the_grants_derived_from_it_share_one_counter(backend: Backend) {
+    let w = world_on(backend);
     let read = || step("read_file", json!({"path": "data/a.txt"}));
     std::fs::create_dir_all(w.dir.path().join("data")).unwrap();
     std::fs::write(w.dir.path().join("data/a.txt"), "a").unwrap();
@@ -465,9 +451,8 @@ async fn a_counted_grant_and_the_grants_derived_from_it_share_one_counter() {
     assert_eq!((parent_counted.0.uses_left, parent_counted.1.as_str()), (Some(0), "used up"));
 }
 
-#[tokio::test]
-async fn a_parent_signals_and_lists_its_own_children_but_not_strangers() {
-    let w = world();
+async fn a_parent_signals_and_lists_its_own_children_but_not_strangers(backend: Backend) {
+    let w = world_on(backend);
     let stranger = w.spawn("worker", "a stranger", &[], vec![step("receive", json!({}))]);
     let parent = w.spawn(
         "orchestrator",
@@ -504,9 +489,8 @@ fn parent_plus(n: i64) -> i64 {
     2 + n
 }
 
-#[tokio::test]
-async fn a_coder_runs_programs_only_after_approval_without_a_shell_and_within_its_time_limit() {
-    let w = world();
+async fn a_coder_runs_programs_only_after_approval_without_a_shell_and_within_its_time_limit(backend: Backend) {
+    let w = world_on(backend);
     let pid = w.spawn(
         "coder",
         "inspect the build",
@@ -546,3 +530,20 @@ async fn a_coder_runs_programs_only_after_approval_without_a_shell_and_within_it
         vec!["invalid arguments for `shell`: argv[0] must be a program name found on PATH, not `/bin/echo`"]
     );
 }
+
+libos_kernel::on_both_stores!(async:
+    an_approved_call_runs_exactly_as_parked_once_without_a_new_model_call,
+    approve_always_installs_an_exact_grant_so_the_same_call_never_asks_again,
+    approval_bypass_attempts_are_refused_with_clear_errors,
+    a_revoked_grant_is_never_used_again_even_for_an_approved_call,
+    a_child_gets_only_the_grants_its_parent_can_delegate,
+    a_message_posted_between_the_prompt_and_the_park_wakes_the_receiver,
+    a_child_that_ends_while_its_parent_enters_wait_is_not_missed,
+    workers_report_to_their_parent_without_a_grant_but_not_to_strangers,
+    an_interrupt_wakes_a_sleeper_but_never_a_process_waiting_for_a_human,
+    a_paused_approval_wait_resumes_as_the_same_wait_and_nothing_is_dispatched,
+    a_sleeper_wakes_when_its_timer_is_due_under_a_running_scheduler,
+    a_counted_grant_and_the_grants_derived_from_it_share_one_counter,
+    a_parent_signals_and_lists_its_own_children_but_not_strangers,
+    a_coder_runs_programs_only_after_approval_without_a_shell_and_within_its_time_limit,
+);

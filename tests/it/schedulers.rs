@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use libos_images::ImageSet;
 use libos_kernel::budget::Budget;
+use libos_kernel::testing::Backend;
 use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, ProcessFilter, SpawnSpec, StoreLocation};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{
@@ -57,12 +58,14 @@ impl ChatModel for Counting {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_schedulers_share_a_store_without_running_a_process_twice() {
+async fn two_schedulers_share_a_store_without_running_a_process_twice(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("libos.db");
-    let a = Kernel::open(&StoreLocation::File(path.clone()), OpenMode::Create).unwrap();
-    let b = Kernel::open(&StoreLocation::File(path), OpenMode::Existing).unwrap();
+    let location = match &backend {
+        Backend::Sqlite => StoreLocation::File(dir.path().join("libos.db")),
+        Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
+    };
+    let a = Kernel::open(&location, OpenMode::Create).unwrap();
+    let b = Kernel::open(&location, OpenMode::Existing).unwrap();
     let images = ImageSet::shipped().unwrap();
     let image = images.get("assistant").unwrap();
     let digest = a.register_image(&image.name, &image.version, &image.source).unwrap();
@@ -98,3 +101,5 @@ async fn two_schedulers_share_a_store_without_running_a_process_twice() {
     assert!(model.calls.lock().unwrap().values().all(|n| *n == 5));
     assert!(a.audit_verify(None).unwrap().ok());
 }
+
+libos_kernel::on_both_stores!(async_multi_thread: two_schedulers_share_a_store_without_running_a_process_twice);

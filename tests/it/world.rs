@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use libos_images::ImageSet;
 use libos_kernel::budget::Budget;
 use libos_kernel::caps::GrantSpec;
+use libos_kernel::testing::Backend;
 use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, RequestId, SpawnSpec, StoreLocation};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{
@@ -78,14 +79,28 @@ pub struct World {
     pub images: ImageSet,
     pub model: Arc<Steps>,
     pub router: ModelRouter,
+    /// Where the store is (another kernel on the same store opens this).
+    pub location: StoreLocation,
+    /// Declared last: the scratch schema is dropped after the kernel closes.
+    backend: Backend,
 }
 
+/// A world on an SQLite file in its workspace.
 pub fn world() -> World {
+    world_on(Backend::Sqlite)
+}
+
+/// A world on `backend`: an SQLite file in the workspace, or a PostgreSQL schema.
+pub fn world_on(backend: Backend) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let kernel = Kernel::open(&StoreLocation::File(dir.path().join(".libos/libos.db")), OpenMode::Create).unwrap();
+    let location = match &backend {
+        Backend::Sqlite => StoreLocation::File(dir.path().join(".libos/libos.db")),
+        Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
+    };
+    let kernel = Kernel::open(&location, OpenMode::Create).unwrap();
     let model: Arc<Steps> = Arc::default();
     let router = ModelRouter::default().with_override(model.clone());
-    World { kernel, dir, images: ImageSet::shipped().unwrap(), model, router }
+    World { kernel, dir, images: ImageSet::shipped().unwrap(), model, router, location, backend }
 }
 
 impl World {
@@ -128,6 +143,17 @@ impl World {
         let env = quantum::env(self.kernel.clone(), self.router.clone(), QuantumPolicy::default());
         let config = SchedulerConfig { until_idle: true, ..SchedulerConfig::default() };
         Scheduler::new(env, config).run(std::future::pending()).await.unwrap();
+    }
+
+    /// Runs SQL on the store behind libos's back (to tamper with it).
+    pub fn tamper(&self, sql: &str) {
+        match &self.backend {
+            Backend::Sqlite => {
+                let path = self.dir.path().join(".libos/libos.db");
+                rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap();
+            }
+            Backend::Postgres(schema) => schema.execute(sql).unwrap(),
+        }
     }
 
     pub fn state(&self, pid: Pid) -> ProcState {

@@ -14,7 +14,7 @@ mod db;
 mod ipc;
 mod logs;
 mod memory;
-mod pg;
+pub(crate) mod pg;
 mod processes;
 mod schema;
 

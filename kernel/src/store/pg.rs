@@ -368,3 +368,11 @@ pub(crate) fn redact(url: &str) -> String {
         None => format!("{scheme}://{auth}@{host}"),
     }
 }
+
+/// Connects to `url`, runs `sql` (any number of statements) and disconnects.
+pub(crate) fn execute_once(url: &str, sql: &str) -> Result<(), String> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| e.to_string())?;
+    let wake: Wake = Arc::new(|| {});
+    let client = spawn_connection(config, Arc::new(AtomicI32::new(0)), Arc::new(AtomicU64::new(0)), wake)?;
+    block(client.batch_execute(sql)).map_err(|e| plain(&e))
+}

@@ -5,6 +5,8 @@ use pretty_assertions::assert_eq;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
+use libos_kernel::testing::Backend;
+
 use crate::support::*;
 
 const COLUMNS: [&str; 15] = [
@@ -28,16 +30,27 @@ const COLUMNS: [&str; 15] = [
 /// A store with a small but varied chain: spawns, leases, commits, a kill.
 fn chain() -> (tempfile::TempDir, Kernel, std::path::PathBuf) {
     let (dir, kernel, path) = file_kernel();
-    let a = spawn(&kernel, "first goal");
-    spawn(&kernel, "second goal with ünïcode");
-    let lease = lease_one(&kernel);
+    fill(&kernel);
+    (dir, kernel, path)
+}
+
+/// [`chain`] on either store.
+fn chain_on(backend: Backend) -> Store {
+    let store = kernel_on(backend);
+    fill(&store.kernel);
+    store
+}
+
+fn fill(kernel: &Kernel) {
+    let a = spawn(kernel, "first goal");
+    spawn(kernel, "second goal with ünïcode");
+    let lease = lease_one(kernel);
     kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap();
-    let lease = lease_one(&kernel);
+    let lease = lease_one(kernel);
     kernel
         .commit_quantum(&lease, &commit("exit", r#"{"result":"ok"}"#, Next::Exit { code: 0, result: "ok".into() }))
         .unwrap();
     kernel.kill(a, Actor::operator(), "enough").unwrap();
-    (dir, kernel, path)
 }
 
 /// Verify and return the first bad seq (None when intact). The chain is
@@ -67,14 +80,14 @@ fn altered(v: &Value, byte: usize) -> Vec<Value> {
     }
 }
 
-#[test]
-fn an_intact_chain_verifies_and_reports_its_head() {
-    let (_dir, kernel, _) = chain();
+fn an_intact_chain_verifies_and_reports_its_head(backend: Backend) {
+    let store = chain_on(backend);
+    let kernel = &store.kernel;
     let report = kernel.audit_verify(None).unwrap();
     let (seq, head) = kernel.audit_head().unwrap();
     assert_eq!((report.records, report.head.clone(), report.broken), (seq.get() as u64, head.clone(), None));
-    assert_eq!(first_bad(&kernel, Some(&head)), None);
-    assert_eq!(first_bad(&kernel, Some(&head.to_uppercase())), None);
+    assert_eq!(first_bad(kernel, Some(&head)), None);
+    assert_eq!(first_bad(kernel, Some(&head.to_uppercase())), None);
 }
 
 #[test]
@@ -123,55 +136,50 @@ fn altering_any_byte_of_any_field_of_any_record_is_detected_at_that_record() {
     assert!(checked > 2500, "only {checked} alterations were tried");
 }
 
-#[test]
-fn deleting_swapping_inserting_or_truncating_records_is_detected() {
-    let (_dir, kernel, path) = chain();
-    let conn = Connection::open(&path).unwrap();
-    let (_, head) = kernel.audit_head().unwrap();
-    let count: i64 = conn.query_row("SELECT count(*) FROM audit", [], |r| r.get(0)).unwrap();
+fn deleting_swapping_inserting_or_truncating_records_is_detected(backend: Backend) {
+    let store = chain_on(backend);
+    let kernel = &store.kernel;
+    let (head_seq, head) = kernel.audit_head().unwrap();
+    let count = head_seq.get();
 
     // Swap the contents of records 3 and 5 (keeping their seq).
     let cols = COLUMNS[1..].join(", ");
-    conn.execute_batch(&format!(
-        "CREATE TEMP TABLE keep AS SELECT * FROM audit WHERE seq IN (3, 5);
+    store.tamper(&format!(
+        "CREATE TABLE keep AS SELECT * FROM audit WHERE seq IN (3, 5);
          UPDATE audit SET ({cols}) = (SELECT {cols} FROM keep WHERE keep.seq = 8 - audit.seq) WHERE seq IN (3, 5);"
-    ))
-    .unwrap();
-    assert_eq!(first_bad(&kernel, None), Some(3));
-    conn.execute_batch(&format!(
-        "UPDATE audit SET ({cols}) = (SELECT {cols} FROM keep WHERE keep.seq = audit.seq) WHERE seq IN (3, 5);"
-    ))
-    .unwrap();
-    assert_eq!(first_bad(&kernel, None), None);
+    ));
+    assert_eq!(first_bad(kernel, None), Some(3));
+    store.tamper(&format!(
+        "UPDATE audit SET ({cols}) = (SELECT {cols} FROM keep WHERE keep.seq = audit.seq) WHERE seq IN (3, 5); \
+         DROP TABLE keep;"
+    ));
+    assert_eq!(first_bad(kernel, None), None);
 
     // Delete a record in the middle.
-    conn.execute_batch("CREATE TEMP TABLE gone AS SELECT * FROM audit WHERE seq = 4; DELETE FROM audit WHERE seq = 4;")
-        .unwrap();
-    assert_eq!(first_bad(&kernel, None), Some(4));
-    conn.execute_batch("INSERT INTO audit SELECT * FROM gone;").unwrap();
-    assert_eq!(first_bad(&kernel, None), None);
+    store.tamper("CREATE TABLE gone AS SELECT * FROM audit WHERE seq = 4; DELETE FROM audit WHERE seq = 4;");
+    assert_eq!(first_bad(kernel, None), Some(4));
+    store.tamper("INSERT INTO audit SELECT * FROM gone; DROP TABLE gone;");
+    assert_eq!(first_bad(kernel, None), None);
 
     // Insert a forged record in the middle (a copy of record 4 as the new
     // 5, the rest moved up one).
-    conn.execute_batch(&format!(
+    store.tamper(&format!(
         "UPDATE audit SET seq = -seq WHERE seq > 4;
          UPDATE audit SET seq = 1 - seq WHERE seq < 0;
          INSERT INTO audit (seq, {cols}) SELECT 5, {cols} FROM audit WHERE seq = 4;"
-    ))
-    .unwrap();
-    assert_eq!(first_bad(&kernel, None), Some(5));
-    conn.execute_batch(
+    ));
+    assert_eq!(first_bad(kernel, None), Some(5));
+    store.tamper(
         "DELETE FROM audit WHERE seq = 5;
          UPDATE audit SET seq = -seq WHERE seq > 5;
          UPDATE audit SET seq = -seq - 1 WHERE seq < 0;",
-    )
-    .unwrap();
-    assert_eq!(first_bad(&kernel, None), None);
+    );
+    assert_eq!(first_bad(kernel, None), None);
 
     // Truncate the tail: invisible without the kept head, caught with it.
-    conn.execute("DELETE FROM audit WHERE seq >= ?", [count - 1]).unwrap();
-    assert_eq!(first_bad(&kernel, None), None);
-    assert_eq!(first_bad(&kernel, Some(&head)), Some(count - 1));
+    store.tamper(&format!("DELETE FROM audit WHERE seq >= {}", count - 1));
+    assert_eq!(first_bad(kernel, None), None);
+    assert_eq!(first_bad(kernel, Some(&head)), Some(count - 1));
 }
 
 #[test]
@@ -187,3 +195,8 @@ fn a_chain_rebuilt_from_scratch_is_caught_only_by_the_kept_head() {
     assert!(!report.ok(), "{report:?}");
     assert_eq!(first_bad(&kernel, Some(&head)), None);
 }
+
+libos_kernel::on_both_stores!(sync:
+    an_intact_chain_verifies_and_reports_its_head,
+    deleting_swapping_inserting_or_truncating_records_is_detected,
+);

@@ -3,12 +3,42 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use libos_kernel::testing::Backend;
 use libos_kernel::{
     Action, Actor, Kernel, Lease, ModelCallOutcome, ModelCallRecord, Next, OpenMode, Outcome, Pid, QuantumCommit,
     SchedulerId, SpawnSpec, StoreLocation, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 
 pub const SPEC: &str = "name = \"t\"\nversion = \"1\"\nsystem_prompt = \"x\"\ntools = [\"exit\"]\n";
+
+/// A kernel on `backend`: the scratch schema (if any) lives as long as the store.
+pub struct Store {
+    pub kernel: Kernel,
+    pub backend: Backend,
+    pub dir: tempfile::TempDir,
+}
+
+impl Store {
+    /// Runs SQL on the store behind libos's back (to tamper with it).
+    pub fn tamper(&self, sql: &str) {
+        match &self.backend {
+            Backend::Sqlite => {
+                rusqlite::Connection::open(self.dir.path().join("libos.db")).unwrap().execute_batch(sql).unwrap()
+            }
+            Backend::Postgres(schema) => schema.execute(sql).unwrap(),
+        }
+    }
+}
+
+pub fn kernel_on(backend: Backend) -> Store {
+    let dir = tempfile::tempdir().unwrap();
+    let location = match &backend {
+        Backend::Sqlite => StoreLocation::File(dir.path().join("libos.db")),
+        Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
+    };
+    let kernel = Kernel::open(&location, OpenMode::Create).unwrap();
+    Store { kernel, backend, dir }
+}
 
 pub fn file_kernel() -> (tempfile::TempDir, Kernel, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,8 @@ use libos_kernel::{
 };
 use pretty_assertions::assert_eq;
 
+use libos_kernel::testing::Backend;
+
 use crate::support::*;
 
 fn lease_info() -> LeaseInfo {
@@ -71,20 +73,20 @@ fn a_transition_produces_its_audit_record() {
     assert_eq!(t.record.detail.as_deref(), Some("running -> exited"));
 }
 
-#[test]
-fn pids_are_monotonic_and_never_reused() {
-    let (_dir, kernel, _) = file_kernel();
-    let pids: Vec<Pid> = (0..3).map(|i| spawn(&kernel, &format!("goal {i}"))).collect();
+fn pids_are_monotonic_and_never_reused(backend: Backend) {
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pids: Vec<Pid> = (0..3).map(|i| spawn(kernel, &format!("goal {i}"))).collect();
     assert_eq!(pids, vec![Pid(1), Pid(2), Pid(3)]);
     kernel.kill(Pid(3), Actor::operator(), "bye").unwrap();
-    assert_eq!(spawn(&kernel, "later"), Pid(4));
+    assert_eq!(spawn(kernel, "later"), Pid(4));
 }
 
-#[test]
-fn a_quantum_commits_state_transcript_usage_and_audit_together() {
-    let (_dir, kernel, _) = file_kernel();
-    let pid = spawn(&kernel, "g");
-    let lease = lease_one(&kernel);
+fn a_quantum_commits_state_transcript_usage_and_audit_together(backend: Backend) {
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
+    let lease = lease_one(kernel);
     assert_eq!(lease.quantum, 1);
     let receipt = kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap();
     assert_eq!(receipt.state, ProcState::Runnable { not_before: None });
@@ -105,11 +107,11 @@ fn a_quantum_commits_state_transcript_usage_and_audit_together() {
     );
 }
 
-#[test]
-fn a_killed_process_refuses_the_stale_commit_and_nothing_lands() {
-    let (_dir, kernel, _) = file_kernel();
-    let pid = spawn(&kernel, "g");
-    let lease = lease_one(&kernel);
+fn a_killed_process_refuses_the_stale_commit_and_nothing_lands(backend: Backend) {
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
+    let lease = lease_one(kernel);
     kernel.kill(pid, Actor::operator(), "stop").unwrap();
     let before = kernel.audit(&AuditFilter::default()).unwrap().len();
     let err = kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap_err();
@@ -119,11 +121,11 @@ fn a_killed_process_refuses_the_stale_commit_and_nothing_lands() {
     assert_eq!(kernel.process(pid).unwrap().state, ProcState::Killed { by: Actor::operator(), reason: "stop".into() });
 }
 
-#[test]
-fn killing_a_finished_process_is_refused_with_a_clear_error() {
-    let (_dir, kernel, _) = file_kernel();
-    let pid = spawn(&kernel, "g");
-    let lease = lease_one(&kernel);
+fn killing_a_finished_process_is_refused_with_a_clear_error(backend: Backend) {
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
+    let lease = lease_one(kernel);
     kernel
         .commit_quantum(&lease, &commit("exit", r#"{"result":"ok"}"#, Next::Exit { code: 0, result: "ok".into() }))
         .unwrap();
@@ -132,29 +134,29 @@ fn killing_a_finished_process_is_refused_with_a_clear_error() {
     assert_eq!(kernel.kill(Pid(99), Actor::operator(), "x").unwrap_err().to_string(), "no process with pid 99");
 }
 
-#[test]
-fn leases_are_round_robin_and_skip_excluded_and_backed_off_processes() {
-    let (_dir, kernel, _) = file_kernel();
-    let pids: Vec<Pid> = (0..3).map(|i| spawn(&kernel, &format!("g{i}"))).collect();
+fn leases_are_round_robin_and_skip_excluded_and_backed_off_processes(backend: Backend) {
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pids: Vec<Pid> = (0..3).map(|i| spawn(kernel, &format!("g{i}"))).collect();
     let mut order = Vec::new();
     for _ in 0..6 {
-        let lease = lease_one(&kernel);
+        let lease = lease_one(kernel);
         order.push(lease.pid.get());
         kernel.commit_quantum(&lease, &commit("now", "{}", Next::Continue)).unwrap();
     }
     assert_eq!(order, vec![1, 2, 3, 1, 2, 3]);
     // A backoff keeps a process out until its deadline.
-    let lease = lease_one(&kernel);
+    let lease = lease_one(kernel);
     kernel.end_quantum(&lease, None, libos_kernel::QuantumEnd::Backoff(std::time::Duration::from_secs(3600))).unwrap();
     let next = kernel.lease(&owner(), std::time::Duration::from_secs(60), 3, &[pids[1]]).unwrap();
     assert_eq!(next.iter().map(|l| l.pid.get()).collect::<Vec<_>>(), vec![3]);
     assert_eq!(kernel.processes(ProcessFilter::Live).unwrap().len(), 3);
 }
 
-#[test]
-fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown() {
-    let (_dir, kernel, _) = file_kernel();
-    let pid = spawn(&kernel, "g");
+fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown(backend: Backend) {
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
     let lease = kernel.lease(&owner(), std::time::Duration::ZERO, 1, &[]).unwrap().remove(0);
     let call = commit("write_file", r#"{"content":"x","path":"a"}"#, Next::Continue).call;
     kernel.begin_effect(&lease, &libos_kernel::EffectIntent { call }).unwrap();
@@ -176,15 +178,15 @@ fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown() {
     ));
 }
 
-#[test]
-fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again() {
+fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again(backend: Backend) {
     use libos_kernel::caps::{Resource, Right};
-    let (_dir, kernel, _) = file_kernel();
-    let pid = spawn(&kernel, "g");
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
     let args = r#"{"content":"x","path":"a"}"#;
     let mut ask = commit("write_file", args, Next::Continue);
     ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write };
-    kernel.commit_quantum(&lease_one(&kernel), &ask).unwrap();
+    kernel.commit_quantum(&lease_one(kernel), &ask).unwrap();
     let request = kernel.pending().unwrap().remove(0).id;
     kernel.decide(request, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator()).unwrap();
 
@@ -196,9 +198,19 @@ fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again() {
     assert_eq!(kernel.recover_expired().unwrap(), vec![pid]);
 
     // The next quantum asks the model again: the call is not re-dispatched.
-    assert_eq!(lease_one(&kernel).resume, None);
+    assert_eq!(lease_one(kernel).resume, None);
     let (entries, _) = kernel.transcript(pid, None).unwrap();
     let seen: Vec<(u64, String, libos_kernel::Outcome)> =
         entries.iter().map(|e| (e.quantum, e.call.tool.clone(), e.result.outcome)).collect();
     assert_eq!(seen, vec![(1, "write_file".to_string(), libos_kernel::Outcome::Unknown)]);
 }
+
+libos_kernel::on_both_stores!(sync:
+    pids_are_monotonic_and_never_reused,
+    a_quantum_commits_state_transcript_usage_and_audit_together,
+    a_killed_process_refuses_the_stale_commit_and_nothing_lands,
+    killing_a_finished_process_is_refused_with_a_clear_error,
+    leases_are_round_robin_and_skip_excluded_and_backed_off_processes,
+    an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown,
+    an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again,
+);

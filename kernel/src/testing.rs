@@ -1,0 +1,138 @@
+//! Running the same tests on both stores (for libos's own test suites).
+//!
+//! [`Backend`] names the store a test runs on; [`on_both_stores!`] turns a
+//! test function taking one into two tests, `NAME::sqlite` and
+//! `NAME::postgres`. The PostgreSQL one runs in a fresh schema of the
+//! database at `LIBOS_TEST_POSTGRES`, dropped when the test ends, and is
+//! skipped with a printed reason when that variable is not set.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::store::pg;
+
+/// The environment variable naming the PostgreSQL database tests may use.
+pub const POSTGRES_ENV: &str = "LIBOS_TEST_POSTGRES";
+
+/// The store a test runs on.
+pub enum Backend {
+    /// An SQLite file (where is the test's business).
+    Sqlite,
+    /// A scratch schema in PostgreSQL.
+    Postgres(ScratchSchema),
+}
+
+impl Backend {
+    /// A fresh PostgreSQL schema, or `None` (and the reason printed) when
+    /// `LIBOS_TEST_POSTGRES` is not set.
+    pub fn postgres() -> Option<Backend> {
+        ScratchSchema::new().map(Backend::Postgres)
+    }
+
+    /// The backend's name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// An empty schema of its own in the test database, dropped on drop.
+pub struct ScratchSchema {
+    base: String,
+    schema: String,
+}
+
+impl ScratchSchema {
+    /// Creates one, or prints why not and returns `None` when
+    /// `LIBOS_TEST_POSTGRES` is unset. Panics if the database cannot be
+    /// reached: a test asked to run there must not pass without it.
+    pub fn new() -> Option<ScratchSchema> {
+        let Some(base) = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) else {
+            println!("skipped on PostgreSQL: {POSTGRES_ENV} is not set (e.g. postgres://postgres@127.0.0.1:5432/test)");
+            return None;
+        };
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let schema =
+            format!("libos_test_{}_{}_{:08x}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed), rand_u32());
+        let scratch = ScratchSchema { base, schema };
+        if let Err(e) = scratch.execute(&format!("CREATE SCHEMA {}", scratch.schema)) {
+            panic!("cannot create a schema in {}: {e}", pg::redact(&scratch.base));
+        }
+        Some(scratch)
+    }
+
+    /// The URL of a store in this schema.
+    pub fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.schema)
+    }
+
+    /// Runs SQL in this schema (to tamper with a store, say).
+    pub fn execute(&self, sql: &str) -> Result<(), String> {
+        pg::execute_once(&self.url(), sql)
+    }
+}
+
+impl Drop for ScratchSchema {
+    fn drop(&mut self) {
+        let _ = pg::execute_once(&self.base, &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish() as u32
+}
+
+/// Turns test functions taking a [`Backend`] into two tests each:
+/// `on_both_stores!(async: a, b)` for async functions (tokio tests),
+/// `async_multi_thread:` for ones that need a multi-threaded runtime, and
+/// `sync:` for plain ones.
+#[macro_export]
+macro_rules! on_both_stores {
+    (async: $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(backend) = $crate::testing::Backend::postgres() {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )+};
+    (async_multi_thread: $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::testing::Backend::postgres() {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )+};
+    (sync: $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name($crate::testing::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                if let Some(backend) = $crate::testing::Backend::postgres() {
+                    super::$name(backend)
+                }
+            }
+        }
+    )+};
+}
