@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "libos", version, about, long_about = None, max_term_width = 100)]
 pub struct Cli {
-    /// The store: an SQLite file, or `:memory:`.
+    /// The store: an SQLite file, `:memory:`, or a PostgreSQL URL
+    /// (`postgres://user@host/db`, shared by scheduler nodes; the schema is the
+    /// search_path's, e.g. `?options=-csearch_path%3Dteam`).
     #[arg(long, global = true, env = "LIBOS_DB", default_value = ".libos/libos.db")]
     pub db: String,
     /// Configuration file (model profiles, image directories); default ./libos.toml if present.

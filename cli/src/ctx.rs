@@ -31,6 +31,11 @@ impl Ctx {
         Ok(kernel)
     }
 
+    /// The store as shown to people (a URL without its password).
+    pub fn store_name(&self) -> String {
+        StoreLocation::parse(&self.db).to_string()
+    }
+
     /// Loads the configuration (file and environment).
     pub fn config(&self) -> anyhow::Result<Config> {
         Config::load(self.config.as_deref(), &libos_runtime::config::process_env).map_err(anyhow::Error::msg)

@@ -15,7 +15,7 @@ pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<()> {
     let catalog = ctx.images(&config)?;
     let poll = Duration::from_millis(args.poll_ms);
     if !args.until_idle {
-        eprintln!("libos: scheduler running on {} (Ctrl-C stops it cleanly)", ctx.db);
+        eprintln!("libos: scheduler running on {} (Ctrl-C stops it cleanly)", ctx.store_name());
     }
     let summary =
         ctx::run_scheduler(&kernel, router, catalog, &args.sched, poll, args.until_idle, ctx::interrupted()).await?;

@@ -7,6 +7,7 @@ mod crash;
 mod crash_matrix;
 mod e2e;
 mod errors;
+mod nodes;
 mod parking;
 mod serve;
 mod store_faults;

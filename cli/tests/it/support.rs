@@ -6,11 +6,18 @@ use assert_cmd::Command;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// A store URL to use instead of the SQLite file in `dir`.
+    pub url: Option<String>,
 }
 
 impl Env {
     pub fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env { dir: tempfile::tempdir().unwrap(), url: None }
+    }
+
+    /// An env whose commands use the store at `url`.
+    pub fn on(url: String) -> Env {
+        Env { dir: tempfile::tempdir().unwrap(), url: Some(url) }
     }
 
     pub fn db(&self) -> PathBuf {
@@ -25,7 +32,7 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("libos").unwrap();
         cmd.current_dir(self.dir.path())
-            .env("LIBOS_DB", self.db())
+            .env("LIBOS_DB", self.url.clone().unwrap_or_else(|| self.db().to_string_lossy().into_owned()))
             .env_remove("OPENAI_BASE_URL")
             .env_remove("OPENAI_API_KEY")
             .env_remove("LIBOS_MODEL")

@@ -1,0 +1,204 @@
+//! Scheduler nodes sharing one PostgreSQL store: three `libos run`
+//! processes, one killed midway, and wake-ups that arrive by notification.
+//!
+//! Skipped, with the reason printed, without `LIBOS_TEST_POSTGRES`.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use libos_kernel::testing::ScratchSchema;
+use libos_kernel::{AuditFilter, Kernel, OpenMode, ProcState, ProcessFilter, StoreLocation};
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+
+use crate::support::{Env, s};
+
+const PROCESSES: usize = 240;
+
+/// Each worker: a pause, a memory write (its object's version counts how
+/// often that write committed), another pause, and exit.
+const SCRIPT: &str = r#"
+[[agent]]
+image = "worker"
+[[agent.step]]
+tool = "now"
+args = {}
+delay_ms = 40
+[[agent.step]]
+tool = "memory_write"
+args = { name = "progress", content = "half way" }
+delay_ms = 40
+[[agent.step]]
+tool = "now"
+args = {}
+delay_ms = 40
+[[agent.step]]
+tool = "exit"
+args = { result = "done" }
+"#;
+
+fn node(env: &Env, script: &str, extra: &[&str]) -> Child {
+    let mut args = vec!["run", "--script", script, "--concurrency", "8"];
+    args.extend_from_slice(extra);
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("libos"));
+    cmd.current_dir(env.dir.path())
+        .env("LIBOS_DB", env.url.as_deref().unwrap_or_default())
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("LIBOS_MODEL")
+        .env_remove("LIBOS_CONFIG")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// Waits for `child` to exit (a guard against a hang, not a timing check).
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("a node did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn state_records(kernel: &Kernel) -> BTreeMap<i64, Vec<(String, String)>> {
+    let mut by_pid: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    for r in kernel.audit(&AuditFilter::default()).unwrap() {
+        if r.kind == "state"
+            && let (Some(pid), Some(detail)) = (r.pid, r.detail)
+        {
+            by_pid.entry(pid.get()).or_default().push((r.action, detail));
+        }
+    }
+    by_pid
+}
+
+#[test]
+fn three_nodes_one_killed_every_process_ends_exactly_once() {
+    let Some(schema) = ScratchSchema::new() else { return };
+    let env = Env::on(schema.url());
+    let script = env.write("script.toml", SCRIPT);
+    env.ok(&["init"]);
+    let kernel = Kernel::open(&StoreLocation::Url(schema.url()), OpenMode::Existing).unwrap();
+    let image = libos_images::ImageSet::shipped().unwrap().get("worker").unwrap().clone();
+    let digest = kernel.register_image(&image.name, &image.version, &image.source).unwrap();
+    for i in 0..PROCESSES {
+        let spec = libos_kernel::SpawnSpec {
+            image: digest.clone(),
+            goal: format!("task {i}"),
+            workspace: env.dir.path().to_path_buf(),
+            parent: None,
+            priority: 0,
+            actor: libos_kernel::Actor::operator(),
+            budget: libos_kernel::budget::Budget::unlimited(),
+        };
+        kernel.spawn_with_grants(&spec, &image.grants).unwrap();
+    }
+
+    let flags = ["--until-idle", "--lease-ttl", "2s"];
+    let mut nodes: Vec<Child> = (0..3).map(|_| node(&env, s(&script), &flags)).collect();
+    // Kill one node once the run is well under way, with quanta in flight.
+    let start = Instant::now();
+    while kernel.processes(ProcessFilter::Live).unwrap().len() > PROCESSES * 2 / 3 {
+        assert!(start.elapsed() < Duration::from_secs(120), "the nodes made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let killed_had = kernel
+        .processes(ProcessFilter::Live)
+        .unwrap()
+        .iter()
+        .filter(|p| matches!(&p.state, ProcState::Running { .. }))
+        .count();
+    nodes[0].kill().unwrap();
+    nodes[0].wait().unwrap();
+    for n in &mut nodes[1..] {
+        let status = wait(n, Duration::from_secs(300));
+        let mut err = String::new();
+        std::io::Read::read_to_string(n.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(status.success(), "a surviving node failed: {err}");
+    }
+    assert!(killed_had > 0, "the kill landed while nothing ran");
+
+    // Every process ended, exactly once, with each step committed once.
+    let all = kernel.processes(ProcessFilter::All).unwrap();
+    assert_eq!(all.len(), PROCESSES);
+    for p in &all {
+        assert_eq!(p.state, ProcState::Exited { code: 0, result: "done".into() }, "pid {}", p.pid);
+        assert_eq!(p.usage.model_calls, 4, "pid {} made {} committed model calls", p.pid, p.usage.model_calls);
+        let view = kernel.memory_view(p.pid).unwrap();
+        assert_eq!(view.len(), 1, "pid {}", p.pid);
+        assert_eq!(view[0].version, 1, "pid {}: its memory write committed {} times", p.pid, view[0].version);
+    }
+
+    // Each process's state records form one chain: no lease while it ran
+    // (two nodes never ran it at once), one exit, and the killed node's
+    // leases taken over after they lapsed.
+    let records = state_records(&kernel);
+    let mut taken_over = 0;
+    for (pid, chain) in &records {
+        let mut state = "runnable".to_string();
+        for (action, detail) in chain {
+            let (from, to) = detail.split_once(" -> ").unwrap_or_else(|| panic!("pid {pid}: {detail}"));
+            assert_eq!(from, state, "pid {pid}: `{action}` from {from} while {state}");
+            state = to.split_whitespace().next().unwrap_or_default().to_string();
+            if action == "lease_expired" {
+                taken_over += 1;
+            }
+        }
+        assert_eq!(state, "exited", "pid {pid}");
+        assert_eq!(chain.iter().filter(|(a, _)| a == "exit").count(), 1, "pid {pid}");
+    }
+    assert!(taken_over > 0, "no process of the killed node was taken over");
+    println!("{killed_had} processes were running at the kill; {taken_over} taken over after their lease lapsed");
+
+    // One audit chain across the nodes, and it verifies.
+    let verify: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
+    assert_eq!(verify["ok"], true, "{verify}");
+}
+
+#[test]
+fn an_approval_from_another_process_wakes_a_node_by_notification() {
+    let Some(schema) = ScratchSchema::new() else { return };
+    let env = Env::on(schema.url());
+    let script = env.write(
+        "script.toml",
+        r#"
+[[agent]]
+image = "assistant"
+[[agent.step]]
+tool = "write_file"
+args = { path = "out.txt", content = "approved" }
+[[agent.step]]
+tool = "exit"
+args = { result = "written" }
+"#,
+    );
+    env.ok(&["init"]);
+    env.ok(&["spawn", "assistant", "--goal", "write it", "--grant", "write fs:** ask"]);
+    // The node looks for changes by polling only every 10 s: anything
+    // sooner came by notification.
+    let mut node = node(&env, s(&script), &["--poll-ms", "10000"]);
+    let kernel = Kernel::open(&StoreLocation::Url(schema.url()), OpenMode::Existing).unwrap();
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(8), "{what}: not within 8 s (the node polls every 10 s)");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    until("parked", &|| !kernel.pending().unwrap().is_empty());
+    let id = kernel.pending().unwrap()[0].id;
+    env.ok(&["approve", &id.to_string()]);
+    until("finished after the approval", &|| kernel.process(libos_kernel::Pid(1)).unwrap().state.is_terminal());
+    node.kill().unwrap();
+    node.wait().unwrap();
+    assert_eq!(std::fs::read_to_string(env.path("out.txt")).unwrap(), "approved");
+}
