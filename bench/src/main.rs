@@ -419,44 +419,13 @@ async fn parked(n: usize, wakes: usize) -> anyhow::Result<()> {
 /// `processes` x `each` quanta against a mock OpenAI-compatible server that
 /// answers after 100 ms, with `concurrency` model calls in flight.
 async fn mock_throughput(processes: usize, each: usize, concurrency: usize) -> anyhow::Result<()> {
-    use libos_kernel::budget::Budget;
-    use libos_runtime::{OpenAiConfig, OpenAiModel, RetryPolicy, Scheduler, SchedulerConfig};
-    use libos_tests::{MockServer, Reply};
+    use libos_runtime::{Scheduler, SchedulerConfig};
 
     let latency = Duration::from_millis(100);
-    let server = MockServer::start(Vec::new()).await;
-    server.always(Reply::tool_call("now", serde_json::json!({})).delayed(latency));
+    let (_server, router) = mock_model(latency).await?;
     let dir = tempfile::tempdir()?;
     let kernel = Kernel::open(&StoreLocation::File(dir.path().join("bench.db")), OpenMode::Create)?;
-    let images = ImageSet::shipped()?;
-    let image = images.get("assistant")?;
-    let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
-    // Every process runs `each` quanta, then its budget ends it.
-    let budget = Budget::parse([format!("quanta={each}").as_str()]).map_err(anyhow::Error::msg)?;
-    for i in 0..processes {
-        kernel.spawn_with_grants(
-            &SpawnSpec {
-                image: digest.clone(),
-                goal: format!("mock {i}"),
-                workspace: dir.path().to_path_buf(),
-                parent: None,
-                priority: 0,
-                actor: Actor::operator(),
-                budget,
-            },
-            &image.grants,
-        )?;
-    }
-    let model = OpenAiModel::new(OpenAiConfig {
-        profile: "default".into(),
-        base_url: server.base_url(),
-        api_key: None,
-        model: "mock".into(),
-        timeout: Duration::from_secs(30),
-        retry: RetryPolicy::default(),
-        limits: Default::default(),
-    })?;
-    let router = ModelRouter::default().with_override(Arc::new(model));
+    spawn_quanta(&kernel, processes, each)?;
     let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
     let config = SchedulerConfig { until_idle: true, concurrency, ..SchedulerConfig::default() };
     let t = Instant::now();
@@ -475,6 +444,178 @@ async fn mock_throughput(processes: usize, each: usize, concurrency: usize) -> a
         summary.quanta,
         wall.as_secs_f64(),
         achieved / ideal * 100.0
+    );
+    Ok(())
+}
+
+/// A fresh PostgreSQL schema for a benchmark, from `LIBOS_TEST_POSTGRES`.
+fn postgres_schema() -> anyhow::Result<libos_kernel::testing::ScratchSchema> {
+    libos_kernel::testing::ScratchSchema::new()
+        .context("set LIBOS_TEST_POSTGRES to a PostgreSQL URL (e.g. postgres://postgres@127.0.0.1:5432/test)")
+}
+
+/// A mock OpenAI-compatible model answering `now` after `latency`.
+async fn mock_model(latency: Duration) -> anyhow::Result<(libos_tests::MockServer, ModelRouter)> {
+    use libos_runtime::{OpenAiConfig, OpenAiModel, RetryPolicy};
+    use libos_tests::{MockServer, Reply};
+
+    let server = MockServer::start(Vec::new()).await;
+    server.always(Reply::tool_call("now", serde_json::json!({})).delayed(latency));
+    let model = OpenAiModel::new(OpenAiConfig {
+        profile: "default".into(),
+        base_url: server.base_url(),
+        api_key: None,
+        model: "mock".into(),
+        timeout: Duration::from_secs(30),
+        retry: RetryPolicy::default(),
+        limits: Default::default(),
+    })?;
+    Ok((server, ModelRouter::default().with_override(Arc::new(model))))
+}
+
+/// Spawns `processes` assistants that each run `each` quanta (then their budget ends them).
+fn spawn_quanta(kernel: &Kernel, processes: usize, each: usize) -> anyhow::Result<()> {
+    use libos_kernel::budget::Budget;
+
+    let images = ImageSet::shipped()?;
+    let image = images.get("assistant")?;
+    let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
+    let budget = Budget::parse([format!("quanta={each}").as_str()]).map_err(anyhow::Error::msg)?;
+    for i in 0..processes {
+        kernel.spawn_with_grants(
+            &SpawnSpec {
+                image: digest.clone(),
+                goal: format!("node work {i}"),
+                workspace: std::env::temp_dir(),
+                parent: None,
+                priority: 0,
+                actor: Actor::operator(),
+                budget,
+            },
+            &image.grants,
+        )?;
+    }
+    Ok(())
+}
+
+/// Quanta/s with 1, 2 and 4 scheduler nodes sharing one PostgreSQL store,
+/// each node a kernel with its own session and a scheduler of `concurrency`,
+/// against a mock model that answers after 100 ms.
+async fn nodes(processes: usize, each: usize, concurrency: usize) -> anyhow::Result<()> {
+    use libos_runtime::{Scheduler, SchedulerConfig};
+
+    let latency = Duration::from_millis(100);
+    let (_server, router) = mock_model(latency).await?;
+    println!("scenario: scheduler nodes sharing one PostgreSQL store");
+    println!("machine: {}", machine());
+    println!(
+        "parameters: {processes} processes x {each} quanta, mock model latency {} ms, concurrency {concurrency} per node",
+        latency.as_millis()
+    );
+    for n in [1usize, 2, 4] {
+        let schema = postgres_schema()?;
+        let location = StoreLocation::Url(schema.url());
+        let kernels: Vec<Kernel> =
+            (0..n).map(|_| Kernel::open(&location, OpenMode::Create)).collect::<Result<_, _>>()?;
+        spawn_quanta(&kernels[0], processes, each)?;
+        let t = Instant::now();
+        let runs = kernels.iter().map(|k| {
+            let env = quantum::env(k.clone(), router.clone(), QuantumPolicy::default());
+            let config = SchedulerConfig { until_idle: true, concurrency, ..SchedulerConfig::default() };
+            async move { Scheduler::new(env, config).run(std::future::pending()).await }
+        });
+        let summaries = futures_join_all(runs).await?;
+        let wall = t.elapsed();
+        let quanta: u64 = summaries.iter().map(|s| s.quanta).sum();
+        let ideal = (n * concurrency) as f64 / latency.as_secs_f64();
+        let achieved = quanta as f64 / wall.as_secs_f64();
+        let verified = kernels[0].audit_verify(None)?;
+        println!(
+            "result: {n} node(s): {quanta} quanta in {:.2} s = {achieved:.0} quanta/s (ideal {ideal:.0}, {:.0}%); \
+             per node {:?}; audit chain {} records, intact: {}",
+            wall.as_secs_f64(),
+            achieved / ideal * 100.0,
+            summaries.iter().map(|s| s.quanta).collect::<Vec<_>>(),
+            verified.records,
+            verified.ok()
+        );
+    }
+    Ok(())
+}
+
+async fn futures_join_all<F, T, E>(futures: impl Iterator<Item = F>) -> anyhow::Result<Vec<T>>
+where
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await??);
+    }
+    Ok(out)
+}
+
+/// A node dies holding leases (its scheduler stops without releasing
+/// them, as under SIGKILL); another node, running all along, takes its
+/// processes over once their leases lapse. Reports the time from the death
+/// to each taken-over process's next lease, for a `ttl_s` lease.
+async fn takeover(ttl_s: usize) -> anyhow::Result<()> {
+    use libos_runtime::{Scheduler, SchedulerConfig};
+
+    let ttl = Duration::from_secs(ttl_s as u64);
+    let (_server, router) = mock_model(Duration::from_millis(100)).await?;
+    let schema = postgres_schema()?;
+    let location = StoreLocation::Url(schema.url());
+    let (a, b) = (Kernel::open(&location, OpenMode::Create)?, Kernel::open(&location, OpenMode::Create)?);
+    spawn_quanta(&a, 16, 1000)?;
+    let scheduler = |k: &Kernel| {
+        let env = quantum::env(k.clone(), router.clone(), QuantumPolicy::default());
+        Scheduler::new(env, SchedulerConfig { concurrency: 8, lease_ttl: ttl, ..SchedulerConfig::default() })
+    };
+    let (sa, sb) = (scheduler(&a), scheduler(&b));
+    let a_id = sa.id().clone();
+    let (stop_b, b_stopped) = tokio::sync::oneshot::channel::<()>();
+    let node_a = tokio::spawn(async move { sa.run(std::future::pending()).await });
+    let node_b = tokio::spawn(async move {
+        sb.run(async {
+            let _ = b_stopped.await;
+        })
+        .await
+    });
+    // Let both work for a while (and renew their leases), then kill A.
+    tokio::time::sleep(ttl * 2).await;
+    let held: Vec<libos_kernel::Pid> = a.leased_by(&a_id)?.into_iter().map(|(pid, _)| pid).collect();
+    node_a.abort();
+    let died = libos_kernel::Timestamp::now();
+    let _ = node_a.await;
+    // Wait until each of A's processes has been leased by B.
+    let mut taken: Vec<Duration> = Vec::new();
+    for pid in &held {
+        loop {
+            let records = b.audit(&libos_kernel::AuditFilter { pid: Some(*pid), ..Default::default() })?;
+            if let Some(r) = records.iter().find(|r| r.at > died && r.action == "lease") {
+                taken.push(r.at.since(died));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let _ = stop_b.send(());
+    node_b.await??;
+    taken.sort();
+    println!("scenario: takeover after a node dies");
+    println!("machine: {}", machine());
+    println!(
+        "parameters: two nodes on one PostgreSQL store, 16 busy processes, lease ttl {ttl_s} s (renewed every third), \
+         mock model 100 ms; node A stopped without releasing its {} leases",
+        held.len()
+    );
+    println!(
+        "result: A's processes leased again by B after {:.2} s (first) to {:.2} s (last) from A's death",
+        taken.first().map_or(0.0, Duration::as_secs_f64),
+        taken.last().map_or(0.0, Duration::as_secs_f64)
     );
     Ok(())
 }
@@ -520,9 +661,11 @@ fn main() -> anyhow::Result<()> {
         Some("parked") => rt.block_on(parked(arg(&args, 1, 100_000)?, arg(&args, 2, 200)?)),
         Some("mock") => rt.block_on(mock_throughput(arg(&args, 1, 1000)?, arg(&args, 2, 10)?, arg(&args, 3, 256)?)),
         Some("idle") => rt.block_on(idle(arg(&args, 1, 10)? as u64)),
+        Some("nodes") => rt.block_on(nodes(arg(&args, 1, 64)?, arg(&args, 2, 20)?, arg(&args, 3, 16)?)),
+        Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
         _ => anyhow::bail!(
             "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | spawn [N] | parked [N] [WAKES] \
-             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS]"
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS]"
         ),
     }
 }

@@ -436,7 +436,8 @@ pub struct DemoArgs {
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Run the demo on this store instead of a new SQLite file in the directory
-    /// (e.g. a `postgres://` URL); it must hold no processes yet.
+    /// (e.g. a `postgres://` URL); it must hold no processes yet. (Not
+    /// `--db`: the demo never picks up `LIBOS_DB` by accident.)
     #[arg(long)]
-    pub db: Option<String>,
+    pub store: Option<String>,
 }

@@ -51,7 +51,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         }
         std::fs::write(path, text)?;
     }
-    let db = match &args.db {
+    let db = match &args.store {
         Some(db) => db.clone(),
         None => dir.join(".libos").join("libos.db").to_string_lossy().into_owned(),
     };

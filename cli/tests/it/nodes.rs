@@ -202,3 +202,21 @@ args = { result = "written" }
     node.wait().unwrap();
     assert_eq!(std::fs::read_to_string(env.path("out.txt")).unwrap(), "approved");
 }
+
+#[test]
+fn the_demo_runs_on_postgres_and_refuses_a_store_already_in_use() {
+    let Some(schema) = ScratchSchema::new() else { return };
+    let env = Env::new();
+    let out = env.ok(&["demo", "--dir", s(&env.path("demo")), "--store", &schema.url()]);
+    assert!(out.contains("exited(0): REPORT.md written from three worker reports"), "{out}");
+    assert!(out.contains("== libos audit verify\naudit chain intact: "), "{out}");
+    let (code, err) = env.fails(&["demo", "--dir", s(&env.path("again")), "--store", &schema.url()]);
+    assert_eq!(
+        (code, err.trim_end()),
+        (
+            1,
+            format!("libos: error: the demo needs a store with no processes yet, and {} has some", schema.url())
+                .as_str()
+        )
+    );
+}

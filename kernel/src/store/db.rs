@@ -402,6 +402,13 @@ impl ToSql for PgParam<'_> {
             (Value::Int(n), &Type::FLOAT8) => (n as f64).to_sql(ty, out),
             (Value::Real(x), &Type::FLOAT8) => x.to_sql(ty, out),
             (Value::Real(x), &Type::FLOAT4) => (x as f32).to_sql(ty, out),
+            // PostgreSQL text cannot hold NUL: it is stored as U+FFFD
+            // rather than failing the commit (SQLite stores it as is).
+            (Value::Text(s), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME | &Type::UNKNOWN)
+                if s.contains('\0') =>
+            {
+                s.replace('\0', "\u{FFFD}").as_str().to_sql(&Type::TEXT, out)
+            }
             (Value::Text(s), &Type::TEXT | &Type::VARCHAR | &Type::BPCHAR | &Type::NAME | &Type::UNKNOWN) => {
                 s.to_sql(&Type::TEXT, out)
             }

@@ -205,7 +205,25 @@ fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again(bac
     assert_eq!(seen, vec![(1, "write_file".to_string(), libos_kernel::Outcome::Unknown)]);
 }
 
+fn a_result_holding_a_nul_character_commits(backend: Backend) {
+    let postgres = matches!(backend, Backend::Postgres(_));
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
+    let lease = lease_one(kernel);
+    let mut c = commit("now", "{}", Next::Continue);
+    if let libos_kernel::Action::Done { result, .. } = &mut c.action {
+        result.content = "before\0after".to_string();
+    }
+    kernel.commit_quantum(&lease, &c).unwrap();
+    let (entries, _) = kernel.transcript(pid, None).unwrap();
+    let stored = if postgres { "before\u{FFFD}after" } else { "before\0after" };
+    assert_eq!(entries[0].result.content, stored);
+    assert!(kernel.audit_verify(None).unwrap().ok());
+}
+
 libos_kernel::on_both_stores!(sync:
+    a_result_holding_a_nul_character_commits,
     pids_are_monotonic_and_never_reused,
     a_quantum_commits_state_transcript_usage_and_audit_together,
     a_killed_process_refuses_the_stale_commit_and_nothing_lands,
