@@ -190,13 +190,20 @@ impl ChatModel for WriterModel {
 /// Wake latency: an approval committed through a second store connection
 /// (as `libos approve` in another process does) until the scheduler leases
 /// the resumed process, read from the audit log's own timestamps.
-async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
+///
+/// With `postgres`, the store is PostgreSQL and the scheduler polls only
+/// every 10 s: a wake sooner than that came by notification.
+async fn wake_latency(approvals: usize, postgres: bool) -> anyhow::Result<()> {
     use libos_kernel::caps::GrantSpec;
     use libos_runtime::{Scheduler, SchedulerConfig};
 
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("bench.db");
-    let kernel = Kernel::open(&StoreLocation::File(db.clone()), OpenMode::Create)?;
+    let schema = if postgres { Some(postgres_schema()?) } else { None };
+    let location = match &schema {
+        Some(schema) => StoreLocation::Url(schema.url()),
+        None => StoreLocation::File(dir.path().join("bench.db")),
+    };
+    let kernel = Kernel::open(&location, OpenMode::Create)?;
     let images = ImageSet::shipped()?;
     let image = images.get("assistant")?;
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
@@ -214,7 +221,10 @@ async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
     let pid = kernel.spawn_with_grants(&spec, &grants)?;
     let router = ModelRouter::default().with_override(Arc::new(WriterModel));
     let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
-    let config = SchedulerConfig::default();
+    let mut config = SchedulerConfig::default();
+    if postgres {
+        config.poll = Duration::from_secs(10);
+    }
     let poll = config.poll;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let scheduler = tokio::spawn(async move {
@@ -227,7 +237,7 @@ async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
 
     // The operator's own connection: its commits reach the scheduler only
     // through the store, as another process's would.
-    let operator = Kernel::open(&StoreLocation::File(db), OpenMode::Existing)?;
+    let operator = Kernel::open(&location, OpenMode::Existing)?;
     let mut rng_state = 0x9e37_79b9_u64;
     for _ in 0..approvals {
         let id = loop {
@@ -265,9 +275,10 @@ async fn wake_latency(approvals: usize) -> anyhow::Result<()> {
     println!("scenario: wake latency, approval in another connection -> resumed quantum leased");
     println!("machine: {}", machine());
     println!(
-        "parameters: {} approvals, scheduler poll {} ms (the default), SQLite file store",
+        "parameters: {} approvals, scheduler poll {} ms, {}",
         samples.len(),
-        poll.as_millis()
+        poll.as_millis(),
+        if postgres { "PostgreSQL store (wakes by LISTEN/NOTIFY)" } else { "SQLite file store" }
     );
     println!(
         "result: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
@@ -656,7 +667,8 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
         Some("verify") => verify_speed(arg(&args, 1, 200_000)?),
-        Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?)),
+        Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?, false)),
+        Some("wake-postgres") => rt.block_on(wake_latency(arg(&args, 1, 200)?, true)),
         Some("spawn") => spawns(arg(&args, 1, 50_000)?),
         Some("parked") => rt.block_on(parked(arg(&args, 1, 100_000)?, arg(&args, 2, 200)?)),
         Some("mock") => rt.block_on(mock_throughput(arg(&args, 1, 1000)?, arg(&args, 2, 10)?, arg(&args, 3, 256)?)),
@@ -664,7 +676,7 @@ fn main() -> anyhow::Result<()> {
         Some("nodes") => rt.block_on(nodes(arg(&args, 1, 64)?, arg(&args, 2, 20)?, arg(&args, 3, 16)?)),
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
         _ => anyhow::bail!(
-            "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | spawn [N] | parked [N] [WAKES] \
+            "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
              | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS]"
         ),
     }
