@@ -530,12 +530,16 @@ async fn nodes(processes: usize, each: usize, concurrency: usize) -> anyhow::Res
             (0..n).map(|_| Kernel::open(&location, OpenMode::Create)).collect::<Result<_, _>>()?;
         spawn_quanta(&kernels[0], processes, each)?;
         let t = Instant::now();
-        let runs = kernels.iter().map(|k| {
+        let mut runs = tokio::task::JoinSet::new();
+        for k in &kernels {
             let env = quantum::env(k.clone(), router.clone(), QuantumPolicy::default());
             let config = SchedulerConfig { until_idle: true, concurrency, ..SchedulerConfig::default() };
-            async move { Scheduler::new(env, config).run(std::future::pending()).await }
-        });
-        let summaries = futures_join_all(runs).await?;
+            runs.spawn(async move { Scheduler::new(env, config).run(std::future::pending()).await });
+        }
+        let mut summaries = Vec::new();
+        while let Some(done) = runs.join_next().await {
+            summaries.push(done??);
+        }
         let wall = t.elapsed();
         let quanta: u64 = summaries.iter().map(|s| s.quanta).sum();
         let ideal = (n * concurrency) as f64 / latency.as_secs_f64();
@@ -552,20 +556,6 @@ async fn nodes(processes: usize, each: usize, concurrency: usize) -> anyhow::Res
         );
     }
     Ok(())
-}
-
-async fn futures_join_all<F, T, E>(futures: impl Iterator<Item = F>) -> anyhow::Result<Vec<T>>
-where
-    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        out.push(h.await??);
-    }
-    Ok(out)
 }
 
 /// A node dies holding leases (its scheduler stops without releasing

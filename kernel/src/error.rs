@@ -43,8 +43,8 @@ pub enum OpenError {
     /// The file is not an SQLite database.
     #[error("{0} is not a libos store (not an SQLite database)")]
     NotADatabase(PathBuf),
-    /// An SQLite database that libos did not create.
-    #[error("{0} is an SQLite database but not a libos store")]
+    /// A database (an SQLite file, a PostgreSQL schema) holding tables libos did not create.
+    #[error("{0} holds tables but is not a libos store")]
     Foreign(PathBuf),
     /// Written by a newer libos.
     #[error("store {path} has schema version {found}, newer than this libos supports ({supported}); upgrade libos")]

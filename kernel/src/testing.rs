@@ -6,9 +6,10 @@
 //! database at `LIBOS_TEST_POSTGRES`, dropped when the test ends, and is
 //! skipped with a printed reason when that variable is not set.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::store::pg;
+use crate::store::{StoreLocation, pg};
 
 /// The environment variable naming the PostgreSQL database tests may use.
 pub const POSTGRES_ENV: &str = "LIBOS_TEST_POSTGRES";
@@ -28,11 +29,21 @@ impl Backend {
         ScratchSchema::new().map(Backend::Postgres)
     }
 
-    /// The backend's name, for messages.
-    pub fn name(&self) -> &'static str {
+    /// Where the store is: `sqlite_file` on SQLite, the schema on PostgreSQL.
+    pub fn location(&self, sqlite_file: &Path) -> StoreLocation {
         match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite => StoreLocation::File(sqlite_file.to_path_buf()),
+            Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
+        }
+    }
+
+    /// Runs SQL on the store behind libos's back (to tamper with it).
+    pub fn tamper(&self, sqlite_file: &Path, sql: &str) -> Result<(), String> {
+        match self {
+            Backend::Sqlite => {
+                rusqlite::Connection::open(sqlite_file).and_then(|c| c.execute_batch(sql)).map_err(|e| e.to_string())
+            }
+            Backend::Postgres(schema) => schema.execute(sql),
         }
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use libos_images::ImageSet;
 use libos_kernel::budget::Budget;
 use libos_kernel::testing::Backend;
-use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, ProcessFilter, SpawnSpec, StoreLocation};
+use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, ProcessFilter, SpawnSpec};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{
     ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall, Scheduler, SchedulerConfig,
@@ -60,10 +60,7 @@ impl ChatModel for Counting {
 
 async fn two_schedulers_share_a_store_without_running_a_process_twice(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let location = match &backend {
-        Backend::Sqlite => StoreLocation::File(dir.path().join("libos.db")),
-        Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
-    };
+    let location = backend.location(&dir.path().join("libos.db"));
     let a = Kernel::open(&location, OpenMode::Create).unwrap();
     let b = Kernel::open(&location, OpenMode::Existing).unwrap();
     let images = ImageSet::shipped().unwrap();

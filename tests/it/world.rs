@@ -93,10 +93,7 @@ pub fn world() -> World {
 /// A world on `backend`: an SQLite file in the workspace, or a PostgreSQL schema.
 pub fn world_on(backend: Backend) -> World {
     let dir = tempfile::tempdir().unwrap();
-    let location = match &backend {
-        Backend::Sqlite => StoreLocation::File(dir.path().join(".libos/libos.db")),
-        Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
-    };
+    let location = backend.location(&dir.path().join(".libos/libos.db"));
     let kernel = Kernel::open(&location, OpenMode::Create).unwrap();
     let model: Arc<Steps> = Arc::default();
     let router = ModelRouter::default().with_override(model.clone());
@@ -147,13 +144,7 @@ impl World {
 
     /// Runs SQL on the store behind libos's back (to tamper with it).
     pub fn tamper(&self, sql: &str) {
-        match &self.backend {
-            Backend::Sqlite => {
-                let path = self.dir.path().join(".libos/libos.db");
-                rusqlite::Connection::open(path).unwrap().execute_batch(sql).unwrap();
-            }
-            Backend::Postgres(schema) => schema.execute(sql).unwrap(),
-        }
+        self.backend.tamper(&self.dir.path().join(".libos/libos.db"), sql).unwrap();
     }
 
     pub fn state(&self, pid: Pid) -> ProcState {

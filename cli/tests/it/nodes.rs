@@ -111,7 +111,7 @@ fn three_nodes_one_killed_every_process_ends_exactly_once() {
         assert!(start.elapsed() < Duration::from_secs(120), "the nodes made no progress");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let killed_had = kernel
+    let running_at_kill = kernel
         .processes(ProcessFilter::Live)
         .unwrap()
         .iter()
@@ -125,7 +125,7 @@ fn three_nodes_one_killed_every_process_ends_exactly_once() {
         std::io::Read::read_to_string(n.stderr.as_mut().unwrap(), &mut err).unwrap();
         assert!(status.success(), "a surviving node failed: {err}");
     }
-    assert!(killed_had > 0, "the kill landed while nothing ran");
+    assert!(running_at_kill > 0, "the kill landed while nothing ran");
 
     // Every process ended, exactly once, with each step committed once.
     let all = kernel.processes(ProcessFilter::All).unwrap();
@@ -157,7 +157,7 @@ fn three_nodes_one_killed_every_process_ends_exactly_once() {
         assert_eq!(chain.iter().filter(|(a, _)| a == "exit").count(), 1, "pid {pid}");
     }
     assert!(taken_over > 0, "no process of the killed node was taken over");
-    println!("{killed_had} processes were running at the kill; {taken_over} taken over after their lease lapsed");
+    println!("{running_at_kill} processes were running at the kill; {taken_over} taken over after their lease lapsed");
 
     // One audit chain across the nodes, and it verifies.
     let verify: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();

@@ -2,6 +2,7 @@
 
 use insta::assert_json_snapshot;
 use libos_kernel::AuditFilter;
+use libos_kernel::testing::Backend;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -22,9 +23,8 @@ macro_rules! stable {
     };
 }
 
-#[tokio::test]
-async fn reads_return_the_same_shapes_as_the_cli() {
-    let s = Server::start().await;
+async fn reads_return_the_same_shapes_as_the_cli(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     let parked = s.parked_on_approval("write the report");
     let busy = s.busy("tell the time");
 
@@ -58,9 +58,8 @@ async fn reads_return_the_same_shapes_as_the_cli() {
     assert_eq!(verify, json!({"ok": true, "records": seq.get(), "head": hash, "first_bad_seq": null, "problem": null}));
 }
 
-#[tokio::test]
-async fn actions_need_the_token_and_are_audited_as_the_operator() {
-    let s = Server::start().await;
+async fn actions_need_the_token_and_are_audited_as_the_operator(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     let parked = s.parked_on_approval("write the report");
     let busy = s.busy("tell the time");
     let id = s.kernel.pending().unwrap()[0].id;
@@ -112,9 +111,8 @@ async fn actions_need_the_token_and_are_audited_as_the_operator() {
     assert_eq!(actions, expected.map(|(a, o)| (a.to_string(), o.to_string())));
 }
 
-#[tokio::test]
-async fn deny_answer_and_always_behave_as_in_the_cli() {
-    let s = Server::start().await;
+async fn deny_answer_and_always_behave_as_in_the_cli(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     s.parked_on_approval("first");
     s.parked_on_approval("second");
     let ids: Vec<i64> = s.kernel.pending().unwrap().iter().map(|r| r.id.get()).collect();
@@ -128,9 +126,8 @@ async fn deny_answer_and_always_behave_as_in_the_cli() {
     assert_eq!((code, &body["error"]["code"]), (409, &json!("conflict")));
 }
 
-#[tokio::test]
-async fn wrong_ids_and_bad_input_get_json_errors_with_stable_codes() {
-    let s = Server::start().await;
+async fn wrong_ids_and_bad_input_get_json_errors_with_stable_codes(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     s.busy("tell the time");
     let cases: Vec<(&str, &str, Value)> = vec![
         ("GET", "/api/processes/99", json!({"error": {"code": "not_found", "message": "no process with pid 99"}})),
@@ -213,7 +210,7 @@ async fn a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_
     let r = s.client.get(format!("{}/api/processes", s.base)).header("host", "localhost:1234").send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
-    let public = Server::start_with(false).await;
+    let public = Server::start_on(Backend::Sqlite, false).await;
     let r = public.client.get(format!("{}/api/processes", public.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
     let r = public.client.get(format!("{}/api/processes", public.base)).bearer_auth(TOKEN).send().await.unwrap();
@@ -223,3 +220,10 @@ async fn a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().await.unwrap().contains("<title>libos console</title>"));
 }
+
+libos_kernel::on_both_stores!(async:
+    reads_return_the_same_shapes_as_the_cli,
+    actions_need_the_token_and_are_audited_as_the_operator,
+    deny_answer_and_always_behave_as_in_the_cli,
+    wrong_ids_and_bad_input_get_json_errors_with_stable_codes,
+);

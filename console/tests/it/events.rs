@@ -1,6 +1,7 @@
 //! The live event stream: typed events as records commit, and resuming
 //! with `Last-Event-ID`.
 
+use libos_kernel::testing::Backend;
 use std::time::Duration;
 
 use pretty_assertions::assert_eq;
@@ -45,9 +46,8 @@ fn audits(events: &[(String, Value, Option<String>)]) -> usize {
     events.iter().filter(|(e, _, _)| e == "audit").count()
 }
 
-#[tokio::test]
-async fn state_changes_approvals_and_records_stream_live_with_ids() {
-    let s = Server::start().await;
+async fn state_changes_approvals_and_records_stream_live_with_ids(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     let stream = s.client.get(format!("{}/api/events", s.base)).send().await.unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
     // Committed after the stream opened: spawn, lease, park.
@@ -83,9 +83,8 @@ async fn state_changes_approvals_and_records_stream_live_with_ids() {
     );
 }
 
-#[tokio::test]
-async fn a_reconnecting_client_resumes_after_its_last_event_id() {
-    let s = Server::start().await;
+async fn a_reconnecting_client_resumes_after_its_last_event_id(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     s.busy("one");
     s.busy("two");
     let head = s.kernel.audit_head().unwrap().0.get();
@@ -108,14 +107,11 @@ async fn a_reconnecting_client_resumes_after_its_last_event_id() {
     assert_eq!((code, &body["error"]["code"]), (400, &Value::from("bad_request")));
 }
 
-#[tokio::test]
-async fn commits_by_another_process_reach_the_stream() {
-    let s = Server::start().await;
+async fn commits_by_another_process_reach_the_stream(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
     let stream = s.client.get(format!("{}/api/events", s.base)).send().await.unwrap();
-    // A second handle on the same file, as a CLI in another shell would be.
-    let path = s.kernel.protected_paths()[0].clone();
-    let other =
-        libos_kernel::Kernel::open(&libos_kernel::StoreLocation::File(path), libos_kernel::OpenMode::Existing).unwrap();
+    // A second handle on the same store, as a CLI in another shell would be.
+    let other = libos_kernel::Kernel::open(&s.location, libos_kernel::OpenMode::Existing).unwrap();
     let images = libos_images::ImageSet::shipped().unwrap();
     let image = images.get("worker").unwrap();
     let digest = other.register_image(&image.name, &image.version, &image.source).unwrap();
@@ -133,3 +129,9 @@ async fn commits_by_another_process_reach_the_stream() {
     let events = read_events(stream, |e| audits(e) >= 1).await;
     assert_eq!(events.last().unwrap().1["detail"], "spawned worker as pid 1");
 }
+
+libos_kernel::on_both_stores!(async:
+    state_changes_approvals_and_records_stream_live_with_ids,
+    a_reconnecting_client_resumes_after_its_last_event_id,
+    commits_by_another_process_reach_the_stream,
+);

@@ -9,6 +9,7 @@ use libos_kernel::caps::{Resource, Right};
 use libos_kernel::quantum::{
     Action, ModelCallOutcome, ModelCallRecord, Next, QuantumCommit, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
+use libos_kernel::testing::Backend;
 use libos_kernel::{Actor, Kernel, OpenMode, Outcome, Pid, SchedulerId, SpawnSpec, StoreLocation};
 
 pub const TOKEN: &str = "test-token-0123456789";
@@ -17,20 +18,25 @@ pub struct Server {
     pub kernel: Kernel,
     pub base: String,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    /// Where the store is (a second handle, as another process, opens this).
+    pub location: StoreLocation,
     _stop: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+    /// Declared last: a scratch schema is dropped after the kernel closes.
+    _backend: Backend,
 }
 
 impl Server {
-    /// A loopback server (reads open, actions need the token).
+    /// A loopback server (reads open, actions need the token) on an SQLite file.
     pub async fn start() -> Server {
-        Server::start_with(true).await
+        Server::start_on(Backend::Sqlite, true).await
     }
 
-    /// `loopback: false` behaves as a server bound beyond this machine.
-    pub async fn start_with(loopback: bool) -> Server {
+    /// A server on `backend`; `loopback: false` behaves as one bound beyond this machine.
+    pub async fn start_on(backend: Backend, loopback: bool) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let kernel = Kernel::open(&StoreLocation::File(dir.path().join("libos.db")), OpenMode::Create).unwrap();
+        let location = backend.location(&dir.path().join("libos.db"));
+        let kernel = Kernel::open(&location, OpenMode::Create).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -39,7 +45,7 @@ impl Server {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-        Server { kernel, base, client, _dir: dir, _stop: stop }
+        Server { kernel, base, client, location, _stop: stop, _dir: dir, _backend: backend }
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {

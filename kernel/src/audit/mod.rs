@@ -14,3 +14,23 @@ pub use record::{
     canonical_bytes, chain_hash, sha256_hex,
 };
 pub use verify::{ChainBreak, VerifyReport};
+
+/// The audit table's columns, in the order the store reads and writes them
+/// (a record's fields; `grant_id` holds [`AuditRecord::grant`]).
+pub const COLUMNS: [&str; 15] = [
+    "seq",
+    "at",
+    "actor",
+    "kind",
+    "action",
+    "pid",
+    "args",
+    "args_sha256",
+    "decision",
+    "grant_id",
+    "outcome",
+    "result_digest",
+    "detail",
+    "prev_hash",
+    "hash",
+];

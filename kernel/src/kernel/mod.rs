@@ -117,7 +117,7 @@ impl Kernel {
     }
 
     /// [`Kernel::write`] for a lease claim (see [`Store::write_claim`]).
-    fn write_claim<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn write_claim<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         let (value, changed) = self.inner.store.write_claim(f)?;
         if changed {
             notify(&self.inner.listeners);

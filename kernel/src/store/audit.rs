@@ -1,17 +1,22 @@
 //! Audit rows: append inside the caller's transaction, query, and stream for verification.
 
+use std::sync::LazyLock;
+
 use super::Tx;
 use super::db::{Param, Row, Value};
 use crate::audit::verify::Verifier;
 use crate::audit::{
-    AuditDraft, AuditFilter, AuditRecord, AuditRow, GENESIS, bound_args, canonical_bytes, chain_hash, sha256_hex,
+    AuditDraft, AuditFilter, AuditRecord, AuditRow, COLUMNS, GENESIS, bound_args, canonical_bytes, chain_hash,
+    sha256_hex,
 };
 use crate::error::KernelError;
 use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
 
-const AUDIT_COLUMNS: &str = "seq, at, actor, kind, action, pid, args, args_sha256, decision, grant_id, outcome, \
-     result_digest, detail, prev_hash, hash";
+/// The columns as a select list, and the insert statement (built once: every append uses it).
+static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
+static INSERT: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO audit ({}) VALUES ({})", *AUDIT_COLUMNS, ["?"; COLUMNS.len()].join(", ")));
 
 fn record_from_row(r: &Row<'_, '_>) -> Result<AuditRecord, KernelError> {
     Ok(AuditRecord {
@@ -76,7 +81,7 @@ impl Tx<'_> {
         canonical_bytes(&record.row(), &mut buf);
         record.hash = chain_hash(&record.prev_hash, &buf);
         self.exec(
-            &format!("INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+            &INSERT,
             &[
                 &record.seq.get(),
                 &record.at.micros(),
@@ -101,7 +106,7 @@ impl Tx<'_> {
 
     /// One record by its position in the chain.
     pub(crate) fn audit_record(&self, seq: AuditSeq) -> Result<Option<AuditRecord>, KernelError> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq = ?");
+        let sql = format!("SELECT {} FROM audit WHERE seq = ?", *AUDIT_COLUMNS);
         self.row(&sql, &[&seq.get()], record_from_row)
     }
 
@@ -130,7 +135,7 @@ impl Tx<'_> {
             clauses.push("seq > ?");
             args.push(Value::Int(after.get()));
         }
-        let mut sql = format!("SELECT {AUDIT_COLUMNS} FROM audit");
+        let mut sql = format!("SELECT {} FROM audit", *AUDIT_COLUMNS);
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));
@@ -152,7 +157,7 @@ impl Tx<'_> {
     /// borrowing each row's text; a field of the wrong type is reported to
     /// the verifier as an unreadable record. Stops at the first break.
     pub(crate) fn audit_scan(&self, after: i64, upto: i64, verifier: &mut Verifier) -> Result<(), KernelError> {
-        let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq");
+        let sql = format!("SELECT {} FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq", *AUDIT_COLUMNS);
         self.scan(&sql, &[&after, &upto], |row| match row_ref(row) {
             Ok(r) => Ok(verifier.feed(&r)),
             Err(field) => {
@@ -173,47 +178,30 @@ impl Tx<'_> {
 /// A row as a borrowed [`AuditRow`], or the name of a column holding a value
 /// of the wrong type.
 fn row_ref<'r>(row: &Row<'r, '_>) -> Result<AuditRow<'r>, &'static str> {
-    const NAMES: [&str; 15] = [
-        "seq",
-        "at",
-        "actor",
-        "kind",
-        "action",
-        "pid",
-        "args",
-        "args_sha256",
-        "decision",
-        "grant_id",
-        "outcome",
-        "result_digest",
-        "detail",
-        "prev_hash",
-        "hash",
-    ];
     let text = |i: usize| -> Result<&'r str, &'static str> {
         match row.value(i) {
             Ok(Value::Text(t)) => Ok(t),
-            _ => Err(NAMES[i]),
+            _ => Err(COLUMNS[i]),
         }
     };
     let opt_text = |i: usize| -> Result<Option<&'r str>, &'static str> {
         match row.value(i) {
             Ok(Value::Null) => Ok(None),
             Ok(Value::Text(t)) => Ok(Some(t)),
-            _ => Err(NAMES[i]),
+            _ => Err(COLUMNS[i]),
         }
     };
     let int = |i: usize| -> Result<i64, &'static str> {
         match row.value(i) {
             Ok(Value::Int(n)) => Ok(n),
-            _ => Err(NAMES[i]),
+            _ => Err(COLUMNS[i]),
         }
     };
     let opt_int = |i: usize| -> Result<Option<i64>, &'static str> {
         match row.value(i) {
             Ok(Value::Null) => Ok(None),
             Ok(Value::Int(n)) => Ok(Some(n)),
-            _ => Err(NAMES[i]),
+            _ => Err(COLUMNS[i]),
         }
     };
     Ok(AuditRow {

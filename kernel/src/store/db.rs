@@ -262,7 +262,7 @@ impl<'c> Tx<'c> {
     pub(crate) fn lock_chain(&self) -> Result<(), KernelError> {
         if self.chain.get() == Chain::Deferred {
             if let Conn::Postgres(s) = self.conn {
-                s.lock_chain(true)?;
+                s.lock_chain()?;
             }
             self.chain.set(Chain::Held);
         }

@@ -145,12 +145,23 @@ impl Store {
     }
 
     /// [`Store::write`] for a lease claim: on PostgreSQL it picks its rows
-    /// before it takes the write order (see [`pg`]).
+    /// before it takes the write order (see [`pg`]), and a claim that gave
+    /// way (it held rows another writer waited for) is run again.
     pub(crate) fn write_claim<T>(
         &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+        f: impl Fn(&Tx<'_>) -> Result<T, KernelError>,
     ) -> Result<(T, bool), KernelError> {
-        self.write_as(true, f)
+        let mut attempts = 1;
+        loop {
+            match self.write_as(true, &f) {
+                Err(KernelError::Store(StoreError::Busy))
+                    if matches!(self.backend, Backend::Postgres(_)) && attempts < pg::CLAIM_ATTEMPTS =>
+                {
+                    attempts += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     fn write_as<T>(

@@ -19,7 +19,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -37,6 +37,10 @@ pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
 /// How long a lease claim holding rows waits for the write order before it
 /// gives way (and is retried): well under PostgreSQL's deadlock timeout.
 const CLAIM_WAIT: Duration = Duration::from_millis(200);
+
+/// How many times a claim that gave way is tried in all (about 5 s of
+/// waiting, as long as any other write waits for the write order).
+pub(crate) const CLAIM_ATTEMPTS: u32 = 25;
 
 /// Prepared statements kept per session; past this the cache starts over.
 const STATEMENT_CACHE: usize = 512;
@@ -104,22 +108,8 @@ impl Target {
         // A write gives up waiting for another writer after the same time as on SQLite.
         let setup = format!("SET lock_timeout = '{}ms'; LISTEN {}", super::BUSY_TIMEOUT.as_millis(), session.channel);
         block(session.client.batch_execute(&setup)).map_err(io)?;
-        session.migrate(migrate).map_err(|e| match e {
-            Migration::Db(e) => self.open_err(plain(&e)),
-            Migration::Open(f) => f(PathBuf::from(&self.display)),
-        })?;
+        session.migrate(migrate, Path::new(&self.display))?;
         Ok(session)
-    }
-}
-
-enum Migration {
-    Db(tokio_postgres::Error),
-    Open(Box<dyn FnOnce(PathBuf) -> OpenError>),
-}
-
-impl From<tokio_postgres::Error> for Migration {
-    fn from(e: tokio_postgres::Error) -> Self {
-        Migration::Db(e)
     }
 }
 
@@ -130,45 +120,43 @@ impl Session {
 
     /// Brings the schema to this build's version in one transaction, under
     /// the write order, so nodes starting together migrate once.
-    fn migrate(&self, create: bool) -> Result<(), Migration> {
+    fn migrate(&self, create: bool, path: &Path) -> Result<(), OpenError> {
         let c = &self.client;
-        block(c.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key)))?;
-        let run = || -> Result<(), Migration> {
-            let tables: i64 = block(c.query_one(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+        let io = |e: tokio_postgres::Error| OpenError::Io { path: path.to_path_buf(), reason: plain(&e) };
+        block(c.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key))).map_err(io)?;
+        let run = || -> Result<(), OpenError> {
+            let row = block(c.query_one(
+                "SELECT count(*), count(*) FILTER (WHERE table_name = 'libos_schema') \
+                 FROM information_schema.tables WHERE table_schema = current_schema()",
                 &[],
-            ))?
-            .get(0);
-            let versioned: bool = block(c.query_one(
-                "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_name = 'libos_schema')",
-                &[],
-            ))?
-            .get(0);
-            let found: i64 = if versioned {
-                block(c.query_one("SELECT version FROM libos_schema", &[]))?.get(0)
+            ))
+            .map_err(io)?;
+            let (tables, versioned): (i64, i64) = (row.get(0), row.get(1));
+            let found: i64 = if versioned > 0 {
+                block(c.query_one("SELECT version FROM libos_schema", &[])).map_err(io)?.get(0)
             } else if tables > 0 {
-                return Err(Migration::Open(Box::new(OpenError::Foreign)));
+                return Err(OpenError::Foreign(path.to_path_buf()));
             } else if !create {
-                return Err(Migration::Open(Box::new(OpenError::Missing)));
+                return Err(OpenError::Missing(path.to_path_buf()));
             } else {
                 block(c.batch_execute(
                     "CREATE TABLE libos_schema (version BIGINT NOT NULL); INSERT INTO libos_schema VALUES (0)",
-                ))?;
+                ))
+                .map_err(io)?;
                 0
             };
             let supported = schema::current_version();
             if found > supported {
-                return Err(Migration::Open(Box::new(move |path| OpenError::TooNew { path, found, supported })));
+                return Err(OpenError::TooNew { path: path.to_path_buf(), found, supported });
             }
             for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-                block(c.batch_execute(&schema::postgres_ddl(sql)))?;
-                block(c.execute("UPDATE libos_schema SET version = $1", &[&(i as i64 + 1)]))?;
+                block(c.batch_execute(&schema::postgres_ddl(sql))).map_err(io)?;
+                block(c.execute("UPDATE libos_schema SET version = $1", &[&(i as i64 + 1)])).map_err(io)?;
             }
             Ok(())
         };
         match run() {
-            Ok(()) => Ok(block(c.batch_execute("COMMIT"))?),
+            Ok(()) => block(c.batch_execute("COMMIT")).map_err(io),
             Err(e) => {
                 let _ = block(c.batch_execute("ROLLBACK"));
                 Err(e)
@@ -187,19 +175,15 @@ impl Session {
         self.batch(&sql)
     }
 
-    /// Takes the write order inside a claim (see the module docs).
-    pub(crate) fn lock_chain(&self, claim: bool) -> Result<(), KernelError> {
-        let sql = if claim {
-            format!(
-                "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({}); SET LOCAL lock_timeout = '{}ms'",
-                CLAIM_WAIT.as_millis(),
-                self.lock_key,
-                super::BUSY_TIMEOUT.as_millis()
-            )
-        } else {
-            format!("SELECT pg_advisory_xact_lock({})", self.lock_key)
-        };
-        self.batch(&sql)
+    /// Takes the write order inside a claim, waiting for it at most
+    /// [`CLAIM_WAIT`] (see the module docs).
+    pub(crate) fn lock_chain(&self) -> Result<(), KernelError> {
+        self.batch(&format!(
+            "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({}); SET LOCAL lock_timeout = '{}ms'",
+            CLAIM_WAIT.as_millis(),
+            self.lock_key,
+            super::BUSY_TIMEOUT.as_millis()
+        ))
     }
 
     /// Commits; a transaction that changed rows tells the other sessions.

@@ -1,5 +1,6 @@
 //! Tampering with any stored record is detected, and the first bad record named.
 
+use libos_kernel::audit::COLUMNS;
 use libos_kernel::{Actor, Kernel, Next};
 use pretty_assertions::assert_eq;
 use rusqlite::Connection;
@@ -8,24 +9,6 @@ use rusqlite::types::Value;
 use libos_kernel::testing::Backend;
 
 use crate::support::*;
-
-const COLUMNS: [&str; 15] = [
-    "seq",
-    "at",
-    "actor",
-    "kind",
-    "action",
-    "pid",
-    "args",
-    "args_sha256",
-    "decision",
-    "grant_id",
-    "outcome",
-    "result_digest",
-    "detail",
-    "prev_hash",
-    "hash",
-];
 
 /// A store with a small but varied chain: spawns, leases, commits, a kill.
 fn chain() -> (tempfile::TempDir, Kernel, std::path::PathBuf) {

@@ -21,22 +21,13 @@ pub struct Store {
 impl Store {
     /// Runs SQL on the store behind libos's back (to tamper with it).
     pub fn tamper(&self, sql: &str) {
-        match &self.backend {
-            Backend::Sqlite => {
-                rusqlite::Connection::open(self.dir.path().join("libos.db")).unwrap().execute_batch(sql).unwrap()
-            }
-            Backend::Postgres(schema) => schema.execute(sql).unwrap(),
-        }
+        self.backend.tamper(&self.dir.path().join("libos.db"), sql).unwrap();
     }
 }
 
 pub fn kernel_on(backend: Backend) -> Store {
     let dir = tempfile::tempdir().unwrap();
-    let location = match &backend {
-        Backend::Sqlite => StoreLocation::File(dir.path().join("libos.db")),
-        Backend::Postgres(schema) => StoreLocation::Url(schema.url()),
-    };
-    let kernel = Kernel::open(&location, OpenMode::Create).unwrap();
+    let kernel = Kernel::open(&backend.location(&dir.path().join("libos.db")), OpenMode::Create).unwrap();
     Store { kernel, backend, dir }
 }
 

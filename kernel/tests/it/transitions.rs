@@ -232,3 +232,28 @@ libos_kernel::on_both_stores!(sync:
     an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown,
     an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again,
 );
+
+/// PostgreSQL only: a lease claim picks its rows, then waits a short while
+/// for the write order; when another writer holds that order longer, the
+/// claim gives way (so it never deadlocks with a writer waiting for its
+/// rows) and is tried again, and the lease still comes through.
+#[test]
+fn a_lease_claim_that_gives_way_to_a_long_writer_is_retried() {
+    let Some(backend @ Backend::Postgres(_)) = Backend::postgres() else { return };
+    let store = kernel_on(backend);
+    let Backend::Postgres(schema) = &store.backend else { return };
+    let pid = spawn(&store.kernel, "g");
+    let holder = std::thread::scope(|s| {
+        let holder = s.spawn(|| {
+            schema.execute(
+                "BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_database() || '.' || current_schema())); \
+                 SELECT pg_sleep(1); COMMIT",
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let leases = store.kernel.lease(&owner(), std::time::Duration::from_secs(60), 1, &[]).unwrap();
+        assert_eq!(leases.iter().map(|l| l.pid).collect::<Vec<_>>(), vec![pid]);
+        holder.join().unwrap()
+    });
+    holder.unwrap();
+}
