@@ -1,0 +1,406 @@
+//! The launcher: a fresh, single-threaded process that builds the sandbox
+//! and starts the program in it. It runs as `libos-sandbox` (or the `libos`
+//! binary itself) with the job in the environment, in two stages:
+//!
+//! 1. **Outside.** Ask to die with its parent (the scheduler), then enter new
+//!    user, mount, PID, IPC and UTS namespaces, and a network namespace
+//!    unless the policy allows the network; map its own uid and gid to
+//!    themselves (so files keep their owners), and start stage 2, which is
+//!    PID 1 of the new PID namespace. Its exit status is the program's.
+//! 2. **Inside, as PID 1.** Mount a fresh `/proc` (it shows only this
+//!    sandbox's processes) and a private `/tmp`; set resource limits; enter
+//!    a Landlock domain built from [`crate::policy::rules`] (this also sets
+//!    no-new-privileges, and scopes signals and abstract sockets to the
+//!    sandbox); refuse to go on if any descriptor but 0, 1 and 2 is open;
+//!    then start the program with exactly the job's environment, wait for
+//!    it, and exit with its status. When PID 1 exits, the kernel kills every
+//!    process left in the namespace: a program cannot leave anything
+//!    running behind it, whatever sessions or process groups it made.
+//!
+//! Both stages are whole processes, so everything is done with safe
+//! wrappers before the next stage starts, and what is inherited
+//! (namespaces, limits, the Landlock domain) carries over to the program.
+//! The one `unsafe` is closing the descriptors the launcher inherited,
+//! before it does anything else ([`close_inherited`]).
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use landlock::{
+    ABI, Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+};
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::stat::{Mode, SFlag};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::{self, Access, Network, Policy, Rule};
+
+/// The environment variable that carries the job to the launcher.
+pub const JOB_ENV: &str = "LIBOS_SANDBOX_JOB";
+/// The argument that tells a binary embedding the launcher to act as one.
+pub const LAUNCH_ARG: &str = "__libos-sandbox";
+/// Exit status when the sandbox could not be set up (the program never ran).
+pub const EXIT_SETUP: i32 = 125;
+/// Exit status when the program could not be started.
+pub const EXIT_NOT_RUN: i32 = 127;
+/// What the launcher's own messages start with on standard error.
+pub const MESSAGE_PREFIX: &str = "libos-sandbox: ";
+/// What a probe prints on standard output when the sandbox holds.
+pub const PROBE_OK: &str = "libos-sandbox probe:";
+
+const STAGE_ENV: &str = "LIBOS_SANDBOX_STAGE";
+/// How stage 1 limited the number of processes, for the probe's report.
+const PIDS_ENV: &str = "LIBOS_SANDBOX_PIDS";
+/// The Landlock ABI the rules are written for (6: file system, TCP, scopes);
+/// an older kernel enforces what it knows, and the probe says so.
+const TARGET_ABI: ABI = ABI::V6;
+
+/// What the launcher runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// The program (looked up on the job's `PATH`) and its arguments;
+    /// empty for a probe.
+    pub argv: Vec<String>,
+    /// Its working directory.
+    pub cwd: PathBuf,
+    /// Its whole environment.
+    pub env: Vec<(String, String)>,
+    /// What it may reach.
+    pub policy: Policy,
+    /// A last stop, independent of the caller: past this many milliseconds
+    /// the sandbox ends itself.
+    pub deadline_ms: u64,
+}
+
+/// Whether this process was started as the launcher. A binary that embeds
+/// it (the `libos` CLI) calls this first thing in `main`, before any thread
+/// starts, and hands over to [`main`] when it returns true.
+pub fn invoked() -> bool {
+    std::env::args_os().nth(1).is_some_and(|a| a == LAUNCH_ARG) && std::env::var_os(JOB_ENV).is_some()
+}
+
+/// The launcher's entry point; never returns.
+pub fn main() -> ! {
+    close_inherited();
+    let stage_two = std::env::var_os(STAGE_ENV).is_some_and(|s| s == "2");
+    let result = read_job().and_then(|job| if stage_two { inside(&job) } else { outside(&job) });
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("{MESSAGE_PREFIX}{e}");
+            std::process::exit(EXIT_SETUP)
+        }
+    }
+}
+
+fn read_job() -> Result<Job, String> {
+    let text = std::env::var(JOB_ENV).map_err(|_| format!("{JOB_ENV} is not set"))?;
+    serde_json::from_str(&text).map_err(|e| format!("the job is malformed: {e}"))
+}
+
+fn die_with_parent() -> Result<(), String> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(|e| format!("prctl: {e}"))?;
+    // The parent may have died before the request took effect.
+    if nix::unistd::getppid().as_raw() == 1 && std::process::id() != 1 {
+        return Err("the parent is gone".to_string());
+    }
+    Ok(())
+}
+
+fn outside(job: &Job) -> Result<i32, String> {
+    die_with_parent()?;
+    let cgroup = join_pids_cgroup(job.policy.limits.processes);
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    let mut flags = CloneFlags::CLONE_NEWUSER
+        | CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    if job.policy.network == Network::None {
+        flags |= CloneFlags::CLONE_NEWNET;
+    }
+    unshare(flags).map_err(|e| format!("cannot create namespaces (user namespaces disabled?): {e}"))?;
+    let write = |file: &str, text: String| std::fs::write(file, text).map_err(|e| format!("cannot write {file}: {e}"));
+    write("/proc/self/setgroups", "deny".to_string())?;
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    let status = Command::new("/proc/self/exe")
+        .arg(LAUNCH_ARG)
+        .env(STAGE_ENV, "2")
+        .env(
+            PIDS_ENV,
+            match (&cgroup, uid.is_root()) {
+                (Some(_), _) => "a pids cgroup",
+                (None, false) => "RLIMIT_NPROC",
+                (None, true) => "nothing (root without a pids cgroup)",
+            },
+        )
+        .status()
+        .map_err(|e| format!("cannot start the sandbox's first process: {e}"))?;
+    if let Some(dir) = cgroup {
+        leave_cgroup(&dir);
+    }
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+/// The directory of the pids cgroup a launcher with pid `pid` makes under
+/// the cgroup this process is in, if the host has a pids controller.
+pub fn pids_cgroup_dir(pid: u32) -> Option<PathBuf> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    for line in mountinfo.lines() {
+        // ... mount-point ... - fstype source super-options
+        let (left, right) = line.split_once(" - ")?;
+        let mount_point = left.split(' ').nth(4)?;
+        let mut right = right.split(' ');
+        let (fstype, options) = (right.next()?, right.nth(1).unwrap_or(""));
+        let path = match fstype {
+            "cgroup" if options.split(',').any(|o| o == "pids") => {
+                own.lines().find_map(|l| l.split_once(":pids:").map(|(_, p)| p.to_string()))
+            }
+            "cgroup2" => {
+                let path = own.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string))?;
+                let control = Path::new(mount_point).join(path.trim_start_matches('/')).join("cgroup.subtree_control");
+                let enabled = std::fs::read_to_string(control).ok()?;
+                enabled.split_whitespace().any(|c| c == "pids").then_some(path)
+            }
+            _ => None,
+        };
+        if let Some(path) = path {
+            return Some(
+                Path::new(mount_point).join(path.trim_start_matches('/')).join(format!("libos-sandbox-{pid}")),
+            );
+        }
+    }
+    None
+}
+
+/// Puts this process (and so the whole sandbox) in a pids cgroup of its own
+/// limited to `max` tasks. `RLIMIT_NPROC` does not bind root, so this is
+/// what holds a fork bomb when libos runs as root; without a pids
+/// controller only the rlimit holds (for other users).
+fn join_pids_cgroup(max: u64) -> Option<PathBuf> {
+    let dir = pids_cgroup_dir(std::process::id())?;
+    std::fs::create_dir(&dir).ok()?;
+    let joined = std::fs::write(dir.join("pids.max"), max.to_string())
+        .and_then(|()| std::fs::write(dir.join("cgroup.procs"), "0"));
+    if joined.is_err() {
+        let _ = std::fs::remove_dir(&dir);
+        return None;
+    }
+    Some(dir)
+}
+
+/// Moves back to the parent cgroup and removes the sandbox's (empty by now:
+/// PID 1 of the sandbox has exited, which ended everything in it).
+fn leave_cgroup(dir: &Path) {
+    if let Some(parent) = dir.parent() {
+        let _ = std::fs::write(parent.join("cgroup.procs"), "0");
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+fn inside(job: &Job) -> Result<i32, String> {
+    die_with_parent()?;
+    // The job is in this process's environment; the program gets its own.
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, private, None::<&str>).map_err(|e| format!("mount: {e}"))?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>).map_err(|e| format!("mount /proc: {e}"))?;
+    let temp = private_tmp(&job.policy)?;
+    limits(&job.policy)?;
+    let probe = job.argv.is_empty();
+    let status = landlock(&job.policy, temp.as_deref())?;
+    no_inherited_descriptors()?;
+    if probe {
+        let pids = std::env::var(PIDS_ENV).unwrap_or_default();
+        println!("{PROBE_OK} {status}; processes limited by {pids}");
+        return Ok(0);
+    }
+    let deadline = Duration::from_millis(job.deadline_ms);
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        // PID 1 leaving ends everything in the namespace.
+        std::process::exit(124);
+    });
+    let mut cmd = Command::new(&job.argv[0]);
+    cmd.args(&job.argv[1..]).current_dir(&job.cwd).env_clear().envs(job.env.iter().map(|(k, v)| (k, v)));
+    if let Some(temp) = temp.filter(|t| t != Path::new("/tmp")) {
+        cmd.env("TMPDIR", temp);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{MESSAGE_PREFIX}cannot run `{}`: {}", job.argv[0], reason(&e));
+            return Ok(EXIT_NOT_RUN);
+        }
+    };
+    let status = child.wait().map_err(|e| format!("waiting for the program: {e}"))?;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+fn reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_lowercase(),
+        None => text.to_lowercase(),
+    }
+}
+
+/// A fresh, small tmpfs on `/tmp`, so programs share no temporary files
+/// with the host. A root that lies under `/tmp` (a workspace in a temporary
+/// directory) is bound back at its path. Returns the directory programs may
+/// use for temporary files: `/tmp`, unless a root lies beneath it (a rule on
+/// `/tmp` would then reach the root's protected paths too), in which case a
+/// second tmpfs on `/var/tmp` (or `/dev/shm`) serves, named by `TMPDIR`.
+fn private_tmp(policy: &Policy) -> Result<Option<PathBuf>, String> {
+    let roots: Vec<&PathBuf> = policy.read.iter().chain(&policy.write).collect();
+    let tmp = Path::new("/tmp");
+    let held: Vec<(PathBuf, std::os::fd::OwnedFd)> = roots
+        .iter()
+        .filter(|p| p.starts_with(tmp))
+        .filter_map(|p| {
+            open(p.as_path(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ok().map(|fd| (p.to_path_buf(), fd))
+        })
+        .collect();
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let tmpfs = |at: &Path| {
+        mount(Some("tmpfs"), at, Some("tmpfs"), flags, Some("size=256m,mode=1777"))
+            .map_err(|e| format!("mount {}: {e}", at.display()))
+    };
+    tmpfs(tmp)?;
+    for (path, fd) in held {
+        let recreate = |e: std::io::Error| format!("cannot recreate {}: {e}", path.display());
+        if kind(&fd) == Some(SFlag::S_IFREG) {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(recreate)?;
+            }
+            std::fs::write(&path, "").map_err(recreate)?;
+        } else {
+            std::fs::create_dir_all(&path).map_err(recreate)?;
+        }
+        let source = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+        mount(Some(&source), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    }
+    let free = ["/tmp", "/var/tmp", "/dev/shm"].into_iter().find(|dir| !roots.iter().any(|r| r.starts_with(dir)));
+    match free {
+        Some("/tmp") => Ok(Some(tmp.to_path_buf())),
+        Some(other) if Path::new(other).is_dir() => {
+            tmpfs(Path::new(other))?;
+            Ok(Some(PathBuf::from(other)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The type of the file behind `fd`.
+fn kind(fd: &std::os::fd::OwnedFd) -> Option<SFlag> {
+    let mode = nix::sys::stat::fstat(fd.as_fd()).ok()?.st_mode;
+    Some(SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()))
+}
+
+fn limits(policy: &Policy) -> Result<(), String> {
+    let l = &policy.limits;
+    for (resource, value, name) in [
+        (Resource::RLIMIT_CPU, l.cpu_s, "cpu"),
+        (Resource::RLIMIT_AS, l.memory_bytes, "memory"),
+        (Resource::RLIMIT_NPROC, l.processes, "processes"),
+        (Resource::RLIMIT_FSIZE, l.file_bytes, "file size"),
+        (Resource::RLIMIT_NOFILE, l.open_files, "open files"),
+        (Resource::RLIMIT_CORE, 0, "core"),
+    ] {
+        setrlimit(resource, value, value).map_err(|e| format!("cannot limit {name} to {value}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Enters the Landlock domain; returns how much of it the kernel enforces.
+fn landlock(policy: &Policy, temp: Option<&Path>) -> Result<String, String> {
+    let err = |e: landlock::RulesetError| format!("landlock: {e}");
+    let abi = TARGET_ABI;
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))
+        .map_err(err)?
+        .scope(Scope::AbstractUnixSocket | Scope::Signal)
+        .map_err(err)?;
+    if let Network::TcpConnect(_) = &policy.network {
+        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(err)?;
+    }
+    let mut created = ruleset.create().map_err(err)?;
+    let mut rules = policy::rules(policy);
+    rules.push(Rule { path: "/proc".into(), access: Access::Read, follow: false });
+    rules.extend(temp.map(|t| Rule { path: t.to_path_buf(), access: Access::Write, follow: false }));
+    rules.extend(policy::DEVICES_WRITE.iter().map(|d| Rule { path: d.into(), access: Access::Write, follow: true }));
+    for rule in &rules {
+        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        if !rule.follow {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        // A root that does not exist on this host (no /lib32) has no rule.
+        let Ok(fd) = open(rule.path.as_path(), flags, Mode::empty()) else { continue };
+        let kind = kind(&fd);
+        if kind.is_none() || kind == Some(SFlag::S_IFLNK) {
+            continue;
+        }
+        let access: BitFlags<AccessFs> = match rule.access {
+            Access::ListOnly => AccessFs::ReadDir.into(),
+            Access::Read => AccessFs::from_read(abi),
+            Access::Write => AccessFs::from_all(abi),
+        };
+        let access = if kind == Some(SFlag::S_IFDIR) { access } else { access & AccessFs::from_file(abi) };
+        if access.is_empty() {
+            continue;
+        }
+        created = created.add_rule(PathBeneath::new(fd, access)).map_err(err)?;
+    }
+    if let Network::TcpConnect(ports) = &policy.network {
+        for port in ports {
+            created = created.add_rule(NetPort::new(*port, AccessNet::ConnectTcp)).map_err(err)?;
+        }
+    }
+    let status = created.restrict_self().map_err(err)?;
+    let abi = match status.landlock {
+        landlock::LandlockStatus::Available { effective_abi, .. } => format!("{}", effective_abi as i32),
+        _ => "none".to_string(),
+    };
+    match status.ruleset {
+        RulesetStatus::FullyEnforced => Ok(format!("landlock abi {abi}, fully enforced")),
+        RulesetStatus::PartiallyEnforced => Ok(format!("landlock abi {abi}, partially enforced")),
+        RulesetStatus::NotEnforced => Err("landlock is not enforced by this kernel".to_string()),
+    }
+}
+
+/// Closes every descriptor above standard error, first thing: the scheduler
+/// (or whatever started it) may have leaked some, and a program must not
+/// reach anything through a handle it was never given.
+#[allow(unsafe_code)]
+fn close_inherited() {
+    // SAFETY: called first thing in a freshly executed launcher, which is
+    // single-threaded and has opened nothing yet, so no Rust object owns a
+    // descriptor above 2 and none can be used after this closes it.
+    // close_range(2) takes no pointers.
+    let _ = unsafe { libc::close_range(3, libc::c_uint::MAX, 0) };
+}
+
+/// Fails if a descriptor other than standard input, output and error was
+/// inherited: a program must not reach anything through a leaked handle.
+fn no_inherited_descriptors() -> Result<(), String> {
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|e| format!("cannot list descriptors: {e}"))?;
+    let mut open: Vec<OsString> = dir.filter_map(Result::ok).map(|e| e.file_name()).collect();
+    open.retain(|n| n.to_str().and_then(|s| s.parse::<i32>().ok()).is_some_and(|fd| fd > 2));
+    // One of them is the listing itself; any other is a leak.
+    if open.len() > 1 {
+        return Err(format!("{} inherited descriptors are open; refusing to run", open.len() - 1));
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! Programs started on behalf of agents run here, where the host's kernel
+//! confines them: a Landlock domain (the workspace read-write, the system
+//! read-only, libos's own files and everything else out of reach), new
+//! user, PID, mount and network namespaces (no network unless granted, no
+//! other process visible, nothing left running after the call), resource
+//! limits, a cleared environment and no inherited descriptors.
+//!
+//! This crate decides nothing about grants (the kernel and runtime do) and
+//! knows nothing of processes or stores: it takes a [`Policy`] and a
+//! program, and runs it. Linux only.
+//!
+//! Modules, in reading order:
+//! - [`policy`]: what a program may reach, and the carving of protected
+//!   paths out of allowed trees into Landlock rules.
+//! - [`run`]: the scheduler's side: finding and probing the launcher, a run
+//!   with its time limit, cancellation and bounded output.
+//! - [`launch`]: the launcher's two stages, in a fresh process.
+
+pub mod launch;
+pub mod policy;
+pub mod run;
+
+pub use policy::{Limits, Network, Policy};
+pub use run::{Cancel, CancelOnDrop, Captured, Cmd, End, Launcher, Output, Sandbox, SandboxError};
