@@ -89,6 +89,10 @@ pub struct SchedArgs {
     /// after the last renewal.
     #[arg(long, default_value = "60s", value_parser = parse_ttl)]
     pub lease_ttl: std::time::Duration,
+    /// Run `shell` programs without the sandbox, with the scheduler's own
+    /// authority (audited). Only for hosts that cannot confine programs.
+    #[arg(long)]
+    pub unconfined_shell: bool,
 }
 
 fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
@@ -324,12 +328,18 @@ pub struct RunArgs {
 /// `libos serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Where to listen. Any non-loopback address needs `--token` (or one is
-    /// generated) for reads as well as actions.
+    /// Where to listen. Any non-loopback address needs the token for reads
+    /// as well as actions.
     #[arg(long, default_value = "127.0.0.1:7878")]
     pub addr: std::net::SocketAddr,
-    /// The bearer token for actions (generated and printed if not given).
-    #[arg(long, env = "LIBOS_TOKEN", hide_env_values = true)]
+    /// A file holding the bearer token for actions (its first line). Without
+    /// it, `LIBOS_TOKEN` is used, else one is generated and printed. Never
+    /// on the command line, where every local program can read it.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Refused: a token on the command line is readable by every program on
+    /// this machine (`/proc/PID/cmdline`).
+    #[arg(long, hide = true)]
     pub token: Option<String>,
     /// Also run the scheduler in this process.
     #[arg(long)]

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use libos_images::ImageSet;
-use libos_kernel::{Kernel, OpenMode, Pid, StoreLocation};
+use libos_kernel::{Actor, Kernel, OpenMode, Pid, StoreLocation};
 use libos_runtime::quantum::QuantumPolicy;
 use libos_runtime::{Config, ModelRouter, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel};
+use libos_sandbox::{Launcher, Sandbox};
 
 use crate::args::SchedArgs;
 use crate::exit::UsageError;
@@ -25,7 +26,12 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the store; `Create` makes it if missing.
     pub fn open(&self, mode: OpenMode) -> anyhow::Result<Kernel> {
-        let kernel = Kernel::open(&StoreLocation::parse(&self.db), mode)?;
+        let location = StoreLocation::parse(&self.db);
+        let fresh = matches!(&location, StoreLocation::File(p) if !p.exists());
+        let kernel = Kernel::open(&location, mode)?;
+        if fresh && self.config.is_none() {
+            write_config_template();
+        }
         // libos's configuration is its own state: no tool reaches it.
         kernel.protect(self.config.as_deref().unwrap_or(std::path::Path::new("libos.toml")));
         Ok(kernel)
@@ -48,6 +54,33 @@ impl Ctx {
             set.add_dir(dir)?;
         }
         Ok(set)
+    }
+}
+
+/// What libos writes as `./libos.toml` when it creates a store in a
+/// directory that has none: only comments, so it configures nothing. It
+/// exists so that the sandbox can cover it: a protected file that exists is
+/// hidden behind a read-only mount and the directory around it stays
+/// writable for programs, while one that does not exist can only be kept
+/// from being planted by refusing programs every new entry in that directory.
+const CONFIG_TEMPLATE: &str = "\
+# libos configuration (see the README, \"Configuration\"). libos wrote this
+# file when it created the store here; no agent can create or change it.
+#
+# image_dirs = [\"./my-images\"]
+#
+# [models.default]
+# base_url = \"http://127.0.0.1:8080/v1\"
+# model = \"gpt-4o-mini\"
+# api_key_env = \"OPENAI_API_KEY\"
+";
+
+fn write_config_template() {
+    let path = Path::new("libos.toml");
+    // create_new: never overwrites what the operator wrote meanwhile.
+    let created = std::fs::OpenOptions::new().write(true).create_new(true).open(path);
+    if let Ok(mut file) = created {
+        let _ = std::io::Write::write_all(&mut file, CONFIG_TEMPLATE.as_bytes());
     }
 }
 
@@ -82,11 +115,41 @@ pub async fn run_scheduler(
     if let Some(script) = &sched.script {
         kernel.protect(script);
     }
-    let env = libos_runtime::quantum::env_with_catalog(kernel.clone(), router, QuantumPolicy::default(), catalog);
+    let sandbox = sandbox(kernel, sched)?;
+    let env =
+        libos_runtime::quantum::env_with_sandbox(kernel.clone(), router, QuantumPolicy::default(), catalog, sandbox);
     let config =
         SchedulerConfig { concurrency: usize::from(sched.concurrency), poll, until_idle, lease_ttl: sched.lease_ttl };
     let scheduler = Scheduler::new(env, config);
     scheduler.run(shutdown).await.context("scheduler stopped")
+}
+
+/// Where the scheduler's programs run: the sandbox, with this binary as its
+/// launcher, probed now; unconfined only when the operator says so (which
+/// is audited). A host that cannot confine programs is reported at start,
+/// and every program is refused there.
+fn sandbox(kernel: &Kernel, sched: &SchedArgs) -> anyhow::Result<Sandbox> {
+    if sched.unconfined_shell {
+        let detail = "scheduler started with --unconfined-shell: programs run with the scheduler's own authority";
+        kernel.record_operator(&Actor::operator(), "unconfined_shell", serde_json::json!({}), detail)?;
+        eprintln!("libos: warning: {detail}");
+        return Ok(Sandbox::unconfined());
+    }
+    let confined = std::env::current_exe()
+        .map_err(|e| libos_sandbox::SandboxError::NoLauncher(e.to_string()))
+        .and_then(|exe| Sandbox::confined(Launcher::new(exe)));
+    Ok(match confined {
+        Ok(s) => {
+            tracing::info!("shell programs: {}", s.describe());
+            s
+        }
+        Err(e) => {
+            eprintln!(
+                "libos: warning: shell programs will be refused: {e} (--unconfined-shell runs them without a sandbox)"
+            );
+            Sandbox::unavailable(e.to_string())
+        }
+    })
 }
 
 /// The line a scheduler prints when it stops.

@@ -18,6 +18,11 @@ use crate::args::{Cli, Command};
 use crate::ctx::Ctx;
 
 fn main() -> ExitCode {
+    // This binary is also the sandbox's launcher; it must take over before
+    // anything else runs (no threads may exist when it makes namespaces).
+    if libos_sandbox::launch::invoked() {
+        libos_sandbox::launch::main();
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LIBOS_LOG").unwrap_or_else(|_| "warn".into()))

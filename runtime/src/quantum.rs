@@ -34,6 +34,7 @@ use libos_kernel::{
     Action, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome,
     ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
+use libos_sandbox::{Cancel, CancelOnDrop, Sandbox};
 use libos_tools::{Caller, Dispatch, Refusal, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
 use tracing::Instrument;
 
@@ -71,6 +72,8 @@ pub struct QuantumEnv {
     pub catalog: ImageSet,
     /// Tunables.
     pub policy: QuantumPolicy,
+    /// Where programs (`shell`) run.
+    pub sandbox: Sandbox,
 }
 
 /// How a quantum ended.
@@ -295,7 +298,23 @@ async fn dispatch(
             None => error("permission check asked without saying what for".to_string()),
         },
         Effect::Allow => {
-            let ctx = ToolContext { workspace: workspace.clone(), now: libos_kernel::Timestamp::now() };
+            let now = libos_kernel::Timestamp::now();
+            let process = &lease.process;
+            let used = amounts(&process.usage, now.since(process.created_at));
+            let time_left = process
+                .budget
+                .remaining(&used, &process.held_for_children())
+                .get(Dimension::WallTime)
+                .map(Duration::from_secs);
+            // Dropping the quantum (a kill, a shutdown) stops what it started.
+            let cancel = CancelOnDrop(Cancel::new());
+            let ctx = ToolContext {
+                workspace: workspace.clone(),
+                now,
+                sandbox: env.sandbox.clone(),
+                cancel: cancel.0.clone(),
+                time_left,
+            };
             match call.dispatch(caller) {
                 Err(e) => error(e),
                 Ok(Dispatch::Exit { result }) => Action::Done {
@@ -311,6 +330,7 @@ async fn dispatch(
                     let out = tokio::task::spawn_blocking(move || call.run(&ctx))
                         .await
                         .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")));
+                    drop(cancel);
                     Action::Done { result: tool_result(out), next: Next::Continue }
                 }
                 Ok(Dispatch::Kernel(syscall)) => Action::Syscall(syscall),
@@ -383,6 +403,7 @@ fn push_repair(messages: &mut Vec<ChatMessage>, resp: &ChatResponse, reason: &Re
 
 /// For callers holding a model directly (the embedded API). Processes may
 /// spawn the shipped images; [`env_with_catalog`] sets another catalog.
+/// Programs run in [`default_sandbox`].
 pub fn env(kernel: Kernel, models: ModelRouter, policy: QuantumPolicy) -> Arc<QuantumEnv> {
     env_with_catalog(kernel, models, policy, ImageSet::shipped().unwrap_or_default())
 }
@@ -394,5 +415,25 @@ pub fn env_with_catalog(
     policy: QuantumPolicy,
     catalog: ImageSet,
 ) -> Arc<QuantumEnv> {
-    Arc::new(QuantumEnv { kernel, models, images: ImageCache::default(), catalog, policy })
+    env_with_sandbox(kernel, models, policy, catalog, default_sandbox())
+}
+
+/// Like [`env_with_catalog`], with the sandbox programs run in.
+pub fn env_with_sandbox(
+    kernel: Kernel,
+    models: ModelRouter,
+    policy: QuantumPolicy,
+    catalog: ImageSet,
+    sandbox: Sandbox,
+) -> Arc<QuantumEnv> {
+    Arc::new(QuantumEnv { kernel, models, images: ImageCache::default(), catalog, policy, sandbox })
+}
+
+/// The sandbox this host offers, found and probed once per program
+/// ([`Sandbox::detect`]): the `libos-sandbox` launcher beside the program or
+/// on `PATH`. Where there is none, or the host cannot confine programs,
+/// programs are refused with the reason, never run unconfined.
+pub fn default_sandbox() -> Sandbox {
+    static DETECTED: std::sync::OnceLock<Sandbox> = std::sync::OnceLock::new();
+    DETECTED.get_or_init(Sandbox::detect).clone()
 }

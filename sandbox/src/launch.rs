@@ -8,7 +8,9 @@
 //!    themselves (so files keep their owners), and start stage 2, which is
 //!    PID 1 of the new PID namespace. Its exit status is the program's.
 //! 2. **Inside, as PID 1.** Mount a fresh `/proc` (it shows only this
-//!    sandbox's processes) and a private `/tmp`; set resource limits; enter
+//!    sandbox's processes) and a private `/tmp`; cover libos's own files
+//!    that lie in the workspace with empty read-only mounts; set resource
+//!    limits; enter
 //!    a Landlock domain built from [`crate::policy::rules`] (this also sets
 //!    no-new-privileges, and scopes signals and abstract sockets to the
 //!    sandbox); refuse to go on if any descriptor but 0, 1 and 2 is open;
@@ -216,9 +218,13 @@ fn inside(job: &Job) -> Result<i32, String> {
     let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>).map_err(|e| format!("mount /proc: {e}"))?;
     let temp = private_tmp(&job.policy)?;
-    limits(&job.policy)?;
+    let masked = mask_protected(&job.policy)?;
+    // What lies beneath a covered path is covered with it.
+    let uncovered = job.policy.protected.iter().filter(|p| !masked.iter().any(|m| p.starts_with(m)));
+    let policy = Policy { protected: uncovered.cloned().collect(), ..job.policy.clone() };
+    limits(&policy)?;
     let probe = job.argv.is_empty();
-    let status = landlock(&job.policy, temp.as_deref())?;
+    let status = landlock(&policy, temp.as_deref())?;
     no_inherited_descriptors()?;
     if probe {
         let pids = std::env::var(PIDS_ENV).unwrap_or_default();
@@ -300,6 +306,41 @@ fn private_tmp(policy: &Policy) -> Result<Option<PathBuf>, String> {
         }
         _ => Ok(None),
     }
+}
+
+/// Covers every protected path that exists under a root with something
+/// empty and read-only, in this sandbox's mount namespace: an empty tmpfs
+/// over a directory, `/dev/null` over a file. The real ones are untouched
+/// and unreachable, and the directory around them stays the program's (a
+/// mount point cannot be removed, renamed or replaced, and a Landlock
+/// domain may not unmount). Returns the paths it covered; those that do
+/// not exist yet are left to [`crate::policy::rules`].
+fn mask_protected(policy: &Policy) -> Result<Vec<PathBuf>, String> {
+    let roots: Vec<&PathBuf> = policy.read.iter().chain(&policy.write).collect();
+    let mut masked: Vec<PathBuf> = Vec::new();
+    // Shortest first, so a directory is covered before anything in it.
+    let mut protected: Vec<&PathBuf> = policy.protected.iter().collect();
+    protected.sort_by_key(|p| p.components().count());
+    for path in protected {
+        if !roots.iter().any(|r| path.starts_with(r) && path != *r) || masked.iter().any(|m| path.starts_with(m)) {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(path) else { continue };
+        let fail = |e: nix::Error| format!("cannot cover {}: {e}", path.display());
+        if meta.is_dir() {
+            let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(Some("tmpfs"), path.as_path(), Some("tmpfs"), flags, Some("size=4k,mode=0555")).map_err(fail)?;
+        } else if meta.file_type().is_symlink() {
+            // A protected path that is a link is covered by its target's entry.
+            continue;
+        } else {
+            mount(Some("/dev/null"), path.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(fail)?;
+            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            mount(None::<&str>, path.as_path(), None::<&str>, ro, None::<&str>).map_err(fail)?;
+        }
+        masked.push(path.clone());
+    }
+    Ok(masked)
 }
 
 /// The type of the file behind `fd`.

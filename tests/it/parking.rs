@@ -511,7 +511,10 @@ async fn a_coder_runs_programs_only_after_approval_without_a_shell_and_within_it
     let t = w.transcript(pid);
     // No shell: `$HOME` and `*` reach the program as written.
     assert_eq!(t[0], "shell ok: exit status 0\nstdout:\nhello $HOME *\n\nstderr:\n");
-    assert_eq!(t[1], "shell error: `sleep` was killed after its 1 s time limit\nstdout:\n\nstderr:\n");
+    assert_eq!(
+        t[1],
+        "shell error: `sleep` was killed, with everything it started, after its 1 s time limit\nstdout:\n\nstderr:\n"
+    );
     assert_eq!(w.state(pid), ProcState::Exited { code: 0, result: "inspected".into() });
     // A path as argv[0] is refused before anything runs (and repaired by the model).
     let rejected: Vec<String> = w

@@ -3,6 +3,7 @@
 //! nothing and leave an audited refusal; the suite prints how many it ran.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use libos_kernel::caps::GrantSpec;
 use libos_kernel::{Actor, AuditFilter, AuditRecord, GrantId, Pid, ProcState, WaitOn};
@@ -343,4 +344,93 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
         println!("  {name}: {} refused", refused.len());
     }
     assert_eq!((cases.len(), attempts), (11, 17));
+}
+
+/// The shell results of `pid`, in order: each program's argv and the text it got back.
+fn shell_results(w: &World, pid: Pid) -> Vec<(String, String)> {
+    let (entries, _) = w.kernel.transcript(pid, None).unwrap();
+    entries.iter().filter(|e| e.call.tool == "shell").map(|e| (e.call.args.clone(), e.result.content.clone())).collect()
+}
+
+/// Issue 14, holes 4 and 5 and the sandbox: a process holding grants for
+/// real programs (`cat`, `sh`, `bash`) uses them to reach what no file tool
+/// would give it. Before the sandbox, `cat /proc/<scheduler>/environ`
+/// printed the scheduler's secrets, `cat /etc/shadow` and `../` worked,
+/// `sh -c 'echo > .libos/libos.db'` destroyed the store, and a background
+/// job outlived the call and its time limit. Now the host's kernel stops
+/// each attempt, the program's own error is the tool result, and the call
+/// is in the audit chain.
+#[tokio::test]
+async fn programs_with_grants_are_stopped_by_the_operating_system_not_by_libos() {
+    let (w, abs) = hostile_world();
+    let ws = w.dir.path().canonicalize().unwrap();
+    w.kernel.protect(&ws.join("libos.toml"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let me = std::process::id();
+    let sh = |script: &str| step("shell", json!({"argv": ["sh", "-c", script]}));
+    let pid = w.spawn_bare(
+        "coder",
+        "break out",
+        &["exec shell:cat", "exec shell:sh", "exec shell:bash"],
+        then_exit(vec![
+            step("shell", json!({"argv": ["cat", format!("/proc/{me}/environ")]})),
+            step("shell", json!({"argv": ["cat", "/etc/shadow"]})),
+            step("shell", json!({"argv": ["cat", abs.clone()]})),
+            step("shell", json!({"argv": ["cat", ".libos/libos.db"]})),
+            sh("echo planted > libos.toml"),
+            sh("echo gone > .libos/libos.db"),
+            step("shell", json!({"argv": ["bash", "-c", format!("echo hi > /dev/tcp/127.0.0.1/{port}")]})),
+            sh("i=0; while [ $i -lt 1000 ]; do sleep 5 & i=$((i+1)); done; echo $i"),
+            sh("setsid sh -c 'sleep 2; echo late > public/daemon.txt' & echo started"),
+            step("shell", json!({"argv": ["sh", "-c", "sleep 45 & echo started"], "timeout_s": 2})),
+            step("shell", json!({"argv": ["sh", "-c", "echo ok > public/mine.txt; cat public/readme.txt"]})),
+        ]),
+    );
+    let started = std::time::Instant::now();
+    w.run().await;
+    let got = shell_results(&w, pid);
+    let first_lines: Vec<String> = got
+        .iter()
+        .map(|(_, r)| {
+            let status = r.lines().next().unwrap_or("").to_string();
+            let stderr = r.split("stderr:\n").nth(1).unwrap_or("").lines().next().unwrap_or("").to_string();
+            format!("{status} | {stderr}")
+        })
+        .collect();
+    assert_eq!(
+        first_lines,
+        vec![
+            format!("exit status 1 | cat: /proc/{me}/environ: No such file or directory"),
+            "exit status 1 | cat: /etc/shadow: Permission denied".to_string(),
+            // The private /tmp hides what the host keeps there.
+            format!("exit status 1 | cat: {abs}: No such file or directory"),
+            // libos's own directory is covered by an empty, read-only mount.
+            "exit status 1 | cat: .libos/libos.db: No such file or directory".to_string(),
+            "exit status 2 | sh: 1: cannot create libos.toml: Permission denied".to_string(),
+            "exit status 2 | sh: 1: cannot create .libos/libos.db: Read-only file system".to_string(),
+            "exit status 1 | bash: connect: Network is unreachable".to_string(),
+            first_lines[7].clone(),
+            "exit status 0 | ".to_string(),
+            "exit status 0 | ".to_string(),
+            "exit status 0 | ".to_string(),
+        ]
+    );
+    assert!(got[7].1.contains("Cannot fork"), "the fork bomb met the process limit: {}", got[7].1);
+    assert!(got[8].1.contains("started") && got[9].1.contains("started"));
+    assert!(got[10].1.contains("hello"), "the workspace itself is the program's: {}", got[10].1);
+    assert!(!leaked(&w, pid));
+    assert!(!ws.join("libos.toml").exists(), "no configuration was planted");
+    // The store is intact: the chain verifies, and every call is in it.
+    assert!(w.kernel.audit_verify(None).unwrap().ok());
+    let shells = w.kernel.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).unwrap();
+    let audited = shells.iter().filter(|r| r.action == "shell" && r.outcome != "pending").count();
+    assert_eq!(audited, 11);
+    // Nothing a program started outlived its call: the daemon would have
+    // written two seconds after it started.
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!ws.join("public/daemon.txt").exists(), "the daemon died with its call");
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "nothing connected");
 }

@@ -11,10 +11,13 @@
 //!   kernel state, executed by the kernel inside the commit;
 //! - `spawn` is a kernel call whose image the runtime resolves first.
 
+use std::time::Duration;
+
 use libos_kernel::budget::Budget;
 use libos_kernel::caps::{GrantSpec, Resource, ResourceKind, Right};
 use libos_kernel::syscall::{Kinship, Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
+use libos_sandbox::{Cancel, Sandbox};
 
 use crate::call::ToolCall;
 use crate::workspace::{PathError, Workspace};
@@ -63,6 +66,27 @@ pub struct ToolContext {
     pub workspace: Workspace,
     /// The time of the call.
     pub now: Timestamp,
+    /// Where programs run (`shell`).
+    pub sandbox: Sandbox,
+    /// Fires when the call must stop (the process was killed, the scheduler is stopping).
+    pub cancel: Cancel,
+    /// What is left of the process's `wall_time` budget, if it has one: no
+    /// program runs longer.
+    pub time_left: Option<Duration>,
+}
+
+impl ToolContext {
+    /// A context in `workspace` at `now` with no sandbox (programs are
+    /// refused), no cancellation and no wall-time budget.
+    pub fn new(workspace: Workspace, now: Timestamp) -> ToolContext {
+        ToolContext {
+            workspace,
+            now,
+            sandbox: Sandbox::unavailable("no sandbox was configured"),
+            cancel: Cancel::new(),
+            time_left: None,
+        }
+    }
 }
 
 /// Why a call was refused before any grant was consulted.

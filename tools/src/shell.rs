@@ -3,24 +3,28 @@
 //! `argv[0]` is a program name looked up on `PATH` (never a path), so the
 //! capability `shell:<argv[0]>` names exactly what runs; the arguments go to
 //! it as given, with no shell to expand them. It runs in the workspace root
-//! with a cleared environment (only `PATH`, and `HOME` set to the
-//! workspace), no standard input, its output bounded and its time limited:
-//! past the timeout it is killed. A program's authority is everything that
-//! program can do, which is why shipped images put `shell` behind approval.
+//! in the sandbox (`libos-sandbox`): the host's kernel lets it read and
+//! write the workspace (less libos's own files), read the system, and reach
+//! nothing else, not other processes, not the network. Its environment is
+//! cleared (only `PATH`, and `HOME` set to the workspace), it has no
+//! standard input, its output is bounded, and its time is limited by the
+//! call and by the process's `wall_time` budget: past it, it is killed with
+//! everything it started. A program's authority inside the workspace is
+//! still everything that program can do, which is why shipped images put
+//! `shell` behind approval.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use libos_sandbox::{Captured, Cmd, End, Policy};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::dispatch::{ToolContext, ToolOutput};
 use crate::spec::ToolSpec;
-use crate::workspace::io_reason;
 
 /// Bytes of stdout and of stderr kept (each).
-pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+pub const MAX_OUTPUT_BYTES: usize = libos_sandbox::run::MAX_OUTPUT_BYTES;
 /// Default time limit.
 pub const DEFAULT_TIMEOUT_S: u64 = 30;
 /// Longest time limit a call may ask for.
@@ -74,29 +78,11 @@ pub(crate) fn spec() -> ToolSpec {
     }
 }
 
-/// Reads a stream to its end, keeping the first `MAX_OUTPUT_BYTES`.
-fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<(Vec<u8>, usize)> {
-    std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut total = 0;
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = r.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            total += n;
-            let room = MAX_OUTPUT_BYTES.saturating_sub(kept.len());
-            kept.extend_from_slice(&buf[..n.min(room)]);
-        }
-        (kept, total)
-    })
-}
-
-fn show(name: &str, (kept, total): (Vec<u8>, usize)) -> String {
-    let text = String::from_utf8_lossy(&kept);
+fn show(name: &str, c: &Captured) -> String {
+    let text = String::from_utf8_lossy(&c.kept);
     let mut out = format!("{name}:\n{text}");
-    if total > kept.len() {
-        out.push_str(&format!("\n[... {name} cut: {total} bytes, the first {} shown]", kept.len()));
+    if c.total > c.kept.len() {
+        out.push_str(&format!("\n[... {name} cut: {} bytes, the first {} shown]", c.total, c.kept.len()));
     }
     out
 }
@@ -106,52 +92,45 @@ pub(crate) fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
         return ToolOutput::Error(e);
     }
     let root = ctx.workspace.root();
-    let mut cmd = Command::new(&a.argv[0]);
-    cmd.args(&a.argv[1..])
-        .current_dir(root)
-        .env_clear()
-        .env("HOME", root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(path) = std::env::var_os("PATH") {
-        cmd.env("PATH", path);
+    let asked = Duration::from_secs(a.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S));
+    // A program never outlives its process's wall-time budget.
+    let (limit, by_budget) = match ctx.time_left {
+        Some(left) if left < asked => (left, true),
+        _ => (asked, false),
+    };
+    if limit.is_zero() {
+        return ToolOutput::Error(format!("`{}` was not run: no wall time is left in the budget", a.argv[0]));
     }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return ToolOutput::Error(format!("cannot run `{}`: {}", a.argv[0], io_reason(&e))),
+    let path = std::env::var("PATH").unwrap_or_default();
+    let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), root.display().to_string())];
+    let mut policy = Policy::for_workspace(root, ctx.workspace.protected().to_vec(), Some(path.as_ref()));
+    policy.limits.cpu_s = limit.as_secs().max(1);
+    let cmd = Cmd { argv: &a.argv, cwd: root, env: &env, policy: &policy, timeout: limit };
+    let out = match ctx.sandbox.run(&cmd, &ctx.cancel) {
+        Ok(out) => out,
+        Err(e) => return ToolOutput::Error(format!("`{}` was not run: {e}", a.argv[0])),
     };
-    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        let _ = child.kill();
-        return ToolOutput::Error(format!("cannot capture the output of `{}`", a.argv[0]));
-    };
-    let (out, err) = (drain(stdout), drain(stderr));
-    let limit = Duration::from_secs(a.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return ToolOutput::Error(format!("waiting for `{}`: {}", a.argv[0], io_reason(&e))),
+    let head = match &out.end {
+        End::NotRun(reason) => return ToolOutput::Error(reason.clone()),
+        End::Exited(code) => format!("exit status {code}"),
+        End::Signalled(sig) => format!("killed by signal {sig}"),
+        End::TimedOut if by_budget => format!(
+            "`{}` was killed, with everything it started, when the wall_time budget ran out ({} s)",
+            a.argv[0],
+            limit.as_secs()
+        ),
+        End::TimedOut => {
+            format!(
+                "`{}` was killed, with everything it started, after its {} s time limit",
+                a.argv[0],
+                limit.as_secs()
+            )
         }
+        End::Cancelled => format!("`{}` was stopped, with everything it started: the call was cancelled", a.argv[0]),
     };
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
-    let head = match status {
-        None => format!("`{}` was killed after its {} s time limit", a.argv[0], limit.as_secs()),
-        Some(s) => match s.code() {
-            Some(code) => format!("exit status {code}"),
-            None => "killed by a signal".to_string(),
-        },
-    };
-    let text = format!("{head}\n{}\n{}", show("stdout", out), show("stderr", err));
-    match status {
-        Some(s) if s.success() => ToolOutput::Ok(text),
+    let text = format!("{head}\n{}\n{}", show("stdout", &out.stdout), show("stderr", &out.stderr));
+    match out.end {
+        End::Exited(0) => ToolOutput::Ok(text),
         _ => ToolOutput::Error(text),
     }
 }

@@ -59,6 +59,11 @@ impl Workspace {
         &self.root
     }
 
+    /// The paths no tool may reach (absolute; they need not exist).
+    pub fn protected(&self) -> &[PathBuf] {
+        &self.protected
+    }
+
     /// Whether `path` (canonical) is protected.
     pub fn is_protected(&self, path: &Path) -> bool {
         self.protected.iter().any(|p| path.starts_with(p))

@@ -70,7 +70,12 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     let script = Script::parse("builtin:demo.toml", SCRIPT).map_err(anyhow::Error::msg)?;
     let router = ModelRouter::default().with_override(Arc::new(ScriptedModel::new("scripted", script)));
-    let sched = SchedArgs { concurrency: 4, script: None, lease_ttl: std::time::Duration::from_secs(60) };
+    let sched = SchedArgs {
+        concurrency: 4,
+        script: None,
+        lease_ttl: std::time::Duration::from_secs(60),
+        unconfined_shell: false,
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let k = kernel.clone();
     let catalog = images.clone();

@@ -8,12 +8,40 @@ use libos_kernel::OpenMode;
 
 use crate::args::ServeArgs;
 use crate::ctx::{self, Ctx};
+use crate::exit::UsageError;
+
+/// The token the operator gave: `--token-file`, else `LIBOS_TOKEN`. Neither
+/// is visible to other programs the way a command line is.
+fn token(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    if args.token.is_some() {
+        return Err(UsageError(
+            "--token would put the console token on the command line, where every local program can read it \
+             (/proc/PID/cmdline): set LIBOS_TOKEN or use --token-file FILE"
+                .to_string(),
+        )
+        .into());
+    }
+    let given = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            let first = text.lines().next().unwrap_or("").trim().to_string();
+            if first.is_empty() {
+                return Err(UsageError(format!("the token file {} is empty", path.display())).into());
+            }
+            Some(first)
+        }
+        None => std::env::var("LIBOS_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+    };
+    Ok(given)
+}
 
 /// Serves until Ctrl-C; with `--run`, runs the scheduler beside it.
 pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
+    let given = token(args)?;
     let kernel = ctx.open(OpenMode::Create)?;
     let loopback = args.addr.ip().is_loopback();
-    let token = args.token.clone().filter(|t| !t.trim().is_empty()).unwrap_or_else(Access::generate_token);
+    let token = given.clone().unwrap_or_else(Access::generate_token);
     let listener =
         tokio::net::TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
@@ -21,7 +49,7 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
     // The token travels in the fragment: the browser never sends it to the
     // server, the console moves it to the tab's session storage.
     println!("libos console: http://{host}/#token={token}");
-    if args.token.is_none() {
+    if given.is_none() {
         println!("token (for `Authorization: Bearer`): {token}");
     }
     if !loopback {

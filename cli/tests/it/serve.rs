@@ -58,3 +58,38 @@ fn serve_prints_the_console_address_and_token_and_acts_on_the_same_store() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     assert!(child.wait().unwrap().success(), "a clean stop on SIGTERM");
 }
+
+/// Issue 14, hole 4: `libos serve --run --token T` put the console token in
+/// `/proc/PID/cmdline`, where a process with `exec shell:curl` read it and
+/// approved a sibling's parked call as the operator. The token now comes
+/// only from `LIBOS_TOKEN` or a file.
+#[test]
+fn the_console_token_is_never_taken_on_the_command_line() {
+    let env = Env::new();
+    let out = env.cmd(&["serve", "--addr", "127.0.0.1:0", "--token", "hunter2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "libos: error: --token would put the console token on the command line, where every local program can \
+         read it (/proc/PID/cmdline): set LIBOS_TOKEN or use --token-file FILE\n"
+    );
+    let file = env.dir.path().join("token");
+    std::fs::write(&file, "from-a-file\n").unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("libos"))
+        .current_dir(env.dir.path())
+        .env("LIBOS_DB", env.db())
+        .env_remove("LIBOS_TOKEN")
+        .args(["serve", "--addr", "127.0.0.1:0", "--token-file"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let console = lines.next().unwrap().unwrap();
+    assert!(console.ends_with("/#token=from-a-file"), "{console}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("from-a-file"));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -42,6 +42,33 @@ fn tree(tx: &Tx<'_>, pid: Pid) -> Result<Vec<Pid>, KernelError> {
 }
 
 impl Kernel {
+    /// Records an operator's decision that concerns no one process (a
+    /// scheduler that runs programs unconfined), in the chain like any other.
+    pub fn record_operator(
+        &self,
+        by: &Actor,
+        action: &str,
+        args: serde_json::Value,
+        detail: &str,
+    ) -> Result<(), KernelError> {
+        self.write(|tx| {
+            let draft = AuditDraft {
+                actor: by.clone(),
+                kind: AuditKind::Operator,
+                action: action.to_string(),
+                pid: None,
+                args,
+                decision: None,
+                grant: None,
+                outcome: Outcome::Ok,
+                result: None,
+                detail: Some(detail.to_string()),
+            };
+            tx.append_audit(&draft, Timestamp::now())?;
+            Ok(())
+        })
+    }
+
     /// Sends a message as `by` (the operator can always send).
     pub fn send(&self, m: &NewMessage, by: &Actor) -> Result<MsgId, KernelError> {
         self.write(|tx| {

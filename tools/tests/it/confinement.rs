@@ -35,7 +35,7 @@ fn fixture() -> Fixture {
 
 fn run(f: &Fixture, tool: &str, args: &str) -> ToolOutput {
     let protected = vec![f.ws.join(".libos")];
-    let ctx = ToolContext { workspace: Workspace::new(&f.ws, protected).unwrap(), now: Timestamp(0) };
+    let ctx = ToolContext::new(Workspace::new(&f.ws, protected).unwrap(), Timestamp(0));
     ToolCall::parse(tool, args, &ToolName::ALL).unwrap().run(&ctx)
 }
 
