@@ -343,3 +343,74 @@ fn images_escape_descriptions_from_image_directories_and_errors_escape_what_they
         )
     );
 }
+
+/// A provider whose every answer is a 400 with `message` as its error.
+fn failing_provider(message: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            // Read the whole request (headers, then Content-Length bytes) before answering.
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let Ok(n) = stream.read(&mut buf) else { break };
+                if n == 0 {
+                    break;
+                }
+                seen.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&seen);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if seen.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let body = serde_json::json!({"error": {"message": message}}).to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+#[test]
+fn a_provider_error_with_control_characters_is_escaped_on_stderr_and_in_logs() {
+    const ERROR: &str = "bad request\r\u{1b}[2K\u{1b}]52;c;cHduZWQ=\u{7}all is well\u{202e}";
+    let env = Env::new();
+    let base = failing_provider(ERROR);
+    env.ok(&["spawn", "assistant", "--goal", "talk to the provider"]);
+    let out = env
+        .cmd(&["run", "--until-idle"])
+        .env("OPENAI_BASE_URL", &base)
+        .env("LIBOS_MODEL", "test-model")
+        // The log's own colours are libos's, not model text.
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(raw_controls(&stderr), vec![], "stderr:\n{stderr}");
+    let escaped = "bad request\\r\\u{1b}[2K\\u{1b}]52;c;cHduZWQ=\\u{7}all is well\\u{202e}";
+    assert!(stderr.contains(&format!("model call failed: endpoint returned 400 Bad Request: {escaped}")), "{stderr}");
+    let logs = shown(&env, &["logs", "1"]);
+    assert!(logs.contains(&format!("  model error: endpoint returned 400 Bad Request: {escaped}")), "{logs}");
+    assert!(logs.ends_with(&format!("failed(model_error): endpoint returned 400 Bad Request: {escaped}\n")), "{logs}");
+    let ps = json(&env, &["ps", "--all", "--json"]);
+    assert_eq!(
+        ps[0]["state_detail"],
+        serde_json::json!({"kind": "model_error", "error": format!("endpoint returned 400 Bad Request: {ERROR}")})
+    );
+}
