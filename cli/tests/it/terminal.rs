@@ -355,11 +355,7 @@ fn failing_provider(message: &'static str) -> String {
             // Read the whole request (headers, then Content-Length bytes) before answering.
             let mut seen = Vec::new();
             let mut buf = [0u8; 4096];
-            loop {
-                let Ok(n) = stream.read(&mut buf) else { break };
-                if n == 0 {
-                    break;
-                }
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
                 seen.extend_from_slice(&buf[..n]);
                 let text = String::from_utf8_lossy(&seen);
                 if let Some(end) = text.find("\r\n\r\n") {
