@@ -46,7 +46,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Joins an error chain on one line, skipping causes already quoted by their parent.
+/// Joins an error chain on one line, skipping causes already quoted by their
+/// parent; errors may quote model text, so control characters are escaped.
 fn dedup_chain(chain: &[String]) -> String {
     let mut out = String::new();
     for c in chain {
@@ -58,7 +59,7 @@ fn dedup_chain(chain: &[String]) -> String {
         }
         out.push_str(&c.replace('\n', " "));
     }
-    out
+    render::one_line(&out).into_owned()
 }
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<()> {

@@ -1,30 +1,114 @@
-//! Tables and short forms for people.
+//! Tables, short forms and JSON for people's terminals.
+//!
+//! Much of what libos shows was written by models, and a terminal obeys the
+//! control characters it is given. Every text renderer escapes model text
+//! with `libos_kernel::text`, choosing per field:
+//! - one-line fields (table cells, goals, questions, paths, call arguments,
+//!   error messages): [`one_line`], newlines included, or [`clip`] for summary
+//!   cells, which folds whitespace runs into one space first;
+//! - blocks shown whole (tool results, rationales, memory objects, results,
+//!   image sources): [`block`], where newlines and tabs stay;
+//! - JSON, for `--json` and for call arguments shown in text: [`json`],
+//!   [`json_line`] and [`json_args`], exact (a parser gets the original
+//!   strings back) and still safe to print.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use comfy_table::{ContentArrangement, Table, presets};
 use libos_kernel::budget::Dimension;
+use libos_kernel::text;
 use libos_kernel::{ProcessInfo, Timestamp, time::human_age};
+use serde::Serialize;
 
-/// A borderless table with a header row.
+/// A one-line field: every control character escaped, newlines included.
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    text::escape_line(text)
+}
+
+/// A block of lines: newlines and tabs kept, every other control character escaped.
+pub fn block(text: &str) -> Cow<'_, str> {
+    text::escape_block(text)
+}
+
+/// A borderless table with a header row; every cell is escaped as one line,
+/// so no cell can add a row or move the cursor.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Disabled)
         .set_header(header.iter().copied());
     for row in rows {
-        t.add_row(row);
+        t.add_row(row.iter().map(|cell| one_line(cell).into_owned()));
     }
     // comfy-table pads every cell by one space; trim the line ends.
     t.to_string().lines().map(|l| l.trim_end().strip_prefix(' ').unwrap_or(l.trim_end())).collect::<Vec<_>>().join("\n")
 }
 
-/// `text` on one line, at most `max` characters, with `…` when cut.
+/// `text` on one line, escaped, at most `max` characters as shown, with `…`
+/// when cut. Whitespace runs (newlines too) fold into one space: a summary
+/// cell shows the words; the full text is one `--json` away. An escape is
+/// never cut in half.
 pub fn clip(text: &str, max: usize) -> String {
     let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() <= max {
-        return one;
+    let shown = one_line(&one);
+    if shown.chars().count() <= max {
+        return shown.into_owned();
     }
-    let mut out: String = one.chars().take(max.saturating_sub(1)).collect();
+    let room = max.saturating_sub(1);
+    let mut out = String::with_capacity(room + 3);
+    let mut used = 0;
+    for c in one.chars() {
+        used += text::escaped_len(c);
+        if used > room {
+            break;
+        }
+        text::push_escaped(&mut out, c);
+    }
     out.push('…');
+    out
+}
+
+/// `value` as pretty JSON that is safe on a terminal and exact for a parser.
+///
+/// serde_json escapes C0 controls in strings but writes DEL, C1 controls and
+/// bidi controls as they are. Outside strings its output holds only ASCII
+/// structure and whitespace, so every such character is inside a string,
+/// where `\uXXXX` means the same character.
+pub fn json(value: &impl Serialize) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(value).map(safe_json)
+}
+
+/// `value` as compact JSON on one line (for JSON Lines), as [`json`].
+pub fn json_line(value: &impl Serialize) -> serde_json::Result<String> {
+    serde_json::to_string(value).map(safe_json)
+}
+
+/// Stored call arguments (JSON text) on one line: compact JSON escaped as
+/// [`json_line`] escapes it, so it still reads as JSON; text that is not
+/// JSON is escaped as [`one_line`].
+pub fn json_args(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| json_line(&v).ok())
+        .unwrap_or_else(|| one_line(text).into_owned())
+}
+
+fn safe_json(json: String) -> String {
+    // Raw C0 characters in serde_json's output are its own newlines and indentation.
+    let escape = |c: char| u32::from(c) >= 0x7f && text::must_escape(c);
+    if !json.chars().any(escape) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if escape(c) {
+            // Every character escaped here is in the Basic Multilingual Plane.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 

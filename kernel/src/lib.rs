@@ -9,6 +9,7 @@
 //! Modules, in reading order:
 //! - [`ids`]: newtype identifiers (`Pid`, `AuditSeq`, ...).
 //! - [`time`]: timestamps and durations.
+//! - [`text`]: model text made safe to show on a terminal (control characters escaped).
 //! - [`actor`]: who did something (`pid:N`, `human:NAME`, `kernel`).
 //! - [`budget`]: budget vectors and carving children's out of parents'.
 //! - [`caps`]: resources, rights, grants and the decision rule (pure).
@@ -39,6 +40,7 @@ mod store;
 pub mod syscall;
 #[doc(hidden)]
 pub mod testing;
+pub mod text;
 pub mod time;
 
 pub use actor::Actor;

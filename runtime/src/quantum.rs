@@ -184,7 +184,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                     }
                     ModelError::Fatal(msg) => QuantumEnd::Fail { kind: FailureKind::ModelError, error: msg.clone() },
                 };
-                tracing::warn!("model call failed: {e}");
+                tracing::warn!("model call failed: {}", libos_kernel::text::escape_line(&e.to_string()));
                 let r = kernel.end_quantum(lease, Some(&m), end)?;
                 return Ok(QuantumOutcome::Committed(r.state));
             }
@@ -210,7 +210,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                 m.error = Some(text.clone());
                 let (tool, raw) = offending(&resp);
                 kernel.record_rejection(lease, &m, tool.as_deref(), raw.as_deref(), &text)?;
-                tracing::info!(attempt, "model output rejected: {text}");
+                tracing::info!(attempt, "model output rejected: {}", libos_kernel::text::escape_line(&text));
                 push_repair(&mut request.messages, &resp, &reason);
                 last_reason = text;
                 continue;

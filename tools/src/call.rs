@@ -425,8 +425,9 @@ impl ToolCall {
     }
 }
 
-/// Model text quoted in a rejection: control characters escaped (so the
-/// message stays one line) and cut at `max` bytes.
+/// Model text quoted in a rejection: control characters escaped as every
+/// renderer escapes them (`libos_kernel::text`), so the message stays one
+/// line, and cut at `max` bytes.
 fn one_line(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max) + 3);
     for c in s.chars() {
@@ -434,11 +435,7 @@ fn one_line(s: &str, max: usize) -> String {
             out.push_str("...");
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        libos_kernel::text::push_escaped(&mut out, c);
     }
     out
 }

@@ -9,25 +9,28 @@ use libos_console::wire;
 use crate::args::{AnswerArgs, ApproveArgs, DenyArgs, JsonArg};
 use crate::ctx::Ctx;
 use crate::exit::UsageError;
-use crate::render::{age, clip, table};
+use crate::render::{self, age, clip, one_line, table};
 
 fn request_id(text: &str) -> Result<RequestId, UsageError> {
     text.parse().map_err(UsageError)
 }
 
-/// The parked call's arguments, pretty.
-fn pretty_args(args: &str) -> String {
-    serde_json::from_str::<Value>(args)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| args.to_string())
+/// The parked call's arguments, pretty JSON whose strings are escaped
+/// (text that is not JSON is one escaped line).
+fn pretty_args(args: &str) -> Vec<String> {
+    match serde_json::from_str::<Value>(args).ok().and_then(|v| render::json(&v).ok()) {
+        Some(pretty) => pretty.lines().map(str::to_string).collect(),
+        None => vec![one_line(args).into_owned()],
+    }
 }
 
+/// What a request asks, on one line, escaped: a question's newlines show as `\n`.
 fn what(r: &Request) -> String {
-    match &r.kind {
+    let text = match &r.kind {
         RequestKind::Approval { resource, right } => format!("{right} {resource}"),
         RequestKind::Question { text } => format!("question: {text}"),
-    }
+    };
+    one_line(&text).into_owned()
 }
 
 /// Lists open requests: a table of one line each, then every request's
@@ -36,7 +39,7 @@ pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let open = kernel.pending()?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&open.iter().map(wire::request).collect::<Vec<_>>())?);
+        println!("{}", render::json(&open.iter().map(wire::request).collect::<Vec<_>>())?);
         return Ok(());
     }
     if open.is_empty() {
@@ -45,15 +48,24 @@ pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
     }
     let rows = open
         .iter()
-        .map(|r| vec![r.id.to_string(), r.pid.to_string(), r.image.clone(), r.tool.clone(), what(r), age(r.created_at)])
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.pid.to_string(),
+                r.image.clone(),
+                r.tool.clone(),
+                clip(&what(r), 60),
+                age(r.created_at),
+            ]
+        })
         .collect();
     println!("{}", table(&["ID", "PID", "IMAGE", "TOOL", "ASKS", "AGE"], rows));
     for r in &open {
-        println!("\nrequest {} · pid {} ({}) · {}", r.id, r.pid, r.image, r.created_at.to_rfc3339());
+        println!("\nrequest {} · pid {} ({}) · {}", r.id, r.pid, one_line(&r.image), r.created_at.to_rfc3339());
         println!("  goal: {}", clip(&r.goal, 200));
         println!("  asks: {}", what(r));
-        println!("  call: {}", r.tool);
-        for line in pretty_args(&r.args).lines() {
+        println!("  call: {}", one_line(&r.tool));
+        for line in pretty_args(&r.args) {
             println!("    {line}");
         }
     }
@@ -65,7 +77,7 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs) -> anyhow::Result<()> {
     let id = request_id(&args.id)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let d = kernel.decide(id, &Verdict::Approve { always: args.always }, &Actor::operator())?;
-    println!("approved request {id}: pid {} will run {} as parked", d.request.pid, d.request.tool);
+    println!("approved request {id}: pid {} will run {} as parked", d.request.pid, one_line(&d.request.tool));
     if let Some(g) = d.grant {
         println!("grant {g}: {} from now on", what(&d.request));
     }

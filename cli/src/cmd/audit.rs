@@ -9,7 +9,7 @@ use libos_console::wire;
 use crate::args::{AuditAction, AuditArgs};
 use crate::ctx::{self, Ctx, parse_pid};
 use crate::exit::{AuditBroken, UsageError};
-use crate::render::{clip, table};
+use crate::render::{self, clip, table};
 
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -21,7 +21,7 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
         Some(AuditAction::Head { json }) => {
             let (seq, hash) = kernel.audit_head()?;
             if *json {
-                println!("{}", serde_json::json!({"seq": seq.get(), "hash": hash}));
+                println!("{}", render::json_line(&serde_json::json!({"seq": seq.get(), "hash": hash}))?);
             } else {
                 println!("{hash}");
             }
@@ -57,7 +57,7 @@ fn filter(args: &AuditArgs) -> anyhow::Result<AuditFilter> {
 async fn list(kernel: &Kernel, args: &AuditArgs) -> anyhow::Result<()> {
     let mut f = filter(args)?;
     let records = kernel.audit(&f)?;
-    print_records(&records, args.json, true);
+    print_records(&records, args.json, true)?;
     if !args.follow {
         return Ok(());
     }
@@ -74,17 +74,17 @@ async fn list(kernel: &Kernel, args: &AuditArgs) -> anyhow::Result<()> {
         let new = kernel.audit(&f)?;
         if let Some(r) = new.last() {
             last = r.seq;
-            print_records(&new, args.json, false);
+            print_records(&new, args.json, false)?;
         }
     }
 }
 
-fn print_records(records: &[AuditRecord], json: bool, header: bool) {
+fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::Result<()> {
     if json {
         for r in records {
-            println!("{}", wire::audit(r));
+            println!("{}", render::json_line(&wire::audit(r))?);
         }
-        return;
+        return Ok(());
     }
     let rows: Vec<Vec<String>> = records
         .iter()
@@ -96,12 +96,12 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) {
                 r.kind.clone(),
                 r.action.clone(),
                 r.outcome.clone(),
-                clip(r.detail.as_deref().unwrap_or(&r.args), 60),
+                clip(&r.detail.clone().unwrap_or_else(|| render::json_args(&r.args)), 60),
             ]
         })
         .collect();
     if rows.is_empty() {
-        return;
+        return Ok(());
     }
     let text = table(&["SEQ", "TIME", "ACTOR", "KIND", "ACTION", "OUTCOME", "DETAIL"], rows);
     if header {
@@ -112,12 +112,13 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) {
             println!("{line}");
         }
     }
+    Ok(())
 }
 
 fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Result<()> {
     let report = kernel.audit_verify(expect_head)?;
     if json {
-        println!("{}", wire::verify(&report));
+        println!("{}", render::json_line(&wire::verify(&report))?);
     }
     match report.broken {
         None => {

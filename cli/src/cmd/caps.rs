@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::args::{CapsArgs, GrantArgs, RevokeArgs};
 use crate::ctx::{Ctx, parse_pid};
 use crate::exit::UsageError;
-use crate::render::table;
+use crate::render::{self, one_line, table};
 
 /// Lists a process's grants with where each stands.
 pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
@@ -34,7 +34,7 @@ pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", render::json(&out)?);
         return Ok(());
     }
     let rows = grants
@@ -78,7 +78,7 @@ pub fn grant(ctx: &Ctx, args: &GrantArgs) -> anyhow::Result<()> {
     spec.expires = args.expires.as_deref().map(parse_duration).transpose().map_err(usage)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let id = kernel.grant(pid, &spec, &Actor::operator())?;
-    println!("grant {id}: {spec} to pid {pid}");
+    println!("grant {id}: {} to pid {pid}", one_line(&spec.to_string()));
     Ok(())
 }
 
@@ -90,7 +90,7 @@ pub fn revoke(ctx: &Ctx, args: &RevokeArgs) -> anyhow::Result<()> {
     println!(
         "revoked grant {id} ({} {} of pid {}) and {derived} grant{} derived from it",
         g.rights,
-        g.resource,
+        one_line(&g.resource.to_string()),
         g.holder,
         if derived == 1 { "" } else { "s" }
     );

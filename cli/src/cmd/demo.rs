@@ -129,7 +129,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     section("decisions in the audit log");
     for r in kernel.audit(&AuditFilter::default())? {
         if matches!(r.outcome.as_str(), "denied" | "parked") || matches!(r.action.as_str(), "approve" | "deny") {
-            println!("{:<5} {:<16} {:<11} {:<8} {}", r.seq, r.actor, r.action, r.outcome, r.detail.unwrap_or_default());
+            let detail = crate::render::one_line(r.detail.as_deref().unwrap_or_default()).into_owned();
+            println!("{:<5} {:<16} {:<11} {:<8} {detail}", r.seq, r.actor, r.action, r.outcome);
         }
     }
     section("libos audit verify");

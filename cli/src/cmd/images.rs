@@ -2,7 +2,7 @@
 
 use crate::args::ImagesArgs;
 use crate::ctx::Ctx;
-use crate::render::{clip, table};
+use crate::render::{block, clip, one_line, table};
 
 /// Lists the images that can be spawned, or shows one whole.
 pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
@@ -10,16 +10,18 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     let images = ctx.images(&config)?;
     if let Some(crate::args::ImagesAction::Show { name }) = &args.action {
         let i = images.get(name)?;
-        println!("image {} {} · model profile `{}`", i.name, i.version, i.model);
-        println!("{}", i.description);
+        // Images come from directories anyone with write access filled: escaped like model text.
+        println!("{}", one_line(&format!("image {} {} · model profile `{}`", i.name, i.version, i.model)));
+        println!("{}", block(&i.description));
         println!();
         println!("tools:   {}", i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
         let grants: Vec<String> = i.grants.iter().map(ToString::to_string).collect();
-        println!("grants:  {}", if grants.is_empty() { "none".to_string() } else { grants.join("; ") });
+        let grants = if grants.is_empty() { "none".to_string() } else { grants.join("; ") };
+        println!("grants:  {}", one_line(&grants));
         println!("budget:  {}", i.budget);
         println!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
         println!();
-        println!("{}", i.source.trim_end());
+        println!("{}", block(i.source.trim_end()));
         return Ok(());
     }
     let rows = images

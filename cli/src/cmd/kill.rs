@@ -4,6 +4,7 @@ use libos_kernel::{Actor, OpenMode};
 
 use crate::args::{KillArgs, PidArg, ReniceArgs};
 use crate::ctx::{Ctx, parse_pid};
+use crate::render::one_line;
 
 /// Kills a process (with `--tree`, its descendants too); a scheduler
 /// running one cancels its quantum within its poll interval.
@@ -30,7 +31,8 @@ pub fn pause(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let state = kernel.pause(pid, Actor::operator())?;
-    println!("pid {pid} is {state}");
+    // A state names what it waits on (a message filter's channel is model text).
+    println!("pid {pid} is {}", one_line(&state.to_string()));
     Ok(())
 }
 
@@ -39,6 +41,6 @@ pub fn resume(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let state = kernel.resume(pid, Actor::operator())?;
-    println!("pid {pid} is {state}");
+    println!("pid {pid} is {}", one_line(&state.to_string()));
     Ok(())
 }

@@ -1,4 +1,9 @@
 //! `libos logs`: a process's quanta as a readable transcript.
+//!
+//! Nearly everything here was written by a model or came back from a tool,
+//! and is escaped as it is printed: the header, model names, errors and
+//! call arguments as one line each; rationales, results and the final
+//! result as indented blocks whose newlines stay.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +12,7 @@ use libos_kernel::{ModelCallOutcome, ModelCallRow, OpenMode, ProcState, Transcri
 
 use crate::args::LogsArgs;
 use crate::ctx::{Ctx, parse_pid};
+use crate::render::{self, block, one_line};
 
 const MAX_RESULT_LINES: usize = 12;
 
@@ -32,10 +38,11 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
         quanta.entry(e.quantum).or_default().entries.push(e);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&wire::transcript(&process, &calls, &entries))?);
+        println!("{}", render::json(&wire::transcript(&process, &calls, &entries))?);
         return Ok(());
     }
-    println!("pid {} · {} · {} · goal: {}", process.pid, process.image, process.state, process.goal);
+    let head = format!("pid {} · {} · {} · goal: {}", process.pid, process.image, process.state, process.goal);
+    println!("{}", one_line(&head));
     for (n, q) in &quanta {
         println!();
         let head = q.calls.last();
@@ -43,8 +50,9 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
             Some(c) => println!(
                 "quantum {n} · {} · {} (profile {}) · {} ms · tokens {}{}/{}",
                 c.at,
-                if c.record.model.is_empty() { "?" } else { &c.record.model },
-                c.record.profile,
+                // The model name is whatever the provider answered.
+                if c.record.model.is_empty() { "?".into() } else { one_line(&c.record.model) },
+                one_line(&c.record.profile),
                 c.record.latency.as_millis(),
                 if c.record.usage.estimated { "~" } else { "" },
                 c.record.usage.input,
@@ -58,27 +66,27 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
                 ModelCallOutcome::Rejected => println!(
                     "  rejected (attempt {}): {}",
                     c.record.attempt + 1,
-                    c.record.error.as_deref().unwrap_or("")
+                    one_line(c.record.error.as_deref().unwrap_or(""))
                 ),
                 ModelCallOutcome::Error => {
-                    println!("  model error: {}", c.record.error.as_deref().unwrap_or(""));
+                    println!("  model error: {}", one_line(c.record.error.as_deref().unwrap_or("")));
                 }
             }
         }
         for e in &q.entries {
             if let Some(r) = &e.call.rationale {
-                println!("  says: {}", indent(r, "        "));
+                println!("  says: {}", indent(&block(r), "        "));
             }
-            println!("  call: {} {}", e.call.tool, e.call.args);
-            println!("  result ({}): {}", e.result.outcome, indent(&cap(&e.result.content), "          "));
+            println!("  call: {} {}", one_line(&e.call.tool), render::json_args(&e.call.args));
+            println!("  result ({}): {}", e.result.outcome, indent(&cap(&block(&e.result.content)), "          "));
         }
     }
     println!();
     match &process.state {
-        ProcState::Exited { code, result } => println!("exited({code}): {result}"),
-        ProcState::Failed { kind, error } => println!("failed({}): {error}", kind.as_str()),
-        ProcState::Killed { by, reason } => println!("killed by {by}: {reason}"),
-        other => println!("now {other}"),
+        ProcState::Exited { code, result } => println!("exited({code}): {}", indent(&block(result), "  ")),
+        ProcState::Failed { kind, error } => println!("failed({}): {}", kind.as_str(), one_line(error)),
+        ProcState::Killed { by, reason } => println!("killed by {by}: {}", one_line(reason)),
+        other => println!("now {}", one_line(&other.to_string())),
     }
     Ok(())
 }

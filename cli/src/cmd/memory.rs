@@ -7,7 +7,7 @@ use libos_console::wire;
 use crate::args::{MemoryAction, MemoryArgs};
 use crate::ctx::{Ctx, parse_pid};
 use crate::exit::UsageError;
-use crate::render::table;
+use crate::render::{self, block, one_line, table};
 
 /// Lists a process's view, or shows one object.
 pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
@@ -16,10 +16,9 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
         let kernel = ctx.open(OpenMode::Existing)?;
         let o = kernel.memory_object(oid)?;
         if *json {
-            let out = wire::object(&o);
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            println!("{}", render::json(&wire::object(&o))?);
         } else {
-            println!(
+            let head = format!(
                 "object {} · {}/{} · {} · version {} · owner pid {} · updated {}",
                 o.oid,
                 o.namespace,
@@ -29,8 +28,10 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
                 o.owner,
                 o.updated_at.to_rfc3339()
             );
+            println!("{}", one_line(&head));
             println!();
-            println!("{}", o.content);
+            // The object whole, as a block: its lines stay lines.
+            println!("{}", block(&o.content));
         }
         return Ok(());
     }
@@ -42,7 +43,7 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
     let view = kernel.memory_view(pid)?;
     if args.json {
         let out: Vec<_> = view.iter().map(wire::handle).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", render::json(&out)?);
         return Ok(());
     }
     if view.is_empty() {

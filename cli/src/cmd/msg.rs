@@ -6,7 +6,7 @@ use libos_kernel::{Actor, OpenMode};
 
 use crate::args::{InboxArgs, SendArgs};
 use crate::ctx::{Ctx, parse_pid};
-use crate::render::{age, clip, table};
+use crate::render::{self, age, clip, table};
 
 /// Sends a message as the operator; prints its id.
 pub fn send(ctx: &Ctx, args: &SendArgs) -> anyhow::Result<()> {
@@ -32,7 +32,7 @@ pub fn inbox(ctx: &Ctx, args: &InboxArgs) -> anyhow::Result<()> {
     let messages = kernel.inbox(pid)?;
     if args.json {
         let out: Vec<_> = messages.iter().map(wire::message).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", render::json(&out)?);
         return Ok(());
     }
     if messages.is_empty() {

@@ -8,7 +8,7 @@ use libos_console::wire;
 
 use crate::args::PsArgs;
 use crate::ctx::Ctx;
-use crate::render::{age, clip, quanta, table, tokens};
+use crate::render::{self, age, clip, quanta, table, tokens};
 
 /// Prints live processes (all with `--all`), as a tree with `--tree`.
 pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
     let procs = kernel.processes(filter)?;
     if args.json {
         let list: Vec<_> = procs.iter().map(wire::process).collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", render::json(&list)?);
         return Ok(());
     }
     let ordered: Vec<(usize, &ProcessInfo)> =

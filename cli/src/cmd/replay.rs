@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::args::ReplayArgs;
 use crate::ctx::{Ctx, parse_pid};
+use crate::render::{self, one_line};
 
 fn line(p: &ProcessReplay) -> String {
     let head = format!(
@@ -56,7 +57,7 @@ pub async fn run(ctx: &Ctx, args: &ReplayArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"matches": report.matches(), "processes": out}))?);
+        println!("{}", render::json(&json!({"matches": report.matches(), "processes": out}))?);
     } else {
         println!(
             "replay of pid {pid} and {} descendant{} in a scratch store, on the recorded model answers",
@@ -64,7 +65,7 @@ pub async fn run(ctx: &Ctx, args: &ReplayArgs) -> anyhow::Result<()> {
             if report.processes.len() == 2 { "" } else { "s" }
         );
         for p in &report.processes {
-            println!("{}", line(p));
+            println!("{}", one_line(&line(p)));
         }
     }
     anyhow::ensure!(report.matches(), "the replay diverged from the original run");

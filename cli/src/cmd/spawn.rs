@@ -9,6 +9,7 @@ use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, SpawnSpec};
 use crate::args::SpawnArgs;
 use crate::ctx::{self, Ctx};
 use crate::exit::UsageError;
+use crate::render::{block, one_line};
 
 /// Registers the image, spawns the process, prints its pid; with `--run`,
 /// runs the scheduler until idle and prints how the process ended.
@@ -37,8 +38,8 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
             .await?;
         let p = kernel.process(pid)?;
         match &p.state {
-            ProcState::Exited { code, result } => println!("pid {pid} exited({code}): {result}"),
-            other => println!("pid {pid} is {other}"),
+            ProcState::Exited { code, result } => println!("pid {pid} exited({code}): {}", block(result)),
+            other => println!("pid {pid} is {}", one_line(&other.to_string())),
         }
     }
     Ok(())

@@ -12,3 +12,4 @@ mod parking;
 mod serve;
 mod store_faults;
 mod support;
+mod terminal;

@@ -1,8 +1,9 @@
 //! Every endpoint, the token, and the error codes.
 
 use insta::assert_json_snapshot;
-use libos_kernel::AuditFilter;
+use libos_kernel::quantum::{Action, Next, ToolResultRecord};
 use libos_kernel::testing::Backend;
+use libos_kernel::{AuditFilter, Outcome};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -219,6 +220,45 @@ async fn a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_
     let r = public.client.get(format!("{}/", public.base)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert!(r.text().await.unwrap().contains("<title>libos console</title>"));
+}
+
+/// Issue 14, hole 6 (terminal injection), in the browser: model text with
+/// markup, escape sequences, newlines, C1 and bidi controls comes back from
+/// the API exactly, and the page only ever inserts it as text.
+#[tokio::test]
+async fn model_text_stays_exact_in_the_api_and_the_page_never_parses_it_as_html() {
+    const GOAL: &str = "<img src=x onerror=alert(1)>\u{1b}[2J\u{1b}[H\nfake line\u{9b}2J\u{202e}gpj.exe";
+    const ARGS: &str = r#"{"path":"<b>x</b>\u001b[1A\u001b[2K"}"#;
+    const RESULT: &str = "</pre><script>alert(1)</script>\r\u{1b}]52;c;cHduZWQ=\u{7}";
+    let s = Server::start().await;
+    s.spawn(GOAL);
+    let done = Action::Done {
+        result: ToolResultRecord { outcome: Outcome::Ok, content: RESULT.into() },
+        next: Next::Continue,
+    };
+    let pid = s.quantum("read_file", ARGS, done);
+    let (_, process) = s.get(&format!("/api/processes/{pid}")).await;
+    assert_eq!(process["goal"], GOAL);
+    let (_, transcript) = s.get(&format!("/api/processes/{pid}/transcript")).await;
+    let call = &transcript["quanta"][0]["tool_calls"][0];
+    assert_eq!(
+        (&call["args"], &call["result"]),
+        (&json!({"path": "<b>x</b>\u{1b}[1A\u{1b}[2K"}), &Value::from(RESULT))
+    );
+
+    let page = s.client.get(format!("{}/", s.base)).send().await.unwrap().text().await.unwrap();
+    for parser in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "createContextualFragment",
+        "DOMParser",
+        "eval(",
+    ] {
+        assert!(!page.contains(parser), "the console page uses {parser}, which would parse model text as HTML");
+    }
+    assert!(page.contains("document.createTextNode(String(k ?? \"\"))"), "el() no longer inserts children as text");
 }
 
 libos_kernel::on_both_stores!(async:

@@ -142,7 +142,9 @@ impl ChatModel for OpenAiModel {
             if retry >= self.config.retry.max_retries {
                 return Err(ModelError::Transient { message, attempts: retry + 1, retry_after });
             }
-            tracing::warn!(profile = %self.config.profile, retry, ?delay, "model call failed, retrying: {message}");
+            // A provider's error text goes to the operator's terminal: escaped, one line.
+            let shown = libos_kernel::text::escape_line(&message);
+            tracing::warn!(profile = %self.config.profile, retry, ?delay, "model call failed, retrying: {shown}");
             if !throttled {
                 tokio::time::sleep(delay).await;
             }
