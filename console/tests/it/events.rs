@@ -50,9 +50,9 @@ async fn state_changes_approvals_and_records_stream_live_with_ids(backend: Backe
     let s = Server::start_on(backend, true).await;
     let stream = s.client.get(format!("{}/api/events", s.base)).send().await.unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    // Committed after the stream opened: spawn, lease, park.
+    // Committed after the stream opened: spawn, lease, the parked call, its request, park.
     let pid = s.parked_on_approval("write the report");
-    let events = read_events(stream, |e| audits(e) >= 4).await;
+    let events = read_events(stream, |e| audits(e) >= 5).await;
     let shape: Vec<(String, String, Option<String>)> = events
         .iter()
         .map(|(e, v, id)| {
@@ -77,8 +77,9 @@ async fn state_changes_approvals_and_records_stream_live_with_ids(backend: Backe
             ev("process", format!("pid {p} waiting"), None),
             ev("approval", "request 1 open".into(), None),
             ev("audit", "write_file parked".into(), Some("3")),
+            ev("audit", "request ok".into(), Some("4")),
             ev("process", format!("pid {p} waiting"), None),
-            ev("audit", "park ok".into(), Some("4")),
+            ev("audit", "park ok".into(), Some("5")),
         ]
     );
 }
