@@ -153,7 +153,12 @@ fn events_for(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<Event>, KernelErro
         && let Some(id) =
             serde_json::from_str::<Value>(&r.args).ok().and_then(|a| a.get("request").and_then(Value::as_i64))
     {
-        out.push(json_event("approval", &wire::request(&kernel.request(RequestId(id))?)));
+        // A refused decision may name a request that does not exist.
+        match kernel.request(RequestId(id)) {
+            Ok(req) => out.push(json_event("approval", &wire::request(&req))),
+            Err(KernelError::NoSuchRequest(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     out.push(json_event("audit", &wire::audit(r)).id(r.seq.get().to_string()));
     Ok(out)

@@ -51,7 +51,7 @@ pub use kernel::Kernel;
 pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BYTES, Outlook, QuantumEnd, Verdict};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
-    Action, ApprovedCall, CompactTurn, EffectIntent, InboxSummary, Lease, ModelCallOutcome, ModelCallRecord,
+    Action, ApprovedCall, Binding, CompactTurn, EffectIntent, InboxSummary, Lease, ModelCallOutcome, ModelCallRecord,
     ModelCallRow, Next, QuantumCommit, RecentHistory, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
 };
 pub use state::{FailureKind, ProcState, WaitOn};

@@ -47,6 +47,26 @@ pub struct ApprovedCall {
     pub quantum: u64,
     /// The call, with its canonical arguments.
     pub call: ToolCallRecord,
+    /// Whether the call is still the one the audit chain recorded when it
+    /// parked, as the lease found it.
+    pub binding: Binding,
+}
+
+/// An approved call checked against the audit chain by the lease that
+/// resumes it: the bytes that run are the bytes checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// It is the recorded call: run it. The approval stands in for the
+    /// `ask` of exactly this need, nothing else the call touches.
+    Intact {
+        /// The resource the approval is for.
+        resource: Resource,
+        /// The right it is for.
+        right: Right,
+    },
+    /// It is not (an edited store): never run it; this says why, for the
+    /// model and the audit record.
+    Broken(String),
 }
 
 /// What the prompt says about the inbox.

@@ -1,7 +1,10 @@
 //! One quantum: one model call that must choose exactly one tool call.
 //!
 //! 1. If the lease carries an approved call, re-dispatch exactly that call
-//!    (no model call), from step 4 with the approval standing in for `ask`.
+//!    (no model call), from step 4 with the approval standing in for the
+//!    `ask` of the one resource and right it was for. If the lease found
+//!    the stored call differing from the audit chain, it is not run: the
+//!    model hears why, and that is the call's audit record.
 //! 2. Otherwise read the image and recent transcript; build the request
 //!    (inbox notice and unread interrupts included) and call the model (its
 //!    client retries transient errors). Retries exhausted: the process goes
@@ -28,11 +31,11 @@ use std::time::{Duration, Instant};
 
 use libos_images::{Image, ImageSet};
 use libos_kernel::budget::{Dimension, amounts};
-use libos_kernel::caps::{Decision, Effect};
+use libos_kernel::caps::{Decision, Effect, Resource, Right};
 use libos_kernel::syscall::{Check, SpawnImage, Syscall};
 use libos_kernel::{
-    Action, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome,
-    ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
+    Action, ApprovedCall, Binding, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
+    ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Sandbox};
 use libos_tools::{Caller, Dispatch, Refusal, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
@@ -114,7 +117,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Err(e) => return fail(FailureKind::KernelError, e),
     };
     if let Some(approved) = &lease.resume {
-        return resume_approved(env, lease, &image, &workspace, &approved.call).await;
+        return resume_approved(env, lease, &image, &workspace, approved).await;
     }
     let model = match env.models.get(&image.model) {
         Ok(m) => m,
@@ -223,7 +226,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
         };
-        return dispatch(env, lease, &workspace, Some(m), call_rec, &call, seen, false).await;
+        return dispatch(env, lease, &workspace, Some(m), call_rec, &call, seen, None).await;
     }
     fail(
         FailureKind::InvalidOutput,
@@ -231,30 +234,33 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     )
 }
 
-/// Re-dispatches a call a human approved, exactly as it was parked.
+/// Re-dispatches a call a human approved, exactly as it was parked and as
+/// the lease found it in the audit chain; a call that is not what the chain
+/// holds never runs.
 async fn resume_approved(
     env: &QuantumEnv,
     lease: &Lease,
     image: &Image,
     workspace: &Workspace,
-    call_rec: &ToolCallRecord,
+    approved: &ApprovedCall,
 ) -> Result<QuantumOutcome, KernelError> {
+    let call_rec = &approved.call;
+    let not_run = |why: String| {
+        // The model hears why; the call's audit record says it too.
+        let result = ToolResultRecord { outcome: Outcome::Error, content: format!("approved call not run: {why}") };
+        let action = Action::Done { result, next: Next::Continue };
+        commit(env, lease, None, call_rec.clone(), Vec::new(), action, Vec::new())
+    };
+    let (resource, right) = match &approved.binding {
+        Binding::Intact { resource, right } => (resource, *right),
+        Binding::Broken(why) => return not_run(why.clone()),
+    };
     match ToolCall::parse(&call_rec.tool, &call_rec.args, &image.tools) {
-        Ok(call) => dispatch(env, lease, workspace, None, call_rec.clone(), &call, Vec::new(), true).await,
-        Err(reason) => {
-            // The stored call no longer parses (its image changed): the model hears why.
-            let result =
-                ToolResultRecord { outcome: Outcome::Error, content: format!("approved call not run: {reason}") };
-            commit(
-                env,
-                lease,
-                None,
-                call_rec.clone(),
-                Vec::new(),
-                Action::Done { result, next: Next::Continue },
-                Vec::new(),
-            )
+        Ok(call) => {
+            dispatch(env, lease, workspace, None, call_rec.clone(), &call, Vec::new(), Some((resource, right))).await
         }
+        // The stored call no longer parses (its image changed).
+        Err(reason) => not_run(reason.to_string()),
     }
 }
 
@@ -268,7 +274,7 @@ async fn dispatch(
     call_rec: ToolCallRecord,
     call: &ToolCall,
     seen: Vec<libos_kernel::MsgId>,
-    approved: bool,
+    approved: Option<(&Resource, Right)>,
 ) -> Result<QuantumOutcome, KernelError> {
     let kernel = &env.kernel;
     let error = |content: String| Action::Done {

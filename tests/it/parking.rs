@@ -122,7 +122,8 @@ async fn approval_bypass_attempts_are_refused_with_clear_errors(backend: Backend
     assert_eq!(
         err(approve(&w, ids[&c], false)),
         format!(
-            "request {}: the stored call does not match the call recorded in the audit log (record {}); refusing to decide it",
+            "request {} refused: the stored call differs from the call recorded in the audit log (record {}) in the \
+             request's arguments; the request is cancelled and the call will not run",
             ids[&c],
             w.kernel
                 .audit(&libos_kernel::AuditFilter {

@@ -192,9 +192,13 @@ fn killed_at_many_points_nothing_acknowledged_is_lost_and_nothing_runs_twice() {
     }
 
     let audit = json_lines(&env.ok(&["audit", "--json"]));
-    // Every approval the CLI acknowledged is in the log, exactly once.
+    // Every approval the CLI acknowledged is in the log, exactly once (a
+    // refused decision is audited too, as an error).
     for id in &h.ack.approved {
-        let n = audit.iter().filter(|r| r["action"] == "approve" && r["args"]["request"] == *id).count();
+        let n = audit
+            .iter()
+            .filter(|r| r["action"] == "approve" && r["outcome"] == "ok" && r["args"]["request"] == *id)
+            .count();
         assert_eq!(n, 1, "approval of request {id}");
     }
 

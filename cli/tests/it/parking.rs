@@ -199,3 +199,45 @@ fn the_orchestrator_scenario_runs_through_the_binary_with_decisions_from_another
     assert_eq!(inbox.lines().filter(|l| l.contains("reports") && l.contains("read")).count(), 3, "{inbox}");
     env.ok(&["audit", "verify"]);
 }
+
+#[test]
+fn approving_a_parked_call_edited_in_the_store_fails_in_one_line_and_is_audited() {
+    let env = Env::new();
+    let script = env.write(
+        "script.toml",
+        r#"
+[[agent]]
+image = "coder"
+goal_contains = "harmless"
+
+[[agent.step]]
+tool = "shell"
+args = { argv = ["echo", "harmless"] }
+
+[[agent.step]]
+tool = "exit"
+args = { result = "done" }
+"#,
+    );
+    env.ok(&["spawn", "coder", "--goal", "say something harmless"]);
+    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    let open = pending(&env, 1);
+    let evil = serde_json::json!({"argv": ["sh", "-c", format!("touch {}", env.path("pwned").display())]});
+    rusqlite::Connection::open(env.db()).unwrap().execute("UPDATE parked SET args = ?1", [evil.to_string()]).unwrap();
+
+    let id = open[0]["id"].to_string();
+    let (code, stderr) = env.fails(&["approve", &id]);
+    let message = format!(
+        "request {id} refused: the stored call differs from the call recorded in the audit log (record 3) in the \
+         parked call's arguments; the request is cancelled and the call will not run"
+    );
+    assert_eq!((code, stderr), (6, format!("libos: error: {message}\n")));
+    let denied = env.ok(&["audit", "--outcome", "denied", "--json"]);
+    let denied: Vec<Value> = denied.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let denied: Vec<(&Value, &Value)> = denied.iter().map(|r| (&r["action"], &r["detail"])).collect();
+    assert_eq!(denied, vec![(&Value::from("approve"), &Value::from(message))]);
+
+    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    assert!(!env.path("pwned").exists());
+    env.ok(&["audit", "verify"]);
+}

@@ -108,7 +108,9 @@ async fn actions_need_the_token_and_are_audited_as_the_operator(backend: Backend
         .filter(|r| r.actor == "human:operator" && r.action != "spawn")
         .map(|r| (r.action, r.outcome))
         .collect();
-    let expected = [("approve", "ok"), ("send", "ok"), ("pause", "ok"), ("resume", "ok"), ("kill", "ok")];
+    // The refused second approval is audited too.
+    let expected =
+        [("approve", "ok"), ("approve", "error"), ("send", "ok"), ("pause", "ok"), ("resume", "ok"), ("kill", "ok")];
     assert_eq!(actions, expected.map(|(a, o)| (a.to_string(), o.to_string())));
 }
 

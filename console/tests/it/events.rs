@@ -50,9 +50,9 @@ async fn state_changes_approvals_and_records_stream_live_with_ids(backend: Backe
     let s = Server::start_on(backend, true).await;
     let stream = s.client.get(format!("{}/api/events", s.base)).send().await.unwrap();
     assert_eq!(stream.headers()["content-type"], "text/event-stream");
-    // Committed after the stream opened: spawn, lease, park.
+    // Committed after the stream opened: spawn, lease, the parked call, its request, park.
     let pid = s.parked_on_approval("write the report");
-    let events = read_events(stream, |e| audits(e) >= 4).await;
+    let events = read_events(stream, |e| audits(e) >= 5).await;
     let shape: Vec<(String, String, Option<String>)> = events
         .iter()
         .map(|(e, v, id)| {
@@ -77,8 +77,9 @@ async fn state_changes_approvals_and_records_stream_live_with_ids(backend: Backe
             ev("process", format!("pid {p} waiting"), None),
             ev("approval", "request 1 open".into(), None),
             ev("audit", "write_file parked".into(), Some("3")),
+            ev("audit", "request ok".into(), Some("4")),
             ev("process", format!("pid {p} waiting"), None),
-            ev("audit", "park ok".into(), Some("4")),
+            ev("audit", "park ok".into(), Some("5")),
         ]
     );
 }
@@ -130,8 +131,27 @@ async fn commits_by_another_process_reach_the_stream(backend: Backend) {
     assert_eq!(events.last().unwrap().1["detail"], "spawned worker as pid 1");
 }
 
+async fn a_refused_decision_on_a_missing_request_does_not_stall_the_stream(backend: Backend) {
+    let s = Server::start_on(backend, true).await;
+    let stream = s.client.get(format!("{}/api/events", s.base)).send().await.unwrap();
+    let (code, _) = s.post("/api/requests/999/approve", serde_json::json!({})).await;
+    assert_eq!(code, 404);
+    s.spawn("after the refusal");
+    let events = read_events(stream, |e| audits(e) >= 2).await;
+    let shape: Vec<(String, String)> = events
+        .iter()
+        .map(|(e, v, _)| {
+            (e.clone(), format!("{} {}", v["action"].as_str().unwrap_or(""), v["outcome"].as_str().unwrap_or("")))
+        })
+        .filter(|(e, _)| e != "process")
+        .collect();
+    let ev = |e: &str, what: &str| (e.to_string(), what.to_string());
+    assert_eq!(shape, [ev("audit", "approve error"), ev("audit", "spawn ok")]);
+}
+
 libos_kernel::on_both_stores!(async:
     state_changes_approvals_and_records_stream_live_with_ids,
+    a_refused_decision_on_a_missing_request_does_not_stall_the_stream,
     a_reconnecting_client_resumes_after_its_last_event_id,
     commits_by_another_process_reach_the_stream,
 );

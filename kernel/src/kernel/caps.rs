@@ -5,7 +5,7 @@ use serde_json::json;
 use super::Kernel;
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
-use crate::caps::{Decision, Effect, Grant, GrantSpec, decide};
+use crate::caps::{Decision, Effect, Grant, GrantSpec, Resource, Right, decide};
 use crate::error::KernelError;
 use crate::ids::{GrantId, Pid};
 use crate::store::Tx;
@@ -90,12 +90,15 @@ fn checks(tx: &Tx<'_>, pid: Pid, needs: &[Need], now: Timestamp) -> Result<Vec<C
         .collect())
 }
 
-fn verdict(checks: &[Check], approved: bool) -> Effect {
+fn verdict(checks: &[Check], approved: Option<(&Resource, Right)>) -> Effect {
     checks
         .iter()
         .map(|c| match c.decision.effect {
-            // The approval stands in for the ask that parked the call; a deny still wins.
-            Effect::Ask if approved => Effect::Allow,
+            // The approval stands in for the ask that parked the call, and
+            // for no other; a deny still wins.
+            Effect::Ask if approved.is_some_and(|(r, right)| c.need.resource == *r && c.need.right == right) => {
+                Effect::Allow
+            }
             e => e,
         })
         .max()
@@ -104,10 +107,16 @@ fn verdict(checks: &[Check], approved: bool) -> Effect {
 
 impl Kernel {
     /// Decides a call that needs `needs`. With `approved` (a human approved
-    /// this exact call), an `ask` counts as `allow`; a `deny` still wins, and
-    /// a revoked grant matches nothing. Counted grants that allow it are
-    /// spent here, atomically; one with no uses left denies.
-    pub fn authorize(&self, pid: Pid, needs: &[Need], approved: bool) -> Result<Authorization, KernelError> {
+    /// this exact call, which asked for that resource and right), the `ask`
+    /// of that need counts as `allow`; any other `ask` still asks, a `deny`
+    /// still wins, and a revoked grant matches nothing. Counted grants that
+    /// allow it are spent here, atomically; one with no uses left denies.
+    pub fn authorize(
+        &self,
+        pid: Pid,
+        needs: &[Need],
+        approved: Option<(&Resource, Right)>,
+    ) -> Result<Authorization, KernelError> {
         if needs.is_empty() {
             // Nothing to check (`exit`, `now`, own inbox, own children): no transaction.
             return Ok(Authorization { effect: Effect::Allow, checks: Vec::new() });

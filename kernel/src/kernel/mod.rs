@@ -5,6 +5,7 @@
 //! any side rows: model call, transcript entry, effect intent) together. If
 //! any part fails, including the audit append, nothing commits.
 
+mod binding;
 mod caps;
 mod human;
 mod inspect;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::binding;
 use super::syscalls::{self, SyscallOutcome};
 use super::{Kernel, apply, apply_read};
 use crate::actor::Actor;
@@ -19,7 +20,7 @@ use crate::error::KernelError;
 use crate::ids::GrantId;
 use crate::ids::{Pid, SchedulerId};
 use crate::ipc::RequestKind;
-use crate::quantum::{Action, ApprovedCall, InboxSummary, ToolResultRecord};
+use crate::quantum::{Action, InboxSummary, ToolResultRecord};
 use crate::quantum::{EffectIntent, Lease, ModelCallRecord, Next, QuantumCommit};
 use crate::state::WaitOn;
 use crate::state::{Event, FailureKind, LeaseInfo, ProcState};
@@ -111,12 +112,13 @@ impl Kernel {
                 p.state = state;
                 p.generation = generation;
                 p.updated_at = now;
+                // The approved call is checked against the chain here, where
+                // its bytes are read: what the quantum runs is what was checked.
                 let resume = match tx.parked(p.pid)? {
-                    Some(parked) if parked.approved => parked.request.map(|request| ApprovedCall {
-                        request,
-                        quantum: parked.quantum,
-                        call: parked.call,
-                    }),
+                    Some(parked) if parked.approved => match parked.request {
+                        Some(request) => Some(binding::approved_call(tx, p.pid, parked, request)?),
+                        None => None,
+                    },
                     _ => None,
                 };
                 let (unread, interrupts) = tx.unread_summary(p.pid)?;
@@ -223,7 +225,10 @@ impl Kernel {
             }
             tx.mark_read(&commit.seen, now)?;
             let args: serde_json::Value = serde_json::from_str(&commit.call.args).unwrap_or(serde_json::Value::Null);
-            let (decision, grant, checks) = summarize(&commit.checks, lease.resume.is_some());
+            // An approved call that asks again (a need its approval is not
+            // for) parks as asking, not as approved.
+            let approved = lease.resume.is_some() && !matches!(commit.action, Action::Ask { .. });
+            let (decision, grant, checks) = summarize(&commit.checks, approved);
             let audit = |outcome: Outcome, result: Option<&str>, detail: Option<String>| AuditDraft {
                 actor: Actor::Process(pid),
                 kind: AuditKind::Tool,
@@ -272,6 +277,17 @@ impl Kernel {
                             record.seq,
                             now,
                         )?;
+                        if let RequestKind::Approval { resource, right } = &kind {
+                            let bind = binding::request_record(
+                                pid,
+                                id,
+                                &commit.call.tool,
+                                &record.args_sha256,
+                                resource,
+                                *right,
+                            );
+                            tx.append_audit(&bind, now)?;
+                        }
                         (WaitOn::Human(id), Some(id))
                     }
                     None => (on, None),

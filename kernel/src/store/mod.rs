@@ -29,6 +29,7 @@ use crate::error::{KernelError, OpenError, StoreError};
 
 pub(crate) use db::Tx;
 use db::{Chain, Conn};
+pub(crate) use ipc::ParkedCall;
 pub(crate) use pg::Wake;
 pub use schema::current_version as schema_version;
 

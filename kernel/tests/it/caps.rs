@@ -138,7 +138,7 @@ fn derived_grants_stay_within_their_parents_and_revocation_reaches_the_whole_sub
                 };
                 let resource = Resource::fs(&name);
                 for right in [Right::Read, Right::Write, Right::Delete] {
-                    let auth = kernel.authorize(*p, &[Need::grant(resource.clone(), right)], false).unwrap();
+                    let auth = kernel.authorize(*p, &[Need::grant(resource.clone(), right)], None).unwrap();
                     if let Some(decider) = auth.checks[0].decision.grant {
                         assert!(!descends(decider), "seed {seed}: revoked grant {revoked} (or a descendant) decided");
                     }

@@ -205,6 +205,31 @@ fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again(bac
     assert_eq!(seen, vec![(1, "write_file".to_string(), libos_kernel::Outcome::Unknown)]);
 }
 
+fn an_approval_lifts_the_ask_of_its_own_need_and_no_other(backend: Backend) {
+    use libos_kernel::caps::{Effect, GrantSpec, Resource, Right};
+    use libos_kernel::syscall::Need;
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    let pid = spawn(kernel, "g");
+    kernel.grant(pid, &GrantSpec::parse("write fs:** ask").unwrap(), &Actor::operator()).unwrap();
+    let mut ask = commit("write_file", r#"{"content":"x","path":"a"}"#, Next::Continue);
+    ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write };
+    kernel.commit_quantum(&lease_one(kernel), &ask).unwrap();
+    let request = kernel.pending().unwrap().remove(0).id;
+    kernel.decide(request, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator()).unwrap();
+
+    // The lease resumes the call with the need its approval is for.
+    let resumed = lease_one(kernel).resume.expect("the approved call is resumed");
+    assert_eq!(resumed.binding, libos_kernel::Binding::Intact { resource: Resource::fs("a"), right: Right::Write });
+    // That approval lifts that need's ask, and no other.
+    let a = Resource::fs("a");
+    let effect = |paths: &[&str]| {
+        let needs: Vec<Need> = paths.iter().map(|p| Need::grant(Resource::fs(p), Right::Write)).collect();
+        kernel.authorize(pid, &needs, Some((&a, Right::Write))).unwrap().effect
+    };
+    assert_eq!([effect(&["a"]), effect(&["b"]), effect(&["a", "b"])], [Effect::Allow, Effect::Ask, Effect::Ask]);
+}
+
 fn a_result_holding_a_nul_character_commits(backend: Backend) {
     let postgres = matches!(backend, Backend::Postgres(_));
     let store = kernel_on(backend);
@@ -231,6 +256,7 @@ libos_kernel::on_both_stores!(sync:
     leases_are_round_robin_and_skip_excluded_and_backed_off_processes,
     an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown,
     an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again,
+    an_approval_lifts_the_ask_of_its_own_need_and_no_other,
 );
 
 /// PostgreSQL only: a lease claim picks its rows, then waits a short while

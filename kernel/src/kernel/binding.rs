@@ -1,0 +1,184 @@
+//! What an approval binds: the stored call, checked against the audit chain.
+//!
+//! A call parks on an approval with two records, appended one after the
+//! other in the park's transaction: the call's own (`outcome = parked`:
+//! tool, pid, canonical arguments and their sha256) and the request's
+//! (`action = request`: the request id, the tool, that sha256, and the
+//! resource and right that asked). The request row, the parked row and the
+//! grant `--always` installs are all read back from the store, which
+//! anyone with the file can edit; the chain is what an edit cannot change
+//! unnoticed. So [`check`] compares every stored part that decides what
+//! runs (request: tool, arguments, resource, right; parked call: tool,
+//! arguments) with those two records, both when a human decides and when
+//! the lease that resumes an approved call reads it.
+
+use std::fmt;
+
+use serde_json::json;
+
+use crate::actor::Actor;
+use crate::audit::{AuditDraft, AuditKind, Outcome, bound_args, sha256_hex};
+use crate::caps::{Resource, ResourcePattern, Right};
+use crate::error::KernelError;
+use crate::ids::{AuditSeq, Pid, RequestId};
+use crate::ipc::{Request, RequestKind, RequestStatus};
+use crate::quantum::{ApprovedCall, Binding};
+use crate::store::{ParkedCall, Tx};
+
+/// The action of the record that binds a request to what asked.
+const REQUEST_ACTION: &str = "request";
+
+/// How a stored call differs from what the chain recorded when it parked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Mismatch {
+    /// The record the request points at is not the park of this process's call.
+    NoPark(AuditSeq),
+    /// A stored part differs from the record of the park at this seq.
+    Differs(AuditSeq, Part),
+}
+
+/// A stored part of a parked call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    RequestTool,
+    RequestArgs,
+    ParkedCall,
+    ParkedTool,
+    ParkedArgs,
+    /// The resource and right the approval is for (and `--always` grants).
+    Need,
+}
+
+impl Part {
+    fn as_str(self) -> &'static str {
+        match self {
+            Part::RequestTool => "the request's tool",
+            Part::RequestArgs => "the request's arguments",
+            Part::ParkedCall => "the parked call",
+            Part::ParkedTool => "the parked call's tool",
+            Part::ParkedArgs => "the parked call's arguments",
+            Part::Need => "the resource and right asked for",
+        }
+    }
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::NoPark(seq) => write!(f, "the audit log holds no park of this call at record {seq}"),
+            Mismatch::Differs(seq, part) => write!(
+                f,
+                "the stored call differs from the call recorded in the audit log (record {seq}) in {}",
+                part.as_str()
+            ),
+        }
+    }
+}
+
+fn request_args(id: RequestId, tool: &str, args_sha256: &str, resource: &Resource, right: Right) -> serde_json::Value {
+    json!({
+        "request": id.get(),
+        "tool": tool,
+        "args_sha256": args_sha256,
+        "resource": ResourcePattern::exact(resource).to_string(),
+        "right": right.as_str(),
+    })
+}
+
+/// The record binding approval request `id` to the resource and right that
+/// asked; appended right after the record of the call that parked.
+pub(super) fn request_record(
+    pid: Pid,
+    id: RequestId,
+    tool: &str,
+    args_sha256: &str,
+    resource: &Resource,
+    right: Right,
+) -> AuditDraft {
+    AuditDraft {
+        actor: Actor::Kernel,
+        kind: AuditKind::Kernel,
+        action: REQUEST_ACTION.to_string(),
+        pid: Some(pid),
+        args: request_args(id, tool, args_sha256, resource, right),
+        decision: None,
+        grant: None,
+        outcome: Outcome::Ok,
+        result: None,
+        detail: Some(format!("approval request {id}: {right} {resource} for {tool}")),
+    }
+}
+
+/// Whether `req` (whose park is recorded at `seq`) and `parked`, the call
+/// its process is parked on, are what the chain recorded. Reads only.
+pub(super) fn check(
+    tx: &Tx<'_>,
+    req: &Request,
+    seq: AuditSeq,
+    parked: Option<&ParkedCall>,
+) -> Result<Result<(), Mismatch>, KernelError> {
+    let differs = |part| Ok(Err(Mismatch::Differs(seq, part)));
+    let call = match tx.audit_record(seq)? {
+        Some(r)
+            if r.kind == AuditKind::Tool.as_str()
+                && r.outcome == Outcome::Parked.as_str()
+                && r.pid == Some(req.pid) =>
+        {
+            r
+        }
+        _ => return Ok(Err(Mismatch::NoPark(seq))),
+    };
+    if req.tool != call.action {
+        return differs(Part::RequestTool);
+    }
+    if req.args_sha256 != call.args_sha256 || sha256_hex(req.args.as_bytes()) != call.args_sha256 {
+        return differs(Part::RequestArgs);
+    }
+    let Some(parked) = parked.filter(|p| p.request == Some(req.id)) else {
+        return differs(Part::ParkedCall);
+    };
+    if parked.call.tool != call.action {
+        return differs(Part::ParkedTool);
+    }
+    if sha256_hex(parked.call.args.as_bytes()) != call.args_sha256 {
+        return differs(Part::ParkedArgs);
+    }
+    if let RequestKind::Approval { resource, right } = &req.kind {
+        let (_, expected) = bound_args(&request_args(req.id, &call.action, &call.args_sha256, resource, *right));
+        let bound = tx.audit_record(AuditSeq(seq.get() + 1))?.is_some_and(|r| {
+            r.kind == AuditKind::Kernel.as_str()
+                && r.action == REQUEST_ACTION
+                && r.pid == Some(req.pid)
+                && r.args_sha256 == expected
+        });
+        if !bound {
+            return differs(Part::Need);
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The approved call `parked` as a lease resumes it: intact, with the need
+/// its approval lifts, or broken, saying why (then it must never run).
+pub(super) fn approved_call(
+    tx: &Tx<'_>,
+    pid: Pid,
+    parked: ParkedCall,
+    id: RequestId,
+) -> Result<ApprovedCall, KernelError> {
+    let binding = match tx.request(id)? {
+        None => Binding::Broken(format!("request {id} is gone")),
+        Some((req, _)) if req.pid != pid => Binding::Broken(format!("request {id} belongs to process {}", req.pid)),
+        Some((req, _)) if req.status != RequestStatus::Approved => {
+            Binding::Broken(format!("request {id} is {}, not approved", req.status.name()))
+        }
+        Some((req, seq)) => match (check(tx, &req, seq, Some(&parked))?, &req.kind) {
+            (Err(m), _) => Binding::Broken(m.to_string()),
+            (Ok(()), RequestKind::Approval { resource, right }) => {
+                Binding::Intact { resource: resource.clone(), right: *right }
+            }
+            (Ok(()), RequestKind::Question { .. }) => Binding::Broken(format!("request {id} is a question")),
+        },
+    };
+    Ok(ApprovedCall { request: id, quantum: parked.quantum, call: parked.call, binding })
+}
