@@ -295,7 +295,12 @@ async fn dispatch(
             None => error("permission check asked without saying what for".to_string()),
         },
         Effect::Allow => {
-            let ctx = ToolContext { workspace: workspace.clone(), now: libos_kernel::Timestamp::now() };
+            // The tools act only on the files these checks were about.
+            let ctx = ToolContext {
+                workspace: workspace.clone(),
+                now: libos_kernel::Timestamp::now(),
+                allowed: needs.clone(),
+            };
             match call.dispatch(caller) {
                 Err(e) => error(e),
                 Ok(Dispatch::Exit { result }) => Action::Done {

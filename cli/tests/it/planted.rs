@@ -129,7 +129,7 @@ fn an_unreadable_libos_toml_is_an_error_not_ignored() {
 
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &env.path("libos.toml"),
+        env.path("libos.toml"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
