@@ -32,7 +32,8 @@ impl Ctx {
         if fresh && self.config.is_none() {
             write_config_template();
         }
-        // libos's configuration is its own state: no tool reaches it.
+        // libos's configuration is its own state: no tool reaches it, whether
+        // or not it exists yet (the next start would read it).
         kernel.protect(self.config.as_deref().unwrap_or(std::path::Path::new("libos.toml")));
         Ok(kernel)
     }
@@ -84,13 +85,33 @@ fn write_config_template() {
     }
 }
 
+/// What a scheduler runs with, and where it came from.
+pub struct Loaded {
+    /// Models by profile.
+    pub router: ModelRouter,
+    /// The images processes may spawn.
+    pub catalog: ImageSet,
+    /// The configuration file (whether or not it exists), image directories
+    /// and scripts: what the next start loads, so no tool may write them.
+    pub sources: Vec<PathBuf>,
+}
+
 /// Parses a pid argument.
 pub fn parse_pid(text: &str) -> Result<Pid, UsageError> {
     text.parse().map_err(UsageError)
 }
 
+/// What a scheduler runs with: the configuration's models (or `script` for
+/// all of them), the images of `catalog` (loaded from `config`), and every
+/// path they were loaded from.
+pub fn load_run(config: &Config, catalog: ImageSet, script: Option<&Path>) -> anyhow::Result<Loaded> {
+    let router = router(config, script)?;
+    let sources = config.loaded_paths().into_iter().chain(script.map(Path::to_path_buf)).collect();
+    Ok(Loaded { router, catalog, sources })
+}
+
 /// The model router for a run: configured profiles, or a script for all of them.
-pub fn router(config: &Config, script: Option<&Path>) -> anyhow::Result<ModelRouter> {
+fn router(config: &Config, script: Option<&Path>) -> anyhow::Result<ModelRouter> {
     let router = ModelRouter::from_config(config);
     Ok(match script {
         Some(path) => {
@@ -104,17 +125,18 @@ pub fn router(config: &Config, script: Option<&Path>) -> anyhow::Result<ModelRou
 /// Runs a scheduler on `kernel` until idle (or until `shutdown`).
 pub async fn run_scheduler(
     kernel: &Kernel,
-    router: ModelRouter,
-    catalog: ImageSet,
+    loaded: Loaded,
     sched: &SchedArgs,
     poll: Duration,
     until_idle: bool,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RunSummary> {
-    // The script a model plays is part of the run, not the agents' to edit.
-    if let Some(script) = &sched.script {
-        kernel.protect(script);
+    // What this run was loaded from is part of it, not the agents' to edit:
+    // a planted configuration or image would be the next run's authority.
+    for path in &loaded.sources {
+        kernel.protect(path);
     }
+    let Loaded { router, catalog, .. } = loaded;
     let sandbox = sandbox(kernel, sched)?;
     let env =
         libos_runtime::quantum::env_with_sandbox(kernel.clone(), router, QuantumPolicy::default(), catalog, sandbox);

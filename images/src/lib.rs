@@ -8,12 +8,15 @@
 //! Modules, in reading order:
 //! - [`spec`]: the TOML form and validation.
 //! - [`set`]: shipped images (in `images/shipped/`) and user directories.
+//! - [`file`]: reading a file libos loads at start (only a regular file, without blocking).
 //! - [`error`]: what goes wrong, naming the file and field.
 
 pub mod error;
+pub mod file;
 pub mod set;
 pub mod spec;
 
 pub use error::ImageError;
+pub use file::{FileError, read_text};
 pub use set::{ImageSet, SHIPPED};
 pub use spec::{ContextSpec, Image};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::ImageError;
+use crate::file::read_text;
 use crate::spec::Image;
 
 /// The images shipped in the binary, as (file name, TOML text).
@@ -37,7 +38,9 @@ impl ImageSet {
         self.images.insert(image.name.clone(), image);
     }
 
-    /// Adds every `*.toml` in `dir`; any bad file is an error naming it.
+    /// Adds every `*.toml` in `dir`; any bad file is an error naming it,
+    /// and so is one that is not a regular file (a FIFO, a device): see
+    /// [`crate::file`].
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), ImageError> {
         let err = |message: String| ImageError::Dir { dir: dir.display().to_string(), message };
         let entries = std::fs::read_dir(dir).map_err(|e| err(e.to_string().to_lowercase()))?;
@@ -49,8 +52,8 @@ impl ImageSet {
         files.sort();
         for path in files {
             let origin = path.display().to_string();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| ImageError::Syntax { origin: origin.clone(), message: e.to_string().to_lowercase() })?;
+            let text =
+                read_text(&path).map_err(|e| ImageError::Syntax { origin: origin.clone(), message: e.to_string() })?;
             self.insert(Image::parse(&origin, &text)?);
         }
         Ok(())

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use libos_images::FileError;
 use serde::Deserialize;
 
 use crate::model::ChatModel;
@@ -108,6 +109,9 @@ pub enum Profile {
 /// The loaded configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
+    /// The file it was read from, or looked for (`libos.toml` when none was
+    /// given, whether or not it exists: the next start reads it).
+    pub file: Option<PathBuf>,
     /// Extra image directories, absolute or relative to the working directory.
     pub image_dirs: Vec<PathBuf>,
     /// Profiles by name.
@@ -126,22 +130,19 @@ pub fn process_env(key: &str) -> Option<String> {
 
 impl Config {
     /// Loads `path` if given (it must exist), else `./libos.toml` if present;
-    /// then fills a missing `default` profile from the environment.
+    /// then fills a missing `default` profile from the environment. Only a
+    /// missing `./libos.toml` means "no configuration": one that exists but
+    /// cannot be read (a directory, a FIFO, not UTF-8, no permission) is an
+    /// error naming it, never silently ignored.
     pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Config, String> {
-        let (text, base) = match path {
-            Some(p) => (
-                Some(
-                    std::fs::read_to_string(p)
-                        .map_err(|e| format!("config {}: {}", p.display(), e.to_string().to_lowercase()))?,
-                ),
-                p.parent().map(Path::to_path_buf).unwrap_or_default(),
-            ),
-            None => {
-                let p = Path::new("libos.toml");
-                (std::fs::read_to_string(p).ok(), PathBuf::new())
-            }
+        let file_path = path.unwrap_or(Path::new("libos.toml"));
+        let origin = file_path.display().to_string();
+        let text = match libos_images::read_text(file_path) {
+            Ok(t) => Some(t),
+            Err(FileError::NotFound) if path.is_none() => None,
+            Err(e) => return Err(format!("config {origin}: {e}")),
         };
-        let origin = path.map_or_else(|| "libos.toml".to_string(), |p| p.display().to_string());
+        let base = path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
         let file: ConfigToml = match text {
             Some(t) => {
                 toml::from_str(&t).map_err(|e| format!("config {origin}: {}", e.message().trim().replace('\n', " ")))?
@@ -149,6 +150,7 @@ impl Config {
             None => ConfigToml::default(),
         };
         let mut config = Config {
+            file: Some(file_path.to_path_buf()),
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
             profiles: BTreeMap::new(),
             prices: BTreeMap::new(),
@@ -170,6 +172,20 @@ impl Config {
             config.profiles.insert("default".to_string(), p);
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// Everything this configuration makes libos load at start: the file
+    /// itself (whether or not it exists), the image directories and the
+    /// scripts of scripted profiles. No tool may write any of them, or an
+    /// agent could choose the next run's models, keys and grants.
+    pub fn loaded_paths(&self) -> Vec<PathBuf> {
+        let scripts = self.profiles.values().filter_map(|p| match p {
+            Profile::Scripted { script, .. } => Some(script.clone()),
+            Profile::OpenAi(_) => None,
+        });
+        self.file.iter().cloned().chain(self.image_dirs.iter().cloned()).chain(scripts).collect()
     }
 }
 

@@ -314,12 +314,14 @@ async fn dispatch(
                 .map(Duration::from_secs);
             // Dropping the quantum (a kill, a shutdown) stops what it started.
             let cancel = CancelOnDrop(Cancel::new());
+            // The tools act only on the files these checks were about.
             let ctx = ToolContext {
                 workspace: workspace.clone(),
                 now,
                 sandbox: env.sandbox.clone(),
                 cancel: cancel.0.clone(),
                 time_left,
+                allowed: needs.clone(),
             };
             match call.dispatch(caller) {
                 Err(e) => error(e),

@@ -1,5 +1,7 @@
 //! `delete_file(path)`: remove a file from the workspace.
 
+use libos_kernel::caps::Right;
+use rustix::fs::{AtFlags, FileType};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -29,15 +31,21 @@ pub(crate) fn spec() -> ToolSpec {
 }
 
 pub(crate) fn run(a: &DeleteFileArgs, ctx: &ToolContext) -> ToolOutput {
-    let path = match ctx.workspace.resolve(&a.path) {
-        Ok(p) => p,
-        Err(e) => return ToolOutput::Error(e.to_string()),
+    let opened = match ctx.open(&a.path, Right::Delete) {
+        Ok(o) => o,
+        Err(e) => return ToolOutput::Error(e),
     };
-    if path.is_dir() {
-        return ToolOutput::Error(format!("`{}` is a directory; only files can be deleted", a.path));
-    }
-    match std::fs::remove_file(&path) {
-        Ok(()) => ToolOutput::Ok(format!("deleted `{}`", ctx.workspace.display(&path))),
-        Err(e) => ToolOutput::Error(format!("cannot delete `{}`: {}", a.path, io_reason(&e))),
+    let is_dir = || ToolOutput::Error(format!("`{}` is a directory; only files can be deleted", a.path));
+    let name = match (&opened.found, &opened.name) {
+        (None, _) => return ToolOutput::Error(format!("cannot delete `{}`: no such file or directory", a.path)),
+        (Some(f), _) if f.kind == FileType::Directory => return is_dir(),
+        (Some(_), Some(name)) => name,
+        (Some(_), None) => return is_dir(),
+    };
+    // The name in the directory handle the walk holds; unlinking a name
+    // that became a directory meanwhile fails rather than removing it.
+    match rustix::fs::unlinkat(&opened.dir, name.as_os_str(), AtFlags::empty()) {
+        Ok(()) => ToolOutput::Ok(format!("deleted `{}`", ctx.workspace.display(&opened.path))),
+        Err(e) => ToolOutput::Error(format!("cannot delete `{}`: {}", a.path, io_reason(&e.into()))),
     }
 }

@@ -20,7 +20,7 @@ use libos_kernel::{Pid, Timestamp};
 use libos_sandbox::{Cancel, Sandbox};
 
 use crate::call::ToolCall;
-use crate::workspace::{PathError, Workspace};
+use crate::workspace::{Opened, PathError, Workspace};
 use crate::{delete_file, list_dir, now, read_file, shell, write_file};
 
 /// How a call must be committed.
@@ -73,11 +73,17 @@ pub struct ToolContext {
     /// What is left of the process's `wall_time` budget, if it has one: no
     /// program runs longer.
     pub time_left: Option<Duration>,
+    /// What the capability check allowed this call ([`ToolCall::needs`]). A
+    /// file tool acts only on the file a need names: a path that leads
+    /// elsewhere by the time it is opened (a directory swapped for a
+    /// symlink meanwhile) is refused, not followed.
+    pub allowed: Vec<Need>,
 }
 
 impl ToolContext {
     /// A context in `workspace` at `now` with no sandbox (programs are
-    /// refused), no cancellation and no wall-time budget.
+    /// refused), no cancellation, no wall-time budget, and nothing allowed
+    /// yet (set [`ToolContext::allowed`] to what the check allowed).
     pub fn new(workspace: Workspace, now: Timestamp) -> ToolContext {
         ToolContext {
             workspace,
@@ -85,7 +91,22 @@ impl ToolContext {
             sandbox: Sandbox::unavailable("no sandbox was configured"),
             cancel: Cancel::new(),
             time_left: None,
+            allowed: Vec::new(),
         }
+    }
+
+    /// Walks `path` beneath the workspace for a file tool that needs
+    /// `right` on it; refuses unless it leads to a file the check allowed.
+    pub(crate) fn open(&self, path: &str, right: Right) -> Result<Opened, String> {
+        let opened = self.workspace.open(path).map_err(|e| e.to_string())?;
+        let resource = self.workspace.resource(&opened.path);
+        if !self.allowed.iter().any(|n| n.resource == resource && n.right == right) {
+            return Err(format!(
+                "path `{path}` changed after it was checked (it now leads to `{}`): nothing was done",
+                self.workspace.display(&opened.path)
+            ));
+        }
+        Ok(opened)
     }
 }
 
@@ -118,10 +139,13 @@ fn pid(n: i64) -> Result<Pid, String> {
 
 impl ToolCall {
     /// The (resource, right) pairs this call touches. File paths are
-    /// resolved first (symlinks and `..` included), so the check is on the
-    /// real file. A path that resolves outside the workspace (or into
-    /// libos's own files) is refused as [`Refusal::Confined`], a denial no
-    /// grant can lift; one that cannot be resolved is [`Refusal::Invalid`].
+    /// resolved first, beneath the workspace and the way the tool will open
+    /// them (symlinks and `..` included), so the check is on the real file;
+    /// [`ToolCall::run`] then acts only on a file these name
+    /// ([`ToolContext::allowed`]). A path that resolves outside the
+    /// workspace (or into libos's own files) is refused as
+    /// [`Refusal::Confined`], a denial no grant can lift; one that cannot be
+    /// resolved is [`Refusal::Invalid`].
     pub fn needs(&self, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
         let workspace = caller.workspace;
         let fs = |path: &str, right: Right| -> Result<Vec<Need>, Refusal> {

@@ -9,7 +9,8 @@
 //! Modules, in reading order:
 //! - [`call`]: tool names, the typed call, the parse boundary and its rejections.
 //! - [`dispatch`]: what a call needs from the capability table, how it commits, and running it.
-//! - [`workspace`]: confinement of paths to the process workspace.
+//! - [`workspace`]: confinement of paths to the process workspace: walked beneath a
+//!   handle on its root, so file tools open what they check.
 //! - [`spec`]: the schema sent to models.
 //! - one module per tool: [`exit`], [`now`], [`read_file`], [`list_dir`],
 //!   [`write_file`], [`delete_file`], [`shell`]; kernel calls by family: [`procs`]

@@ -2,6 +2,8 @@
 
 use std::io::Read;
 
+use libos_kernel::caps::Right;
+use rustix::fs::{FileType, OFlags};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -34,20 +36,21 @@ pub(crate) fn spec() -> ToolSpec {
 }
 
 pub(crate) fn run(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
-    let path = match ctx.workspace.resolve(&a.path) {
-        Ok(p) => p,
-        Err(e) => return ToolOutput::Error(e.to_string()),
+    let opened = match ctx.open(&a.path, Right::Read) {
+        Ok(o) => o,
+        Err(e) => return ToolOutput::Error(e),
     };
-    let file = std::fs::File::open(&path);
-    let mut file = match file {
-        Ok(f) => f,
-        Err(e) => return ToolOutput::Error(format!("cannot read `{}`: {}", a.path, io_reason(&e))),
-    };
-    match file.metadata() {
-        Ok(m) if m.is_dir() => return ToolOutput::Error(format!("`{}` is a directory; use list_dir", a.path)),
-        Ok(_) => {}
-        Err(e) => return ToolOutput::Error(format!("cannot read `{}`: {}", a.path, io_reason(&e))),
+    match opened.found.as_ref().map(|f| f.kind) {
+        None => return ToolOutput::Error(format!("cannot read `{}`: no such file or directory", a.path)),
+        Some(FileType::Directory) => return ToolOutput::Error(format!("`{}` is a directory; use list_dir", a.path)),
+        Some(FileType::RegularFile) => {}
+        // A FIFO would block, a device read forever.
+        Some(_) => return ToolOutput::Error(format!("`{}` is not a regular file", a.path)),
     }
+    let mut file = match opened.reopen(OFlags::RDONLY) {
+        Ok(fd) => std::fs::File::from(fd),
+        Err(e) => return ToolOutput::Error(format!("cannot read `{}`: {}", a.path, io_reason(&e))),
+    };
     let mut bytes = Vec::new();
     let limit = MAX_READ_BYTES as u64 + 1;
     if let Err(e) = (&mut file).take(limit).read_to_end(&mut bytes) {

@@ -1,17 +1,46 @@
-//! Confinement of file tools to a process's workspace.
+//! Confinement of file tools to a process's workspace: file tools open what
+//! they check.
 //!
-//! A path is resolved before any check: relative paths are joined to the
-//! workspace, the longest existing prefix is canonicalised by the operating
-//! system (so `..` and symlinks are followed exactly as the OS would), and the
-//! not-yet-existing rest must be plain names. The result must lie inside the
-//! workspace and outside every protected path (the store and libos's state).
-//! A dangling symlink is refused rather than followed.
+//! A path is never handed to the operating system to resolve. It is walked
+//! beneath a handle on the workspace root, one name at a time: each name is
+//! opened relative to the directory handle before it, without following it
+//! (`O_PATH | O_NOFOLLOW`), and what it is is asked of the opened handle. A
+//! symlink is read from its own handle and its target spliced into the rest
+//! of the walk (a relative target from the link's directory, an absolute one
+//! only if it lies under the root); `..` steps back to the handle before it,
+//! and stepping back from the root leaves the workspace. The walk ends with
+//! the canonical path of what it found, which is what the capability check is
+//! about, and the handles it holds: the object's directory and its name in
+//! it. A missing tail must be plain names, created beneath those handles.
 //!
-//! Known limit: between this check and the open, another program with access
-//! to the workspace could swap a directory for a symlink. No libos tool can
-//! create symlinks, so an agent cannot race itself through libos alone.
+//! Protected paths (the store and `.libos/`, the configuration, image
+//! directories, scripts, the program) are refused by path and by identity:
+//! every directory the walk passes through and the object it ends on are
+//! compared, by device and inode, with each protected path that exists, so
+//! a protected directory reached under another name is refused too.
+//!
+//! The tools then act on the handles, never again on the path: a read opens
+//! the final name relative to its directory handle without following it and
+//! checks that it is the object the walk found; a write creates a temporary
+//! file in the directory handle and renames it over the name, relative to the
+//! same handle; a delete unlinks the name relative to it. And they act only
+//! if the walk led to the file the capability check was about
+//! ([`crate::ToolContext::allowed`]). Symlinks can appear anywhere and at any
+//! time (the shell tool, or any program, can make them and swap them for
+//! directories): a swap can make a call fail, never make it reach something
+//! it was not allowed to.
 
-use std::path::{Path, PathBuf};
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{FileType, Mode, OFlags, Stat};
+use rustix::io::Errno;
+
+/// Most symlinks one walk follows (as Linux's `MAXSYMLINKS`).
+const MAX_SYMLINKS: usize = 40;
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +65,76 @@ impl std::fmt::Display for PathError {
 pub struct Workspace {
     root: PathBuf,
     protected: Vec<PathBuf>,
+}
+
+/// Device and inode: what a file is, whatever it is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Identity {
+    dev: u64,
+    ino: u64,
+}
+
+impl Identity {
+    // The field types differ between targets; on most they are already u64.
+    #[allow(clippy::unnecessary_cast)]
+    pub(crate) fn of(stat: &Stat) -> Identity {
+        Identity { dev: stat.st_dev as u64, ino: stat.st_ino as u64 }
+    }
+}
+
+/// What a walk found at a path that exists.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// The object, held without being opened for reading (`O_PATH`).
+    pub fd: OwnedFd,
+    /// Its type, from the held handle.
+    pub kind: FileType,
+    identity: Identity,
+}
+
+/// A path walked beneath the workspace root: the canonical path and the
+/// handles that reach it.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The canonical path (inside the workspace, never protected).
+    pub path: PathBuf,
+    /// The directory holding the object (the root holds itself).
+    pub dir: OwnedFd,
+    /// The object's name in `dir` (none: the root, or a path that does not
+    /// exist yet).
+    pub name: Option<OsString>,
+    /// What is there; none when the path does not exist yet.
+    pub found: Option<Found>,
+    /// Names below `dir` that do not exist yet, the object's own last
+    /// (empty when it exists).
+    pub missing: Vec<OsString>,
+}
+
+impl Opened {
+    /// Opens the found object for reading: a directory through the handle
+    /// the walk holds on it; anything else by its name relative to its
+    /// directory handle, not following a symlink, without blocking, and only
+    /// if it is still the object the walk found.
+    pub fn reopen(&self, flags: OFlags) -> std::io::Result<OwnedFd> {
+        let Some(found) = &self.found else { return Err(Errno::NOENT.into()) };
+        let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        let changed = || std::io::Error::other("it changed while it was being opened");
+        let fd = match &self.name {
+            Some(name) if found.kind != FileType::Directory => {
+                match rustix::fs::openat(&self.dir, name.as_os_str(), flags, Mode::empty()) {
+                    Ok(fd) => fd,
+                    // A symlink now, where the walk found a file.
+                    Err(Errno::LOOP) => return Err(changed()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            _ => rustix::fs::openat(&found.fd, ".", flags, Mode::empty())?,
+        };
+        if Identity::of(&rustix::fs::fstat(&fd)?) != found.identity {
+            return Err(changed());
+        }
+        Ok(fd)
+    }
 }
 
 impl Workspace {
@@ -64,49 +163,34 @@ impl Workspace {
         &self.protected
     }
 
-    /// Whether `path` (canonical) is protected.
+    /// Whether `path` (canonical) is protected, by its name. File tools also
+    /// refuse a protected file or directory reached under another name.
     pub fn is_protected(&self, path: &Path) -> bool {
         self.protected.iter().any(|p| path.starts_with(p))
     }
 
     /// Resolves a path given by the model to a canonical path inside the
-    /// workspace. Errors are model-visible one-liners naming the path.
+    /// workspace, the way the file tools will open it. Errors are
+    /// model-visible one-liners naming the path.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, PathError> {
-        if path.is_empty() {
+        self.open(path).map(|o| o.path)
+    }
+
+    /// Walks `given` beneath the root (see the module docs).
+    pub(crate) fn open(&self, given: &str) -> Result<Opened, PathError> {
+        if given.is_empty() {
             return Err(PathError::Invalid("path is empty".to_string()));
         }
-        if path.contains('\0') {
+        if given.contains('\0') {
             return Err(PathError::Invalid("path contains a NUL byte".to_string()));
         }
-        let given = Path::new(path);
-        let joined = if given.is_absolute() { given.to_path_buf() } else { self.root.join(given) };
-        let mut base = joined.as_path();
-        let mut tail = Vec::new();
-        // symlink_metadata: a dangling symlink counts as existing, so it is
-        // canonicalised (and refused) rather than written through.
-        while std::fs::symlink_metadata(base).is_err() {
-            let Some(name) = base.file_name() else {
-                return Err(PathError::Invalid(format!("path `{path}` cannot be resolved")));
-            };
-            tail.push(name.to_os_string());
-            base = base.parent().ok_or_else(|| PathError::Invalid(format!("path `{path}` cannot be resolved")))?;
-        }
-        let mut resolved = std::fs::canonicalize(base).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => PathError::Invalid(format!("path `{path}` goes through a broken symlink")),
-            _ => PathError::Invalid(format!("path `{path}`: {}", io_reason(&e))),
-        })?;
-        for name in tail.into_iter().rev() {
-            resolved.push(name);
-        }
-        if !resolved.starts_with(&self.root) {
-            return Err(PathError::Confined(format!("path `{path}` is outside the workspace")));
-        }
-        if self.is_protected(&resolved) {
-            return Err(PathError::Confined(format!(
-                "path `{path}` is libos's own state and is never accessible to tools"
-            )));
-        }
-        Ok(resolved)
+        let walk = Walk { ws: self, given, protected: self.protected_identities() };
+        walk.run()
+    }
+
+    /// The identities of the protected paths that exist now.
+    pub(crate) fn protected_identities(&self) -> Vec<Identity> {
+        self.protected.iter().filter_map(|p| rustix::fs::stat(p).ok()).map(|s| Identity::of(&s)).collect()
     }
 
     /// A resolved path as the capability resource it is: `fs:` and the path
@@ -124,6 +208,160 @@ impl Workspace {
             Ok(rel) => rel.display().to_string(),
             Err(_) => path.display().to_string(),
         }
+    }
+}
+
+/// A name still to walk, and whether it came from a symlink's target.
+type Step = (OsString, bool);
+
+struct Walk<'a> {
+    ws: &'a Workspace,
+    given: &'a str,
+    protected: Vec<Identity>,
+}
+
+impl Walk<'_> {
+    fn outside(&self) -> PathError {
+        PathError::Confined(format!("path `{}` is outside the workspace", self.given))
+    }
+
+    fn own_state(&self) -> PathError {
+        PathError::Confined(format!("path `{}` is libos's own state and is never accessible to tools", self.given))
+    }
+
+    fn invalid(&self, why: &str) -> PathError {
+        PathError::Invalid(format!("path `{}` {why}", self.given))
+    }
+
+    fn io(&self, e: impl Into<std::io::Error>) -> PathError {
+        PathError::Invalid(format!("path `{}`: {}", self.given, io_reason(&e.into())))
+    }
+
+    /// Refuses a protected path, or a protected object under any name.
+    fn check(&self, path: &Path, identity: Option<Identity>) -> Result<(), PathError> {
+        if self.ws.is_protected(path) || identity.is_some_and(|i| self.protected.contains(&i)) {
+            return Err(self.own_state());
+        }
+        Ok(())
+    }
+
+    /// The names of `path` (relative to the root when absolute), in order.
+    fn steps(&self, path: &Path, from_link: bool) -> Result<(bool, Vec<Step>), PathError> {
+        let (absolute, rel) = match path.strip_prefix(&self.ws.root) {
+            Ok(rel) if path.is_absolute() => (true, rel),
+            _ if path.is_absolute() => return Err(self.outside()),
+            _ => (false, path),
+        };
+        let mut steps = Vec::new();
+        for c in rel.components() {
+            match c {
+                Component::Normal(n) => steps.push((n.to_os_string(), from_link)),
+                Component::ParentDir => steps.push((OsString::from(".."), from_link)),
+                Component::CurDir => {}
+                Component::RootDir | Component::Prefix(_) => return Err(self.outside()),
+            }
+        }
+        Ok((absolute, steps))
+    }
+
+    fn run(&self) -> Result<Opened, PathError> {
+        let root_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let root = rustix::fs::open(&self.ws.root, root_flags, Mode::empty()).map_err(|e| self.io(e))?;
+        let root_stat = rustix::fs::fstat(&root).map_err(|e| self.io(e))?;
+        self.check(&self.ws.root, Some(Identity::of(&root_stat)))?;
+        let (_, steps) = self.steps(Path::new(self.given), false)?;
+        let mut pending: VecDeque<Step> = steps.into();
+        // The directories below the root that the walk holds, by name.
+        let mut held: Vec<(OwnedFd, OsString, Identity)> = Vec::new();
+        let mut links = 0;
+        let path_of = |held: &[(OwnedFd, OsString, Identity)]| {
+            let mut p = self.ws.root.clone();
+            p.extend(held.iter().map(|(_, n, _)| n));
+            p
+        };
+        while let Some((name, from_link)) = pending.pop_front() {
+            if name == ".." {
+                if held.pop().is_none() {
+                    return Err(self.outside());
+                }
+                continue;
+            }
+            let dir: BorrowedFd<'_> = held.last().map_or(root.as_fd(), |(fd, _, _)| fd.as_fd());
+            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let fd = match rustix::fs::openat(dir, name.as_os_str(), flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => {
+                    if from_link || pending.iter().any(|(_, l)| *l) {
+                        return Err(self.invalid("goes through a broken symlink"));
+                    }
+                    let mut missing = vec![name];
+                    for (n, _) in pending {
+                        if n == ".." {
+                            return Err(self.invalid("cannot be resolved"));
+                        }
+                        missing.push(n);
+                    }
+                    let mut path = path_of(&held);
+                    path.extend(&missing);
+                    self.check(&path, None)?;
+                    let dir = match held.pop() {
+                        Some((fd, _, _)) => fd,
+                        None => root,
+                    };
+                    return Ok(Opened { path, dir, name: None, found: None, missing });
+                }
+                Err(e) => return Err(self.io(e)),
+            };
+            let stat = rustix::fs::fstat(&fd).map_err(|e| self.io(e))?;
+            let identity = Identity::of(&stat);
+            match FileType::from_raw_mode(stat.st_mode) {
+                FileType::Symlink => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return Err(self.invalid("has too many levels of symbolic links"));
+                    }
+                    let target = rustix::fs::readlinkat(&fd, "", Vec::new()).map_err(|e| self.io(e))?;
+                    let (absolute, steps) = self.steps(Path::new(OsStr::from_bytes(target.as_bytes())), true)?;
+                    if absolute {
+                        held.clear();
+                    }
+                    for step in steps.into_iter().rev() {
+                        pending.push_front(step);
+                    }
+                }
+                FileType::Directory => {
+                    held.push((fd, name, identity));
+                    self.check(&path_of(&held), Some(identity))?;
+                }
+                kind => {
+                    if !pending.is_empty() {
+                        return Err(self.io(Errno::NOTDIR));
+                    }
+                    let mut path = path_of(&held);
+                    path.push(&name);
+                    self.check(&path, Some(identity))?;
+                    let dir = match held.pop() {
+                        Some((fd, _, _)) => fd,
+                        None => root,
+                    };
+                    let found = Found { fd, kind, identity };
+                    return Ok(Opened { path, dir, name: Some(name), found: Some(found), missing: Vec::new() });
+                }
+            }
+        }
+        // The walk ended on a directory: the last one held, or the root.
+        let path = path_of(&held);
+        let Some((fd, name, identity)) = held.pop() else {
+            let fd = root.try_clone().map_err(|e| self.io(e))?;
+            let found = Found { fd, kind: FileType::Directory, identity: Identity::of(&root_stat) };
+            return Ok(Opened { path, dir: root, name: None, found: Some(found), missing: Vec::new() });
+        };
+        let dir = match held.pop() {
+            Some((fd, _, _)) => fd,
+            None => root,
+        };
+        let found = Found { fd, kind: FileType::Directory, identity };
+        Ok(Opened { path, dir, name: Some(name), found: Some(found), missing: Vec::new() })
     }
 }
 

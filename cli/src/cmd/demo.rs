@@ -83,7 +83,8 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        ctx::run_scheduler(&k, router, catalog, &sched, Duration::from_millis(20), false, shutdown).await
+        let loaded = ctx::Loaded { router, catalog, sources: Vec::new() };
+        ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), false, shutdown).await
     });
 
     // The operator, from outside the scheduler: read each request, then decide.

@@ -11,14 +11,12 @@ use crate::ctx::{self, Ctx};
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let kernel = ctx.open(OpenMode::Create)?;
-    let router = ctx::router(&config, args.sched.script.as_deref())?;
-    let catalog = ctx.images(&config)?;
+    let loaded = ctx::load_run(&config, ctx.images(&config)?, args.sched.script.as_deref())?;
     let poll = Duration::from_millis(args.poll_ms);
     if !args.until_idle {
         eprintln!("libos: scheduler running on {} (Ctrl-C stops it cleanly)", ctx.store_name());
     }
-    let summary =
-        ctx::run_scheduler(&kernel, router, catalog, &args.sched, poll, args.until_idle, ctx::interrupted()).await?;
+    let summary = ctx::run_scheduler(&kernel, loaded, &args.sched, poll, args.until_idle, ctx::interrupted()).await?;
     for pid in &summary.recovered {
         eprintln!("libos: recovered pid {pid} from an expired lease");
     }

@@ -68,11 +68,10 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
         // A scheduler that cannot start (or stops on an error) stops the server too.
         let stop_all = scopeguard(&stop);
         let config = ctx.config()?;
-        let router = ctx::router(&config, args.sched.script.as_deref())?;
-        let catalog = ctx.images(&config)?;
+        let loaded = ctx::load_run(&config, ctx.images(&config)?, args.sched.script.as_deref())?;
         let mut wait = stopped.clone();
         let poll = Duration::from_millis(args.poll_ms);
-        let summary = ctx::run_scheduler(&kernel, router, catalog, &args.sched, poll, false, async move {
+        let summary = ctx::run_scheduler(&kernel, loaded, &args.sched, poll, false, async move {
             let _ = wait.wait_for(|s| *s).await;
         })
         .await?;

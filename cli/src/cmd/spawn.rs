@@ -33,9 +33,8 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     let pid = spawn_with_budget(&kernel, image, &args.goal, workspace, args.priority, &extra, budget)?;
     println!("{pid}");
     if args.run {
-        let router = ctx::router(&config, args.sched.script.as_deref())?;
-        ctx::run_scheduler(&kernel, router, images, &args.sched, Duration::from_millis(20), true, ctx::interrupted())
-            .await?;
+        let loaded = ctx::load_run(&config, images, args.sched.script.as_deref())?;
+        ctx::run_scheduler(&kernel, loaded, &args.sched, Duration::from_millis(20), true, ctx::interrupted()).await?;
         let p = kernel.process(pid)?;
         match &p.state {
             ProcState::Exited { code, result } => println!("pid {pid} exited({code}): {}", block(result)),

@@ -9,6 +9,7 @@ mod e2e;
 mod errors;
 mod nodes;
 mod parking;
+mod planted;
 mod serve;
 mod store_faults;
 mod support;

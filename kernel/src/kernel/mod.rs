@@ -99,13 +99,17 @@ impl Kernel {
     }
 
     /// Puts `path` (a file or a directory and everything under it) out of
-    /// every tool's reach: libos's configuration, a script a model plays.
-    /// A path that does not exist yet is protected as written.
+    /// every tool's reach: libos's configuration, an image directory, a
+    /// script a model plays. A relative path is taken against the current
+    /// directory. Whether or not it exists, it is protected where it is (its
+    /// longest existing ancestor canonicalised, so it matches the paths tools
+    /// resolve) and, when it is a symlink, where it points as well.
     pub fn protect(&self, path: &std::path::Path) {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let mut protected = self.inner.protected.write().unwrap_or_else(|e| e.into_inner());
-        if !protected.contains(&path) {
-            protected.push(path);
+        for path in protected_forms(path) {
+            if !protected.contains(&path) {
+                protected.push(path);
+            }
         }
     }
 
@@ -135,6 +139,37 @@ fn notify(listeners: &Mutex<Vec<Listener>>) {
     for listener in listeners.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         listener();
     }
+}
+
+/// Where `path` points, if it exists, and where it is: absolute, its longest
+/// existing ancestor canonical and the rest as written (so a path that does
+/// not exist yet still matches what a tool resolves, and a symlink is named
+/// itself, not only its target).
+fn protected_forms(path: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(absolute) = std::path::absolute(path) else { return vec![path.to_path_buf()] };
+    let mut forms: Vec<PathBuf> = std::fs::canonicalize(&absolute).into_iter().collect();
+    let (Some(mut at), Some(name)) = (absolute.parent(), absolute.file_name()) else {
+        forms.push(absolute.clone());
+        return forms;
+    };
+    let mut tail = vec![name];
+    let located = loop {
+        if let Ok(mut found) = std::fs::canonicalize(at) {
+            found.extend(tail.iter().rev());
+            break found;
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name);
+                at = parent;
+            }
+            _ => break absolute.clone(),
+        }
+    };
+    if !forms.contains(&located) {
+        forms.push(located);
+    }
+    forms
 }
 
 fn protected_paths(db: Option<&std::path::Path>) -> Vec<PathBuf> {

@@ -1,5 +1,7 @@
 //! Opening stores: every bad path is a one-line error and leaves the file untouched.
 
+use std::path::Path;
+
 use libos_kernel::{Kernel, OpenError, OpenMode, StoreLocation};
 use pretty_assertions::assert_eq;
 
@@ -73,4 +75,31 @@ fn a_store_reopens_with_its_processes_and_chain() {
     assert!(kernel.audit_verify(None).unwrap().ok());
     let protected = kernel.protected_paths();
     assert!(protected.iter().any(|p| p.ends_with("libos.db-wal")), "{protected:?}");
+}
+
+/// Issue 14: `protect("libos.toml")` kept a missing path relative, so it never
+/// matched the absolute paths tools resolve and an agent could plant one.
+#[test]
+fn protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = std::fs::canonicalize(dir.path()).unwrap();
+    let kernel = Kernel::in_memory().unwrap();
+    let before = kernel.protected_paths();
+    let missing = Path::new("not-yet/libos.toml");
+    kernel.protect(&dir.path().join(missing));
+    std::fs::write(real.join("images.toml"), "").unwrap();
+    std::os::unix::fs::symlink(real.join("images.toml"), real.join("link.toml")).unwrap();
+    kernel.protect(&dir.path().join("link.toml"));
+    kernel.protect(Path::new("relative-and-missing.toml"));
+    let cwd = std::fs::canonicalize(std::env::current_dir().unwrap()).unwrap();
+    let added: Vec<_> = kernel.protected_paths().into_iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!(
+        added,
+        vec![
+            real.join(missing),
+            real.join("images.toml"),
+            real.join("link.toml"),
+            cwd.join("relative-and-missing.toml")
+        ]
+    );
 }

@@ -165,8 +165,8 @@ impl Script {
 
     /// Reads and parses a script file.
     pub fn load(path: &std::path::Path) -> Result<Script, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("script {}: {}", path.display(), e.to_string().to_lowercase()))?;
+        // A regular file only: a FIFO or a device is an error, not a hang.
+        let text = libos_images::read_text(path).map_err(|e| format!("script {}: {e}", path.display()))?;
         Script::parse(&path.display().to_string(), &text)
     }
 

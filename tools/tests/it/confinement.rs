@@ -4,8 +4,9 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use libos_kernel::Timestamp;
-use libos_tools::{ToolCall, ToolContext, ToolName, ToolOutput, Workspace};
+use libos_tools::{Caller, ToolCall, ToolContext, ToolName, ToolOutput, Workspace};
 use pretty_assertions::assert_eq;
+use rustix::fs::{FileType, Mode};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -28,15 +29,24 @@ fn fixture() -> Fixture {
     symlink(outside.join("secret.txt"), ws.join("secret-link")).unwrap();
     symlink(outside.join("does-not-exist"), ws.join("dangling")).unwrap();
     symlink(ws.join("hello.txt"), ws.join("inner-link")).unwrap();
+    symlink("nowhere", ws.join("dangling-inside")).unwrap();
+    symlink(".libos", ws.join("store-link")).unwrap();
+    std::fs::hard_link(ws.join(".libos/libos.db"), ws.join("db-hard-link")).unwrap();
     let ws = std::fs::canonicalize(ws).unwrap();
     let outside = std::fs::canonicalize(outside).unwrap();
     Fixture { _dir: dir, ws, outside }
 }
 
+/// Runs a call as if every need were granted. A call its needs refuse
+/// still runs, with nothing allowed: the tool's own refusal is what is shown.
 fn run(f: &Fixture, tool: &str, args: &str) -> ToolOutput {
-    let protected = vec![f.ws.join(".libos")];
-    let ctx = ToolContext::new(Workspace::new(&f.ws, protected).unwrap(), Timestamp(0));
-    ToolCall::parse(tool, args, &ToolName::ALL).unwrap().run(&ctx)
+    // As the kernel's list: the store's directory and its files.
+    let workspace = Workspace::new(&f.ws, vec![f.ws.join(".libos"), f.ws.join(".libos/libos.db")]).unwrap();
+    let call = ToolCall::parse(tool, args, &ToolName::ALL).unwrap();
+    let allowed = call.needs(Caller { workspace: &workspace, parent: None }).unwrap_or_default();
+    let mut ctx = ToolContext::new(workspace, Timestamp(0));
+    ctx.allowed = allowed;
+    call.run(&ctx)
 }
 
 /// (tool, path) -> the one-line result.
@@ -63,12 +73,23 @@ fn paths_that_escape_the_workspace_are_refused_for_every_file_tool() {
         ("/etc/passwd", err("path `/etc/passwd` is outside the workspace")),
         ("escape/secret.txt", err("path `escape/secret.txt` is outside the workspace")),
         ("secret-link", err("path `secret-link` is outside the workspace")),
-        ("dangling", err("path `dangling` goes through a broken symlink")),
+        // A link to outside is refused as outside, whether or not its target exists.
+        ("dangling", err("path `dangling` is outside the workspace")),
+        ("dangling-inside", err("path `dangling-inside` goes through a broken symlink")),
+        // Leaving the workspace is refused even on the way back in.
+        ("../ws/hello.txt", err("path `../ws/hello.txt` is outside the workspace")),
+        (
+            "store-link/libos.db",
+            err("path `store-link/libos.db` is libos's own state and is never accessible to tools"),
+        ),
+        // The store under another name is still the store.
+        ("db-hard-link", err("path `db-hard-link` is libos's own state and is never accessible to tools")),
+        ("hello.txt/x", err("path `hello.txt/x`: not a directory")),
         (".libos/libos.db", err("path `.libos/libos.db` is libos's own state and is never accessible to tools")),
         ("sub/../.libos", err("path `sub/../.libos` is libos's own state and is never accessible to tools")),
         ("", err("path is empty")),
     ];
-    for tool in ["read_file", "write_file", "list_dir"] {
+    for tool in ["read_file", "write_file", "list_dir", "delete_file"] {
         for (path, expect) in &cases {
             check(&f, tool, path, expect.clone());
         }
@@ -76,6 +97,7 @@ fn paths_that_escape_the_workspace_are_refused_for_every_file_tool() {
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret");
     assert!(!f.outside.join("does-not-exist").exists(), "nothing was written through the dangling link");
     assert_eq!(std::fs::read_to_string(f.ws.join(".libos/libos.db")).unwrap(), "db");
+    assert!(!f.ws.join("nowhere").exists(), "nothing was written through the dangling link");
 }
 
 #[test]
@@ -91,11 +113,33 @@ fn paths_inside_the_workspace_work_including_absolute_and_inner_symlinks() {
     check(&f, "read_file", "missing.txt", err("cannot read `missing.txt`: no such file or directory"));
     check(&f, "read_file", "sub", err("`sub` is a directory; use list_dir"));
     check(&f, "write_file", "sub", err("`sub` is a directory"));
-    // The listing hides the store, and shows links as what they are.
+    // A FIFO would block a read forever: it is refused, not opened.
+    rustix::fs::mknodat(rustix::fs::CWD, f.ws.join("fifo"), FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+    check(&f, "read_file", "fifo", err("`fifo` is not a regular file"));
+    check(&f, "delete_file", "fifo", ToolOutput::Ok("deleted `fifo`".into()));
+    check(&f, "delete_file", "new/dir/file.txt", ToolOutput::Ok("deleted `new/dir/file.txt`".into()));
+    check(&f, "delete_file", "new/dir", err("`new/dir` is a directory; only files can be deleted"));
+    check(&f, "delete_file", "new/dir/file.txt", err("cannot delete `new/dir/file.txt`: no such file or directory"));
+    // The listing hides the store (under any name), and shows links as what they are.
     let listing = run(&f, "list_dir", r#"{"path": "."}"#);
     let ToolOutput::Ok(text) = listing else { panic!("{listing:?}") };
-    assert!(!text.contains(".libos"), "{text}");
-    assert!(text.contains("hello.txt (5 bytes)") && text.contains("sub/") && text.contains("new/"), "{text}");
+    // (Link sizes are their targets' lengths, which depend on the temporary directory.)
+    let names: Vec<&str> = text.lines().map(|l| l.split(" (").next().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "dangling",
+            "dangling-inside",
+            "escape",
+            "hello.txt",
+            "inner-link",
+            "new/",
+            "secret-link",
+            "store-link",
+            "sub/"
+        ]
+    );
+    assert!(text.contains("hello.txt (5 bytes)") && text.contains("store-link (6 bytes)"), "{text}");
 }
 
 #[test]
