@@ -9,6 +9,7 @@
 //! cargo run --release -p libos-bench -- parked [PROCESSES] [WAKES]
 //! cargo run --release -p libos-bench -- mock [PROCESSES] [QUANTA_EACH] [CONCURRENCY]
 //! cargo run --release -p libos-bench -- idle [SECONDS]
+//! cargo run --release -p libos-bench -- shell [RUNS]
 //! ```
 
 use std::sync::Arc;
@@ -647,11 +648,59 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `shell ["true"]` as the shell tool runs it: unconfined, and in the
+/// sandbox with this binary as the launcher (as the `libos` CLI does).
+fn sandbox_cost(runs: usize) -> anyhow::Result<()> {
+    use libos_sandbox::{Cancel, Cmd, End, Launcher, Policy, Sandbox};
+    let dir = tempfile::tempdir()?;
+    let ws = dir.path().canonicalize()?;
+    std::fs::create_dir_all(ws.join(".libos"))?;
+    let path = std::env::var("PATH").unwrap_or_default();
+    let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), ws.display().to_string())];
+    let policy = Policy::for_workspace(&ws, vec![ws.join(".libos"), ws.join("libos.toml")], Some(path.as_ref()));
+    let argv = vec!["true".to_string()];
+    let cmd = Cmd { argv: &argv, cwd: &ws, env: &env, policy: &policy, timeout: Duration::from_secs(10) };
+    let confined = Sandbox::confined(Launcher::new(std::env::current_exe()?))?;
+    let measure = |sandbox: &Sandbox| -> anyhow::Result<Vec<Duration>> {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let started = Instant::now();
+            let out = sandbox.run(&cmd, &Cancel::new())?;
+            times.push(started.elapsed());
+            anyhow::ensure!(out.end == End::Exited(0), "`true` ended {:?}", out.end);
+        }
+        times.sort();
+        Ok(times)
+    };
+    // Warm up both paths once, then alternate nothing: each set in a row.
+    measure(&Sandbox::unconfined())?;
+    let plain = measure(&Sandbox::unconfined())?;
+    let boxed = measure(&confined)?;
+    println!("scenario: shell [\"true\"], unconfined and in the sandbox");
+    println!("machine: {}", machine());
+    println!("params: {runs} runs each; sandbox: {}", confined.describe());
+    for (name, t) in [("unconfined", &plain), ("sandboxed", &boxed)] {
+        println!(
+            "result: {name}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+            percentile(t, 0.5).as_secs_f64() * 1e3,
+            percentile(t, 0.9).as_secs_f64() * 1e3,
+            percentile(t, 0.99).as_secs_f64() * 1e3
+        );
+    }
+    let over = percentile(&boxed, 0.5).saturating_sub(percentile(&plain, 0.5));
+    println!("result: the sandbox adds {:.2} ms at p50", over.as_secs_f64() * 1e3);
+    Ok(())
+}
+
 fn arg(args: &[String], i: usize, default: usize) -> anyhow::Result<usize> {
     args.get(i).map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a number")))
 }
 
 fn main() -> anyhow::Result<()> {
+    // The `shell` scenario uses this binary as the sandbox's launcher.
+    if libos_sandbox::launch::invoked() {
+        libos_sandbox::launch::main();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.first().map(String::as_str) {
@@ -665,9 +714,10 @@ fn main() -> anyhow::Result<()> {
         Some("idle") => rt.block_on(idle(arg(&args, 1, 10)? as u64)),
         Some("nodes") => rt.block_on(nodes(arg(&args, 1, 64)?, arg(&args, 2, 20)?, arg(&args, 3, 16)?)),
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
+        Some("shell") => sandbox_cost(arg(&args, 1, 500)?),
         _ => anyhow::bail!(
             "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
-             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS]"
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS]"
         ),
     }
 }

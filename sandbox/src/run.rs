@@ -67,12 +67,12 @@ impl Launcher {
         }
         let name = "libos-sandbox";
         let mut places = Vec::new();
-        if let Ok(exe) = std::env::current_exe() {
-            if let Some(dir) = exe.parent() {
-                places.push(dir.join(name));
-                if let Some(up) = dir.parent() {
-                    places.push(up.join(name));
-                }
+        if let Ok(exe) = std::env::current_exe()
+            && let Some(dir) = exe.parent()
+        {
+            places.push(dir.join(name));
+            if let Some(up) = dir.parent() {
+                places.push(up.join(name));
             }
         }
         if let Some(path) = std::env::var_os("PATH") {

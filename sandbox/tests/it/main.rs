@@ -1,3 +1,6 @@
 //! The sandbox, tried from inside: programs that try to get out.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod escape;
