@@ -649,7 +649,7 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
 }
 
 /// `shell ["true"]` as the shell tool runs it: unconfined, and in the
-/// sandbox with this binary as the launcher (as the `libos` CLI does).
+/// sandbox through the launcher the `libos` CLI would choose.
 fn sandbox_cost(runs: usize) -> anyhow::Result<()> {
     use libos_sandbox::{Cancel, Cmd, End, Launcher, Policy, Sandbox};
     let dir = tempfile::tempdir()?;
@@ -660,7 +660,9 @@ fn sandbox_cost(runs: usize) -> anyhow::Result<()> {
     let policy = Policy::for_workspace(&ws, vec![ws.join(".libos"), ws.join("libos.toml")], Some(path.as_ref()));
     let argv = vec!["true".to_string()];
     let cmd = Cmd { argv: &argv, cwd: &ws, env: &env, policy: &policy, timeout: Duration::from_secs(10) };
-    let confined = Sandbox::confined(Launcher::new(std::env::current_exe()?))?;
+    // As the CLI chooses: `libos-sandbox` beside this binary, else this binary.
+    let launcher = Launcher::find().or_else(|_| std::env::current_exe().map(Launcher::new))?;
+    let confined = Sandbox::confined(launcher.clone())?;
     let measure = |sandbox: &Sandbox| -> anyhow::Result<Vec<Duration>> {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
@@ -678,7 +680,7 @@ fn sandbox_cost(runs: usize) -> anyhow::Result<()> {
     let boxed = measure(&confined)?;
     println!("scenario: shell [\"true\"], unconfined and in the sandbox");
     println!("machine: {}", machine());
-    println!("params: {runs} runs each; sandbox: {}", confined.describe());
+    println!("params: {runs} runs each; launcher {}; sandbox: {}", launcher.program().display(), confined.describe());
     for (name, t) in [("unconfined", &plain), ("sandboxed", &boxed)] {
         println!(
             "result: {name}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",

@@ -146,8 +146,8 @@ pub async fn run_scheduler(
     scheduler.run(shutdown).await.context("scheduler stopped")
 }
 
-/// Where the scheduler's programs run: the sandbox, with this binary as its
-/// launcher, probed now; unconfined only when the operator says so (which
+/// Where the scheduler's programs run: the sandbox, through `libos-sandbox`
+/// (or this binary, which is a launcher too), probed now; unconfined only when the operator says so (which
 /// is audited). A host that cannot confine programs is reported at start,
 /// and every program is refused there.
 fn sandbox(kernel: &Kernel, sched: &SchedArgs) -> anyhow::Result<Sandbox> {
@@ -157,9 +157,12 @@ fn sandbox(kernel: &Kernel, sched: &SchedArgs) -> anyhow::Result<Sandbox> {
         eprintln!("libos: warning: {detail}");
         return Ok(Sandbox::unconfined());
     }
-    let confined = std::env::current_exe()
-        .map_err(|e| libos_sandbox::SandboxError::NoLauncher(e.to_string()))
-        .and_then(|exe| Sandbox::confined(Launcher::new(exe)));
+    // The small `libos-sandbox` beside this binary starts faster (it is
+    // executed twice per program); this binary serves where it is missing.
+    let launcher = Launcher::find().or_else(|_| {
+        std::env::current_exe().map(Launcher::new).map_err(|e| libos_sandbox::SandboxError::NoLauncher(e.to_string()))
+    });
+    let confined = launcher.and_then(Sandbox::confined);
     Ok(match confined {
         Ok(s) => {
             tracing::info!("shell programs: {}", s.describe());

@@ -248,7 +248,8 @@ impl Sandbox {
             }
         }
         // A launcher killed at a time limit leaves its (empty) cgroup behind.
-        if let Some(dir) = self.is_confined().then(|| launch::pids_cgroup_dir(launcher_pid)).flatten() {
+        let killed = matches!(end, Some(End::TimedOut | End::Cancelled));
+        if let Some(dir) = (killed && self.is_confined()).then(|| launch::pids_cgroup_dir(launcher_pid)).flatten() {
             let _ = std::fs::remove_dir(dir);
         }
         let take = |s: Option<Arc<Mutex<Captured>>>| {
