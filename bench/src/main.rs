@@ -476,7 +476,7 @@ async fn mock_model(latency: Duration) -> anyhow::Result<(libos_tests::MockServe
     let model = OpenAiModel::new(OpenAiConfig {
         profile: "default".into(),
         base_url: server.base_url(),
-        api_key: None,
+        api_key: libos_runtime::model::openai::ApiKey::None,
         model: "mock".into(),
         timeout: Duration::from_secs(30),
         retry: RetryPolicy::default(),

@@ -28,7 +28,7 @@ use libos_images::FileError;
 use serde::Deserialize;
 
 use crate::model::ChatModel;
-use crate::model::openai::{OpenAiConfig, OpenAiModel};
+use crate::model::openai::{ApiKey, OpenAiConfig, OpenAiModel};
 use crate::model::retry::RetryPolicy;
 use crate::model::scripted::{Script, ScriptedModel};
 
@@ -194,9 +194,13 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
     match p.kind.as_deref().unwrap_or("openai") {
         "openai" => {
             let model = p.model.ok_or_else(|| err("`model` is required".to_string()))?;
+            // The key stays in the environment until a request needs it.
             let api_key = match &p.api_key_env {
-                Some(var) => Some(env(var).ok_or_else(|| err(format!("environment variable {var} is not set")))?),
-                None => env("OPENAI_API_KEY"),
+                Some(var) => {
+                    env(var).ok_or_else(|| err(format!("environment variable {var} is not set")))?;
+                    ApiKey::Env(var.clone())
+                }
+                None => key_from_env(env),
             };
             let defaults = RetryPolicy::default();
             Ok(Profile::OpenAi(OpenAiConfig {
@@ -217,6 +221,13 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
     }
 }
 
+fn key_from_env(env: Env<'_>) -> ApiKey {
+    match env("OPENAI_API_KEY") {
+        Some(_) => ApiKey::Env("OPENAI_API_KEY".to_string()),
+        None => ApiKey::None,
+    }
+}
+
 fn default_from_env(env: Env<'_>) -> Option<Profile> {
     let base_url = env("OPENAI_BASE_URL");
     let model = env("LIBOS_MODEL");
@@ -226,7 +237,7 @@ fn default_from_env(env: Env<'_>) -> Option<Profile> {
     Some(Profile::OpenAi(OpenAiConfig {
         profile: "default".to_string(),
         base_url: base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
-        api_key: env("OPENAI_API_KEY"),
+        api_key: key_from_env(env),
         model: model.unwrap_or_else(|| "gpt-4o-mini".to_string()),
         timeout: Duration::from_secs(120),
         retry: RetryPolicy::default(),

@@ -23,8 +23,8 @@ pub struct OpenAiConfig {
     pub profile: String,
     /// Base URL, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
-    /// Bearer token, if the endpoint needs one.
-    pub api_key: Option<String>,
+    /// Where the bearer token comes from, if the endpoint needs one.
+    pub api_key: ApiKey,
     /// Model name sent in requests.
     pub model: String,
     /// Timeout of one HTTP attempt.
@@ -33,6 +33,40 @@ pub struct OpenAiConfig {
     pub retry: RetryPolicy,
     /// Requests/min and tokens/min limits of the profile.
     pub limits: Limits,
+}
+
+/// Where a profile's bearer token comes from. A key named by its
+/// environment variable is read when a request is sent, and never kept in
+/// the scheduler's structures (nor shown by `Debug`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum ApiKey {
+    /// The endpoint needs none.
+    None,
+    /// Read from this environment variable at each request.
+    Env(String),
+    /// Given by an embedding program.
+    Value(String),
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiKey::None => f.write_str("None"),
+            ApiKey::Env(var) => write!(f, "Env({var})"),
+            ApiKey::Value(_) => f.write_str("Value(<redacted>)"),
+        }
+    }
+}
+
+impl ApiKey {
+    /// The token to send now, if any.
+    pub fn current(&self) -> Option<String> {
+        match self {
+            ApiKey::None => None,
+            ApiKey::Env(var) => std::env::var(var).ok().filter(|k| !k.is_empty()),
+            ApiKey::Value(k) => Some(k.clone()),
+        }
+    }
 }
 
 /// An OpenAI-compatible chat model.
@@ -66,7 +100,7 @@ impl OpenAiModel {
     async fn attempt(&self, body: &[u8]) -> Attempt {
         let mut req =
             self.http.post(&self.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
-        if let Some(key) = &self.config.api_key {
+        if let Some(key) = self.config.api_key.current() {
             req = req.bearer_auth(key);
         }
         let resp = match req.send().await {

@@ -16,7 +16,7 @@ fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> OpenAiMod
     OpenAiModel::new(OpenAiConfig {
         profile: "test".into(),
         base_url: server.base_url(),
-        api_key: Some("sk-test".into()),
+        api_key: libos_runtime::model::openai::ApiKey::Value("sk-test".into()),
         model: "mock-1".into(),
         timeout,
         retry: RetryPolicy { max_retries, base: Duration::from_millis(5), max_delay: Duration::from_secs(5) },
@@ -143,7 +143,7 @@ async fn an_unreachable_endpoint_is_transient() {
     let model = OpenAiModel::new(OpenAiConfig {
         profile: "p".into(),
         base_url: format!("http://127.0.0.1:{port}/v1"),
-        api_key: None,
+        api_key: libos_runtime::model::openai::ApiKey::None,
         model: "m".into(),
         timeout: Duration::from_secs(2),
         retry: RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },

@@ -82,7 +82,7 @@ fn mock_model_with(server: &MockServer, timeout: Duration, retry: RetryPolicy) -
         OpenAiModel::new(OpenAiConfig {
             profile: "default".into(),
             base_url: server.base_url(),
-            api_key: None,
+            api_key: libos_runtime::model::openai::ApiKey::None,
             model: "mock-1".into(),
             timeout,
             retry,
