@@ -79,9 +79,33 @@ impl ScratchSchema {
         format!("{}{sep}options=-csearch_path%3D{}", self.base, self.schema)
     }
 
+    /// The URL of a store in this schema whose sessions name themselves
+    /// `name` (their `application_name`), so that a test can find exactly
+    /// its own sessions in `pg_stat_activity`.
+    pub fn url_named(&self, name: &str) -> String {
+        format!("{}&application_name={name}", self.url())
+    }
+
     /// Runs SQL in this schema (to tamper with a store, say).
     pub fn execute(&self, sql: &str) -> Result<(), String> {
         pg::execute_once(&self.url(), sql)
+    }
+
+    /// Runs SQL in this schema and returns its rows, each column as text.
+    pub fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        pg::query_once(&self.url(), sql)
+    }
+
+    /// Terminates every session named `name` (see [`ScratchSchema::url_named`])
+    /// with `pg_terminate_backend`, as an administrator would; returns how many.
+    pub fn terminate_sessions(&self, name: &str) -> Result<u64, String> {
+        let rows = self.query(&format!(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE application_name = '{}' AND pid <> pg_backend_pid()",
+            name.replace('\'', "''")
+        ))?;
+        let count = rows.first().and_then(|r| r.first()).cloned().flatten().unwrap_or_default();
+        count.parse().map_err(|_| format!("pg_terminate_backend counted `{count}`"))
     }
 }
 

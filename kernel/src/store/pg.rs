@@ -75,7 +75,10 @@ impl Target {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        config.application_name("libos");
+        // Sessions show as `libos` in `pg_stat_activity` unless the URL names them.
+        if config.get_application_name().is_none() {
+            config.application_name("libos");
+        }
         Ok(Target { config, display, notified: Arc::new(AtomicU64::new(0)), wake })
     }
 
@@ -355,8 +358,23 @@ pub(crate) fn redact(url: &str) -> String {
 
 /// Connects to `url`, runs `sql` (any number of statements) and disconnects.
 pub(crate) fn execute_once(url: &str, sql: &str) -> Result<(), String> {
+    query_once(url, sql).map(drop)
+}
+
+/// Connects to `url`, runs `sql` and disconnects; returns the rows of its
+/// statements, each column as text.
+pub(crate) fn query_once(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
     let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| e.to_string())?;
     let wake: Wake = Arc::new(|| {});
     let client = spawn_connection(config, Arc::new(AtomicI32::new(0)), Arc::new(AtomicU64::new(0)), wake)?;
-    block(client.batch_execute(sql)).map_err(|e| plain(&e))
+    let messages = block(client.simple_query(sql)).map_err(|e| plain(&e))?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect())
 }
