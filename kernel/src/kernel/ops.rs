@@ -110,7 +110,7 @@ impl Kernel {
     pub fn pause(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            Ok(apply(tx, pid, None, Event::Pause { by }, now)?.0)
+            Ok(apply(tx, pid, None, Event::Pause { by: by.clone() }, now)?.0)
         })
     }
 
@@ -120,7 +120,7 @@ impl Kernel {
     pub fn resume(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            apply(tx, pid, None, Event::Resume { by }, now)?;
+            apply(tx, pid, None, Event::Resume { by: by.clone() }, now)?;
             recheck(tx, pid, now)?;
             Ok(tx.process(pid)?.state)
         })
