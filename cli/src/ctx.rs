@@ -83,8 +83,13 @@ pub async fn run_scheduler(
         kernel.protect(script);
     }
     let env = libos_runtime::quantum::env_with_catalog(kernel.clone(), router, QuantumPolicy::default(), catalog);
-    let config =
-        SchedulerConfig { concurrency: usize::from(sched.concurrency), poll, until_idle, lease_ttl: sched.lease_ttl };
+    let config = SchedulerConfig {
+        concurrency: usize::from(sched.concurrency),
+        poll,
+        until_idle,
+        lease_ttl: sched.lease_ttl,
+        ..SchedulerConfig::default()
+    };
     let scheduler = Scheduler::new(env, config);
     scheduler.run(shutdown).await.context("scheduler stopped")
 }
