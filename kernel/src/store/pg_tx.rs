@@ -147,14 +147,19 @@ impl Postgres {
     pub(crate) fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         self.run(|session| {
             let value = session.begin(false, false).and_then(|()| f(&Tx::new(Conn::Postgres(session), Chain::Read)));
+            // Read again rather than trust a value read while the
+            // connection went (a closure may have made do without a row).
             if let Some(reason) = session.lost() {
-                // A value read in full stands: ending the snapshot is all that failed.
+                return Attempt::Lost(reason);
+            }
+            let ended = session.rollback();
+            if let Some(reason) = session.lost() {
+                // Ending the snapshot is all that failed: the value stands.
                 return match value {
                     Ok(value) => Attempt::Done(Ok(value)),
                     Err(_) => Attempt::Lost(reason),
                 };
             }
-            let ended = session.rollback();
             Attempt::Done(value.and_then(|value| ended.map(|()| value)))
         })
     }
@@ -167,8 +172,8 @@ impl Postgres {
         self.run(|session| {
             let value = f(&Tx::new(Conn::Postgres(session), Chain::Read));
             match session.lost() {
-                Some(reason) if value.is_err() => Attempt::Lost(reason),
-                _ => Attempt::Done(value),
+                Some(reason) => Attempt::Lost(reason),
+                None => Attempt::Done(value),
             }
         })
     }
