@@ -140,8 +140,13 @@ pub async fn run_scheduler(
     let sandbox = sandbox(kernel, sched)?;
     let env =
         libos_runtime::quantum::env_with_sandbox(kernel.clone(), router, QuantumPolicy::default(), catalog, sandbox);
-    let config =
-        SchedulerConfig { concurrency: usize::from(sched.concurrency), poll, until_idle, lease_ttl: sched.lease_ttl };
+    let config = SchedulerConfig {
+        concurrency: usize::from(sched.concurrency),
+        poll,
+        until_idle,
+        lease_ttl: sched.lease_ttl,
+        ..SchedulerConfig::default()
+    };
     let scheduler = Scheduler::new(env, config);
     scheduler.run(shutdown).await.context("scheduler stopped")
 }

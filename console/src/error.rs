@@ -67,6 +67,9 @@ impl From<KernelError> for ApiError {
             }
             KernelError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             KernelError::Store(StoreError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "store_busy"),
+            KernelError::Store(StoreError::Unreachable(_) | StoreError::CommitUnknown(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unreachable")
+            }
             KernelError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "store"),
         };
         ApiError { status, code, message }

@@ -23,9 +23,30 @@ pub enum StoreError {
     /// The database file is damaged.
     #[error("store is corrupt: {0}")]
     Corrupt(String),
+    /// The connection to the store (PostgreSQL) was lost and could not be
+    /// restored within a few seconds (as long as a write waits for a
+    /// lock); the operation's transaction was rolled back.
+    #[error("store is unreachable: {0}; nothing was changed")]
+    Unreachable(String),
+    /// The connection was lost while the transaction was committing, and
+    /// whether it committed could not be found out (the server stayed out
+    /// of reach). The change may or may not have been made.
+    #[error("the connection to the store was lost while committing ({0}); the change may or may not have been made")]
+    CommitUnknown(String),
     /// Anything else the database reported.
     #[error("store error: {0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed: the store was busy or out of
+    /// reach, not damaged, full or refusing writes.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Busy | StoreError::Unreachable(_) | StoreError::CommitUnknown(_) => true,
+            StoreError::ReadOnly | StoreError::Full | StoreError::Corrupt(_) | StoreError::Other(_) => false,
+        }
+    }
 }
 
 /// Why a store could not be opened. Nothing is written to the path when this is returned.
@@ -104,7 +125,16 @@ pub enum KernelError {
     /// Bad input from a caller (empty goal, oversized field).
     #[error("{0}")]
     Invalid(String),
-    /// The store failed; the operation did not happen.
+    /// The store failed; the operation did not happen (except after
+    /// [`StoreError::CommitUnknown`], which says so).
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl KernelError {
+    /// Whether this is a store failure that trying again later may cure
+    /// ([`StoreError::is_transient`]); a scheduler rides these out.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, KernelError::Store(e) if e.is_transient())
+    }
 }

@@ -79,15 +79,75 @@ impl ScratchSchema {
         format!("{}{sep}options=-csearch_path%3D{}", self.base, self.schema)
     }
 
+    /// The URL of a store in this schema whose sessions name themselves
+    /// `name` (their `application_name`), so that a test can find exactly
+    /// its own sessions in `pg_stat_activity`.
+    pub fn url_named(&self, name: &str) -> String {
+        format!("{}&application_name={name}", self.url())
+    }
+
     /// Runs SQL in this schema (to tamper with a store, say).
     pub fn execute(&self, sql: &str) -> Result<(), String> {
         pg::execute_once(&self.url(), sql)
+    }
+
+    /// Runs SQL in this schema and returns its rows, each column as text.
+    pub fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        self.connect()?.query(sql)
+    }
+
+    /// A connection of the test's own to this schema, kept open (to hold a
+    /// lock across kernel calls, say).
+    pub fn connect(&self) -> Result<Connection, String> {
+        pg::plain_client(&self.url()).map(Connection)
+    }
+
+    /// The server's `host:port`, as `LIBOS_TEST_POSTGRES` names it.
+    pub fn server(&self) -> String {
+        let rest = self.base.split_once("://").map_or(self.base.as_str(), |(_, rest)| rest);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        rest.split(['/', '?']).next().unwrap_or_default().to_string()
+    }
+
+    /// [`ScratchSchema::url_named`] through another `host:port` (a proxy in
+    /// front of [`ScratchSchema::server`]).
+    pub fn url_through(&self, server: &str, name: &str) -> String {
+        self.url_named(name).replacen(&self.server(), server, 1)
+    }
+
+    /// Terminates every session named `name` (see [`ScratchSchema::url_named`])
+    /// with `pg_terminate_backend`, as an administrator would; returns how many.
+    pub fn terminate_sessions(&self, name: &str) -> Result<u64, String> {
+        let count = self
+            .connect()?
+            .cell(&format!(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = '{}' AND pid <> pg_backend_pid()",
+                name.replace('\'', "''")
+            ))?
+            .unwrap_or_default();
+        count.parse().map_err(|_| format!("pg_terminate_backend counted `{count}`"))
     }
 }
 
 impl Drop for ScratchSchema {
     fn drop(&mut self) {
         let _ = pg::execute_once(&self.base, &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+    }
+}
+
+/// A test's own connection (see [`ScratchSchema::connect`]); closed on drop.
+pub struct Connection(tokio_postgres::Client);
+
+impl Connection {
+    /// Runs SQL (any number of statements); returns their rows, each column as text.
+    pub fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+        pg::simple_rows(&self.0, sql)
+    }
+
+    /// The first column of the first row `sql` returns, as text.
+    pub fn cell(&self, sql: &str) -> Result<Option<String>, String> {
+        Ok(self.query(sql)?.into_iter().next().and_then(|row| row.into_iter().next()).flatten())
     }
 }
 

@@ -5,10 +5,21 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use libos_images::Image;
-use libos_kernel::{ImageDigest, Kernel};
+use libos_kernel::{ImageDigest, Kernel, KernelError};
 use libos_tools::{ToolName, Workspace};
 
 use crate::model::ToolTable;
+
+/// Why a process's image could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageLoadError {
+    /// The store did not give it (no such image, or the store failed).
+    #[error(transparent)]
+    Store(#[from] KernelError),
+    /// The stored text no longer parses (this build reads images differently).
+    #[error("{0}")]
+    Invalid(String),
+}
 
 /// Caches images parsed from the store, keyed by digest (content address, so
 /// never stale), and the tool schemas of each tool table (built once, not
@@ -23,13 +34,15 @@ pub struct ImageCache {
 
 impl ImageCache {
     /// The image a process was spawned from.
-    pub fn get(&self, kernel: &Kernel, digest: &ImageDigest) -> Result<Arc<Image>, String> {
+    pub fn get(&self, kernel: &Kernel, digest: &ImageDigest) -> Result<Arc<Image>, ImageLoadError> {
         if let Some(image) = self.images.get(digest) {
             return Ok(image.clone());
         }
-        let (name, _, text) = kernel.image_spec(digest).map_err(|e| e.to_string())?;
+        let (name, _, text) = kernel.image_spec(digest)?;
         let short = digest.0.get(..12).unwrap_or(&digest.0);
-        let image = Arc::new(Image::parse(&format!("{name}@{short}"), &text).map_err(|e| e.to_string())?);
+        let image = Arc::new(
+            Image::parse(&format!("{name}@{short}"), &text).map_err(|e| ImageLoadError::Invalid(e.to_string()))?,
+        );
         self.images.insert(digest.clone(), image.clone());
         Ok(image)
     }

@@ -43,7 +43,7 @@ use tracing::Instrument;
 
 use crate::config::ModelRouter;
 use crate::extract;
-use crate::images::ImageCache;
+use crate::images::{ImageCache, ImageLoadError};
 use crate::model::wire::request_digest;
 use crate::model::{ChatMessage, ChatResponse, ModelError};
 use crate::prompt;
@@ -110,7 +110,9 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     let process = &lease.process;
     let image = match env.images.get(kernel, &process.image_digest) {
         Ok(i) => i,
-        Err(e) => return fail(FailureKind::KernelError, e),
+        // A store that failed for now fails the quantum, not the process.
+        Err(ImageLoadError::Store(e)) if e.is_transient() => return Err(e),
+        Err(e) => return fail(FailureKind::KernelError, e.to_string()),
     };
     let workspace = match env.images.workspace(&process.workspace, kernel.protected_paths()) {
         Ok(w) => w,

@@ -12,13 +12,22 @@
 //! (the process was killed) is aborted at once. Leases are renewed while held.
 //! On shutdown, in-flight quanta are aborted and their leases released, so
 //! the store is left with every process runnable or finished.
+//!
+//! A transient store error (busy past its timeout, a PostgreSQL server out
+//! of reach past the store's own reconnecting, a COMMIT whose fate is
+//! unknown) costs a pass, not the run: the scheduler logs it, backs off
+//! (50 ms doubling to 2 s) and goes on, until the store has kept failing
+//! for `store_outage`. A quantum the store cut off gives its lease back
+//! once the store answers (its generation fences the release, should the
+//! quantum have committed after all), so its process runs again; leases a
+//! claim may have taken unknowingly are given back too.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, SchedulerId, Timestamp};
+use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, SchedulerId, StoreError, Timestamp};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 
@@ -35,6 +44,9 @@ pub struct SchedulerConfig {
     pub poll: Duration,
     /// Return once nothing is runnable or running.
     pub until_idle: bool,
+    /// How long the store may keep failing with transient errors (busy,
+    /// out of reach) before the scheduler stops with the last of them.
+    pub store_outage: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -44,6 +56,7 @@ impl Default for SchedulerConfig {
             lease_ttl: Duration::from_secs(60),
             poll: Duration::from_millis(20),
             until_idle: false,
+            store_outage: Duration::from_secs(60),
         }
     }
 }
@@ -71,6 +84,61 @@ struct InFlight {
     abort: AbortHandle,
 }
 
+/// The first pause after a transient store error; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest pause between two passes while the store keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What a run holds between passes.
+struct Run {
+    tasks: JoinSet<TaskResult>,
+    inflight: HashMap<Pid, InFlight>,
+    by_task: HashMap<Id, Pid>,
+    /// Leases of quanta the store cut off, to give back when it answers again.
+    abandoned: Vec<Lease>,
+    /// A COMMIT's fate went unknown: this scheduler may hold leases it
+    /// does not know of (a lease claim's), to give back.
+    orphans: bool,
+    summary: RunSummary,
+    /// Whether start-up recovery has run.
+    started: bool,
+    /// The store's change token when last looked at.
+    token: u64,
+    /// Something may have changed: lease again.
+    dirty: bool,
+    /// Look at other schedulers' leases in the next pass.
+    check_foreign: bool,
+    last_cancel_check: Instant,
+    /// The earliest backoff, timer or foreign lease expiry.
+    deadline: Option<Timestamp>,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            tasks: JoinSet::new(),
+            inflight: HashMap::new(),
+            by_task: HashMap::new(),
+            abandoned: Vec::new(),
+            orphans: false,
+            summary: RunSummary::default(),
+            started: false,
+            token: 0,
+            dirty: true,
+            check_foreign: true,
+            last_cancel_check: Instant::now(),
+            deadline: None,
+        }
+    }
+}
+
+/// Whether to go on after a pass.
+enum Step {
+    Go,
+    Stop,
+}
+
 /// A scheduler over one kernel.
 pub struct Scheduler {
     env: Arc<QuantumEnv>,
@@ -95,104 +163,163 @@ impl Scheduler {
     }
 
     /// Runs until `shutdown` resolves (or, with `until_idle`, until idle).
+    ///
+    /// A transient store error (busy, out of reach, a COMMIT whose fate is
+    /// unknown) does not stop it: it logs, backs off and carries on, and
+    /// stops with that error only once the store has kept failing for
+    /// [`SchedulerConfig::store_outage`]. Any other error stops it.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) -> Result<RunSummary, KernelError> {
-        let kernel = &self.env.kernel;
-        let mut summary = RunSummary { recovered: kernel.recover_expired()?, ..RunSummary::default() };
-        let mut tasks: JoinSet<TaskResult> = JoinSet::new();
-        let mut inflight: HashMap<Pid, InFlight> = HashMap::new();
-        let mut by_task: HashMap<Id, Pid> = HashMap::new();
-        let mut token = kernel.change_token()?;
-        let renew_every = self.config.lease_ttl / 3;
-        let mut renew = tokio::time::interval(renew_every);
+        let mut run = Run::new();
+        let mut renew = tokio::time::interval(self.config.lease_ttl / 3);
         renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
+        // Since when the store has been failing, and the next pause.
+        let mut failing: Option<(Instant, Duration)> = None;
+        let result = loop {
+            match self.step(&mut run, &mut renew, shutdown.as_mut()).await {
+                Ok(Step::Go) => failing = None,
+                Ok(Step::Stop) => break Ok(()),
+                Err(e) if e.is_transient() => {
+                    run.orphans |= matches!(e, KernelError::Store(StoreError::CommitUnknown(_)));
+                    let (since, pause) = failing.get_or_insert((Instant::now(), FIRST_BACKOFF));
+                    if since.elapsed() >= self.config.store_outage {
+                        break Err(e);
+                    }
+                    let wait = *pause;
+                    *pause = (wait * 2).min(MAX_BACKOFF);
+                    tracing::warn!("store: {e}; trying again in {} ms", wait.as_millis());
+                    // Whatever the failed pass meant to do is still to do.
+                    run.dirty = true;
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = shutdown.as_mut() => break Ok(()),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        let summary = self.shut_down(run).await?;
+        result.map(|()| summary)
+    }
+
+    /// One pass: lease into free slots if anything changed, then wait for
+    /// the next thing to happen.
+    async fn step(
+        &self,
+        run: &mut Run,
+        renew: &mut tokio::time::Interval,
+        shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> Result<Step, KernelError> {
+        let kernel = &self.env.kernel;
+        if !run.started {
+            run.summary.recovered.extend(kernel.recover_expired()?);
+            run.token = kernel.change_token()?;
+            run.started = true;
+        }
         // `dirty`: something may have changed (a commit here or in another
         // process, a finished quantum, a deadline), so lease again. An idle
         // scheduler only reads the store's change counter once per poll.
-        let mut dirty = true;
-        let mut check_foreign = true;
-        let mut last_cancel_check = std::time::Instant::now();
-        let mut deadline: Option<Timestamp> = None;
-        let result = loop {
-            if dirty {
-                dirty = false;
-                if deadline.is_some_and(|d| d <= Timestamp::now()) {
-                    kernel.wake_timers()?;
-                    // Another scheduler's lease may have lapsed: take its processes over.
-                    summary.recovered.extend(kernel.recover_expired()?);
+        if run.dirty {
+            run.dirty = false;
+            self.release_abandoned(run)?;
+            if run.orphans {
+                let keep: Vec<Pid> = run.inflight.keys().copied().collect();
+                let released = kernel.release_orphans(&self.id, &keep)?;
+                if !released.is_empty() {
+                    tracing::warn!("gave back {} leases taken by a claim whose commit went unanswered", released.len());
                 }
-                let free = self.config.concurrency.saturating_sub(inflight.len());
-                if free > 0 {
-                    let exclude: Vec<Pid> = inflight.keys().copied().collect();
-                    for lease in kernel.lease(&self.id, self.config.lease_ttl, free, &exclude)? {
-                        let pid = lease.pid;
-                        let handle = tasks.spawn(run_one(self.env.clone(), lease.clone()));
-                        by_task.insert(handle.id(), pid);
-                        inflight.insert(pid, InFlight { lease, abort: handle });
-                    }
-                }
-                // With every slot busy there is nothing to plan: deadlines and
-                // idleness matter again once a slot frees up.
-                let full = inflight.len() >= self.config.concurrency;
-                if full && !check_foreign {
-                    continue;
-                }
-                // Other schedulers' leases matter when this one could be idle,
-                // and now and then for takeovers (on the renew tick).
-                let foreign = inflight.is_empty() || std::mem::take(&mut check_foreign);
-                let outlook = kernel.runnable_outlook(&self.id, foreign)?;
-                // A lapsed foreign lease is due a moment after its expiry.
-                let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
-                deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
-                // Idle: nothing runnable, nothing in flight here or under
-                // another scheduler's lease. Parked processes, sleepers
-                // included, stay parked for the next scheduler.
-                if self.config.until_idle
-                    && inflight.is_empty()
-                    && !outlook.runnable
-                    && outlook.leased_elsewhere.is_none()
-                {
-                    break Ok(());
+                run.orphans = false;
+            }
+            if run.deadline.is_some_and(|d| d <= Timestamp::now()) {
+                kernel.wake_timers()?;
+                // Another scheduler's lease may have lapsed: take its processes over.
+                run.summary.recovered.extend(kernel.recover_expired()?);
+            }
+            let free = self.config.concurrency.saturating_sub(run.inflight.len());
+            if free > 0 {
+                let exclude: Vec<Pid> = run.inflight.keys().copied().collect();
+                for lease in kernel.lease(&self.id, self.config.lease_ttl, free, &exclude)? {
+                    let pid = lease.pid;
+                    let handle = run.tasks.spawn(run_one(self.env.clone(), lease.clone()));
+                    run.by_task.insert(handle.id(), pid);
+                    run.inflight.insert(pid, InFlight { lease, abort: handle });
                 }
             }
-            tokio::select! {
-                done = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    if let Some(done) = done {
-                        self.finish(done, &mut inflight, &mut by_task, &mut summary)?;
-                    }
-                    // Collect every other quantum that has finished too, so
-                    // their slots are refilled by one lease transaction.
-                    while let Some(done) = tasks.try_join_next_with_id() {
-                        self.finish(done, &mut inflight, &mut by_task, &mut summary)?;
-                    }
-                    dirty = true;
-                }
-                _ = self.wake.notified() => dirty = true,
-                _ = tokio::time::sleep(self.config.poll) => {
-                    let now = kernel.change_token()?;
-                    if now != token || deadline.is_some_and(|d| d <= Timestamp::now()) {
-                        token = now;
-                        dirty = true;
-                    }
-                }
-                _ = renew.tick() => {
-                    if !inflight.is_empty() {
-                        kernel.renew_leases(&self.id, self.config.lease_ttl)?;
-                    }
-                    check_foreign = true;
-                    dirty = true;
-                }
-                () = &mut shutdown => break Ok(()),
+            // With every slot busy there is nothing to plan: deadlines and
+            // idleness matter again once a slot frees up.
+            let full = run.inflight.len() >= self.config.concurrency;
+            if full && !run.check_foreign {
+                return Ok(Step::Go);
             }
-            // A kill shows as a lease no longer held; looking costs a pass
-            // over this scheduler's leases, so at most once per poll.
-            if !inflight.is_empty() && last_cancel_check.elapsed() >= self.config.poll {
-                last_cancel_check = std::time::Instant::now();
-                self.cancel_lost(&inflight)?;
+            // Other schedulers' leases matter when this one could be idle,
+            // and now and then for takeovers (on the renew tick).
+            let foreign = run.inflight.is_empty() || std::mem::take(&mut run.check_foreign);
+            let outlook = kernel.runnable_outlook(&self.id, foreign)?;
+            // A lapsed foreign lease is due a moment after its expiry.
+            let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
+            run.deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
+            // Idle: nothing runnable, nothing in flight here or under
+            // another scheduler's lease, nothing left to give back.
+            // Parked processes, sleepers included, stay parked for the
+            // next scheduler.
+            if self.config.until_idle
+                && run.inflight.is_empty()
+                && run.abandoned.is_empty()
+                && !outlook.runnable
+                && outlook.leased_elsewhere.is_none()
+            {
+                return Ok(Step::Stop);
             }
-        };
-        self.shut_down(tasks, inflight, by_task, &mut summary).await?;
-        result.map(|()| summary)
+        }
+        tokio::select! {
+            done = run.tasks.join_next_with_id(), if !run.tasks.is_empty() => {
+                if let Some(done) = done {
+                    self.finish(done, run);
+                }
+                // Collect every other quantum that has finished too, so
+                // their slots are refilled by one lease transaction.
+                while let Some(done) = run.tasks.try_join_next_with_id() {
+                    self.finish(done, run);
+                }
+                run.dirty = true;
+            }
+            _ = self.wake.notified() => run.dirty = true,
+            _ = tokio::time::sleep(self.config.poll) => {
+                let now = kernel.change_token()?;
+                if now != run.token || run.deadline.is_some_and(|d| d <= Timestamp::now()) {
+                    run.token = now;
+                    run.dirty = true;
+                }
+            }
+            _ = renew.tick() => {
+                run.check_foreign = true;
+                run.dirty = true;
+                if !run.inflight.is_empty() {
+                    kernel.renew_leases(&self.id, self.config.lease_ttl)?;
+                }
+            }
+            () = shutdown => return Ok(Step::Stop),
+        }
+        // A kill shows as a lease no longer held; looking costs a pass
+        // over this scheduler's leases, so at most once per poll.
+        if !run.inflight.is_empty() && run.last_cancel_check.elapsed() >= self.config.poll {
+            run.last_cancel_check = Instant::now();
+            self.cancel_lost(&run.inflight)?;
+        }
+        Ok(Step::Go)
+    }
+
+    /// Gives back the leases of quanta the store cut off (see [`Scheduler::finish`]).
+    fn release_abandoned(&self, run: &mut Run) -> Result<(), KernelError> {
+        while let Some(lease) = run.abandoned.last() {
+            match self.env.kernel.release(lease) {
+                // Stale: the quantum did commit after all (or the process was killed meanwhile).
+                Ok(()) | Err(KernelError::Stale { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            run.abandoned.pop();
+        }
+        Ok(())
     }
 
     /// Aborts quanta whose lease the store no longer shows (killed meanwhile).
@@ -207,25 +334,28 @@ impl Scheduler {
         Ok(())
     }
 
-    fn finish(
-        &self,
-        done: Joined,
-        inflight: &mut HashMap<Pid, InFlight>,
-        by_task: &mut HashMap<Id, Pid>,
-        summary: &mut RunSummary,
-    ) -> Result<(), KernelError> {
+    fn finish(&self, done: Joined, run: &mut Run) {
         match done {
             Ok((id, (pid, outcome))) => {
-                by_task.remove(&id);
-                inflight.remove(&pid);
+                run.by_task.remove(&id);
+                let lease = run.inflight.remove(&pid).map(|f| f.lease);
                 match outcome {
                     Ok(QuantumOutcome::Committed(state)) => {
-                        summary.quanta += 1;
+                        run.summary.quanta += 1;
                         if state.is_terminal() {
-                            summary.finished.push((pid, state));
+                            run.summary.finished.push((pid, state));
                         }
                     }
-                    Ok(QuantumOutcome::Lost) => summary.cancelled += 1,
+                    Ok(QuantumOutcome::Lost) => run.summary.cancelled += 1,
+                    Err(e) if e.is_transient() => {
+                        // Cut off by the store (out of reach, or a COMMIT
+                        // whose fate is unknown): the lease is given back,
+                        // so the process runs again. Its generation fences
+                        // the release should the quantum have committed.
+                        tracing::warn!(pid = pid.get(), "quantum cut off by the store: {e}; giving its lease back");
+                        run.summary.cancelled += 1;
+                        run.abandoned.extend(lease);
+                    }
                     Err(e) => {
                         // The lease stays until it expires; recovery makes the process runnable again.
                         tracing::error!(pid = pid.get(), "quantum failed in the kernel: {e}");
@@ -233,47 +363,46 @@ impl Scheduler {
                 }
             }
             Err(join) => {
-                if let Some(pid) = by_task.remove(&join.id()) {
-                    inflight.remove(&pid);
-                    summary.cancelled += 1;
+                if let Some(pid) = run.by_task.remove(&join.id()) {
+                    run.inflight.remove(&pid);
+                    run.summary.cancelled += 1;
                     if let Ok(p) = self.env.kernel.process(pid)
                         && p.state.is_terminal()
                     {
-                        summary.finished.push((pid, p.state));
+                        run.summary.finished.push((pid, p.state));
                     }
                 }
             }
         }
-        Ok(())
     }
 
-    async fn shut_down(
-        &self,
-        mut tasks: JoinSet<TaskResult>,
-        mut inflight: HashMap<Pid, InFlight>,
-        mut by_task: HashMap<Id, Pid>,
-        summary: &mut RunSummary,
-    ) -> Result<(), KernelError> {
-        for f in inflight.values() {
+    /// Aborts the quanta in flight and gives back their leases (and any
+    /// left from quanta the store cut off); a store still out of reach
+    /// leaves them to lapse.
+    async fn shut_down(&self, mut run: Run) -> Result<RunSummary, KernelError> {
+        for f in run.inflight.values() {
             f.abort.abort();
         }
+        let leases: HashMap<Pid, Lease> = run.inflight.iter().map(|(p, f)| (*p, f.lease.clone())).collect();
+        let mut tasks = std::mem::replace(&mut run.tasks, JoinSet::new());
         while let Some(done) = tasks.join_next_with_id().await {
             // A quantum that finished before the abort took effect committed normally.
-            let leases: HashMap<Pid, Lease> = inflight.iter().map(|(p, f)| (*p, f.lease.clone())).collect();
             let pid = match &done {
                 Ok((_, (pid, _))) => Some(*pid),
-                Err(e) => by_task.get(&e.id()).copied(),
+                Err(e) => run.by_task.get(&e.id()).copied(),
             };
             let aborted = done.as_ref().is_err();
-            self.finish(done, &mut inflight, &mut by_task, summary)?;
+            self.finish(done, &mut run);
             if aborted && let Some(lease) = pid.and_then(|p| leases.get(&p)) {
-                match self.env.kernel.release(lease) {
-                    Ok(()) | Err(KernelError::Stale { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                run.abandoned.push(lease.clone());
             }
         }
-        Ok(())
+        match self.release_abandoned(&mut run) {
+            Ok(()) => {}
+            Err(e) if e.is_transient() => tracing::warn!("store: {e}; {} leases left to lapse", run.abandoned.len()),
+            Err(e) => return Err(e),
+        }
+        Ok(run.summary)
     }
 }
 

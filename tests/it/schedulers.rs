@@ -1,5 +1,6 @@
 //! Two schedulers on one store: no process runs in both at once, none is
-//! lost, every quantum is counted once.
+//! lost, every quantum is counted once; a store that stays busy holds a
+//! scheduler up without stopping it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,9 @@ use async_trait::async_trait;
 use libos_images::ImageSet;
 use libos_kernel::budget::Budget;
 use libos_kernel::testing::Backend;
-use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, ProcessFilter, SpawnSpec};
+use libos_kernel::{
+    Actor, AuditFilter, Kernel, KernelError, OpenMode, Pid, ProcState, ProcessFilter, SpawnSpec, StoreError,
+};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{
     ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall, Scheduler, SchedulerConfig,
@@ -100,3 +103,114 @@ async fn two_schedulers_share_a_store_without_running_a_process_twice(backend: B
 }
 
 libos_kernel::on_both_stores!(async_multi_thread: two_schedulers_share_a_store_without_running_a_process_twice);
+
+/// Answers `exit`; on its first call it first locks the store from another
+/// connection for [`LOCK_HELD`], so the quantum's commit finds the store
+/// busy past its timeout, and says so on `locked`.
+struct Locking {
+    db: std::path::PathBuf,
+    calls: Mutex<usize>,
+    locked: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+/// How long [`Locking`] holds the store: past the 5 s busy timeout of the
+/// quantum's commit, which starts as the model answers but may first wait
+/// for the kernel's connection behind another write waiting out its own.
+const LOCK_HELD: Duration = Duration::from_secs(12);
+
+#[async_trait]
+impl ChatModel for Locking {
+    fn profile(&self) -> &str {
+        "locking"
+    }
+
+    async fn complete(&self, _request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        let first = {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls == 1
+        };
+        if first {
+            let conn = rusqlite::Connection::open(&self.db).unwrap();
+            conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            std::thread::spawn(move || {
+                std::thread::sleep(LOCK_HELD);
+                conn.execute_batch("ROLLBACK").unwrap();
+            });
+            if let Some(tx) = self.locked.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+        Ok(ChatResponse {
+            model: "locking".into(),
+            content: None,
+            tool_calls: vec![RawToolCall {
+                id: "c".into(),
+                name: "exit".into(),
+                arguments: r#"{"result":"done"}"#.into(),
+            }],
+            usage: None,
+            raw: "{}".into(),
+        })
+    }
+}
+
+/// Issue 14, hole 7, at the scheduler: any store error stopped it. A store
+/// busy past its timeout now costs one quantum, whose lease is given back
+/// once the store answers again; the process runs again and ends once. A
+/// scheduler allowed no outage (`store_outage` zero) stops with the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_busy_past_its_timeout_holds_a_scheduler_up_and_does_not_stop_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("libos.db");
+    let location = libos_kernel::StoreLocation::File(db.clone());
+    let kernel = Kernel::open(&location, OpenMode::Create).unwrap();
+    let images = ImageSet::shipped().unwrap();
+    let image = images.get("assistant").unwrap();
+    let digest = kernel.register_image(&image.name, &image.version, &image.source).unwrap();
+    let spec = SpawnSpec {
+        image: digest,
+        goal: "exit".into(),
+        workspace: dir.path().to_path_buf(),
+        parent: None,
+        priority: 0,
+        actor: Actor::operator(),
+        budget: Budget::unlimited(),
+    };
+    let pid = kernel.spawn_with_grants(&spec, &image.grants).unwrap();
+
+    let (tx, locked) = tokio::sync::oneshot::channel();
+    let model = Arc::new(Locking { db, calls: Mutex::new(0), locked: Mutex::new(Some(tx)) });
+    let router = ModelRouter::default().with_override(model.clone());
+    let config = SchedulerConfig { until_idle: true, poll: Duration::from_millis(5), ..SchedulerConfig::default() };
+    let patient = Scheduler::new(quantum::env(kernel.clone(), router.clone(), QuantumPolicy::default()), config);
+    let patient = tokio::spawn(async move { patient.run(std::future::pending()).await });
+
+    locked.await.unwrap();
+    let other = Kernel::open(&location, OpenMode::Existing).unwrap();
+    let config = SchedulerConfig { store_outage: Duration::ZERO, ..config };
+    let impatient = Scheduler::new(quantum::env(other, router, QuantumPolicy::default()), config);
+    let err = impatient.run(std::future::pending()).await.unwrap_err();
+    assert_eq!(
+        (err.clone(), err.to_string()),
+        (
+            KernelError::Store(StoreError::Busy),
+            "store is locked by another process (gave up after waiting 5 s); nothing was changed".to_string()
+        )
+    );
+
+    let summary = patient.await.unwrap().unwrap();
+    let done = ProcState::Exited { code: 0, result: "done".into() };
+    assert_eq!((summary.quanta, summary.cancelled, summary.finished), (1, 1, vec![(pid, done)]));
+    assert_eq!(*model.calls.lock().unwrap(), 2);
+    let states: Vec<String> = kernel
+        .audit(&AuditFilter { pid: Some(pid), ..AuditFilter::default() })
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "state")
+        .map(|r| r.action)
+        .collect();
+    assert_eq!(states, ["lease", "release", "lease", "exit"]);
+    assert_eq!(kernel.process(pid).unwrap().usage.model_calls, 1);
+    assert!(kernel.audit_verify(None).unwrap().ok());
+}

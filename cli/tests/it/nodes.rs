@@ -1,10 +1,13 @@
 //! Scheduler nodes sharing one PostgreSQL store: three `libos run`
-//! processes, one killed midway, and wake-ups that arrive by notification.
+//! processes, one killed midway; two whose sessions are terminated again
+//! and again; and wake-ups that arrive by notification.
 //!
 //! Skipped, with the reason printed, without `LIBOS_TEST_POSTGRES`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use libos_kernel::testing::ScratchSchema;
@@ -15,6 +18,9 @@ use serde_json::Value;
 use crate::support::{Env, s};
 
 const PROCESSES: usize = 240;
+
+/// Rounds of `pg_terminate_backend` in the termination test.
+const ROUNDS: usize = 20;
 
 /// Each worker: a pause, a memory write (its object's version counts how
 /// often that write committed), another pause, and exit.
@@ -38,7 +44,44 @@ tool = "exit"
 args = { result = "done" }
 "#;
 
-fn node(env: &Env, script: &str, extra: &[&str]) -> Child {
+/// A `libos run` process; its stderr goes to a file, so a chatty node
+/// never blocks on a full pipe.
+struct Node {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Node {
+    /// Waits for the node to exit (a guard against a hang, not a timing
+    /// check); returns its status and what it wrote to stderr.
+    fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("a node did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (status, std::fs::read_to_string(&self.log).unwrap())
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn node(env: &Env, script: &str, extra: &[&str]) -> Node {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let log = env.path(&format!("node-{}.stderr", NEXT.fetch_add(1, Ordering::Relaxed)));
     let mut args = vec!["run", "--script", script, "--concurrency", "8"];
     args.extend_from_slice(extra);
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("libos"));
@@ -50,23 +93,60 @@ fn node(env: &Env, script: &str, extra: &[&str]) -> Child {
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    cmd.spawn().unwrap()
+        .stderr(std::fs::File::create(&log).unwrap());
+    Node { child: cmd.spawn().unwrap(), log }
 }
 
-/// Waits for `child` to exit (a guard against a hang, not a timing check).
-fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("a node did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+/// Spawns `n` workers playing [`SCRIPT`] through `kernel`.
+fn spawn_workers(env: &Env, kernel: &Kernel, n: usize) {
+    let image = libos_images::ImageSet::shipped().unwrap().get("worker").unwrap().clone();
+    let digest = kernel.register_image(&image.name, &image.version, &image.source).unwrap();
+    for i in 0..n {
+        let spec = libos_kernel::SpawnSpec {
+            image: digest.clone(),
+            goal: format!("task {i}"),
+            workspace: env.dir.path().to_path_buf(),
+            parent: None,
+            priority: 0,
+            actor: libos_kernel::Actor::operator(),
+            budget: libos_kernel::budget::Budget::unlimited(),
+        };
+        kernel.spawn_with_grants(&spec, &image.grants).unwrap();
     }
+}
+
+/// Asserts that `n` workers each ran [`SCRIPT`] exactly once: exited with
+/// its result, each step committed once (four model calls, one memory
+/// write), and its state records one chain (no lease while it ran, so two
+/// nodes never ran it at once; one exit). Returns how many leases were
+/// taken over after they lapsed.
+fn assert_every_worker_ran_once(kernel: &Kernel, n: usize) -> usize {
+    let all = kernel.processes(ProcessFilter::All).unwrap();
+    assert_eq!(all.len(), n);
+    for p in &all {
+        assert_eq!(p.state, ProcState::Exited { code: 0, result: "done".into() }, "pid {}", p.pid);
+        assert_eq!(p.usage.model_calls, 4, "pid {} made {} committed model calls", p.pid, p.usage.model_calls);
+        let view = kernel.memory_view(p.pid).unwrap();
+        assert_eq!(view.len(), 1, "pid {}", p.pid);
+        assert_eq!(view[0].version, 1, "pid {}: its memory write committed {} times", p.pid, view[0].version);
+    }
+    let records = state_records(kernel);
+    assert_eq!(records.len(), n);
+    let mut taken_over = 0;
+    for (pid, chain) in &records {
+        let mut state = "runnable".to_string();
+        for (action, detail) in chain {
+            let (from, to) = detail.split_once(" -> ").unwrap_or_else(|| panic!("pid {pid}: {detail}"));
+            assert_eq!(from, state, "pid {pid}: `{action}` from {from} while {state}");
+            state = to.split_whitespace().next().unwrap_or_default().to_string();
+            if action == "lease_expired" {
+                taken_over += 1;
+            }
+        }
+        assert_eq!(state, "exited", "pid {pid}");
+        assert_eq!(chain.iter().filter(|(a, _)| a == "exit").count(), 1, "pid {pid}");
+    }
+    taken_over
 }
 
 fn state_records(kernel: &Kernel) -> BTreeMap<i64, Vec<(String, String)>> {
@@ -88,23 +168,10 @@ fn three_nodes_one_killed_every_process_ends_exactly_once() {
     let script = env.write("script.toml", SCRIPT);
     env.ok(&["init"]);
     let kernel = Kernel::open(&StoreLocation::Url(schema.url()), OpenMode::Existing).unwrap();
-    let image = libos_images::ImageSet::shipped().unwrap().get("worker").unwrap().clone();
-    let digest = kernel.register_image(&image.name, &image.version, &image.source).unwrap();
-    for i in 0..PROCESSES {
-        let spec = libos_kernel::SpawnSpec {
-            image: digest.clone(),
-            goal: format!("task {i}"),
-            workspace: env.dir.path().to_path_buf(),
-            parent: None,
-            priority: 0,
-            actor: libos_kernel::Actor::operator(),
-            budget: libos_kernel::budget::Budget::unlimited(),
-        };
-        kernel.spawn_with_grants(&spec, &image.grants).unwrap();
-    }
+    spawn_workers(&env, &kernel, PROCESSES);
 
     let flags = ["--until-idle", "--lease-ttl", "2s"];
-    let mut nodes: Vec<Child> = (0..3).map(|_| node(&env, s(&script), &flags)).collect();
+    let mut nodes: Vec<Node> = (0..3).map(|_| node(&env, s(&script), &flags)).collect();
     // Kill one node once the run is well under way, with quanta in flight.
     let start = Instant::now();
     while kernel.processes(ProcessFilter::Live).unwrap().len() > PROCESSES * 2 / 3 {
@@ -117,49 +184,64 @@ fn three_nodes_one_killed_every_process_ends_exactly_once() {
         .iter()
         .filter(|p| matches!(&p.state, ProcState::Running { .. }))
         .count();
-    nodes[0].kill().unwrap();
-    nodes[0].wait().unwrap();
-    for n in &mut nodes[1..] {
-        let status = wait(n, Duration::from_secs(300));
-        let mut err = String::new();
-        std::io::Read::read_to_string(n.stderr.as_mut().unwrap(), &mut err).unwrap();
+    nodes.remove(0).kill();
+    for n in nodes {
+        let (status, err) = n.finish(Duration::from_secs(300));
         assert!(status.success(), "a surviving node failed: {err}");
     }
     assert!(running_at_kill > 0, "the kill landed while nothing ran");
 
-    // Every process ended, exactly once, with each step committed once.
-    let all = kernel.processes(ProcessFilter::All).unwrap();
-    assert_eq!(all.len(), PROCESSES);
-    for p in &all {
-        assert_eq!(p.state, ProcState::Exited { code: 0, result: "done".into() }, "pid {}", p.pid);
-        assert_eq!(p.usage.model_calls, 4, "pid {} made {} committed model calls", p.pid, p.usage.model_calls);
-        let view = kernel.memory_view(p.pid).unwrap();
-        assert_eq!(view.len(), 1, "pid {}", p.pid);
-        assert_eq!(view[0].version, 1, "pid {}: its memory write committed {} times", p.pid, view[0].version);
-    }
-
-    // Each process's state records form one chain: no lease while it ran
-    // (two nodes never ran it at once), one exit, and the killed node's
-    // leases taken over after they lapsed.
-    let records = state_records(&kernel);
-    let mut taken_over = 0;
-    for (pid, chain) in &records {
-        let mut state = "runnable".to_string();
-        for (action, detail) in chain {
-            let (from, to) = detail.split_once(" -> ").unwrap_or_else(|| panic!("pid {pid}: {detail}"));
-            assert_eq!(from, state, "pid {pid}: `{action}` from {from} while {state}");
-            state = to.split_whitespace().next().unwrap_or_default().to_string();
-            if action == "lease_expired" {
-                taken_over += 1;
-            }
-        }
-        assert_eq!(state, "exited", "pid {pid}");
-        assert_eq!(chain.iter().filter(|(a, _)| a == "exit").count(), 1, "pid {pid}");
-    }
+    // Every process ended, exactly once, and the killed node's leases were
+    // taken over after they lapsed.
+    let taken_over = assert_every_worker_ran_once(&kernel, PROCESSES);
     assert!(taken_over > 0, "no process of the killed node was taken over");
     println!("{running_at_kill} processes were running at the kill; {taken_over} taken over after their lease lapsed");
 
     // One audit chain across the nodes, and it verifies.
+    let verify: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
+    assert_eq!(verify["ok"], true, "{verify}");
+}
+
+/// Issue 14, hole 7: `pg_terminate_backend` of a node's session made `libos
+/// run` exit with `scheduler stopped: store error: terminating connection
+/// due to administrator command`. Here every session of two nodes is
+/// terminated again and again while they run: both keep running to the
+/// end, and every process still runs each step exactly once.
+#[test]
+fn terminated_backends_stop_no_node_and_lose_nothing() {
+    let Some(schema) = ScratchSchema::new() else { return };
+    // The nodes' sessions carry a name of their own; the test's do not.
+    let name = format!("libos_terminated_{}", std::process::id());
+    let env = Env::on(schema.url_named(&name));
+    let script = env.write("script.toml", SCRIPT);
+    env.ok(&["init"]);
+    let kernel = Kernel::open(&StoreLocation::Url(schema.url()), OpenMode::Existing).unwrap();
+    spawn_workers(&env, &kernel, PROCESSES);
+
+    let flags = ["--until-idle", "--lease-ttl", "2s"];
+    let mut nodes: Vec<Node> = (0..2).map(|_| node(&env, s(&script), &flags)).collect();
+    // Terminate every node session every 100 ms, a bounded number of
+    // times, while work remains (a round that finds no session is not counted).
+    let (mut rounds, mut terminated) = (0, 0);
+    while rounds < ROUNDS && nodes.iter_mut().all(Node::running) {
+        std::thread::sleep(Duration::from_millis(100));
+        if kernel.processes(ProcessFilter::Live).unwrap().is_empty() {
+            break;
+        }
+        let n = schema.terminate_sessions(&name).unwrap();
+        if n > 0 {
+            rounds += 1;
+            terminated += n;
+        }
+    }
+    for n in nodes {
+        let (status, err) = n.finish(Duration::from_secs(300));
+        assert!(status.success(), "a node stopped after its session was terminated: {err}");
+    }
+    assert!(rounds >= 5, "only {rounds} rounds of terminations landed while the nodes ran");
+
+    let taken_over = assert_every_worker_ran_once(&kernel, PROCESSES);
+    println!("{terminated} sessions terminated in {rounds} rounds; {taken_over} leases taken over after they lapsed");
     let verify: Value = serde_json::from_str(&env.ok(&["audit", "verify", "--json"])).unwrap();
     assert_eq!(verify["ok"], true, "{verify}");
 }
@@ -185,7 +267,7 @@ args = { result = "written" }
     env.ok(&["spawn", "assistant", "--goal", "write it", "--grant", "write fs:** ask"]);
     // The node looks for changes by polling only every 10 s: anything
     // sooner came by notification.
-    let mut node = node(&env, s(&script), &["--poll-ms", "10000"]);
+    let node = node(&env, s(&script), &["--poll-ms", "10000"]);
     let kernel = Kernel::open(&StoreLocation::Url(schema.url()), OpenMode::Existing).unwrap();
     let until = |what: &str, done: &dyn Fn() -> bool| {
         let start = Instant::now();
@@ -198,8 +280,7 @@ args = { result = "written" }
     let id = kernel.pending().unwrap()[0].id;
     env.ok(&["approve", &id.to_string()]);
     until("finished after the approval", &|| kernel.process(libos_kernel::Pid(1)).unwrap().state.is_terminal());
-    node.kill().unwrap();
-    node.wait().unwrap();
+    node.kill();
     assert_eq!(std::fs::read_to_string(env.path("out.txt")).unwrap(), "approved");
 }
 

@@ -113,7 +113,9 @@ impl Kernel {
         }
     }
 
-    fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    /// Runs `f` in a write transaction. `f` may run more than once (see
+    /// [`Store::write`]): it must change nothing outside the transaction.
+    fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         let (value, changed) = self.inner.store.write(f)?;
         if changed {
             notify(&self.inner.listeners);
@@ -130,7 +132,7 @@ impl Kernel {
         Ok(value)
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         self.inner.store.read(f)
     }
 }
@@ -223,7 +225,7 @@ fn apply_read(
             Event::Kill { .. } => Some("the process was killed while it ran"),
             Event::Pause { .. } => Some("the process was paused while it ran"),
             Event::LeaseExpired => Some("the scheduler running it stopped"),
-            Event::Release => Some("the scheduler shut down"),
+            Event::Release => Some("the scheduler gave its lease back (it shut down, or lost its store)"),
             _ => None,
         };
         if let Some(why) = why {

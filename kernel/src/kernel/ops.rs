@@ -57,7 +57,7 @@ impl Kernel {
                 kind: AuditKind::Operator,
                 action: action.to_string(),
                 pid: None,
-                args,
+                args: args.clone(),
                 decision: None,
                 grant: None,
                 outcome: Outcome::Ok,
@@ -137,7 +137,7 @@ impl Kernel {
     pub fn pause(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            Ok(apply(tx, pid, None, Event::Pause { by }, now)?.0)
+            Ok(apply(tx, pid, None, Event::Pause { by: by.clone() }, now)?.0)
         })
     }
 
@@ -147,7 +147,7 @@ impl Kernel {
     pub fn resume(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
             let now = Timestamp::now();
-            apply(tx, pid, None, Event::Resume { by }, now)?;
+            apply(tx, pid, None, Event::Resume { by: by.clone() }, now)?;
             recheck(tx, pid, now)?;
             Ok(tx.process(pid)?.state)
         })

@@ -326,9 +326,9 @@ impl Kernel {
                 tx.insert_model_call(lease.pid, lease.quantum, m, now)?;
                 tx.charge(lease.pid, m.usage, m.cost_micros, false)?;
             }
-            let event = match outcome {
-                QuantumEnd::Backoff(d) => Event::Yield { not_before: Some(now.plus(d)) },
-                QuantumEnd::Fail { kind, error } => Event::Fail { kind, error },
+            let event = match &outcome {
+                QuantumEnd::Backoff(d) => Event::Yield { not_before: Some(now.plus(*d)) },
+                QuantumEnd::Fail { kind, error } => Event::Fail { kind: *kind, error: error.clone() },
             };
             let (state, _, _) = apply(tx, lease.pid, Some(lease.generation), event, now)?;
             Ok(CommitReceipt { state })
@@ -342,6 +342,24 @@ impl Kernel {
             check_lease(tx, lease)?;
             apply(tx, lease.pid, Some(lease.generation), Event::Release, now)?;
             Ok(())
+        })
+    }
+
+    /// Gives back every lease `owner` holds on a process not in `keep`:
+    /// leases it holds without knowing, taken by a claim whose COMMIT's
+    /// fate it could not find out ([`crate::StoreError::CommitUnknown`]).
+    /// Returns their pids.
+    pub fn release_orphans(&self, owner: &SchedulerId, keep: &[Pid]) -> Result<Vec<Pid>, KernelError> {
+        self.write(|tx| {
+            let now = Timestamp::now();
+            let mut out = Vec::new();
+            for (pid, generation) in tx.leased_by(owner)? {
+                if !keep.contains(&pid) {
+                    apply(tx, pid, Some(generation), Event::Release, now)?;
+                    out.push(pid);
+                }
+            }
+            Ok(out)
         })
     }
 

@@ -15,6 +15,7 @@ mod ipc;
 mod logs;
 mod memory;
 pub(crate) mod pg;
+mod pg_tx;
 mod processes;
 mod schema;
 
@@ -88,7 +89,7 @@ pub(crate) struct Store {
 
 enum Backend {
     Sqlite(Sqlite),
-    Postgres(Box<Postgres>),
+    Postgres(Box<pg_tx::Postgres>),
 }
 
 struct Sqlite {
@@ -97,12 +98,6 @@ struct Sqlite {
     /// Declared after `conn` so that it stops after the main connection closes
     /// (the last close checkpoints the WAL itself).
     checkpointer: Option<checkpoint::Checkpointer>,
-}
-
-struct Postgres {
-    target: pg::Target,
-    /// `None` after the connection was lost: the next transaction reconnects.
-    session: Mutex<Option<pg::Session>>,
 }
 
 /// How long a write waits for another writer's lock (named in [`StoreError::Busy`]).
@@ -122,7 +117,7 @@ impl Store {
             StoreLocation::Url(url) if is_postgres_url(url) => {
                 let target = pg::Target::parse(url, wake)?;
                 let session = target.connect(mode == OpenMode::Create)?;
-                Backend::Postgres(Box::new(Postgres { target, session: Mutex::new(Some(session)) }))
+                Backend::Postgres(Box::new(pg_tx::Postgres::new(target, session)))
             }
             StoreLocation::Url(url) => return Err(OpenError::Unsupported(pg::redact(url))),
             _ => Backend::Sqlite(Sqlite::open(location, mode)?),
@@ -140,8 +135,10 @@ impl Store {
 
     /// Runs `f` in a write transaction; commits if it returns `Ok`, rolls
     /// back otherwise. Also says whether the transaction changed any row, so
-    /// that a write that found nothing to do wakes nobody.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
+    /// that a write that found nothing to do wakes nobody. On PostgreSQL `f`
+    /// may run more than once: a transaction cut off by a lost connection
+    /// is run again on a new one (see [`pg_tx`]).
+    pub(crate) fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
         self.write_as(false, f)
     }
 
@@ -168,22 +165,11 @@ impl Store {
     fn write_as<T>(
         &self,
         claim: bool,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+        f: impl Fn(&Tx<'_>) -> Result<T, KernelError>,
     ) -> Result<(T, bool), KernelError> {
         let (value, changed) = match &self.backend {
             Backend::Sqlite(s) => s.write(f)?,
-            Backend::Postgres(p) => p.with_session(|session| {
-                session.begin(true, claim)?;
-                let tx = Tx::new(Conn::Postgres(session), if claim { Chain::Deferred } else { Chain::Held });
-                let done = f(&tx).and_then(|value| {
-                    let changed = tx.changed();
-                    session.commit(changed).map(|()| (value, changed))
-                });
-                if done.is_err() {
-                    let _ = session.rollback();
-                }
-                done
-            })?,
+            Backend::Postgres(p) => p.write(claim, f)?,
         };
         if changed {
             let n = self.local_commits.fetch_add(1, Ordering::Release) + 1;
@@ -196,8 +182,9 @@ impl Store {
         Ok((value, changed))
     }
 
-    /// Runs `f` in a read transaction (one consistent snapshot).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    /// Runs `f` in a read transaction (one consistent snapshot); like a
+    /// write, it may run again after a lost connection.
+    pub(crate) fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let mut conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
@@ -207,13 +194,7 @@ impl Store {
                 tx.rollback().map_err(store_err)?;
                 Ok(value)
             }
-            Backend::Postgres(p) => p.with_session(|session| {
-                session.begin(false, false)?;
-                let value = f(&Tx::new(Conn::Postgres(session), Chain::Read));
-                let ended = session.rollback();
-                let value = value?;
-                ended.map(|()| value)
-            }),
+            Backend::Postgres(p) => p.read(f),
         }
     }
 
@@ -221,14 +202,14 @@ impl Store {
     /// latest commits, and there is no `BEGIN`/`ROLLBACK` to pay for.
     pub(crate) fn read_unsnapshotted<T>(
         &self,
-        f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>,
+        f: impl Fn(&Tx<'_>) -> Result<T, KernelError>,
     ) -> Result<T, KernelError> {
         match &self.backend {
             Backend::Sqlite(s) => {
                 let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
                 f(&Tx::new(Conn::Sqlite(&conn), Chain::Read))
             }
-            Backend::Postgres(p) => p.with_session(|session| f(&Tx::new(Conn::Postgres(session), Chain::Read))),
+            Backend::Postgres(p) => p.read_unsnapshotted(f),
         }
     }
 
@@ -269,28 +250,6 @@ impl Store {
             Backend::Postgres(p) => p.target.notified.load(Ordering::Acquire),
         };
         Ok(external.wrapping_add(self.local_commits.load(Ordering::Acquire)))
-    }
-}
-
-impl Postgres {
-    /// Runs `f` on the session, reconnecting first if the last one was lost.
-    fn with_session<T>(&self, f: impl FnOnce(&pg::Session) -> Result<T, KernelError>) -> Result<T, KernelError> {
-        let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        // Taken out while in use: if `f` panics mid-transaction, the session
-        // is dropped (the server rolls back) and the next call reconnects.
-        let session = match guard.take().filter(|s| !s.is_closed()) {
-            Some(session) => session,
-            None => {
-                let session =
-                    self.target.connect(false).map_err(|e| KernelError::Store(StoreError::Other(e.to_string())))?;
-                // Whatever was committed while disconnected went unnoticed.
-                self.target.notified.fetch_add(1, Ordering::AcqRel);
-                session
-            }
-        };
-        let out = f(&session);
-        *guard = Some(session);
-        out
     }
 }
 

@@ -53,6 +53,32 @@ pub(crate) struct Session {
     /// database and schema), so stores side by side do not share them.
     lock_key: i64,
     channel: String,
+    /// The server process serving this session: after a lost COMMIT it may
+    /// still be running the transaction (see [`Session::fate`]).
+    backend: i32,
+    /// Why the connection was lost, once a statement found it gone.
+    lost: RefCell<Option<String>>,
+}
+
+/// What became of a transaction whose COMMIT went unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// It committed: its result stands.
+    Committed,
+    /// The server rolled it back: it can be run again.
+    Aborted,
+    /// Not settled yet: its server process still runs it (and has been told to stop).
+    Running,
+    /// Too old for the server to remember.
+    Forgotten,
+}
+
+/// Why a (re)connection failed.
+pub(crate) enum ConnectError {
+    /// The server could not be reached, or dropped the connection: worth another try.
+    Unreachable(String),
+    /// It answered, but the store is not usable as it stands (schema gone, newer).
+    Refused(OpenError),
 }
 
 /// Where a PostgreSQL store lives, and what a reconnect needs.
@@ -75,7 +101,10 @@ impl Target {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
-        config.application_name("libos");
+        // Sessions show as `libos` in `pg_stat_activity` unless the URL names them.
+        if config.get_application_name().is_none() {
+            config.application_name("libos");
+        }
         Ok(Target { config, display, notified: Arc::new(AtomicU64::new(0)), wake })
     }
 
@@ -85,18 +114,47 @@ impl Target {
 
     /// Connects, checks the schema (migrating it with `mode` Create), and listens.
     pub(crate) fn connect(&self, migrate: bool) -> Result<Session, OpenError> {
+        self.connect_with(self.config.clone(), Some(migrate)).map_err(|e| match e {
+            ConnectError::Unreachable(reason) => self.open_err(reason),
+            ConnectError::Refused(e) => e,
+        })
+    }
+
+    /// Connects again after a loss, giving up connecting after `within`
+    /// (or the URL's own, shorter, `connect_timeout`).
+    pub(crate) fn reconnect(&self, within: Duration) -> Result<Session, ConnectError> {
+        let mut config = self.config.clone();
+        if config.get_connect_timeout().is_none_or(|t| *t > within) {
+            config.connect_timeout(within);
+        }
+        self.connect_with(config, None)
+    }
+
+    /// Connects and listens; `migrate` says whether to check (and with
+    /// `Some(true)` create) the schema under the write order, as at open;
+    /// `None` (a reconnect) only reads its version, taking no lock.
+    fn connect_with(&self, config: tokio_postgres::Config, migrate: Option<bool>) -> Result<Session, ConnectError> {
         let own_pid = Arc::new(AtomicI32::new(0));
-        let client = spawn_connection(self.config.clone(), own_pid.clone(), self.notified.clone(), self.wake.clone())
-            .map_err(|e| self.open_err(e))?;
-        let io = |e: tokio_postgres::Error| self.open_err(plain(&e));
+        let client = spawn_connection(config, own_pid.clone(), self.notified.clone(), self.wake.clone())
+            .map_err(ConnectError::Unreachable)?;
+        let io = |e: tokio_postgres::Error| {
+            if is_connection_loss(&e) {
+                ConnectError::Unreachable(plain(&e))
+            } else {
+                ConnectError::Refused(self.open_err(plain(&e)))
+            }
+        };
         let row = block(client.query_one(
             "SELECT pg_backend_pid(), current_schema(), hashtext(current_database() || '.' || coalesce(current_schema(), ''))",
             &[],
         ))
         .map_err(io)?;
-        own_pid.store(row.get(0), Ordering::Release);
+        let backend: i32 = row.get(0);
+        own_pid.store(backend, Ordering::Release);
         if row.get::<_, Option<String>>(1).is_none() {
-            return Err(self.open_err("no schema on the search_path exists (create it first)".to_string()));
+            return Err(ConnectError::Refused(
+                self.open_err("no schema on the search_path exists (create it first)".to_string()),
+            ));
         }
         let hash: i32 = row.get(2);
         let session = Session {
@@ -104,25 +162,56 @@ impl Target {
             statements: RefCell::new(HashMap::new()),
             lock_key: i64::from(hash),
             channel: format!("libos_{:08x}", hash as u32),
+            backend,
+            lost: RefCell::new(None),
         };
         // A write gives up waiting for another writer after the same time as on SQLite.
         let setup = format!("SET lock_timeout = '{}ms'; LISTEN {}", super::BUSY_TIMEOUT.as_millis(), session.channel);
         block(session.client.batch_execute(&setup)).map_err(io)?;
-        session.migrate(migrate, Path::new(&self.display))?;
+        let path = Path::new(&self.display);
+        let checked = match migrate {
+            Some(create) => session.migrate(create, path),
+            None => session.check_version(path),
+        };
+        checked.map_err(|e| match e {
+            OpenError::Io { reason, .. } if session.lost().is_some() => ConnectError::Unreachable(reason),
+            e => ConnectError::Refused(e),
+        })?;
         Ok(session)
     }
 }
 
 impl Session {
-    pub(crate) fn is_closed(&self) -> bool {
-        self.client.is_closed()
+    /// Why the connection is gone, if it is: a statement failed for want
+    /// of it, or the driver saw it close.
+    pub(crate) fn lost(&self) -> Option<String> {
+        if let Some(reason) = self.lost.borrow().as_ref() {
+            return Some(reason.clone());
+        }
+        self.client.is_closed().then(|| "the connection was closed".to_string())
+    }
+
+    /// The server process serving this session.
+    pub(crate) fn backend(&self) -> i32 {
+        self.backend
+    }
+
+    /// Turns a driver error into the kernel's, noting a lost connection.
+    fn fail(&self, e: &tokio_postgres::Error) -> KernelError {
+        if is_connection_loss(e) {
+            self.lost.borrow_mut().get_or_insert_with(|| plain(e));
+        }
+        KernelError::Store(store_err(e))
     }
 
     /// Brings the schema to this build's version in one transaction, under
     /// the write order, so nodes starting together migrate once.
     fn migrate(&self, create: bool, path: &Path) -> Result<(), OpenError> {
         let c = &self.client;
-        let io = |e: tokio_postgres::Error| OpenError::Io { path: path.to_path_buf(), reason: plain(&e) };
+        let io = |e: tokio_postgres::Error| {
+            let _ = self.fail(&e);
+            OpenError::Io { path: path.to_path_buf(), reason: plain(&e) }
+        };
         block(c.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key))).map_err(io)?;
         let run = || -> Result<(), OpenError> {
             let row = block(c.query_one(
@@ -164,6 +253,32 @@ impl Session {
         }
     }
 
+    /// Checks that the schema is still the one this build knows (after a
+    /// reconnect: the store was open a moment ago).
+    fn check_version(&self, path: &Path) -> Result<(), OpenError> {
+        let found = match block(self.client.query_one("SELECT version FROM libos_schema", &[])) {
+            Ok(row) => row.get::<_, i64>(0),
+            Err(e) => {
+                let _ = self.fail(&e);
+                return Err(match e.code() {
+                    Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => OpenError::Missing(path.to_path_buf()),
+                    _ => OpenError::Io { path: path.to_path_buf(), reason: plain(&e) },
+                });
+            }
+        };
+        let supported = schema::current_version();
+        if found == supported {
+            Ok(())
+        } else if found > supported {
+            Err(OpenError::TooNew { path: path.to_path_buf(), found, supported })
+        } else {
+            Err(OpenError::Io {
+                path: path.to_path_buf(),
+                reason: format!("schema version {found} is older than this libos ({supported}) (run `libos init`)"),
+            })
+        }
+    }
+
     /// Starts a transaction: a write takes the write order at once unless
     /// it is a lease claim, a read gets one snapshot.
     pub(crate) fn begin(&self, write: bool, claim: bool) -> Result<(), KernelError> {
@@ -195,15 +310,63 @@ impl Session {
         self.batch("ROLLBACK")
     }
 
+    /// The id of the open transaction if it has one (it changed a row),
+    /// taken before its COMMIT so that the COMMIT's fate can be looked up
+    /// should its answer be lost.
+    pub(crate) fn xid(&self) -> Result<Option<u64>, KernelError> {
+        let cell = self.cell("SELECT pg_current_xact_id_if_assigned()")?;
+        cell.map(|xid| {
+            xid.parse().map_err(|_| KernelError::Store(StoreError::Other(format!("transaction id `{xid}`"))))
+        })
+        .transpose()
+    }
+
+    /// Looks up transaction `xid`, which session `backend` was committing
+    /// when its connection was lost. While it is still running there (the
+    /// server process has not noticed its client is gone; it may be
+    /// waiting for a lock), that process is told to end, which settles it:
+    /// a commit already under way completes, anything before is rolled back.
+    pub(crate) fn fate(&self, xid: u64, backend: i32) -> Result<Fate, KernelError> {
+        match self.cell(&format!("SELECT pg_xact_status('{xid}'::xid8)"))?.as_deref() {
+            Some("committed") => Ok(Fate::Committed),
+            Some("aborted") => Ok(Fate::Aborted),
+            None => Ok(Fate::Forgotten),
+            Some(_) => {
+                // `backend_xid` is the 32-bit form of the id: a server
+                // process that has moved on (or a new one with its pid) is
+                // left alone. Best effort: without the right to end it,
+                // the transaction settles when the server notices.
+                let _ = self.batch(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE pid = {backend} AND backend_xid::text = '{}'",
+                    xid % (1 << 32)
+                ));
+                Ok(Fate::Running)
+            }
+        }
+    }
+
+    /// The first column of the first row `sql` returns.
+    fn cell(&self, sql: &str) -> Result<Option<String>, KernelError> {
+        let messages = block(self.client.simple_query(sql)).map_err(|e| self.fail(&e))?;
+        Ok(messages
+            .iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+                _ => None,
+            })
+            .flatten())
+    }
+
     fn batch(&self, sql: &str) -> Result<(), KernelError> {
-        block(self.client.batch_execute(sql)).map_err(|e| KernelError::Store(store_err(&e)))
+        block(self.client.batch_execute(sql)).map_err(|e| self.fail(&e))
     }
 
     fn statement(&self, sql: &str) -> Result<Statement, KernelError> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let stmt = block(self.client.prepare(&postgres_sql(sql))).map_err(|e| KernelError::Store(store_err(&e)))?;
+        let stmt = block(self.client.prepare(&postgres_sql(sql))).map_err(|e| self.fail(&e))?;
         let mut cache = self.statements.borrow_mut();
         if cache.len() >= STATEMENT_CACHE {
             cache.clear();
@@ -215,7 +378,7 @@ impl Session {
     pub(crate) fn execute(&self, sql: &str, params: &[&dyn Param]) -> Result<u64, KernelError> {
         let stmt = self.statement(sql)?;
         let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
-        block(self.client.execute_raw(&stmt, values.iter())).map_err(|e| KernelError::Store(store_err(&e)))
+        block(self.client.execute_raw(&stmt, values.iter())).map_err(|e| self.fail(&e))
     }
 
     pub(crate) fn scan(
@@ -226,7 +389,7 @@ impl Session {
     ) -> Result<(), KernelError> {
         let stmt = self.statement(sql)?;
         let values: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.value())).collect();
-        let err = |e: tokio_postgres::Error| KernelError::Store(store_err(&e));
+        let err = |e: tokio_postgres::Error| self.fail(&e);
         let stream = block(self.client.query_raw(&stmt, values.iter())).map_err(err)?;
         let mut rows = futures_executor::block_on_stream(Box::pin(stream));
         for row in rows.by_ref() {
@@ -280,7 +443,12 @@ fn spawn_connection(
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!("PostgreSQL connection lost: {e}");
+                        tracing::warn!("PostgreSQL connection lost: {}", plain(&e));
+                        // Whatever other sessions commit from now on goes
+                        // unnotified: a scheduler told now reconnects (at
+                        // its next transaction) instead of at its next poll.
+                        notified.fetch_add(1, Ordering::AcqRel);
+                        wake();
                         break;
                     }
                 }
@@ -315,16 +483,27 @@ fn plain(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Whether `e` means the connection is gone: the driver saw it close or
+/// fail, or the server ended the session (SQLSTATE class 08, an
+/// administrator's `pg_terminate_backend` or shutdown, a crash, a start-up).
+pub(crate) fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(code) => code.code().starts_with("08") || ["57P01", "57P02", "57P03"].contains(&code.code()),
+        // A failed read or write on the socket (reset, broken pipe).
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
 /// Maps a PostgreSQL error to the cases callers tell apart.
 pub(crate) fn store_err(e: &tokio_postgres::Error) -> StoreError {
     use tokio_postgres::error::SqlState;
-    let Some(code) = e.code() else {
-        return if e.is_closed() {
-            StoreError::Other("the connection to PostgreSQL was lost; nothing was changed".to_string())
-        } else {
-            StoreError::Other(plain(e))
-        };
-    };
+    if is_connection_loss(e) {
+        return StoreError::Unreachable(plain(e));
+    }
+    let Some(code) = e.code() else { return StoreError::Other(plain(e)) };
     if [SqlState::LOCK_NOT_AVAILABLE, SqlState::T_R_DEADLOCK_DETECTED, SqlState::T_R_SERIALIZATION_FAILURE]
         .contains(code)
     {
@@ -355,8 +534,28 @@ pub(crate) fn redact(url: &str) -> String {
 
 /// Connects to `url`, runs `sql` (any number of statements) and disconnects.
 pub(crate) fn execute_once(url: &str, sql: &str) -> Result<(), String> {
+    simple_rows(&plain_client(url)?, sql).map(drop)
+}
+
+/// A bare connection to `url` (no schema check, no listening), driven on a
+/// thread of its own like a session's.
+pub(crate) fn plain_client(url: &str) -> Result<Client, String> {
     let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| e.to_string())?;
     let wake: Wake = Arc::new(|| {});
-    let client = spawn_connection(config, Arc::new(AtomicI32::new(0)), Arc::new(AtomicU64::new(0)), wake)?;
-    block(client.batch_execute(sql)).map_err(|e| plain(&e))
+    spawn_connection(config, Arc::new(AtomicI32::new(0)), Arc::new(AtomicU64::new(0)), wake)
+}
+
+/// Runs `sql` (any number of statements) on `client`; returns the rows of
+/// its statements, each column as text.
+pub(crate) fn simple_rows(client: &Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+    let messages = block(client.simple_query(sql)).map_err(|e| plain(&e))?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => {
+                Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect())
 }
