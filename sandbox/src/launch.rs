@@ -253,7 +253,8 @@ fn inside(job: &Job) -> Result<i32, String> {
     Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }
 
-fn reason(e: &std::io::Error) -> String {
+/// A lowercase, short reason for an I/O error.
+pub(crate) fn reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.find(" (os error") {
         Some(i) => text[..i].to_lowercase(),

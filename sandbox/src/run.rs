@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::launch::{self, Job};
+use crate::launch::{self, Job, reason};
 use crate::policy::Policy;
 
 /// Bytes of standard output and of standard error kept (each).
@@ -305,14 +305,6 @@ fn probe(launcher: &Launcher) -> Result<String, SandboxError> {
         _ => Err(SandboxError::Unsupported(
             launcher_message(&out.stderr).unwrap_or_else(|| format!("the launcher probe failed ({})", out.status)),
         )),
-    }
-}
-
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_lowercase(),
-        None => text.to_lowercase(),
     }
 }
 

@@ -22,20 +22,27 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, Stri
     (status, body)
 }
 
-#[test]
-fn serve_prints_the_console_address_and_token_and_acts_on_the_same_store() {
-    let env = Env::new();
-    env.ok(&["spawn", "assistant", "--goal", "be served"]);
+/// `libos serve --addr 127.0.0.1:0 EXTRA` on the env's store, and its output lines.
+fn serve(env: &Env, extra: &[&str]) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("libos"))
         .current_dir(env.dir.path())
         .env("LIBOS_DB", env.db())
         .env_remove("LIBOS_TOKEN")
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+#[test]
+fn serve_prints_the_console_address_and_token_and_acts_on_the_same_store() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "be served"]);
+    let (mut child, mut lines) = serve(&env, &[]);
     let console = lines.next().unwrap().unwrap();
     let token_line = lines.next().unwrap().unwrap();
     // "libos console: http://127.0.0.1:PORT/#token=TOKEN"
@@ -75,17 +82,7 @@ fn the_console_token_is_never_taken_on_the_command_line() {
     );
     let file = env.dir.path().join("token");
     std::fs::write(&file, "from-a-file\n").unwrap();
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("libos"))
-        .current_dir(env.dir.path())
-        .env("LIBOS_DB", env.db())
-        .env_remove("LIBOS_TOKEN")
-        .args(["serve", "--addr", "127.0.0.1:0", "--token-file"])
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut child, mut lines) = serve(&env, &["--token-file", file.to_str().unwrap()]);
     let console = lines.next().unwrap().unwrap();
     assert!(console.ends_with("/#token=from-a-file"), "{console}");
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
