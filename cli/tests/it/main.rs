@@ -10,6 +10,7 @@ mod errors;
 mod nodes;
 mod parking;
 mod planted;
+mod sandbox;
 mod serve;
 mod store_faults;
 mod support;
