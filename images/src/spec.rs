@@ -27,6 +27,50 @@ struct ImageSpec {
     model: Option<String>,
     #[serde(default)]
     context: Option<ContextSpecToml>,
+    #[serde(default)]
+    limits: Option<LimitsToml>,
+}
+
+/// `[limits]`: what each program the process runs may use.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsToml {
+    /// CPU time per program process, a duration (`"60s"`).
+    #[serde(default)]
+    cpu: Option<String>,
+    /// Address space per program process, a size (`"2GiB"`).
+    #[serde(default)]
+    memory: Option<toml::Value>,
+    /// Processes alive at once in the sandbox.
+    #[serde(default)]
+    processes: Option<u64>,
+    /// Largest file a program may write, a size.
+    #[serde(default)]
+    file_size: Option<toml::Value>,
+}
+
+/// A size: a whole number of bytes, or a string with a unit (`"512MiB"`,
+/// `"2GiB"`, `"64KiB"`; `KB`, `MB`, `GB` are powers of ten).
+fn parse_size(value: &toml::Value) -> Result<u64, String> {
+    let text = match value {
+        toml::Value::Integer(n) if *n > 0 => return Ok(*n as u64),
+        toml::Value::String(s) => s.trim(),
+        other => return Err(format!("`{other}` is not a size (e.g. \"512MiB\")")),
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("`{text}` is not a size (e.g. \"512MiB\")"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => return Err(format!("unknown unit `{other}` in `{text}` (KiB, MiB, GiB, KB, MB, GB)")),
+    };
+    n.checked_mul(scale).filter(|b| *b > 0).ok_or_else(|| format!("`{text}` is not a usable size"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +118,9 @@ pub struct Image {
     pub model: String,
     /// Context limits.
     pub context: ContextSpec,
+    /// What each program it runs may use (`[limits]`; CPU time is further
+    /// bounded by each call's time limit).
+    pub limits: libos_sandbox::Limits,
     /// The TOML text it was parsed from (what the store registers).
     pub source: String,
 }
@@ -161,6 +208,25 @@ impl Image {
         if context.transcript_window == 0 {
             return Err(invalid("context.transcript_window", "must be at least 1".to_string()));
         }
+        let mut limits = libos_sandbox::Limits::default();
+        if let Some(l) = spec.limits {
+            if let Some(cpu) = &l.cpu {
+                let d = libos_kernel::time::parse_duration(cpu).map_err(|e| invalid("limits.cpu", e))?;
+                limits.cpu_s = d.as_secs().max(1);
+            }
+            if let Some(v) = &l.memory {
+                limits.memory_bytes = parse_size(v).map_err(|e| invalid("limits.memory", e))?;
+            }
+            if let Some(n) = l.processes {
+                if n == 0 {
+                    return Err(invalid("limits.processes", "must be at least 1".to_string()));
+                }
+                limits.processes = n;
+            }
+            if let Some(v) = &l.file_size {
+                limits.file_bytes = parse_size(v).map_err(|e| invalid("limits.file_size", e))?;
+            }
+        }
         Ok(Image {
             name: spec.name,
             version: spec.version,
@@ -171,6 +237,7 @@ impl Image {
             budget,
             model,
             context,
+            limits,
             source: text.to_string(),
         })
     }

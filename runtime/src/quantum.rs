@@ -37,7 +37,7 @@ use libos_kernel::{
     Action, ApprovedCall, Binding, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
     ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
-use libos_sandbox::{Cancel, CancelOnDrop, Sandbox};
+use libos_sandbox::{Cancel, CancelOnDrop, Limits, Sandbox};
 use libos_tools::{Caller, Dispatch, Refusal, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
 use tracing::Instrument;
 
@@ -228,7 +228,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
         };
-        return dispatch(env, lease, &workspace, Some(m), call_rec, &call, seen, None).await;
+        return dispatch(env, lease, &workspace, image.limits, Some(m), call_rec, &call, seen, None).await;
     }
     fail(
         FailureKind::InvalidOutput,
@@ -259,7 +259,8 @@ async fn resume_approved(
     };
     match ToolCall::parse(&call_rec.tool, &call_rec.args, &image.tools) {
         Ok(call) => {
-            dispatch(env, lease, workspace, None, call_rec.clone(), &call, Vec::new(), Some((resource, right))).await
+            let approved = Some((resource, right));
+            dispatch(env, lease, workspace, image.limits, None, call_rec.clone(), &call, Vec::new(), approved).await
         }
         // The stored call no longer parses (its image changed).
         Err(reason) => not_run(reason.to_string()),
@@ -272,6 +273,7 @@ async fn dispatch(
     env: &QuantumEnv,
     lease: &Lease,
     workspace: &Workspace,
+    limits: Limits,
     model_call: Option<ModelCallRecord>,
     call_rec: ToolCallRecord,
     call: &ToolCall,
@@ -323,6 +325,7 @@ async fn dispatch(
                 sandbox: env.sandbox.clone(),
                 cancel: cancel.0.clone(),
                 time_left,
+                limits,
                 allowed: needs.clone(),
             };
             match call.dispatch(caller) {

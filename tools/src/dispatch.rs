@@ -17,7 +17,7 @@ use libos_kernel::budget::Budget;
 use libos_kernel::caps::{GrantSpec, Resource, ResourceKind, Right};
 use libos_kernel::syscall::{Kinship, Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
-use libos_sandbox::{Cancel, Sandbox};
+use libos_sandbox::{Cancel, Limits, Sandbox};
 
 use crate::call::ToolCall;
 use crate::workspace::{Opened, PathError, Workspace};
@@ -73,6 +73,9 @@ pub struct ToolContext {
     /// What is left of the process's `wall_time` budget, if it has one: no
     /// program runs longer.
     pub time_left: Option<Duration>,
+    /// What each program may use (the image's `[limits]`); CPU time is
+    /// further bounded by the call's time limit.
+    pub limits: Limits,
     /// What the capability check allowed this call ([`ToolCall::needs`]). A
     /// file tool acts only on the file a need names: a path that leads
     /// elsewhere by the time it is opened (a directory swapped for a
@@ -91,6 +94,7 @@ impl ToolContext {
             sandbox: Sandbox::unavailable("no sandbox was configured"),
             cancel: Cancel::new(),
             time_left: None,
+            limits: Limits::default(),
             allowed: Vec::new(),
         }
     }

@@ -15,7 +15,7 @@
 
 use std::time::Duration;
 
-use libos_sandbox::{Captured, Cmd, End, Policy};
+use libos_sandbox::{Captured, Cmd, End, Limits, Policy};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -104,7 +104,7 @@ pub(crate) fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
     let path = std::env::var("PATH").unwrap_or_default();
     let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), root.display().to_string())];
     let mut policy = Policy::for_workspace(root, ctx.workspace.protected().to_vec(), Some(path.as_ref()));
-    policy.limits.cpu_s = limit.as_secs().max(1);
+    policy.limits = Limits { cpu_s: ctx.limits.cpu_s.min(limit.as_secs().max(1)), ..ctx.limits };
     let cmd = Cmd { argv: &a.argv, cwd: root, env: &env, policy: &policy, timeout: limit };
     let out = match ctx.sandbox.run(&cmd, &ctx.cancel) {
         Ok(out) => out,

@@ -27,6 +27,33 @@ fn a_minimal_image_gets_defaults() {
 }
 
 #[test]
+fn limits_bound_the_programs_a_process_runs() {
+    let image = Image::parse(
+        "mini.toml",
+        &format!("{GOOD}\n[limits]\ncpu = \"1m\"\nmemory = \"512MiB\"\nprocesses = 16\nfile_size = 1000000\n"),
+    )
+    .unwrap();
+    let l = image.limits;
+    assert_eq!(
+        (l.cpu_s, l.memory_bytes, l.processes, l.file_bytes, l.open_files),
+        (60, 512 << 20, 16, 1_000_000, libos_sandbox::Limits::default().open_files)
+    );
+    assert_eq!(Image::parse("mini.toml", GOOD).unwrap().limits, libos_sandbox::Limits::default());
+    check(
+        &format!("{GOOD}\n[limits]\nmemory = \"lots\"\n"),
+        "image mini.toml: field `limits.memory`: `lots` is not a size (e.g. \"512MiB\")",
+    );
+    check(
+        &format!("{GOOD}\n[limits]\nfile_size = \"2TB!\"\n"),
+        "image mini.toml: field `limits.file_size`: unknown unit `TB!` in `2TB!` (KiB, MiB, GiB, KB, MB, GB)",
+    );
+    check(
+        &format!("{GOOD}\n[limits]\nprocesses = 0\n"),
+        "image mini.toml: field `limits.processes`: must be at least 1",
+    );
+}
+
+#[test]
 fn bad_specs_point_at_the_field() {
     check(
         &GOOD.replace("\"exit\"]", "\"exit\", \"teleport\"]"),
@@ -52,7 +79,7 @@ fn bad_specs_point_at_the_field() {
     );
     check(
         &format!("{GOOD}colour = \"red\"\n"),
-        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `grants`, `budget`, `model`, `context`",
+        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `grants`, `budget`, `model`, `context`, `limits`",
     );
     check(
         &format!("{GOOD}grants = [\"read fs:**\", \"read fs:../up\"]\n"),
