@@ -439,6 +439,11 @@ pub fn env_with_sandbox(
     catalog: ImageSet,
     sandbox: Sandbox,
 ) -> Arc<QuantumEnv> {
+    // The launcher is part of libos: an agent that replaced it would run
+    // every later program unconfined.
+    if let Some(launcher) = sandbox.launcher() {
+        kernel.protect(launcher);
+    }
     Arc::new(QuantumEnv { kernel, models, images: ImageCache::default(), catalog, policy, sandbox })
 }
 

@@ -215,16 +215,19 @@ fn inside(job: &Job) -> Result<i32, String> {
     // The job is in this process's environment; the program gets its own.
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     mount(None::<&str>, "/", None::<&str>, private, None::<&str>).map_err(|e| format!("mount: {e}"))?;
+    // This PID namespace's /proc, for binding roots through their descriptors.
     let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     mount(Some("proc"), "/proc", Some("proc"), hardened, None::<&str>).map_err(|e| format!("mount /proc: {e}"))?;
-    let temp = private_tmp(&job.policy)?;
+    let temp = minimal_root(&job.policy)?;
     let masked = mask_protected(&job.policy)?;
     // What lies beneath a covered path is covered with it.
     let uncovered = job.policy.protected.iter().filter(|p| !masked.iter().any(|m| p.starts_with(m)));
     let policy = Policy { protected: uncovered.cloned().collect(), ..job.policy.clone() };
     limits(&policy)?;
     let probe = job.argv.is_empty();
+    out_of_reach()?;
     let status = landlock(&policy, temp.as_deref())?;
+    seccomp()?;
     no_inherited_descriptors()?;
     if probe {
         let pids = std::env::var(PIDS_ENV).unwrap_or_default();
@@ -262,51 +265,111 @@ pub(crate) fn reason(e: &std::io::Error) -> String {
     }
 }
 
-/// A fresh, small tmpfs on `/tmp`, so programs share no temporary files
-/// with the host. A root that lies under `/tmp` (a workspace in a temporary
-/// directory) is bound back at its path. Returns the directory programs may
-/// use for temporary files: `/tmp`, unless a root lies beneath it (a rule on
-/// `/tmp` would then reach the root's protected paths too), in which case a
-/// second tmpfs on `/var/tmp` (or `/dev/shm`) serves, named by `TMPDIR`.
-fn private_tmp(policy: &Policy) -> Result<Option<PathBuf>, String> {
-    let roots: Vec<&PathBuf> = policy.read.iter().chain(&policy.write).collect();
-    let tmp = Path::new("/tmp");
-    let held: Vec<(PathBuf, std::os::fd::OwnedFd)> = roots
+/// Builds the sandbox's file system from nothing and moves into it: a
+/// tmpfs root holding only the policy's roots, bound at their own paths
+/// (read roots read-only; none lets a set-uid bit work), a few device
+/// files, a fresh `/proc`, and a private temporary directory. Nothing else
+/// of the host exists inside: not its sockets (a PostgreSQL or Docker
+/// socket is a file like any other), not `/etc/shadow`, not `/sys`, and the
+/// system files that are there cannot be changed (`chmod`, `utimes` and
+/// extended attributes fail on a read-only mount). Returns the temporary
+/// directory: `/tmp`, unless a root lies beneath it (a rule on `/tmp` would
+/// then reach that root's protected paths too), when `/var/tmp` serves,
+/// named by `TMPDIR`.
+fn minimal_root(policy: &Policy) -> Result<Option<PathBuf>, String> {
+    // Roots are opened first, before anything is mounted over them. A read
+    // root inside a write root is the workspace's own (an agent's symlink
+    // could point it anywhere): it is reachable as part of the workspace.
+    let writes: Vec<&PathBuf> = policy.write.iter().collect();
+    let mut roots: Vec<(PathBuf, std::os::fd::OwnedFd, bool)> = Vec::new();
+    let wanted: Vec<(PathBuf, bool)> = policy
+        .read
         .iter()
-        .filter(|p| p.starts_with(tmp))
-        .filter_map(|p| {
-            open(p.as_path(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).ok().map(|fd| (p.to_path_buf(), fd))
-        })
+        .filter(|r| !writes.iter().any(|w| r.starts_with(w)))
+        .map(|p| (p.clone(), false))
+        .chain(policy.write.iter().map(|p| (p.clone(), true)))
+        .chain(policy::DEVICES.iter().map(|d| (PathBuf::from(d), true)))
         .collect();
+    for (path, writable) in wanted {
+        let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
+        if writable {
+            flags |= OFlag::O_NOFOLLOW;
+        }
+        // A root that does not exist on this host (no /lib32) is left out.
+        if let Ok(fd) = open(path.as_path(), flags, Mode::empty()) {
+            if kind(&fd) == Some(SFlag::S_IFLNK) {
+                continue;
+            }
+            roots.push((path, fd, writable));
+        }
+    }
+    roots.sort_by_key(|(p, _, _)| p.components().count());
+    let new_root = Path::new("/tmp");
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    let tmpfs = |at: &Path| {
-        mount(Some("tmpfs"), at, Some("tmpfs"), flags, Some("size=256m,mode=1777"))
+    let tmpfs = |at: &Path, size: &str| {
+        mount(Some("tmpfs"), at, Some("tmpfs"), flags, Some(format!("size={size},mode=0755").as_str()))
             .map_err(|e| format!("mount {}: {e}", at.display()))
     };
-    tmpfs(tmp)?;
-    for (path, fd) in held {
-        let recreate = |e: std::io::Error| format!("cannot recreate {}: {e}", path.display());
-        if kind(&fd) == Some(SFlag::S_IFREG) {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(recreate)?;
-            }
-            std::fs::write(&path, "").map_err(recreate)?;
+    tmpfs(new_root, "1m")?;
+    let inner = |p: &Path| new_root.join(p.strip_prefix("/").unwrap_or(p));
+    for (path, fd, writable) in &roots {
+        let at = inner(path);
+        let made = |e: std::io::Error| format!("cannot make {}: {e}", at.display());
+        if kind(fd) == Some(SFlag::S_IFDIR) {
+            std::fs::create_dir_all(&at).map_err(made)?;
         } else {
-            std::fs::create_dir_all(&path).map_err(recreate)?;
+            if let Some(parent) = at.parent() {
+                std::fs::create_dir_all(parent).map_err(made)?;
+            }
+            std::fs::write(&at, "").map_err(made)?;
         }
-        let source = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
-        mount(Some(&source), &path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        let source = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd)));
+        let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+        mount(Some(&source), &at, None::<&str>, bind, None::<&str>)
             .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    }
-    let free = ["/tmp", "/var/tmp", "/dev/shm"].into_iter().find(|dir| !roots.iter().any(|r| r.starts_with(dir)));
-    match free {
-        Some("/tmp") => Ok(Some(tmp.to_path_buf())),
-        Some(other) if Path::new(other).is_dir() => {
-            tmpfs(Path::new(other))?;
-            Ok(Some(PathBuf::from(other)))
+        let mut again = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID;
+        if !writable {
+            again |= MsFlags::MS_RDONLY;
         }
-        _ => Ok(None),
+        mount(None::<&str>, &at, None::<&str>, again, None::<&str>)
+            .map_err(|e| format!("cannot seal {}: {e}", path.display()))?;
     }
+    for (link, target) in [
+        ("dev/fd", "/proc/self/fd"),
+        ("dev/stdin", "/proc/self/fd/0"),
+        ("dev/stdout", "/proc/self/fd/1"),
+        ("dev/stderr", "/proc/self/fd/2"),
+    ] {
+        let at = new_root.join(link);
+        if let Some(parent) = at.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot make {}: {e}", parent.display()))?;
+        }
+        let _ = std::os::unix::fs::symlink(target, &at);
+    }
+    let proc_dir = new_root.join("proc");
+    std::fs::create_dir_all(&proc_dir).map_err(|e| format!("cannot make /proc: {e}"))?;
+    let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    mount(Some("proc"), &proc_dir, Some("proc"), hardened, None::<&str>).map_err(|e| format!("mount /proc: {e}"))?;
+    let all: Vec<&PathBuf> = roots.iter().map(|(p, _, _)| p).collect();
+    let temp = ["/tmp", "/var/tmp"].into_iter().map(Path::new).find(|t| !all.iter().any(|r| r.starts_with(t)));
+    if let Some(t) = temp {
+        let at = inner(t);
+        std::fs::create_dir_all(&at).map_err(|e| format!("cannot make {}: {e}", t.display()))?;
+        mount(Some("tmpfs"), &at, Some("tmpfs"), flags, Some("size=256m,mode=1777"))
+            .map_err(|e| format!("mount {}: {e}", t.display()))?;
+    }
+    drop(roots);
+    let old = new_root.join(".old");
+    std::fs::create_dir_all(&old).map_err(|e| format!("cannot make {}: {e}", old.display()))?;
+    nix::unistd::pivot_root(new_root, &old).map_err(|e| format!("pivot_root: {e}"))?;
+    nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+    nix::mount::umount2("/.old", nix::mount::MntFlags::MNT_DETACH)
+        .map_err(|e| format!("umount the host's root: {e}"))?;
+    let _ = std::fs::remove_dir("/.old");
+    // The root itself becomes read-only: programs create nothing outside their roots.
+    let seal = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    mount(None::<&str>, "/", None::<&str>, seal, None::<&str>).map_err(|e| format!("cannot seal /: {e}"))?;
+    Ok(temp.map(Path::to_path_buf))
 }
 
 /// Covers every protected path that exists under a root with something
@@ -340,8 +403,79 @@ fn mask_protected(policy: &Policy) -> Result<Vec<PathBuf>, String> {
             mount(None::<&str>, path.as_path(), None::<&str>, ro, None::<&str>).map_err(fail)?;
         }
         masked.push(path.clone());
+        // Its directories below the root become mount points too: a mount
+        // point cannot be renamed or removed, so nothing can move the
+        // covered file aside and plant another where it was.
+        let root = roots.iter().filter(|r| path.starts_with(r)).max_by_key(|r| r.components().count());
+        let mut dir = path.parent();
+        while let (Some(d), Some(root)) = (dir, root) {
+            if d == root.as_path() || !d.starts_with(root) {
+                break;
+            }
+            mount(Some(d), d, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(|e| format!("cannot pin {}: {e}", d.display()))?;
+            dir = d.parent();
+        }
     }
     Ok(masked)
+}
+
+/// Puts this process (PID 1) out of its program's reach: it becomes
+/// non-dumpable, and enters a user namespace of its own (uid and gid mapped
+/// to themselves) that the program inherits. The program's capabilities
+/// are then those of the inner namespace, which count for nothing against
+/// PID 1 (whose memory belongs to the outer one) or the mounts: it can
+/// neither trace PID 1, read its `/proc` files, nor undo a mount.
+fn out_of_reach() -> Result<(), String> {
+    nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl: {e}"))?;
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("cannot create the inner user namespace: {e}"))?;
+    let write = |file: &str, text: String| std::fs::write(file, text).map_err(|e| format!("cannot write {file}: {e}"));
+    write("/proc/self/setgroups", "deny".to_string())?;
+    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
+    write("/proc/self/gid_map", format!("{gid} {gid} 1"))
+}
+
+/// A seccomp filter for what Landlock does not cover and no program needs:
+/// setting set-uid or set-gid bits (the workspace is on the host, and a
+/// set-uid file there would be the host user's to run) and extended
+/// attributes (`security.capability` would be a file capability on the
+/// host). Both fail with `EPERM`.
+fn seccomp() -> Result<(), String> {
+    use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
+    let err = |e: seccompiler::BackendError| format!("seccomp: {e}");
+    let mode_bits = |arg: u8| -> Result<Vec<SeccompRule>, String> {
+        [0o4000u64, 0o2000]
+            .into_iter()
+            .map(|bit| {
+                let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(bit), bit)
+                    .map_err(err)?;
+                SeccompRule::new(vec![cond]).map_err(err)
+            })
+            .collect()
+    };
+    let mut rules = std::collections::BTreeMap::new();
+    rules.insert(libc::SYS_chmod, mode_bits(1)?);
+    rules.insert(libc::SYS_fchmod, mode_bits(1)?);
+    rules.insert(libc::SYS_fchmodat, mode_bits(2)?);
+    rules.insert(452, mode_bits(2)?); // fchmodat2
+    for call in [
+        libc::SYS_setxattr,
+        libc::SYS_lsetxattr,
+        libc::SYS_fsetxattr,
+        libc::SYS_removexattr,
+        libc::SYS_lremovexattr,
+        libc::SYS_fremovexattr,
+        463, // setxattrat
+        466, // removexattrat
+    ] {
+        rules.insert(call, Vec::new());
+    }
+    let arch = std::env::consts::ARCH.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp: {e}"))?;
+    let filter =
+        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch).map_err(err)?;
+    let program: seccompiler::BpfProgram = filter.try_into().map_err(err)?;
+    seccompiler::apply_filter(&program).map_err(|e| format!("seccomp: {e}"))
 }
 
 /// The type of the file behind `fd`.
@@ -382,7 +516,7 @@ fn landlock(policy: &Policy, temp: Option<&Path>) -> Result<String, String> {
     let mut rules = policy::rules(policy);
     rules.push(Rule { path: "/proc".into(), access: Access::Read, follow: false });
     rules.extend(temp.map(|t| Rule { path: t.to_path_buf(), access: Access::Write, follow: false }));
-    rules.extend(policy::DEVICES_WRITE.iter().map(|d| Rule { path: d.into(), access: Access::Write, follow: true }));
+    rules.extend(policy::DEVICES.iter().map(|d| Rule { path: d.into(), access: Access::Write, follow: true }));
     for rule in &rules {
         let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
         if !rule.follow {

@@ -89,13 +89,10 @@ pub const SYSTEM_READ: &[&str] = &[
     "/etc/ssl",
     "/etc/ca-certificates",
     "/etc/mime.types",
-    "/dev/urandom",
-    "/dev/random",
-    "/dev/zero",
 ];
 
-/// Device files every program may write (and read).
-pub const DEVICES_WRITE: &[&str] = &["/dev/null", "/dev/full"];
+/// The device files a sandbox has (readable and writable).
+pub const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"];
 
 impl Policy {
     /// The default policy for a workspace: the system read-only (plus every

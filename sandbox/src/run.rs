@@ -91,6 +91,17 @@ impl Launcher {
     }
 }
 
+impl Sandbox {
+    /// The launcher's program, when programs run confined: libos protects
+    /// it like its own binary (a replaced launcher would run unconfined).
+    pub fn launcher(&self) -> Option<&Path> {
+        match &*self.mode {
+            Mode::Confined { launcher, .. } => Some(launcher.program()),
+            Mode::Unconfined | Mode::Unavailable(_) => None,
+        }
+    }
+}
+
 fn exe_name() -> String {
     std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "this program".to_string())
 }
@@ -247,10 +258,12 @@ impl Sandbox {
                 Err(_) => break,
             }
         }
-        // A launcher killed at a time limit leaves its (empty) cgroup behind.
-        let killed = matches!(end, Some(End::TimedOut | End::Cancelled));
-        if let Some(dir) = (killed && self.is_confined()).then(|| launch::pids_cgroup_dir(launcher_pid)).flatten() {
-            let _ = std::fs::remove_dir(dir);
+        // Whatever is still in the sandbox's cgroup (its launcher was killed,
+        // or something held PID 1 back) is killed now, and the cgroup removed.
+        if self.is_confined()
+            && let Some(dir) = launch::pids_cgroup_dir(launcher_pid)
+        {
+            empty_cgroup(&dir);
         }
         let take = |s: Option<Arc<Mutex<Captured>>>| {
             s.map(|c| c.lock().map(|c| c.clone()).unwrap_or_default()).unwrap_or_default()
@@ -270,6 +283,24 @@ impl Sandbox {
         }
         Ok(output)
     }
+}
+
+/// Kills every process in the cgroup `dir` until none is left (bounded),
+/// then removes it. A process cannot leave a cgroup without writing to the
+/// cgroup file system, which no sandbox reaches.
+fn empty_cgroup(dir: &Path) {
+    for _ in 0..50 {
+        let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else { return };
+        let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 /// The launcher's own message, if the program never ran.

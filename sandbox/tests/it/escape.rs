@@ -207,3 +207,82 @@ fn a_missing_program_is_a_clear_error() {
     let o = run(&f, &["no-such-program-here"]);
     assert_eq!(o.end, End::NotRun("cannot run `no-such-program-here`: no such file or directory".to_string()));
 }
+
+/// Attack report, finding 1: Landlock does not govern `connect` to a path
+/// socket, and PostgreSQL's socket gave a program a superuser session. The
+/// sandbox's file system now holds only its roots: no host socket exists.
+#[test]
+fn host_unix_sockets_do_not_exist_inside() {
+    let f = fixture();
+    let sock = f.outside.join("s.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let script = format!("import socket; socket.socket(socket.AF_UNIX).connect('{}')", sock.display());
+    let o = run(&f, &["/usr/bin/python3", "-c", &script]);
+    let (_, err) = text(&o);
+    assert!(err.contains("FileNotFoundError"), "{err}");
+    let o = run(&f, &["sh", "-c", "ls /run /var/run /var/lib /sys /home 2>&1 | grep -c 'No such file'"]);
+    assert_eq!(text(&o).0, "5\n");
+}
+
+/// Attack report, finding 2: as uid 0 the program could chmod, chown, touch
+/// and set file capabilities on any root-owned host file, and make set-uid
+/// files. System files are now on read-only mounts, and set-uid bits and
+/// extended attributes are refused everywhere.
+#[test]
+fn host_files_cannot_be_changed_and_no_set_uid_file_can_be_made() {
+    let f = fixture();
+    let o = run(&f, &["sh", "-c", "chmod 666 /etc/passwd; touch /usr/bin/env; chown 0:0 /etc/group"]);
+    let (_, err) = text(&o);
+    assert_eq!(err.matches("Read-only file system").count(), 3, "{err}");
+    let o = run(&f, &["sh", "-c", "chmod +x src/main.txt && chmod u+s src/main.txt; chmod g+s src"]);
+    let (_, err) = text(&o);
+    assert_eq!(err.matches("Operation not permitted").count(), 2, "{err}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f.ws.join("src/main.txt")).unwrap().permissions());
+    assert_eq!(mode & 0o7111, 0o111, "executable, not set-uid: {mode:o}");
+    let o = run(&f, &["/usr/bin/python3", "-c", "import os; os.setxattr('src/main.txt', 'user.x', b'1')"]);
+    assert!(text(&o).1.contains("PermissionError"), "{:?}", text(&o));
+}
+
+/// Attack report, finding 3: the program could ptrace the sandbox's PID 1,
+/// stop it from ending the namespace, and outlive its call; it could read
+/// the job from PID 1's environment too.
+#[test]
+fn the_sandboxs_first_process_is_out_of_its_programs_reach() {
+    let f = fixture();
+    let o = run(&f, &["sh", "-c", "cat /proc/1/environ; ls /proc/1/root/"]);
+    let (out, err) = text(&o);
+    assert_eq!(out, "");
+    assert_eq!(err.matches("Permission denied").count(), 2, "{err}");
+}
+
+/// Attack report, finding 4: a `PATH` directory inside the workspace was a
+/// read rule that followed symlinks, so `ln -s / .venv/bin` gave the next
+/// call all of `/`.
+#[test]
+fn a_path_directory_inside_the_workspace_is_only_the_workspace() {
+    let f = fixture();
+    std::fs::create_dir_all(f.ws.join(".venv")).unwrap();
+    std::os::unix::fs::symlink("/", f.ws.join(".venv/bin")).unwrap();
+    let path = format!("{}:/usr/bin:/bin", f.ws.join(".venv/bin").display());
+    let p = Policy::for_workspace(&f.ws, Vec::new(), Some(path.as_ref()));
+    let o = run_in(&sandbox(), &f.ws, &p, &["cat", "/etc/shadow", "/root/.bashrc"], Duration::from_secs(20));
+    let (out, err) = text(&o);
+    assert_eq!(out, "");
+    assert_eq!(err.matches("No such file or directory").count(), 2, "{err}");
+}
+
+/// Attack report, finding 5b: the directory holding a covered file could be
+/// renamed aside and a planted one put in its place.
+#[test]
+fn a_covered_file_cannot_be_moved_aside_with_its_directory() {
+    let f = fixture();
+    std::fs::create_dir_all(f.ws.join("conf")).unwrap();
+    std::fs::write(f.ws.join("conf/libos.toml"), "# the operator's").unwrap();
+    let p = Policy::for_workspace(&f.ws, vec![f.ws.join("conf/libos.toml")], std::env::var_os("PATH").as_deref());
+    let script = "mv conf conf.old; rm -rf conf; mkdir -p conf2 && echo planted > conf2/libos.toml && mv conf2/libos.toml conf/libos.toml";
+    let o = run_in(&sandbox(), &f.ws, &p, &["sh", "-c", script], Duration::from_secs(20));
+    assert_ne!(o.end, End::Exited(0), "{:?}", text(&o));
+    assert_eq!(std::fs::read_to_string(f.ws.join("conf/libos.toml")).unwrap(), "# the operator's");
+    assert!(!f.ws.join("conf.old").exists());
+}
