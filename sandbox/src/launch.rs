@@ -2,18 +2,22 @@
 //! and starts the program in it. It runs as `libos-sandbox` (or the `libos`
 //! binary itself) with the job in the environment, in two stages:
 //!
-//! 1. **Outside.** Ask to die with its parent (the scheduler), then enter new
-//!    user, mount, PID, IPC and UTS namespaces, and a network namespace
+//! 1. **Outside.** Ask to die with its parent (the scheduler), join a pids
+//!    cgroup of its own, then enter new user, PID, IPC and UTS namespaces,
+//!    and a network namespace
 //!    unless the policy allows the network; map its own uid and gid to
 //!    themselves (so files keep their owners), and start stage 2, which is
 //!    PID 1 of the new PID namespace. Its exit status is the program's.
-//! 2. **Inside, as PID 1.** Mount a fresh `/proc` (it shows only this
-//!    sandbox's processes) and a private `/tmp`; cover libos's own files
-//!    that lie in the workspace with empty read-only mounts; set resource
-//!    limits; enter
+//! 2. **Inside, as PID 1.** In a mount namespace of its own, build the
+//!    program's file system from its roots alone and pivot into it (a fresh
+//!    `/proc` showing only this sandbox's processes, a private `/tmp`);
+//!    cover libos's own files that lie in the workspace with empty
+//!    read-only mounts; set resource limits; step out of the program's
+//!    reach (non-dumpable, an inner user namespace); enter
 //!    a Landlock domain built from [`crate::policy::rules`] (this also sets
 //!    no-new-privileges, and scopes signals and abstract sockets to the
-//!    sandbox); refuse to go on if any descriptor but 0, 1 and 2 is open;
+//!    sandbox) and a seccomp filter; refuse to go on if any descriptor but
+//!    0, 1 and 2 is open;
 //!    then start the program with exactly the job's environment, wait for
 //!    it, and exit with its status. When PID 1 exits, the kernel kills every
 //!    process left in the namespace: a program cannot leave anything
@@ -121,11 +125,10 @@ fn outside(job: &Job) -> Result<i32, String> {
     die_with_parent()?;
     let cgroup = join_pids_cgroup(job.policy.limits.processes);
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-    let mut flags = CloneFlags::CLONE_NEWUSER
-        | CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
+    // The mount namespace is stage 2's alone (it pivots its root), so this
+    // stage keeps the host's view to leave its cgroup afterwards.
+    let mut flags =
+        CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
     if job.policy.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
@@ -193,7 +196,7 @@ fn join_pids_cgroup(max: u64) -> Option<PathBuf> {
     let dir = pids_cgroup_dir(std::process::id())?;
     std::fs::create_dir(&dir).ok()?;
     let joined = std::fs::write(dir.join("pids.max"), max.to_string())
-        .and_then(|()| std::fs::write(dir.join("cgroup.procs"), "0"));
+        .and_then(|()| std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string()));
     if joined.is_err() {
         let _ = std::fs::remove_dir(&dir);
         return None;
@@ -205,13 +208,14 @@ fn join_pids_cgroup(max: u64) -> Option<PathBuf> {
 /// PID 1 of the sandbox has exited, which ended everything in it).
 fn leave_cgroup(dir: &Path) {
     if let Some(parent) = dir.parent() {
-        let _ = std::fs::write(parent.join("cgroup.procs"), "0");
+        let _ = std::fs::write(parent.join("cgroup.procs"), std::process::id().to_string());
     }
     let _ = std::fs::remove_dir(dir);
 }
 
 fn inside(job: &Job) -> Result<i32, String> {
     die_with_parent()?;
+    unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create the mount namespace: {e}"))?;
     // The job is in this process's environment; the program gets its own.
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     mount(None::<&str>, "/", None::<&str>, private, None::<&str>).map_err(|e| format!("mount: {e}"))?;
