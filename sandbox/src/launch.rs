@@ -294,7 +294,19 @@ fn minimal_root(policy: &Policy) -> Result<Option<PathBuf>, String> {
         .chain(policy.write.iter().map(|p| (p.clone(), true)))
         .chain(policy::DEVICES.iter().map(|d| (PathBuf::from(d), true)))
         .collect();
+    // A system root that is a symlink into another root (`/bin -> usr/bin`
+    // on a merged /usr) is recreated as that symlink: one mount fewer.
+    let reads: Vec<PathBuf> = wanted.iter().filter(|(_, w)| !w).map(|(p, _)| p.clone()).collect();
+    let mut links: Vec<(PathBuf, PathBuf)> = Vec::new();
     for (path, writable) in wanted {
+        if !writable
+            && let Ok(target) = std::fs::read_link(&path)
+            && let Ok(resolved) = std::fs::canonicalize(&path)
+            && reads.iter().any(|r| r != &path && resolved.starts_with(r) && std::fs::read_link(r).is_err())
+        {
+            links.push((path, target));
+            continue;
+        }
         let mut flags = OFlag::O_PATH | OFlag::O_CLOEXEC;
         if writable {
             flags |= OFlag::O_NOFOLLOW;
@@ -337,6 +349,13 @@ fn minimal_root(policy: &Policy) -> Result<Option<PathBuf>, String> {
         }
         mount(None::<&str>, &at, None::<&str>, again, None::<&str>)
             .map_err(|e| format!("cannot seal {}: {e}", path.display()))?;
+    }
+    for (path, target) in &links {
+        let at = inner(path);
+        if let Some(parent) = at.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("cannot make {}: {e}", parent.display()))?;
+        }
+        std::os::unix::fs::symlink(target, &at).map_err(|e| format!("cannot make {}: {e}", at.display()))?;
     }
     for (link, target) in [
         ("dev/fd", "/proc/self/fd"),
