@@ -216,6 +216,8 @@ fn leave_cgroup(dir: &Path) {
 fn inside(job: &Job) -> Result<i32, String> {
     die_with_parent()?;
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create the mount namespace: {e}"))?;
+    // Its own UTS namespace: the host's name stays the host's.
+    nix::unistd::sethostname("libos-sandbox").map_err(|e| format!("sethostname: {e}"))?;
     // The job is in this process's environment; the program gets its own.
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     mount(None::<&str>, "/", None::<&str>, private, None::<&str>).map_err(|e| format!("mount: {e}"))?;
@@ -344,7 +346,9 @@ fn minimal_root(policy: &Policy) -> Result<Option<PathBuf>, String> {
         mount(Some(&source), &at, None::<&str>, bind, None::<&str>)
             .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
         let mut again = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID;
-        if !writable {
+        // Devices are read and written through a read-only mount as well;
+        // only their modes and times (the host's) cannot change.
+        if !writable || policy::DEVICES.iter().any(|d| path == Path::new(d)) {
             again |= MsFlags::MS_RDONLY;
         }
         mount(None::<&str>, &at, None::<&str>, again, None::<&str>)
@@ -459,29 +463,42 @@ fn out_of_reach() -> Result<(), String> {
     write("/proc/self/gid_map", format!("{gid} {gid} 1"))
 }
 
-/// A seccomp filter for what Landlock does not cover and no program needs:
-/// setting set-uid or set-gid bits (the workspace is on the host, and a
-/// set-uid file there would be the host user's to run) and extended
-/// attributes (`security.capability` would be a file capability on the
-/// host). Both fail with `EPERM`.
+/// Seccomp filters for what Landlock does not cover and no program needs.
+/// Refused with `EPERM`: set-uid and set-gid bits, however a file gets its
+/// mode (`chmod` and its kin, `open`/`creat` with `O_CREAT`, `mknod`; the
+/// workspace is on the host, and a set-uid file there would be the host
+/// user's to run), making anything writable by others (a world-writable
+/// workspace lets any local user plant libos's files), extended attributes
+/// (`security.capability` would be a file capability on the host), and
+/// the kernel's keyrings (the scheduler's session keyring would be shared).
+/// Refused with `ENOSYS`, so programs fall back: io_uring (its operations
+/// would bypass every other rule here) and `openat2` (its mode is out of a
+/// filter's sight).
 fn seccomp() -> Result<(), String> {
     use seccompiler::{SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
     let err = |e: seccompiler::BackendError| format!("seccomp: {e}");
-    let mode_bits = |arg: u8| -> Result<Vec<SeccompRule>, String> {
-        [0o4000u64, 0o2000]
-            .into_iter()
-            .map(|bit| {
+    let mode_bits = |arg: u8, bits: &[u64]| -> Result<Vec<SeccompRule>, String> {
+        bits.iter()
+            .map(|&bit| {
                 let cond = SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::MaskedEq(bit), bit)
                     .map_err(err)?;
                 SeccompRule::new(vec![cond]).map_err(err)
             })
             .collect()
     };
-    let mut rules = std::collections::BTreeMap::new();
-    rules.insert(libc::SYS_chmod, mode_bits(1)?);
-    rules.insert(libc::SYS_fchmod, mode_bits(1)?);
-    rules.insert(libc::SYS_fchmodat, mode_bits(2)?);
-    rules.insert(452, mode_bits(2)?); // fchmodat2
+    // set-uid, set-gid, and (for chmod) writable by others.
+    let modes: &[u64] = &[0o4000, 0o2000, 0o0002];
+    let created: &[u64] = &[0o4000, 0o2000];
+    let mut refused = std::collections::BTreeMap::new();
+    refused.insert(libc::SYS_chmod, mode_bits(1, modes)?);
+    refused.insert(libc::SYS_fchmod, mode_bits(1, modes)?);
+    refused.insert(libc::SYS_fchmodat, mode_bits(2, modes)?);
+    refused.insert(452, mode_bits(2, modes)?); // fchmodat2
+    refused.insert(libc::SYS_open, mode_bits(2, created)?);
+    refused.insert(libc::SYS_openat, mode_bits(3, created)?);
+    refused.insert(libc::SYS_creat, mode_bits(1, created)?);
+    refused.insert(libc::SYS_mknod, mode_bits(1, created)?);
+    refused.insert(libc::SYS_mknodat, mode_bits(2, created)?);
     for call in [
         libc::SYS_setxattr,
         libc::SYS_lsetxattr,
@@ -491,14 +508,25 @@ fn seccomp() -> Result<(), String> {
         libc::SYS_fremovexattr,
         463, // setxattrat
         466, // removexattrat
+        libc::SYS_keyctl,
+        libc::SYS_add_key,
+        libc::SYS_request_key,
     ] {
-        rules.insert(call, Vec::new());
+        refused.insert(call, Vec::new());
     }
-    let arch = std::env::consts::ARCH.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp: {e}"))?;
-    let filter =
-        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch).map_err(err)?;
-    let program: seccompiler::BpfProgram = filter.try_into().map_err(err)?;
-    seccompiler::apply_filter(&program).map_err(|e| format!("seccomp: {e}"))
+    let mut missing = std::collections::BTreeMap::new();
+    for call in [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register, libc::SYS_openat2] {
+        missing.insert(call, Vec::new());
+    }
+    let arch: seccompiler::TargetArch =
+        std::env::consts::ARCH.try_into().map_err(|e: seccompiler::BackendError| format!("seccomp: {e}"))?;
+    for (rules, errno) in [(refused, libc::EPERM), (missing, libc::ENOSYS)] {
+        let filter =
+            SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), arch).map_err(err)?;
+        let program: seccompiler::BpfProgram = filter.try_into().map_err(err)?;
+        seccompiler::apply_filter(&program).map_err(|e| format!("seccomp: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The type of the file behind `fd`.

@@ -75,12 +75,17 @@ fn the_probe_reports_what_the_kernel_enforces() {
 #[test]
 fn a_program_works_in_its_workspace_and_sees_only_its_own_environment() {
     let f = fixture();
-    let o = run(&f, &["sh", "-c", "cat src/main.txt; echo new > src/new.txt; env | sort"]);
+    let o =
+        run(&f, &["sh", "-c", "cat src/main.txt; echo new > src/new.txt; env | sort; cat /proc/sys/kernel/hostname"]);
     let path = std::env::var("PATH").unwrap_or_default();
     assert_eq!(
         text(&o),
         (
-            format!("helloHOME={}\nPATH={path}\nPWD={}\nTMPDIR=/var/tmp\n", f.ws.display(), f.ws.display()),
+            format!(
+                "helloHOME={}\nPATH={path}\nPWD={}\nTMPDIR=/var/tmp\nlibos-sandbox\n",
+                f.ws.display(),
+                f.ws.display()
+            ),
             String::new()
         )
     );
@@ -231,7 +236,7 @@ fn host_unix_sockets_do_not_exist_inside() {
 #[test]
 fn host_files_cannot_be_changed_and_no_set_uid_file_can_be_made() {
     let f = fixture();
-    let o = run(&f, &["sh", "-c", "chmod 666 /etc/passwd; touch /usr/bin/env; chown 0:0 /etc/group"]);
+    let o = run(&f, &["sh", "-c", "chmod 644 /etc/passwd; touch /usr/bin/env; chown 0:0 /etc/group"]);
     let (_, err) = text(&o);
     assert_eq!(err.matches("Read-only file system").count(), 3, "{err}");
     let o = run(&f, &["sh", "-c", "chmod +x src/main.txt && chmod u+s src/main.txt; chmod g+s src"]);
@@ -285,4 +290,41 @@ fn a_covered_file_cannot_be_moved_aside_with_its_directory() {
     assert_ne!(o.end, End::Exited(0), "{:?}", text(&o));
     assert_eq!(std::fs::read_to_string(f.ws.join("conf/libos.toml")).unwrap(), "# the operator's");
     assert!(!f.ws.join("conf.old").exists());
+}
+
+/// Attack report, second round: io_uring's operations went around the
+/// seccomp filter (a file capability on a workspace file gave any host user
+/// root), the scheduler's session keyring was shared, set-uid files could
+/// be created by `mknod` or `open(O_CREAT)`, devices' modes and times (the
+/// host's) could be changed, and a world-writable workspace would let any
+/// local user plant libos's files.
+#[test]
+fn kernel_interfaces_around_the_rules_are_closed() {
+    let f = fixture();
+    let probe = r#"
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+def call(name, *args):
+    r = libc.syscall(*args)
+    print(name, "ok" if r >= 0 else errno.errorcode[ctypes.get_errno()])
+params = ctypes.create_string_buffer(120)
+call("io_uring_setup", 425, 4, params)
+call("add_key", 248, b"user", b"k", b"v", 1, -3)
+call("keyctl", 250, 0, -3, 0)
+call("mknod_setuid", 133, b"src/s", 0o106755, 0)
+call("open_setuid", 257, -100, b"src/t", os.O_CREAT | os.O_WRONLY, 0o6755)
+call("chmod_world_writable", 90, b"src", 0o777)
+call("touch_device", 235, b"/dev/full", None)
+"#;
+    let o = run(&f, &["/usr/bin/python3", "-c", probe]);
+    assert_eq!(
+        text(&o),
+        (
+            "io_uring_setup ENOSYS\nadd_key EPERM\nkeyctl EPERM\nmknod_setuid EPERM\nopen_setuid EPERM\n\
+             chmod_world_writable EPERM\ntouch_device EROFS\n"
+                .to_string(),
+            String::new()
+        )
+    );
+    assert!(!f.ws.join("src/s").exists() && !f.ws.join("src/t").exists());
 }
