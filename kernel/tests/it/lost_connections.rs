@@ -199,12 +199,16 @@ fn a_commit_cut_off_before_it_was_durable_is_looked_up_and_run_again() {
     assert_eq!(history(&kernel), ["operator spawn"]);
 }
 
-#[test]
-fn a_commit_whose_answer_was_lost_after_it_committed_is_not_run_again() {
-    let Some(f) = Fixture::new() else { return };
-    let Some(proxy) = Proxy::start(&f.schema.server()) else { return };
+/// A kernel that reaches the server through a proxy, spawning `goal` on a
+/// thread; its COMMIT is held at a gate when this returns. `None`: no proxy.
+#[allow(clippy::type_complexity)]
+fn spawn_held_at_commit(
+    f: &Fixture,
+    goal: &str,
+) -> Option<(Proxy, Kernel, Connection, std::thread::JoinHandle<Result<Pid, KernelError>>)> {
+    let proxy = Proxy::start(&f.schema.server())?;
     let kernel = f.kernel_at(f.schema.url_through(&proxy.addr.to_string(), &f.name));
-    let image = spec(&kernel, "answer lost");
+    let image = spec(&kernel, goal);
     let db = f.schema.connect().unwrap();
     f.gate_commits(&db);
     let spawner = {
@@ -212,6 +216,13 @@ fn a_commit_whose_answer_was_lost_after_it_committed_is_not_run_again() {
         std::thread::spawn(move || kernel.spawn(&image))
     };
     f.until_waiting("COMMIT", None);
+    Some((proxy, kernel, db, spawner))
+}
+
+#[test]
+fn a_commit_whose_answer_was_lost_after_it_committed_is_not_run_again() {
+    let Some(f) = Fixture::new() else { return };
+    let Some((proxy, kernel, db, spawner)) = spawn_held_at_commit(&f, "answer lost") else { return };
     // The server's answers stop reaching the kernel; the COMMIT goes
     // through; then the connection is cut.
     proxy.hold();
@@ -257,16 +268,7 @@ fn a_server_out_of_reach_fails_a_call_in_one_line_within_the_bound() {
 #[test]
 fn a_commit_cut_off_with_the_server_out_of_reach_is_reported_unknown() {
     let Some(f) = Fixture::new() else { return };
-    let Some(proxy) = Proxy::start(&f.schema.server()) else { return };
-    let kernel = f.kernel_at(f.schema.url_through(&proxy.addr.to_string(), &f.name));
-    let image = spec(&kernel, "fate unknown");
-    let db = f.schema.connect().unwrap();
-    f.gate_commits(&db);
-    let spawner = {
-        let kernel = kernel.clone();
-        std::thread::spawn(move || kernel.spawn(&image))
-    };
-    f.until_waiting("COMMIT", None);
+    let Some((proxy, _kernel, db, spawner)) = spawn_held_at_commit(&f, "fate unknown") else { return };
     proxy.refuse();
     proxy.cut();
     let err = spawner.join().unwrap().unwrap_err();
