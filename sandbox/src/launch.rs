@@ -416,18 +416,35 @@ fn mask_protected(policy: &Policy) -> Result<Vec<PathBuf>, String> {
         if !roots.iter().any(|r| path.starts_with(r) && path != *r) || masked.iter().any(|m| path.starts_with(m)) {
             continue;
         }
-        let Ok(meta) = std::fs::symlink_metadata(path) else { continue };
+        // Opened without following any symlink on the way: a directory that
+        // another sandbox swapped for a link leads nowhere, and the cover is
+        // mounted on exactly what was opened.
+        let opened = rustix::fs::openat2(
+            rustix::fs::CWD,
+            path.as_path(),
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::NOFOLLOW,
+            rustix::fs::Mode::empty(),
+            rustix::fs::ResolveFlags::NO_SYMLINKS,
+        );
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => return Err(format!("cannot open {} without following links: {e}", path.display())),
+        };
+        let target = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
         let fail = |e: nix::Error| format!("cannot cover {}: {e}", path.display());
-        if meta.is_dir() {
-            let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount(Some("tmpfs"), path.as_path(), Some("tmpfs"), flags, Some("size=4k,mode=0555")).map_err(fail)?;
-        } else if meta.file_type().is_symlink() {
+        match kind(&fd) {
+            Some(SFlag::S_IFDIR) => {
+                let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+                mount(Some("tmpfs"), &target, Some("tmpfs"), flags, Some("size=4k,mode=0555")).map_err(fail)?;
+            }
             // A protected path that is a link is covered by its target's entry.
-            continue;
-        } else {
-            mount(Some("/dev/null"), path.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(fail)?;
-            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
-            mount(None::<&str>, path.as_path(), None::<&str>, ro, None::<&str>).map_err(fail)?;
+            Some(SFlag::S_IFLNK) | None => continue,
+            Some(_) => {
+                mount(Some("/dev/null"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(fail)?;
+                let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+                mount(None::<&str>, path.as_path(), None::<&str>, ro, None::<&str>).map_err(fail)?;
+            }
         }
         masked.push(path.clone());
         // Its directories below the root become mount points too: a mount
@@ -439,7 +456,16 @@ fn mask_protected(policy: &Policy) -> Result<Vec<PathBuf>, String> {
             if d == root.as_path() || !d.starts_with(root) {
                 break;
             }
-            mount(Some(d), d, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            let fd = rustix::fs::openat2(
+                rustix::fs::CWD,
+                d,
+                rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC | rustix::fs::OFlags::DIRECTORY,
+                rustix::fs::Mode::empty(),
+                rustix::fs::ResolveFlags::NO_SYMLINKS,
+            )
+            .map_err(|e| format!("cannot open {} without following links: {e}", d.display()))?;
+            let at = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+            mount(Some(&at), &at, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                 .map_err(|e| format!("cannot pin {}: {e}", d.display()))?;
             dir = d.parent();
         }
