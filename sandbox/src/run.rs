@@ -317,7 +317,23 @@ fn launcher_command(launcher: &Launcher, job: &Job) -> Result<Command, SandboxEr
     Ok(c)
 }
 
+/// Removes the empty cgroups of launchers that are gone (a scheduler killed
+/// while its programs ran leaves them behind; a non-empty one is kept).
+fn sweep_cgroups() {
+    let Some(dir) = launch::pids_cgroup_dir(std::process::id()) else { return };
+    let Some(parent) = dir.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("libos-sandbox-")) else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
 fn probe(launcher: &Launcher) -> Result<String, SandboxError> {
+    sweep_cgroups();
     let dir = std::env::temp_dir();
     let job = Job {
         argv: Vec::new(),
