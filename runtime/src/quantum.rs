@@ -308,23 +308,13 @@ async fn dispatch(
             None => error("permission check asked without saying what for".to_string()),
         },
         Effect::Allow => {
-            let now = libos_kernel::Timestamp::now();
-            let process = &lease.process;
-            let used = amounts(&process.usage, now.since(process.created_at));
-            let time_left = process
-                .budget
-                .remaining(&used, &process.held_for_children())
-                .get(Dimension::WallTime)
-                .map(Duration::from_secs);
-            // Dropping the quantum (a kill, a shutdown) stops what it started.
-            let cancel = CancelOnDrop(Cancel::new());
             // The tools act only on the files these checks were about.
             let ctx = ToolContext {
                 workspace: workspace.clone(),
-                now,
+                now: libos_kernel::Timestamp::now(),
                 sandbox: env.sandbox.clone(),
-                cancel: cancel.0.clone(),
-                time_left,
+                cancel: Cancel::new(),
+                time_left: None,
                 limits,
                 allowed: needs.clone(),
             };
@@ -337,9 +327,16 @@ async fn dispatch(
                 Ok(Dispatch::Local) => Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue },
                 Ok(Dispatch::External) => {
                     kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
+                    // Dropping the quantum (a kill, a shutdown) stops what it started.
+                    let cancel = CancelOnDrop(Cancel::new());
+                    let ctx = ToolContext {
+                        cancel: cancel.0.clone(),
+                        time_left: wall_time_left(&lease.process, ctx.now),
+                        ..ctx
+                    };
                     // Effects may take long (a program runs up to its time
                     // limit): off the async workers.
-                    let (call, ctx) = (call.clone(), ctx.clone());
+                    let call = call.clone();
                     let out = tokio::task::spawn_blocking(move || call.run(&ctx))
                         .await
                         .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")));
@@ -412,6 +409,12 @@ fn push_repair(messages: &mut Vec<ChatMessage>, resp: &ChatResponse, reason: &Re
             messages.push(ChatMessage::Tool { call_id: call.id.clone(), content: note.clone() });
         }
     }
+}
+
+/// What is left of a process's `wall_time` budget, if it has one.
+fn wall_time_left(process: &libos_kernel::ProcessInfo, now: libos_kernel::Timestamp) -> Option<Duration> {
+    let used = amounts(&process.usage, now.since(process.created_at));
+    process.budget.remaining(&used, &process.held_for_children()).get(Dimension::WallTime).map(Duration::from_secs)
 }
 
 /// For callers holding a model directly (the embedded API). Processes may

@@ -124,7 +124,6 @@ fn die_with_parent() -> Result<(), String> {
 fn outside(job: &Job) -> Result<i32, String> {
     die_with_parent()?;
     let cgroup = join_pids_cgroup(job.policy.limits.processes);
-    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
     // The mount namespace is stage 2's alone (it pivots its root), so this
     // stage keeps the host's view to leave its cgroup afterwards.
     let mut flags =
@@ -132,17 +131,13 @@ fn outside(job: &Job) -> Result<i32, String> {
     if job.policy.network == Network::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
-    unshare(flags).map_err(|e| format!("cannot create namespaces (user namespaces disabled?): {e}"))?;
-    let write = |file: &str, text: String| std::fs::write(file, text).map_err(|e| format!("cannot write {file}: {e}"));
-    write("/proc/self/setgroups", "deny".to_string())?;
-    write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;
-    write("/proc/self/gid_map", format!("{gid} {gid} 1"))?;
+    new_user_namespace(flags).map_err(|e| format!("cannot create namespaces (user namespaces disabled?): {e}"))?;
     let status = Command::new("/proc/self/exe")
         .arg(LAUNCH_ARG)
         .env(STAGE_ENV, "2")
         .env(
             PIDS_ENV,
-            match (&cgroup, uid.is_root()) {
+            match (&cgroup, nix::unistd::getuid().is_root()) {
                 (Some(_), _) => "a pids cgroup",
                 (None, false) => "RLIMIT_NPROC",
                 (None, true) => "nothing (root without a pids cgroup)",
@@ -481,8 +476,15 @@ fn mask_protected(policy: &Policy) -> Result<Vec<PathBuf>, String> {
 /// neither trace PID 1, read its `/proc` files, nor undo a mount.
 fn out_of_reach() -> Result<(), String> {
     nix::sys::prctl::set_dumpable(false).map_err(|e| format!("prctl: {e}"))?;
+    new_user_namespace(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("cannot create the inner user namespace: {e}"))
+}
+
+/// Enters the namespaces of `flags` (a new user namespace among them) and
+/// maps this process's uid and gid to themselves in it, so files keep
+/// their owners and nothing else of the host's ids exists inside.
+fn new_user_namespace(flags: CloneFlags) -> Result<(), String> {
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| format!("cannot create the inner user namespace: {e}"))?;
+    unshare(flags).map_err(|e| e.to_string())?;
     let write = |file: &str, text: String| std::fs::write(file, text).map_err(|e| format!("cannot write {file}: {e}"));
     write("/proc/self/setgroups", "deny".to_string())?;
     write("/proc/self/uid_map", format!("{uid} {uid} 1"))?;

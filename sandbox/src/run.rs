@@ -156,11 +156,6 @@ impl Sandbox {
         matches!(*self.mode, Mode::Confined { .. })
     }
 
-    /// Whether programs run at all.
-    pub fn is_available(&self) -> bool {
-        !matches!(*self.mode, Mode::Unavailable(_))
-    }
-
     /// One line for people: what confines programs here.
     pub fn describe(&self) -> String {
         match &*self.mode {
@@ -469,11 +464,6 @@ impl Cancel {
         for tx in state.waiting.drain(..) {
             let _ = tx.send(Event::Cancel);
         }
-    }
-
-    /// Whether it fired.
-    pub fn is_cancelled(&self) -> bool {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).cancelled
     }
 
     fn attach(&self, tx: Sender<Event>) {
