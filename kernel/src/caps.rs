@@ -13,6 +13,8 @@
 //!   (pattern within, rights a subset, effect no looser, expiry no later,
 //!   uses no more, and no `deny`/`ask` of the parent bypassed).
 
+pub mod net;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -168,7 +170,8 @@ pub enum ResourceKind {
     Fs,
     /// `shell:<program>`.
     Shell,
-    /// `net:<host>`.
+    /// `net:<host>` (any port), `net:<host>:<port>`, `net:*.<domain>` (its
+    /// subdomains); a connection is the resource `net:<host>:<port>`.
     Net,
     /// `process:spawn`.
     Spawn,
@@ -213,6 +216,11 @@ impl Resource {
     /// A workspace file or directory, by its canonical relative path.
     pub fn fs(path: &str) -> Resource {
         Resource { kind: ResourceKind::Fs, name: path.to_string() }
+    }
+
+    /// A connection to `host` (canonical, as [`net::host`] makes it) on `port`.
+    pub fn net(host: &str, port: u16) -> Resource {
+        Resource { kind: ResourceKind::Net, name: format!("{host}:{port}") }
     }
 
     /// Any other kind.
@@ -314,7 +322,7 @@ impl ResourcePattern {
             "process" => pid(ResourceKind::Process),
             "message" => pid(ResourceKind::Message),
             "shell" => named(ResourceKind::Shell),
-            "net" => named(ResourceKind::Net),
+            "net" => net::pattern(rest).map_err(|e| format!("resource `{text}`: {e}")),
             "image" => named(ResourceKind::Image),
             "memory" => named(ResourceKind::Memory),
             "human" => named(ResourceKind::Human),
@@ -336,6 +344,9 @@ impl ResourcePattern {
 
     /// Whether the pattern matches the resource.
     pub fn matches(&self, r: &Resource) -> bool {
+        if self.kind == ResourceKind::Net && r.kind == ResourceKind::Net {
+            return net::matches(&self.name, &r.name);
+        }
         self.kind == r.kind
             && match &self.name {
                 PatternName::Exact(n) => *n == r.name,
@@ -347,6 +358,9 @@ impl ResourcePattern {
     /// Higher is more specific: an exact name over any subtree, a deeper
     /// subtree over a shallower one, any subtree over `*`.
     pub fn specificity(&self) -> (u8, usize) {
+        if self.kind == ResourceKind::Net {
+            return net::specificity(&self.name);
+        }
         match &self.name {
             PatternName::Exact(n) => (2, depth(n)),
             PatternName::Subtree(d) => (1, depth(d)),
@@ -358,6 +372,9 @@ impl ResourcePattern {
     pub fn within(&self, outer: &ResourcePattern) -> bool {
         if self.kind != outer.kind {
             return false;
+        }
+        if self.kind == ResourceKind::Net {
+            return net::within(&self.name, &outer.name);
         }
         match (&self.name, &outer.name) {
             (_, PatternName::Any) => true,
@@ -379,6 +396,7 @@ impl fmt::Display for ResourcePattern {
         match (&self.kind, &self.name) {
             (ResourceKind::Spawn, _) => f.write_str("process:spawn"),
             (ResourceKind::Fs, PatternName::Subtree(d)) if d.is_empty() => f.write_str("fs:**"),
+            (ResourceKind::Net, PatternName::Subtree(d)) => write!(f, "net:*.{d}"),
             (kind, PatternName::Subtree(d)) => write!(f, "{}:{d}/**", kind.prefix()),
             (kind, PatternName::Exact(n)) => write!(f, "{}:{n}", kind.prefix()),
             (kind, PatternName::Any) => write!(f, "{}:*", kind.prefix()),
@@ -634,6 +652,66 @@ mod tests {
         for (grants, resource, right, want) in cases {
             assert_eq!(check(grants, resource, *right), *want, "{grants:?} {resource} {right}");
         }
+    }
+
+    #[test]
+    fn hosts_ports_and_domains_decide_by_specificity() {
+        use Effect::*;
+        let net = |grants: &[&str], host: &str, port: u16| {
+            let gs: Vec<Grant> = grants.iter().enumerate().map(|(i, t)| grant(i as i64 + 1, t)).collect();
+            let d = decide(&gs, &Resource::net(host, port), Right::Read);
+            (d.effect, d.grant.map(GrantId::get))
+        };
+        type Case<'a> = (&'a [&'a str], &'a str, u16, (Effect, Option<i64>));
+        let cases: &[Case<'_>] = &[
+            (&[], "example.com", 443, (Deny, None)),
+            (&["read net:example.com"], "example.com", 443, (Allow, Some(1))),
+            (&["read net:example.com"], "api.example.com", 443, (Deny, None)),
+            (&["read net:example.com:443"], "example.com", 80, (Deny, None)),
+            (&["read net:example.com", "read net:example.com:22 deny"], "example.com", 22, (Deny, Some(2))),
+            (&["read net:example.com", "read net:example.com:22 deny"], "example.com", 443, (Allow, Some(1))),
+            (&["read net:*.example.com"], "api.example.com", 443, (Allow, Some(1))),
+            (&["read net:*.example.com"], "example.com", 443, (Deny, None)),
+            (&["read net:*.example.com"], "badexample.com", 443, (Deny, None)),
+            (&["read net:*.example.com", "read net:*.corp.example.com deny"], "a.corp.example.com", 1, (Deny, Some(2))),
+            (&["read net:*.example.com deny", "read net:api.example.com"], "api.example.com", 1, (Allow, Some(2))),
+            (&["read net:* ", "read net:*.internal deny"], "db.internal", 5432, (Deny, Some(2))),
+            (&["read net:*"], "203.0.113.9", 80, (Allow, Some(1))),
+            (&["read net:[::1]:8080"], "[::1]", 8080, (Allow, Some(1))),
+        ];
+        for (grants, host, port, want) in cases {
+            assert_eq!(net(grants, host, *port), *want, "{grants:?} {host}:{port}");
+        }
+        let shown: Vec<String> =
+            ["read net:Example.COM.", "read net:*.Example.com", "read net:[0:0::1]:80", "read net:*"]
+                .iter()
+                .map(|t| GrantSpec::parse(t).unwrap().resource.to_string())
+                .collect();
+        assert_eq!(shown, ["net:example.com", "net:*.example.com", "net:[::1]:80", "net:*"]);
+        let within = |a: &str, b: &str| ResourcePattern::parse(a).unwrap().within(&ResourcePattern::parse(b).unwrap());
+        assert!(within("net:a.example.com:443", "net:*.example.com"));
+        assert!(within("net:example.com:443", "net:example.com"));
+        assert!(!within("net:example.com", "net:example.com:443"));
+        assert!(within("net:*.a.example.com", "net:*.example.com"));
+        assert!(!within("net:*.example.com", "net:api.example.com"));
+        assert!(!within("net:example.com", "net:*.example.com"));
+        let errors: Vec<String> = [
+            "net:",
+            "net:*.example.com:443",
+            "net:ex ample.com",
+            "net:a:b",
+            "net:::1",
+            "net:host:0",
+            "net:host:70000",
+            "net:*.10.0.0.1",
+            "net:a*b.com",
+            "net:-a.com",
+            "net:a\u{1b}[2J.com",
+        ]
+        .iter()
+        .map(|t| ResourcePattern::parse(t).unwrap_err())
+        .collect();
+        insta::assert_snapshot!(errors.join("\n"));
     }
 
     #[test]
