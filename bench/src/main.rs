@@ -659,7 +659,7 @@ fn sandbox_cost(runs: usize) -> anyhow::Result<()> {
     let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), ws.display().to_string())];
     let policy = Policy::for_workspace(&ws, vec![ws.join(".libos"), ws.join("libos.toml")], Some(path.as_ref()));
     let argv = vec!["true".to_string()];
-    let cmd = Cmd { argv: &argv, cwd: &ws, env: &env, policy: &policy, timeout: Duration::from_secs(10) };
+    let cmd = Cmd { argv: &argv, cwd: &ws, env: &env, policy: &policy, timeout: Duration::from_secs(10), net: None };
     // As the CLI chooses: `libos-sandbox` beside this binary, else this binary.
     let launcher = Launcher::find().or_else(|_| std::env::current_exe().map(Launcher::new))?;
     let confined = Sandbox::confined(launcher.clone())?;

@@ -18,6 +18,7 @@ pub mod config;
 pub mod extract;
 pub mod images;
 pub mod model;
+pub mod netgate;
 pub mod prompt;
 pub mod quantum;
 pub mod replay;

@@ -37,7 +37,7 @@ use libos_kernel::{
     Action, ApprovedCall, Binding, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
     ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
-use libos_sandbox::{Cancel, CancelOnDrop, Limits, Sandbox};
+use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{Caller, Dispatch, Refusal, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
 use tracing::Instrument;
 
@@ -46,6 +46,7 @@ use crate::extract;
 use crate::images::{ImageCache, ImageLoadError};
 use crate::model::wire::request_digest;
 use crate::model::{ChatMessage, ChatResponse, ModelError};
+use crate::netgate::GrantGate;
 use crate::prompt;
 
 /// Tunables of the quantum.
@@ -317,6 +318,7 @@ async fn dispatch(
                 time_left: None,
                 limits,
                 allowed: needs.clone(),
+                net: None,
             };
             match call.dispatch(caller) {
                 Err(e) => error(e),
@@ -329,9 +331,11 @@ async fn dispatch(
                     kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
                     // Dropping the quantum (a kill, a shutdown) stops what it started.
                     let cancel = CancelOnDrop(Cancel::new());
+                    let net = GrantGate::for_process(kernel, lease.pid)?.map(|g| Arc::new(g) as Arc<dyn NetGate>);
                     let ctx = ToolContext {
                         cancel: cancel.0.clone(),
                         time_left: wall_time_left(&lease.process, ctx.now),
+                        net,
                         ..ctx
                     };
                     // Effects may take long (a program runs up to its time

@@ -48,6 +48,7 @@ use nix::sys::stat::{Mode, SFlag};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::{self, Access, Network, Policy, Rule};
+use crate::proxy::PROXY_PORT;
 
 /// The environment variable that carries the job to the launcher.
 pub const JOB_ENV: &str = "LIBOS_SANDBOX_JOB";
@@ -84,6 +85,19 @@ pub struct Job {
     /// A last stop, independent of the caller: past this many milliseconds
     /// the sandbox ends itself.
     pub deadline_ms: u64,
+    /// Where to hand the proxy's listening socket over, when the policy's
+    /// network is [`Network::Proxy`].
+    #[serde(default)]
+    pub proxy: Option<ProxyHandover>,
+}
+
+/// The one-shot Unix socket the launcher hands the proxy's listener to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyHandover {
+    /// Its path (outside the sandbox; connected before the root is built).
+    pub socket: PathBuf,
+    /// Sent with the listener, so the scheduler takes it from this launcher only.
+    pub token: String,
 }
 
 /// Whether this process was started as the launcher. A binary that embeds
@@ -128,7 +142,7 @@ fn outside(job: &Job) -> Result<i32, String> {
     // stage keeps the host's view to leave its cgroup afterwards.
     let mut flags =
         CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS;
-    if job.policy.network == Network::None {
+    if !matches!(job.policy.network, Network::TcpConnect(_)) {
         flags |= CloneFlags::CLONE_NEWNET;
     }
     new_user_namespace(flags).map_err(|e| format!("cannot create namespaces (user namespaces disabled?): {e}"))?;
@@ -210,6 +224,11 @@ fn leave_cgroup(dir: &Path) {
 
 fn inside(job: &Job) -> Result<i32, String> {
     die_with_parent()?;
+    // Still the host's file system: the handover socket is reachable.
+    if job.policy.network == Network::Proxy {
+        let handover = job.proxy.as_ref().ok_or("the policy has a proxy but the job names no handover")?;
+        hand_over_listener(handover)?;
+    }
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| format!("cannot create the mount namespace: {e}"))?;
     // Its own UTS namespace: the host's name stays the host's.
     nix::unistd::sethostname("libos-sandbox").map_err(|e| format!("sethostname: {e}"))?;
@@ -588,8 +607,12 @@ fn landlock(policy: &Policy, temp: Option<&Path>) -> Result<String, String> {
         .map_err(err)?
         .scope(Scope::AbstractUnixSocket | Scope::Signal)
         .map_err(err)?;
-    if let Network::TcpConnect(_) = &policy.network {
-        ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(err)?;
+    match &policy.network {
+        Network::TcpConnect(_) => {
+            ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(err)?;
+        }
+        Network::Proxy => ruleset = ruleset.handle_access(AccessNet::ConnectTcp).map_err(err)?,
+        Network::None => {}
     }
     let mut created = ruleset.create().map_err(err)?;
     let mut rules = policy::rules(policy);
@@ -618,10 +641,13 @@ fn landlock(policy: &Policy, temp: Option<&Path>) -> Result<String, String> {
         }
         created = created.add_rule(PathBeneath::new(fd, access)).map_err(err)?;
     }
-    if let Network::TcpConnect(ports) = &policy.network {
-        for port in ports {
-            created = created.add_rule(NetPort::new(*port, AccessNet::ConnectTcp)).map_err(err)?;
-        }
+    let ports = match &policy.network {
+        Network::TcpConnect(ports) => ports.clone(),
+        Network::Proxy => vec![PROXY_PORT],
+        Network::None => Vec::new(),
+    };
+    for port in ports {
+        created = created.add_rule(NetPort::new(port, AccessNet::ConnectTcp)).map_err(err)?;
     }
     let status = created.restrict_self().map_err(err)?;
     let abi = match status.landlock {
@@ -632,6 +658,57 @@ fn landlock(policy: &Policy, temp: Option<&Path>) -> Result<String, String> {
         RulesetStatus::FullyEnforced => Ok(format!("landlock abi {abi}, fully enforced")),
         RulesetStatus::PartiallyEnforced => Ok(format!("landlock abi {abi}, partially enforced")),
         RulesetStatus::NotEnforced => Err("landlock is not enforced by this kernel".to_string()),
+    }
+}
+
+/// Brings the loopback up in this (new, empty) network namespace, listens
+/// on the proxy's port there, and sends the listening socket to the
+/// scheduler, whose proxy then accepts the program's connections. Nothing
+/// of it stays open here.
+fn hand_over_listener(handover: &ProxyHandover) -> Result<(), String> {
+    loopback_up()?;
+    let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, PROXY_PORT))
+        .map_err(|e| format!("cannot listen for the proxy: {e}"))?;
+    let stream = std::os::unix::net::UnixStream::connect(&handover.socket)
+        .map_err(|e| format!("cannot reach the scheduler's proxy: {e}"))?;
+    let fds = [listener.as_fd()];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+    control.push(rustix::net::SendAncillaryMessage::ScmRights(&fds));
+    let iov = [std::io::IoSlice::new(handover.token.as_bytes())];
+    rustix::net::sendmsg(&stream, &iov, &mut control, rustix::net::SendFlags::empty())
+        .map_err(|e| format!("cannot hand the proxy's listener over: {e}"))?;
+    Ok(())
+}
+
+/// Sets the loopback (index 1 in every network namespace) up, by one
+/// `RTM_NEWLINK` request over route netlink, and waits for its ack.
+fn loopback_up() -> Result<(), String> {
+    use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType, netlink::SocketAddrNetlink};
+    let err = |e: rustix::io::Errno| format!("cannot bring the loopback up: {e}");
+    let fd = rustix::net::socket(AddressFamily::NETLINK, SocketType::RAW, None).map_err(err)?;
+    const RTM_NEWLINK: u16 = 16;
+    const NLM_F_REQUEST_ACK: u16 = 1 | 4;
+    const IFF_UP: u32 = 1;
+    let mut msg = Vec::with_capacity(32);
+    msg.extend_from_slice(&32u32.to_ne_bytes()); // nlmsghdr: length,
+    msg.extend_from_slice(&RTM_NEWLINK.to_ne_bytes()); // type,
+    msg.extend_from_slice(&NLM_F_REQUEST_ACK.to_ne_bytes()); // flags,
+    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence,
+    msg.extend_from_slice(&0u32.to_ne_bytes()); // port id;
+    msg.extend_from_slice(&[0, 0, 0, 0]); // ifinfomsg: family, padding, type,
+    msg.extend_from_slice(&1i32.to_ne_bytes()); // index (lo),
+    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // flags,
+    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // which flags change
+    rustix::net::sendto(&fd, &msg, SendFlags::empty(), &SocketAddrNetlink::new(0, 0)).map_err(err)?;
+    let mut ack = [0u8; 128];
+    let (n, _) = rustix::net::recv(&fd, &mut ack[..], RecvFlags::empty()).map_err(err)?;
+    // nlmsghdr, then NLMSG_ERROR's errno (0 is the ack).
+    let error = ack.get(16..20).filter(|_| n >= 20).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    match error {
+        Some(0) => Ok(()),
+        Some(e) => Err(err(rustix::io::Errno::from_raw_os_error(-e))),
+        None => Err("cannot bring the loopback up: no answer from the kernel".to_string()),
     }
 }
 

@@ -49,6 +49,11 @@ pub enum Network {
     /// The host's network, with TCP `connect` allowed only to these ports
     /// (Landlock) and `bind` to none.
     TcpConnect(Vec<u16>),
+    /// An empty network namespace whose loopback is up, with one HTTP proxy
+    /// on `127.0.0.1:3128` (the only port Landlock lets it connect to),
+    /// which the scheduler serves, deciding each destination
+    /// ([`crate::proxy`]).
+    Proxy,
 }
 
 /// What one sandboxed program may reach.

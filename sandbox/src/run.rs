@@ -16,8 +16,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::launch::{self, Job, reason};
-use crate::policy::Policy;
+use crate::launch::{self, Job, ProxyHandover, reason};
+use crate::net::NetGate;
+use crate::policy::{Network, Policy};
+use crate::proxy::{Attempt, Handover, PROXY_PORT, Proxy};
 
 /// Bytes of standard output and of standard error kept (each).
 pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
@@ -173,16 +175,32 @@ impl Sandbox {
         if cmd.argv.is_empty() {
             return Err(SandboxError::Spawn("no program to run".to_string()));
         }
+        let mut proxy = None;
         let mut command = match &*self.mode {
             Mode::Unavailable(reason) => return Err(SandboxError::Unavailable(reason.clone())),
             Mode::Confined { launcher, .. } => {
-                let job = Job {
+                let mut job = Job {
                     argv: cmd.argv.to_vec(),
                     cwd: cmd.cwd.to_path_buf(),
                     env: cmd.env.to_vec(),
                     policy: cmd.policy.clone(),
                     deadline_ms: (cmd.timeout + BACKSTOP_GRACE).as_millis() as u64,
+                    proxy: None,
                 };
+                if cmd.policy.network == Network::Proxy {
+                    let gate = cmd.net.ok_or_else(|| {
+                        SandboxError::Spawn("the policy has a network proxy but nothing decides its connections".into())
+                    })?;
+                    let handover = Handover::new().map_err(SandboxError::Spawn)?;
+                    job.proxy = Some(ProxyHandover { socket: handover.socket(), token: handover.token().to_string() });
+                    let url = format!("http://127.0.0.1:{PROXY_PORT}");
+                    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+                        if !job.env.iter().any(|(k, _)| k == var) {
+                            job.env.push((var.to_string(), url.clone()));
+                        }
+                    }
+                    proxy = Some(Proxy::start(handover, gate.clone()));
+                }
                 launcher_command(launcher, &job)?
             }
             Mode::Unconfined => {
@@ -263,11 +281,14 @@ impl Sandbox {
         let take = |s: Option<Arc<Mutex<Captured>>>| {
             s.map(|c| c.lock().map(|c| c.clone()).unwrap_or_default()).unwrap_or_default()
         };
+        let (network, network_more) = proxy.map(Proxy::finish).unwrap_or_default();
         let mut output = Output {
             end: end.unwrap_or(End::Exited(-1)),
             stdout: take(stdout),
             stderr: take(stderr),
             elapsed: started.elapsed(),
+            network,
+            network_more,
         };
         if self.is_confined()
             && let End::Exited(code) = output.end
@@ -336,6 +357,7 @@ fn probe(launcher: &Launcher) -> Result<String, SandboxError> {
         env: Vec::new(),
         policy: Policy::for_workspace(&dir, Vec::new(), None),
         deadline_ms: 10_000,
+        proxy: None,
     };
     let out = launcher_command(launcher, &job)?
         .stdin(Stdio::null())
@@ -363,6 +385,8 @@ pub struct Cmd<'a> {
     pub policy: &'a Policy,
     /// How long it may run.
     pub timeout: Duration,
+    /// What decides its connections, when the policy's network is [`Network::Proxy`].
+    pub net: Option<&'a Arc<dyn NetGate>>,
 }
 
 /// How a run ended.
@@ -400,6 +424,10 @@ pub struct Output {
     pub stderr: Captured,
     /// How long it took.
     pub elapsed: Duration,
+    /// The connections it asked the proxy for, in the order they were decided.
+    pub network: Vec<Attempt>,
+    /// How many more it asked for than are kept in `network`.
+    pub network_more: usize,
 }
 
 enum Event {

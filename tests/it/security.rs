@@ -435,3 +435,106 @@ async fn programs_with_grants_are_stopped_by_the_operating_system_not_by_libos()
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_err(), "nothing connected");
 }
+
+/// An HTTP server on the host's loopback answering every request with
+/// `hello from the host`; returns its port and the request lines it saw.
+fn http_server() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            lines.lock().unwrap().push(first.trim_end().to_string());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let body = "hello from the host\n";
+            let _ = (&conn)
+                .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes());
+        }
+    });
+    (port, seen)
+}
+
+/// Issue 14, the sandbox's network: a process holding `net:` grants gives
+/// its programs one way out, the scheduler's proxy, which decides each
+/// destination against those grants. A granted host and port is reached;
+/// another port, a wildcard grant's loopback name and a destination behind
+/// `ask` are refused, each refusal is what the program sees, and every
+/// attempt is listed in the call's result in the audit chain.
+#[tokio::test]
+async fn programs_reach_only_the_hosts_their_process_was_granted() {
+    let (w, _) = hostile_world();
+    let (port, seen) = http_server();
+    let (other, other_seen) = http_server();
+    let curl = |url: String| step("shell", json!({"argv": ["curl", "-sS", "-p", url]}));
+    let pid = w.spawn_bare(
+        "coder",
+        "phone home",
+        &[
+            "exec shell:curl",
+            &format!("write net:127.0.0.1:{port}"),
+            "write net:* allow",
+            &format!("write net:localhost:{other} ask"),
+        ],
+        then_exit(vec![
+            curl(format!("http://127.0.0.1:{port}/granted")),
+            curl(format!("http://127.0.0.1:{other}/ungranted")),
+            curl(format!("http://localhost:{port}/wildcard")),
+            curl(format!("http://localhost:{other}/asked")),
+        ]),
+    );
+    w.run().await;
+    let network: Vec<String> = shell_results(&w, pid)
+        .iter()
+        .map(|(_, r)| r.split("network:\n").nth(1).unwrap_or("(no network section)").trim().to_string())
+        .collect();
+    assert_eq!(
+        network,
+        [
+            format!("allowed CONNECT 127.0.0.1:{port}"),
+            format!(
+                "refused CONNECT 127.0.0.1:{other}: 127.0.0.1 resolves to 127.0.0.1, which is not a public address: \
+                 only a grant naming 127.0.0.1 exactly reaches it"
+            ),
+            format!(
+                "refused CONNECT localhost:{port}: localhost resolves to 127.0.0.1, which is not a public address: \
+                 only a grant naming localhost exactly reaches it"
+            ),
+            format!(
+                "refused CONNECT localhost:{other}: write net:localhost:{other} needs approval, which a program's \
+                 connection cannot wait for"
+            ),
+        ]
+    );
+    let got = shell_results(&w, pid);
+    assert!(got[0].1.contains("hello from the host"), "{}", got[0].1);
+    assert_eq!(*seen.lock().unwrap(), ["GET /granted HTTP/1.1"]);
+    assert!(other_seen.lock().unwrap().is_empty());
+    assert!(w.kernel.audit_verify(None).unwrap().ok());
+}
+
+/// Without a `net:` grant there is no proxy either: nothing to ask.
+#[tokio::test]
+async fn a_process_without_net_grants_gives_its_programs_no_proxy() {
+    let (w, _) = hostile_world();
+    let (port, seen) = http_server();
+    let pid = w.spawn_bare(
+        "coder",
+        "phone home",
+        &["exec shell:curl"],
+        then_exit(vec![step("shell", json!({"argv": ["curl", "-sS", format!("http://127.0.0.1:{port}/")]}))]),
+    );
+    w.run().await;
+    let got = shell_results(&w, pid);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].1.starts_with("exit status 7\n"), "{}", got[0].1);
+    assert!(!got[0].1.contains("network:"), "{}", got[0].1);
+    assert!(seen.lock().unwrap().is_empty());
+}

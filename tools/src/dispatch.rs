@@ -11,13 +11,14 @@
 //!   kernel state, executed by the kernel inside the commit;
 //! - `spawn` is a kernel call whose image the runtime resolves first.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use libos_kernel::budget::Budget;
 use libos_kernel::caps::{GrantSpec, Resource, ResourceKind, Right};
 use libos_kernel::syscall::{Kinship, Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
-use libos_sandbox::{Cancel, Limits, Sandbox};
+use libos_sandbox::{Cancel, Limits, NetGate, Sandbox};
 
 use crate::call::ToolCall;
 use crate::workspace::{Opened, PathError, Workspace};
@@ -81,6 +82,9 @@ pub struct ToolContext {
     /// elsewhere by the time it is opened (a directory swapped for a
     /// symlink meanwhile) is refused, not followed.
     pub allowed: Vec<Need>,
+    /// What decides a program's connections, if the process holds `net:`
+    /// grants; without it, programs have no network at all.
+    pub net: Option<Arc<dyn NetGate>>,
 }
 
 impl ToolContext {
@@ -96,6 +100,7 @@ impl ToolContext {
             time_left: None,
             limits: Limits::default(),
             allowed: Vec::new(),
+            net: None,
         }
     }
 

@@ -5,7 +5,10 @@
 //! it as given, with no shell to expand them. It runs in the workspace root
 //! in the sandbox (`libos-sandbox`): the host's kernel lets it read and
 //! write the workspace (less libos's own files), read the system, and reach
-//! nothing else, not other processes, not the network. Its environment is
+//! nothing else, not other processes, not the network. A process with
+//! `net:` grants gives its programs one way out, an HTTP proxy that decides
+//! each destination against those grants; each attempt is listed in the
+//! result (and so in the audit). Its environment is
 //! cleared (only `PATH`, and `HOME` set to the workspace), it has no
 //! standard input, its output is bounded, and its time is limited by the
 //! call and by the process's `wall_time` budget: past it, it is killed with
@@ -15,7 +18,7 @@
 
 use std::time::Duration;
 
-use libos_sandbox::{Captured, Cmd, End, Limits, Policy};
+use libos_sandbox::{Captured, Cmd, End, Limits, Network, Policy};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -105,7 +108,10 @@ pub(crate) fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
     let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), root.display().to_string())];
     let mut policy = Policy::for_workspace(root, ctx.workspace.protected().to_vec(), Some(path.as_ref()));
     policy.limits = Limits { cpu_s: ctx.limits.cpu_s.min(limit.as_secs().max(1)), ..ctx.limits };
-    let cmd = Cmd { argv: &a.argv, cwd: root, env: &env, policy: &policy, timeout: limit };
+    if ctx.net.is_some() {
+        policy.network = Network::Proxy;
+    }
+    let cmd = Cmd { argv: &a.argv, cwd: root, env: &env, policy: &policy, timeout: limit, net: ctx.net.as_ref() };
     let out = match ctx.sandbox.run(&cmd, &ctx.cancel) {
         Ok(out) => out,
         Err(e) => return ToolOutput::Error(format!("`{}` was not run: {e}", a.argv[0])),
@@ -128,7 +134,19 @@ pub(crate) fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
         }
         End::Cancelled => format!("`{}` was stopped, with everything it started: the call was cancelled", a.argv[0]),
     };
-    let text = format!("{head}\n{}\n{}", show("stdout", &out.stdout), show("stderr", &out.stderr));
+    let mut text = format!("{head}\n{}\n{}", show("stdout", &out.stdout), show("stderr", &out.stderr));
+    if !out.network.is_empty() {
+        text.push_str("\nnetwork:");
+        for a in &out.network {
+            match &a.outcome {
+                Ok(()) => text.push_str(&format!("\n  allowed {} {}", a.method, a.target)),
+                Err(why) => text.push_str(&format!("\n  refused {} {}: {why}", a.method, a.target)),
+            }
+        }
+        if out.network_more > 0 {
+            text.push_str(&format!("\n  ... and {} more", out.network_more));
+        }
+    }
     match out.end {
         End::Exited(0) => ToolOutput::Ok(text),
         _ => ToolOutput::Error(text),

@@ -8,19 +8,19 @@ use std::time::Duration;
 use libos_sandbox::{Cancel, Cmd, End, Launcher, Output, Policy, Sandbox};
 use pretty_assertions::assert_eq;
 
-fn sandbox() -> Sandbox {
+pub(crate) fn sandbox() -> Sandbox {
     Sandbox::confined(Launcher::new(env!("CARGO_BIN_EXE_libos-sandbox"))).unwrap()
 }
 
 /// A workspace `ws/` beside an `outside/` holding a secret; `.libos/` in the
 /// workspace holds a store, and `libos.toml` (absent) is protected too.
-struct Fixture {
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    ws: PathBuf,
+    pub(crate) ws: PathBuf,
     outside: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     let ws = root.join("ws");
@@ -34,7 +34,7 @@ fn fixture() -> Fixture {
     Fixture { _dir: dir, ws, outside }
 }
 
-fn policy(f: &Fixture) -> Policy {
+pub(crate) fn policy(f: &Fixture) -> Policy {
     Policy::for_workspace(
         &f.ws,
         vec![f.ws.join(".libos"), f.ws.join("libos.toml")],
@@ -48,7 +48,7 @@ fn run_in(sandbox: &Sandbox, ws: &Path, policy: &Policy, argv: &[&str], timeout:
         ("PATH".to_string(), std::env::var("PATH").unwrap_or_default()),
         ("HOME".to_string(), ws.display().to_string()),
     ];
-    let cmd = Cmd { argv: &argv, cwd: ws, env: &env, policy, timeout };
+    let cmd = Cmd { argv: &argv, cwd: ws, env: &env, policy, timeout, net: None };
     sandbox.run(&cmd, &Cancel::new()).unwrap()
 }
 
@@ -56,7 +56,7 @@ fn run(f: &Fixture, argv: &[&str]) -> Output {
     run_in(&sandbox(), &f.ws, &policy(f), argv, Duration::from_secs(20))
 }
 
-fn text(o: &Output) -> (String, String) {
+pub(crate) fn text(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout.kept).into_owned(), String::from_utf8_lossy(&o.stderr.kept).into_owned())
 }
 
@@ -201,7 +201,7 @@ fn a_cancelled_run_is_killed_at_once() {
         c2.cancel();
     });
     let argv = vec!["sleep".to_string(), "30".to_string()];
-    let cmd = Cmd { argv: &argv, cwd: &f.ws, env: &[], policy: &p, timeout: Duration::from_secs(60) };
+    let cmd = Cmd { argv: &argv, cwd: &f.ws, env: &[], policy: &p, timeout: Duration::from_secs(60), net: None };
     let o = s.run(&cmd, &cancel).unwrap();
     assert_eq!(o.end, End::Cancelled);
 }
