@@ -68,7 +68,8 @@ pub(crate) struct Handover {
 impl Handover {
     pub(crate) fn new() -> Result<Handover, String> {
         let token = random_token()?;
-        let dir = std::env::temp_dir().join(format!("libos-proxy-{}-{}", std::process::id(), &token[..12]));
+        let name = random_token()?;
+        let dir = std::env::temp_dir().join(format!("libos-proxy-{}-{}", std::process::id(), &name[..16]));
         std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         let listener = UnixListener::bind(dir.join("s")).map_err(|e| {
@@ -252,7 +253,14 @@ fn read_head(client: &mut TcpStream) -> Result<Head, String> {
     else {
         return Err("the request line is malformed".to_string());
     };
+    let lines: Vec<&str> = lines.collect();
+    // A bare CR or LF would end a line for some servers and not for this
+    // proxy: a header smuggled past it.
+    if lines.iter().any(|l| l.contains(['\r', '\n'])) || first.contains(['\r', '\n']) {
+        return Err("the request head has a bare CR or LF".to_string());
+    }
     let headers = lines
+        .into_iter()
         .filter(|l| !l.is_empty())
         .map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
         .collect::<Option<Vec<_>>>()
@@ -356,9 +364,11 @@ fn forward(client: &mut TcpStream, gate: &dyn NetGate, head: Head, target: &mut 
         Some((_, v)) => v.parse::<u64>().map_err(|_| (400, "the Content-Length is not a number".to_string()))?,
         None => 0,
     };
-    let mut out = format!("{} {} {}\r\n", head.method, path, head.version);
+    // The server is asked for the host that was decided, whatever `Host`
+    // the program wrote (another site at the same address is not granted).
+    let mut out = format!("{} {} {}\r\nHost: {}\r\n", head.method, path, head.version, authority_text);
     for (k, v) in &head.headers {
-        let hop = ["connection", "proxy-connection", "proxy-authorization", "keep-alive"];
+        let hop = ["host", "connection", "proxy-connection", "proxy-authorization", "keep-alive"];
         if !hop.iter().any(|h| k.eq_ignore_ascii_case(h)) {
             out.push_str(&format!("{k}: {v}\r\n"));
         }

@@ -61,7 +61,10 @@ fn server() -> Server {
                     }
                 }
                 let text = String::from_utf8_lossy(&got).into_owned();
-                let requests = text.lines().filter(|l| l.ends_with("HTTP/1.1")).map(str::to_string);
+                let requests = text
+                    .lines()
+                    .filter(|l| l.ends_with("HTTP/1.1") || l.starts_with("Host:"))
+                    .map(str::to_string);
                 seen.lock().unwrap().extend(requests);
             });
         }
@@ -107,7 +110,8 @@ fn a_granted_destination_is_reached_through_the_proxy_and_nothing_else_is() {
             attempt("GET", format!("127.0.0.1:{q}"), Err(&format!("no grant allows read net:127.0.0.1:{q}"))),
         ]
     );
-    assert_eq!(*s.lines.lock().unwrap(), ["GET /plain HTTP/1.1", "GET /tunnel HTTP/1.1"]);
+    let host = format!("Host: 127.0.0.1:{p}");
+    assert_eq!(*s.lines.lock().unwrap(), ["GET /plain HTTP/1.1", host.as_str(), "GET /tunnel HTTP/1.1", host.as_str()]);
     assert!(other.lines.lock().unwrap().is_empty());
 }
 
@@ -160,6 +164,24 @@ fn a_plain_connection_carries_one_decided_request_only() {
     let o = run_with(&f, Gate(vec![("127.0.0.1", s.port, Reach::Any)]), &["/usr/bin/python3", "-c", &script]);
     let (out, err) = text(&o);
     assert_eq!(out, "hello from the host\n", "{err}");
-    assert_eq!(*s.lines.lock().unwrap(), ["GET /first HTTP/1.1"]);
+    // The decided host, not the `Host: a` the program wrote.
+    let host = format!("Host: 127.0.0.1:{}", s.port);
+    assert_eq!(*s.lines.lock().unwrap(), ["GET /first HTTP/1.1", host.as_str()]);
     assert!(other.lines.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_header_smuggled_with_a_bare_line_feed_is_refused() {
+    let f = fixture();
+    let s = server();
+    let script = format!(
+        "import socket\n\
+         c = socket.create_connection(('127.0.0.1', 3128))\n\
+         c.sendall(b'GET http://127.0.0.1:{p}/ HTTP/1.1\\r\\nX: a\\nGET /smuggled HTTP/1.1\\r\\n\\r\\n')\n\
+         print(c.recv(4096).decode().splitlines()[0])\n",
+        p = s.port
+    );
+    let o = run_with(&f, Gate(vec![("127.0.0.1", s.port, Reach::Any)]), &["/usr/bin/python3", "-c", &script]);
+    assert_eq!(text(&o).0, "HTTP/1.1 400 Bad Request\n");
+    assert!(s.lines.lock().unwrap().is_empty());
 }
