@@ -105,7 +105,7 @@ fn random_token() -> Result<String, String> {
 /// A running proxy for one sandboxed run.
 #[derive(Debug)]
 pub(crate) struct Proxy {
-    stop: Arc<AtomicBool>,
+    stop: Arc<Stop>,
     acceptor: Option<JoinHandle<()>>,
     attempts: Arc<Mutex<Attempts>>,
 }
@@ -118,7 +118,7 @@ struct Attempts {
 
 impl Proxy {
     pub(crate) fn start(handover: Handover, gate: Arc<dyn NetGate>) -> Proxy {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(Stop::new());
         let attempts = Arc::new(Mutex::new(Attempts::default()));
         let (s, a) = (stop.clone(), attempts.clone());
         let acceptor = std::thread::spawn(move || {
@@ -133,7 +133,7 @@ impl Proxy {
     /// Stops accepting (connections already open end with the program's
     /// side) and returns what was attempted, with how many more were not kept.
     pub(crate) fn finish(mut self) -> (Vec<Attempt>, usize) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.set();
         if let Some(t) = self.acceptor.take() {
             let _ = t.join();
         }
@@ -144,20 +144,53 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.set();
     }
 }
 
-/// Waits until `fd` is readable or `stop` is set (checked every 50 ms).
-fn readable(fd: &impl std::os::fd::AsFd, stop: &AtomicBool, until: Option<Instant>) -> bool {
-    let tick = Timespec { tv_sec: 0, tv_nsec: 50_000_000 };
+/// The proxy's stop: a flag, and an eventfd that wakes a waiting acceptor
+/// at once (a run's end must not wait for a poll to time out).
+#[derive(Debug)]
+struct Stop {
+    flag: AtomicBool,
+    wake: Option<OwnedFd>,
+}
+
+impl Stop {
+    fn new() -> Stop {
+        let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
+        Stop { flag: AtomicBool::new(false), wake: rustix::event::eventfd(0, flags).ok() }
+    }
+
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        if let Some(fd) = &self.wake {
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// Waits until `fd` is readable; false once `stop` is set or `until` passed.
+fn readable(fd: &impl std::os::fd::AsFd, stop: &Stop, until: Option<Instant>) -> bool {
+    // Without an eventfd, the flag is looked at every 50 ms.
+    let tick = Duration::from_millis(if stop.wake.is_some() { 60_000 } else { 50 });
     loop {
-        if stop.load(Ordering::SeqCst) || until.is_some_and(|u| Instant::now() >= u) {
+        let now = Instant::now();
+        if stop.is_set() || until.is_some_and(|u| now >= u) {
             return false;
         }
-        let mut fds = [PollFd::new(fd, PollFlags::IN)];
-        match poll(&mut fds, Some(&tick)) {
-            Ok(n) if n > 0 => return true,
+        let wait = until.map_or(tick, |u| (u - now).min(tick));
+        let timeout = Timespec { tv_sec: wait.as_secs() as i64, tv_nsec: i64::from(wait.subsec_nanos()) };
+        let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+        if let Some(w) = &stop.wake {
+            fds.push(PollFd::new(w, PollFlags::IN));
+        }
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) if fds[0].revents().contains(PollFlags::IN) && !stop.is_set() => return true,
             Ok(_) | Err(rustix::io::Errno::INTR) => {}
             Err(_) => return false,
         }
@@ -165,7 +198,7 @@ fn readable(fd: &impl std::os::fd::AsFd, stop: &AtomicBool, until: Option<Instan
 }
 
 /// Receives the listening socket from the launcher (checking its token).
-fn take_listener(handover: &Handover, stop: &AtomicBool) -> Option<TcpListener> {
+fn take_listener(handover: &Handover, stop: &Stop) -> Option<TcpListener> {
     let until = Instant::now() + HANDOVER_TIMEOUT;
     while readable(&handover.listener, stop, Some(until)) {
         let Ok((conn, _)) = handover.listener.accept() else { continue };
@@ -189,7 +222,7 @@ fn take_listener(handover: &Handover, stop: &AtomicBool) -> Option<TcpListener> 
     None
 }
 
-fn serve(listener: TcpListener, gate: Arc<dyn NetGate>, stop: &AtomicBool, attempts: Arc<Mutex<Attempts>>) {
+fn serve(listener: TcpListener, gate: Arc<dyn NetGate>, stop: &Stop, attempts: Arc<Mutex<Attempts>>) {
     let open = Arc::new(AtomicUsize::new(0));
     while readable(&listener, stop, None) {
         let Ok((client, _)) = listener.accept() else { continue };

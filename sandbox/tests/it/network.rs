@@ -61,10 +61,8 @@ fn server() -> Server {
                     }
                 }
                 let text = String::from_utf8_lossy(&got).into_owned();
-                let requests = text
-                    .lines()
-                    .filter(|l| l.ends_with("HTTP/1.1") || l.starts_with("Host:"))
-                    .map(str::to_string);
+                let requests =
+                    text.lines().filter(|l| l.ends_with("HTTP/1.1") || l.starts_with("Host:")).map(str::to_string);
                 seen.lock().unwrap().extend(requests);
             });
         }
