@@ -14,11 +14,15 @@
 //!   paths out of allowed trees into Landlock rules.
 //! - [`run`]: the scheduler's side: finding and probing the launcher, a run
 //!   with its time limit, cancellation and bounded output.
+//! - [`spawn`]: an interactive program (an MCP server): piped standard
+//!   input and output, no time limit, killed with its handle.
 //! - [`launch`]: the launcher's two stages, in a fresh process.
 
 pub mod launch;
 pub mod policy;
 pub mod run;
+pub mod spawn;
 
 pub use policy::{Limits, Network, Policy};
 pub use run::{Cancel, CancelOnDrop, Captured, Cmd, End, Launcher, Output, Sandbox, SandboxError};
+pub use spawn::{Interactive, Spawned};

@@ -108,7 +108,7 @@ fn exe_name() -> String {
 
 /// How programs are run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// In the sandbox, through this launcher; `report` is what the probe found.
     Confined { launcher: Launcher, report: String },
     /// Without a sandbox, because the operator said so.
@@ -149,6 +149,10 @@ impl Sandbox {
     /// only the time limit, the process group and the cleared environment hold.
     pub fn unconfined() -> Sandbox {
         Sandbox { mode: Arc::new(Mode::Unconfined) }
+    }
+
+    pub(crate) fn mode(&self) -> &Mode {
+        &self.mode
     }
 
     /// Whether programs run confined.
@@ -283,7 +287,7 @@ impl Sandbox {
 /// Kills every process in the cgroup `dir` until none is left (bounded),
 /// then removes it. A process cannot leave a cgroup without writing to the
 /// cgroup file system, which no sandbox reaches.
-fn empty_cgroup(dir: &Path) {
+pub(crate) fn empty_cgroup(dir: &Path) {
     for _ in 0..50 {
         let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else { return };
         let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
@@ -305,7 +309,7 @@ fn launcher_message(stderr: &[u8]) -> Option<String> {
     Some(last.trim_start_matches(launch::MESSAGE_PREFIX).to_string())
 }
 
-fn launcher_command(launcher: &Launcher, job: &Job) -> Result<Command, SandboxError> {
+pub(crate) fn launcher_command(launcher: &Launcher, job: &Job) -> Result<Command, SandboxError> {
     let text = serde_json::to_string(job).map_err(|e| SandboxError::Spawn(format!("cannot encode the job: {e}")))?;
     let mut c = Command::new(&launcher.program);
     c.args(&launcher.args).env_clear().env(launch::JOB_ENV, text).current_dir("/");
