@@ -73,6 +73,15 @@ def die() -> str:
     os._exit(3)
 
 @server.tool()
+def peek(path: str) -> str:
+    "Reads a file, or says why it cannot."
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror}"
+
+@server.tool()
 def hang() -> str:
     "Never answers."
     while True:
@@ -216,4 +225,22 @@ async fn the_sandbox_keeps_server_filesystem_inside_its_workspace_whatever_it_is
     assert!(denied.is_error && !denied.text.contains("secret"), "{denied:?}");
     // The OS refused it (Landlock, or a file system without the path), not the server's own checks.
     assert!(denied.text.starts_with("EACCES: permission denied") || denied.text.contains("ENOENT"), "{}", denied.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_script_reaches_its_workspace_but_not_the_host_or_its_secrets() {
+    let Some(servers) = support::servers() else { return };
+    let (ws, scripts, outside) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(ws.path().join("mine.txt"), "the workspace's").unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "the host's").unwrap();
+    let hub = support::hub(&flaky(servers, scripts.path()), &[]);
+    let peek = |path: std::path::PathBuf| {
+        let hub = hub.clone();
+        let ws = ws.path().to_path_buf();
+        async move { call(&hub, &ws, "flaky", "peek", json!({"path": path})).await.unwrap().text }
+    };
+    assert_eq!(peek(ws.path().join("mine.txt")).await, "the workspace's");
+    assert_eq!(peek(outside.path().join("secret.txt")).await, "FileNotFoundError: No such file or directory");
+    assert_eq!(peek("/etc/shadow".into()).await, "FileNotFoundError: No such file or directory");
 }
