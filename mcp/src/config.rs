@@ -6,7 +6,7 @@
 //! args = ["--local-timezone", "UTC"]
 //! env = { TZ = "UTC", TOKEN = "env:TIME_TOKEN" }  # "env:VAR": read from libos's environment at start
 //! read = ["/opt/tzdata"]               # extra read-only paths the server needs
-//! timeout_s = 30                       # per call (and for starting); default 60
+//! timeout_s = 30                       # per call; default 60 (a start gets at least 30)
 //! idle_s = 300                         # stopped after this long unused; default 300
 //! scope = "workspace"                  # one server per workspace (default), or "process"
 //!

@@ -1,6 +1,8 @@
 //! Starting one connection to a server: a sandboxed program spoken to over
 //! its pipes, or a streamable-HTTP endpoint, and the MCP handshake, all
-//! within the server's timeout.
+//! within [`start_timeout`]: the server's timeout, but never less than
+//! [`MIN_START`] (an interpreter that imports an SDK on a loaded machine
+//! takes seconds before it can answer, however quick its tools are).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -17,6 +19,14 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 
 use crate::config::{EnvValue, ServerConfig, Transport};
 use crate::confine;
+
+/// The least time a start and handshake are given.
+pub const MIN_START: Duration = Duration::from_secs(30);
+
+/// How long starting `config`'s server may take.
+pub fn start_timeout(config: &ServerConfig) -> Duration {
+    config.timeout.max(MIN_START)
+}
 
 /// Reads libos's environment (injectable for tests).
 pub type EnvFn = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -107,7 +117,7 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
                 .map_err(|e| format!("its standard input: {e}"))?;
             let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(stdout))
                 .map_err(|e| format!("its standard output: {e}"))?;
-            match tokio::time::timeout(s.config.timeout, handler.serve((rx, tx))).await {
+            match tokio::time::timeout(start_timeout(s.config), handler.serve((rx, tx))).await {
                 Ok(Ok(service)) => Ok(Live { service, child: Some(child) }),
                 Ok(Err(e)) => {
                     let notice = death_notice(&child, Duration::from_millis(500));
@@ -115,7 +125,7 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
                 }
                 Err(_) => Err(format!(
                     "it did not complete the MCP handshake within {} s: {}",
-                    s.config.timeout.as_secs(),
+                    start_timeout(s.config).as_secs(),
                     death_notice(&child, Duration::ZERO)
                 )),
             }
@@ -135,7 +145,7 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
             }
             let config = StreamableHttpClientTransportConfig::with_uri(http.url.as_str()).custom_headers(headers);
             let transport = StreamableHttpClientTransport::from_config(config);
-            match tokio::time::timeout(s.config.timeout, handler.serve(transport)).await {
+            match tokio::time::timeout(start_timeout(s.config), handler.serve(transport)).await {
                 Ok(Ok(service)) => Ok(Live { service, child: None }),
                 Ok(Err(e)) => {
                     Err(format!("the MCP handshake with {} failed: {}", http.url, crate::one_line(&e.to_string())))
@@ -143,7 +153,7 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
                 Err(_) => Err(format!(
                     "{} did not complete the MCP handshake within {} s",
                     http.url,
-                    s.config.timeout.as_secs()
+                    start_timeout(s.config).as_secs()
                 )),
             }
         }

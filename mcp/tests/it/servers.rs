@@ -55,6 +55,41 @@ async fn server_everything_lists_its_tools_with_schemas_and_answers_a_call() {
     assert!(image.text.contains("[image: image/png, "), "{}", image.text);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_result_is_cut_like_other_tool_results() {
+    let Some(servers) = support::servers() else { return };
+    let ws = tempfile::tempdir().unwrap();
+    let hub = support::hub(&everything(servers), &[]);
+    let big = "x".repeat(100_000);
+    let out = call(&hub, ws.path(), "everything", "echo", json!({"message": big})).await.unwrap();
+    let kept = libos_mcp::MAX_RESULT_BYTES;
+    assert_eq!(
+        out.text,
+        format!("Echo: {}\n[... result cut: 100006 bytes, the first {kept} shown]", "x".repeat(kept - "Echo: ".len()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_is_stopped_and_started_again_when_called() {
+    let Some(servers) = support::servers() else { return };
+    let (ws, scripts) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let toml = format!("{}idle_s = 1\n", flaky(servers, scripts.path()));
+    let hub = support::hub(&toml, &[]);
+    assert_eq!(call(&hub, ws.path(), "flaky", "ping", json!({})).await.unwrap().text, "pong");
+    assert_eq!(hub.state("flaky").await, libos_mcp::ServerState::Running(1));
+    // Waits for the stop (bounded), whenever it comes.
+    let mut stopped = false;
+    for _ in 0..600 {
+        if hub.state("flaky").await == libos_mcp::ServerState::Stopped {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(stopped, "the idle server was not stopped");
+    assert_eq!(call(&hub, ws.path(), "flaky", "ping", json!({})).await.unwrap().text, "pong");
+}
+
 const FLAKY: &str = r#"
 import os, sys, time
 from mcp.server.mcpserver import MCPServer
