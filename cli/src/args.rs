@@ -73,6 +73,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the JSON API, the live event stream and the browser console.
     Serve(ServeArgs),
+    /// Check the MCP servers of libos.toml by hand: list them, their tools, call one.
+    Mcp(McpArgs),
 }
 
 /// Scheduler options shared by `run`, `spawn --run` and `demo`.
@@ -450,4 +452,56 @@ pub struct DemoArgs {
     /// `--db`: the demo never picks up `LIBOS_DB` by accident.)
     #[arg(long)]
     pub store: Option<String>,
+}
+
+/// `libos mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: McpAction,
+}
+
+/// `libos mcp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum McpAction {
+    /// The configured servers: transport, what is run or reached, limits.
+    List {
+        /// Start each server (in the workspace) and report its tools or why it failed.
+        #[arg(long)]
+        check: bool,
+        /// The workspace servers are started in for `--check` (default: the current directory).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A server's tools, with their schemas and annotations (it is started to ask).
+    Tools {
+        /// The server's name.
+        server: String,
+        /// The workspace it is started in (default: the current directory).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Print the tools as MCP's JSON (name, description, inputSchema, annotations).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a tool, sandboxed as the scheduler would run it.
+    Call {
+        /// The server's name.
+        server: String,
+        /// The tool's name on the server.
+        tool: String,
+        /// The arguments: a JSON object.
+        #[arg(default_value = "{}")]
+        args: String,
+        /// The workspace it runs in (default: the current directory).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Print the result as JSON (text, structured, is_error).
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -5,7 +5,7 @@
 //! | 0 | success |
 //! | 1 | any other error |
 //! | 2 | usage: unknown command or flag, bad value |
-//! | 3 | not found: no such process, image, request, grant or record |
+//! | 3 | not found: no such process, image, request, grant, record or MCP server |
 //! | 4 | store: cannot open, locked, read-only, corrupt, newer schema |
 //! | 5 | the audit chain failed verification |
 //! | 6 | refused in the current state (killing an exited process, deciding a request twice) |
@@ -49,6 +49,9 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<OpenError>().is_some() {
             return STORE;
+        }
+        if let Some(libos_mcp::McpError::UnknownServer(_)) = cause.downcast_ref::<libos_mcp::McpError>() {
+            return NOT_FOUND;
         }
         if let Some(e) = cause.downcast_ref::<ImageError>() {
             return match e {

@@ -89,5 +89,6 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
         Command::Serve(a) => cmd::serve::run(&ctx, a).await,
+        Command::Mcp(a) => cmd::mcp::run(&ctx, a).await,
     }
 }

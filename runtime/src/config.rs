@@ -13,6 +13,9 @@
 //! [models.local]
 //! kind = "scripted"                  # plays a script file instead of calling an endpoint
 //! script = "script.toml"
+//!
+//! [mcp.time]                         # an MCP server (see `libos_mcp::config`)
+//! command = "mcp-server-time"
 //! ```
 //!
 //! When no `default` profile is configured, `OPENAI_BASE_URL`, `OPENAI_API_KEY`
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libos_images::FileError;
+use libos_mcp::{ServerConfig as McpServer, ServerName, Transport as McpTransport};
 use serde::Deserialize;
 
 use crate::model::ChatModel;
@@ -42,6 +46,9 @@ struct ConfigToml {
     image_dirs: Vec<PathBuf>,
     #[serde(default)]
     models: BTreeMap<String, ProfileToml>,
+    /// `[mcp.NAME]` tables, validated by `libos_mcp::config::parse`.
+    #[serde(default)]
+    mcp: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,6 +125,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// Prices by profile name (profiles without prices cost nothing).
     pub prices: BTreeMap<String, Price>,
+    /// MCP servers by name.
+    pub mcp: BTreeMap<ServerName, McpServer>,
 }
 
 /// Reads environment variables (injectable for tests).
@@ -149,11 +158,13 @@ impl Config {
             }
             None => ConfigToml::default(),
         };
+        let mcp = libos_mcp::config::parse(&file.mcp, &base).map_err(|e| format!("config {origin}: {e}"))?;
         let mut config = Config {
             file: Some(file_path.to_path_buf()),
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
             profiles: BTreeMap::new(),
             prices: BTreeMap::new(),
+            mcp,
         };
         for (name, p) in file.models {
             if p.price_in.is_some() || p.price_out.is_some() {
@@ -177,15 +188,21 @@ impl Config {
 
 impl Config {
     /// Everything this configuration makes libos load at start: the file
-    /// itself (whether or not it exists), the image directories and the
-    /// scripts of scripted profiles. No tool may write any of them, or an
-    /// agent could choose the next run's models, keys and grants.
+    /// itself (whether or not it exists), the image directories, the
+    /// scripts of scripted profiles, and the programs of MCP servers given
+    /// by path. No tool may write any of them, or an agent could choose the
+    /// next run's models, keys and grants, or replace a server that is
+    /// handed the operator's secrets.
     pub fn loaded_paths(&self) -> Vec<PathBuf> {
         let scripts = self.profiles.values().filter_map(|p| match p {
             Profile::Scripted { script, .. } => Some(script.clone()),
             Profile::OpenAi(_) => None,
         });
-        self.file.iter().cloned().chain(self.image_dirs.iter().cloned()).chain(scripts).collect()
+        let servers = self.mcp.values().filter_map(|s| match &s.transport {
+            McpTransport::Stdio(stdio) if stdio.command.contains('/') => Some(PathBuf::from(&stdio.command)),
+            McpTransport::Stdio(_) | McpTransport::Http(_) => None,
+        });
+        self.file.iter().cloned().chain(self.image_dirs.iter().cloned()).chain(scripts).chain(servers).collect()
     }
 }
 

@@ -19,6 +19,8 @@
 //!   way out when its process holds `net:` grants.
 //! - [`run`]: the scheduler's side: finding and probing the launcher, a run
 //!   with its time limit, cancellation and bounded output.
+//! - [`spawn`]: an interactive program (an MCP server): piped standard
+//!   input and output, no time limit, killed with its handle.
 //! - [`launch`]: the launcher's two stages, in a fresh process.
 
 pub mod launch;
@@ -26,8 +28,10 @@ pub mod net;
 pub mod policy;
 pub mod proxy;
 pub mod run;
+pub mod spawn;
 
 pub use net::{NetGate, Reach, Use};
 pub use policy::{Limits, Network, Policy};
 pub use proxy::Attempt;
 pub use run::{Cancel, CancelOnDrop, Captured, Cmd, End, Launcher, Output, Sandbox, SandboxError};
+pub use spawn::{Interactive, Spawned};

@@ -110,7 +110,7 @@ fn exe_name() -> String {
 
 /// How programs are run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// In the sandbox, through this launcher; `report` is what the probe found.
     Confined { launcher: Launcher, report: String },
     /// Without a sandbox, because the operator said so.
@@ -153,6 +153,10 @@ impl Sandbox {
         Sandbox { mode: Arc::new(Mode::Unconfined) }
     }
 
+    pub(crate) fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
     /// Whether programs run confined.
     pub fn is_confined(&self) -> bool {
         matches!(*self.mode, Mode::Confined { .. })
@@ -187,20 +191,7 @@ impl Sandbox {
                     deadline_ms: (cmd.timeout + BACKSTOP_GRACE).as_millis() as u64,
                     proxy: None,
                 };
-                if cmd.policy.network == Network::Proxy {
-                    let gate = cmd.net.ok_or_else(|| {
-                        SandboxError::Spawn("the policy has a network proxy but nothing decides its connections".into())
-                    })?;
-                    let handover = Handover::new().map_err(SandboxError::Spawn)?;
-                    job.proxy = Some(ProxyHandover { socket: handover.socket(), token: handover.token().to_string() });
-                    let url = format!("http://127.0.0.1:{PROXY_PORT}");
-                    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
-                        if !job.env.iter().any(|(k, _)| k == var) {
-                            job.env.push((var.to_string(), url.clone()));
-                        }
-                    }
-                    proxy = Some(Proxy::start(handover, gate.clone()));
-                }
+                proxy = start_proxy(&mut job, cmd.net)?;
                 launcher_command(launcher, &job)?
             }
             Mode::Unconfined => {
@@ -301,10 +292,30 @@ impl Sandbox {
     }
 }
 
+/// Starts the proxy a job's [`Network::Proxy`] needs (and points the
+/// program at it); nothing for other networks.
+pub(crate) fn start_proxy(job: &mut Job, net: Option<&Arc<dyn NetGate>>) -> Result<Option<Proxy>, SandboxError> {
+    if job.policy.network != Network::Proxy {
+        return Ok(None);
+    }
+    let gate = net.ok_or_else(|| {
+        SandboxError::Spawn("the policy has a network proxy but nothing decides its connections".into())
+    })?;
+    let handover = Handover::new().map_err(SandboxError::Spawn)?;
+    job.proxy = Some(ProxyHandover { socket: handover.socket(), token: handover.token().to_string() });
+    let url = format!("http://127.0.0.1:{PROXY_PORT}");
+    for var in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"] {
+        if !job.env.iter().any(|(k, _)| k == var) {
+            job.env.push((var.to_string(), url.clone()));
+        }
+    }
+    Ok(Some(Proxy::start(handover, gate.clone())))
+}
+
 /// Kills every process in the cgroup `dir` until none is left (bounded),
 /// then removes it. A process cannot leave a cgroup without writing to the
 /// cgroup file system, which no sandbox reaches.
-fn empty_cgroup(dir: &Path) {
+pub(crate) fn empty_cgroup(dir: &Path) {
     for _ in 0..50 {
         let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) else { return };
         let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
@@ -326,7 +337,7 @@ fn launcher_message(stderr: &[u8]) -> Option<String> {
     Some(last.trim_start_matches(launch::MESSAGE_PREFIX).to_string())
 }
 
-fn launcher_command(launcher: &Launcher, job: &Job) -> Result<Command, SandboxError> {
+pub(crate) fn launcher_command(launcher: &Launcher, job: &Job) -> Result<Command, SandboxError> {
     let text = serde_json::to_string(job).map_err(|e| SandboxError::Spawn(format!("cannot encode the job: {e}")))?;
     let mut c = Command::new(&launcher.program);
     c.args(&launcher.args).env_clear().env(launch::JOB_ENV, text).current_dir("/");

@@ -8,6 +8,7 @@ pub mod images;
 pub mod init;
 pub mod kill;
 pub mod logs;
+pub mod mcp;
 pub mod memory;
 pub mod msg;
 pub mod ps;

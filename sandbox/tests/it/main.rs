@@ -5,3 +5,4 @@
 
 mod escape;
 mod network;
+mod spawn;
