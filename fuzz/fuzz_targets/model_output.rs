@@ -12,7 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use libos_runtime::extract::one_call;
 use libos_runtime::{ChatResponse, RawToolCall};
-use libos_tools::{ToolCall, ToolName};
+use libos_tools::{ToolCall, ToolSet};
 
 fn response(data: &[u8]) -> Option<ChatResponse> {
     let (&shape, rest) = data.split_first()?;
@@ -33,16 +33,16 @@ fn response(data: &[u8]) -> Option<ChatResponse> {
 
 fuzz_target!(|data: &[u8]| {
     let Some(resp) = response(data) else { return };
-    let found = match one_call(&resp, &ToolName::ALL, "call_1") {
+    let found = match one_call(&resp, ToolSet::builtins().names(), "call_1") {
         Ok(found) => found,
         Err(e) => {
             assert!(!e.to_string().contains('\n'));
             return;
         }
     };
-    match ToolCall::parse(&found.call.name, &found.call.arguments, &ToolName::ALL) {
+    match ToolCall::parse(&found.call.name, &found.call.arguments, &ToolSet::builtins()) {
         Ok(call) => {
-            let again = ToolCall::parse(call.name().as_str(), &call.canonical_args(), &ToolName::ALL);
+            let again = ToolCall::parse(call.name().as_str(), &call.canonical_args(), &ToolSet::builtins());
             assert_eq!(again.as_ref(), Ok(&call));
         }
         Err(e) => assert!(!e.to_string().contains('\n')),

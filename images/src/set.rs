@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use libos_tools::Registry;
+
 use crate::error::ImageError;
 use crate::file::read_text;
 use crate::spec::Image;
@@ -42,6 +44,11 @@ impl ImageSet {
     /// and so is one that is not a regular file (a FIFO, a device): see
     /// [`crate::file`].
     pub fn add_dir(&mut self, dir: &Path) -> Result<(), ImageError> {
+        self.add_dir_with(dir, Registry::builtin())
+    }
+
+    /// Like [`ImageSet::add_dir`], for images that may name the tools `registry` knows.
+    pub fn add_dir_with(&mut self, dir: &Path, registry: &Registry) -> Result<(), ImageError> {
         let err = |message: String| ImageError::Dir { dir: dir.display().to_string(), message };
         let entries = std::fs::read_dir(dir).map_err(|e| err(e.to_string().to_lowercase()))?;
         let mut files: Vec<_> = entries
@@ -54,7 +61,7 @@ impl ImageSet {
             let origin = path.display().to_string();
             let text =
                 read_text(&path).map_err(|e| ImageError::Syntax { origin: origin.clone(), message: e.to_string() })?;
-            self.insert(Image::parse(&origin, &text)?);
+            self.insert(Image::parse_with(&origin, &text, registry)?);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use libos_kernel::budget::Budget;
 use libos_kernel::caps::{Effect, GrantSpec, PatternName, ResourceKind};
-use libos_tools::ToolName;
+use libos_tools::{Registry, ToolName};
 use serde::Deserialize;
 
 use crate::error::ImageError;
@@ -132,8 +132,16 @@ fn valid_name(name: &str) -> bool {
 }
 
 impl Image {
-    /// Parses and validates an image spec. `origin` names the file in errors.
+    /// Parses and validates an image spec naming built-in tools only.
+    /// `origin` names the file in errors.
     pub fn parse(origin: &str, text: &str) -> Result<Image, ImageError> {
+        Image::parse_with(origin, text, Registry::builtin())
+    }
+
+    /// Parses and validates an image spec whose tools are those `registry`
+    /// knows (built-ins and the dynamic tools registered this run); a tool
+    /// it does not know is an error naming it.
+    pub fn parse_with(origin: &str, text: &str, registry: &Registry) -> Result<Image, ImageError> {
         let spec: ImageSpec = toml::from_str(text)
             .map_err(|e| ImageError::Syntax { origin: origin.to_string(), message: one_line(&e, text) })?;
         let invalid = |field: &str, message: String| ImageError::Invalid {
@@ -153,16 +161,13 @@ impl Image {
         let mut seen = BTreeSet::new();
         let mut tools = Vec::with_capacity(spec.tools.len());
         for (i, t) in spec.tools.iter().enumerate() {
-            let tool = ToolName::parse(t).ok_or_else(|| {
-                let known = ToolName::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", ");
-                invalid(&format!("tools[{i}]"), format!("unknown tool `{t}` (known: {known})"))
-            })?;
-            if !seen.insert(tool) {
+            let tool = registry.name(t).map_err(|e| invalid(&format!("tools[{i}]"), e.to_string()))?;
+            if !seen.insert(tool.clone()) {
                 return Err(invalid(&format!("tools[{i}]"), format!("`{t}` is listed twice")));
             }
             tools.push(tool);
         }
-        if !tools.contains(&ToolName::Exit) {
+        if !tools.iter().any(|t| t == "exit") {
             return Err(invalid("tools", "must include `exit`, or its processes could never finish".to_string()));
         }
         let mut grants = Vec::with_capacity(spec.grants.len());

@@ -185,6 +185,10 @@ pub enum ResourceKind {
     Memory,
     /// `human:<name>`.
     Human,
+    /// `mcp:<server>/<tool>`: a tool of an MCP server (`mcp:<server>/*`, all of its tools).
+    Mcp,
+    /// `tool:<name>`: an operator-defined tool.
+    Tool,
 }
 
 impl ResourceKind {
@@ -198,6 +202,8 @@ impl ResourceKind {
             ResourceKind::Message => "message",
             ResourceKind::Memory => "memory",
             ResourceKind::Human => "human",
+            ResourceKind::Mcp => "mcp",
+            ResourceKind::Tool => "tool",
         }
     }
 }
@@ -326,8 +332,11 @@ impl ResourcePattern {
             "image" => named(ResourceKind::Image),
             "memory" => named(ResourceKind::Memory),
             "human" => named(ResourceKind::Human),
+            "mcp" => mcp_pattern(text, rest),
+            "tool" => tool_pattern(text, rest),
             other => Err(format!(
-                "unknown resource kind `{other}` (kinds are fs, shell, net, process, image, message, memory, human)"
+                "unknown resource kind `{other}` (kinds are fs, shell, net, process, image, message, memory, human, \
+                 mcp, tool)"
             )),
         }
     }
@@ -397,11 +406,73 @@ impl fmt::Display for ResourcePattern {
             (ResourceKind::Spawn, _) => f.write_str("process:spawn"),
             (ResourceKind::Fs, PatternName::Subtree(d)) if d.is_empty() => f.write_str("fs:**"),
             (ResourceKind::Net, PatternName::Subtree(d)) => write!(f, "net:*.{d}"),
+            (ResourceKind::Mcp, PatternName::Subtree(server)) => write!(f, "mcp:{server}/*"),
             (kind, PatternName::Subtree(d)) => write!(f, "{}:{d}/**", kind.prefix()),
             (kind, PatternName::Exact(n)) => write!(f, "{}:{n}", kind.prefix()),
             (kind, PatternName::Any) => write!(f, "{}:*", kind.prefix()),
         }
     }
+}
+
+/// One segment of an `mcp:` resource (a server's or a tool's name): not
+/// empty, no `/` or `*`, no whitespace or control characters.
+fn mcp_segment(text: &str, what: &str, seg: &str) -> Result<(), String> {
+    if seg.is_empty() {
+        return Err(format!(
+            "resource `{}`: the {what} name is empty (e.g. `mcp:git/git_status`)",
+            crate::text::escape_line(text)
+        ));
+    }
+    if let Some(c) = seg.chars().find(|c| c.is_whitespace() || c.is_control() || *c == '*' || *c == '/') {
+        return Err(format!(
+            "resource `{}`: the {what} name contains `{}` (names are printable, without `/`, `*` or spaces)",
+            crate::text::escape_line(text),
+            c.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// `mcp:SERVER/TOOL` (exact), `mcp:SERVER/*` (all of a server's tools, a
+/// subtree of the server) or `mcp:*` (every server's).
+fn mcp_pattern(text: &str, rest: &str) -> Result<ResourcePattern, String> {
+    let kind = ResourceKind::Mcp;
+    if rest == "*" {
+        return Ok(ResourcePattern { kind, name: PatternName::Any });
+    }
+    let Some((server, tool)) = rest.split_once('/') else {
+        return Err(format!(
+            "resource `{}` names no tool: write `mcp:SERVER/TOOL` or `mcp:SERVER/*`",
+            crate::text::escape_line(text)
+        ));
+    };
+    mcp_segment(text, "server", server)?;
+    if tool == "*" {
+        return Ok(ResourcePattern { kind, name: PatternName::Subtree(server.to_string()) });
+    }
+    mcp_segment(text, "tool", tool)?;
+    Ok(ResourcePattern { kind, name: PatternName::Exact(rest.to_string()) })
+}
+
+/// Whether `name` is safe as a tool name on the wire (OpenAI function
+/// names): 1 to 64 of `a-z A-Z 0-9 _ -`.
+pub fn is_wire_name(name: &str) -> bool {
+    (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `tool:NAME` (an operator-defined tool, by its wire name) or `tool:*`.
+fn tool_pattern(text: &str, rest: &str) -> Result<ResourcePattern, String> {
+    let kind = ResourceKind::Tool;
+    if rest == "*" {
+        return Ok(ResourcePattern { kind, name: PatternName::Any });
+    }
+    if !is_wire_name(rest) {
+        return Err(format!(
+            "resource `{}`: `tool:` names a tool by its name (1 to 64 of a-z, A-Z, 0-9, _ and -)",
+            crate::text::escape_line(text)
+        ));
+    }
+    Ok(ResourcePattern { kind, name: PatternName::Exact(rest.to_string()) })
 }
 
 /// A grant as asked for: by an operator, an image, or a parent for its child.
@@ -648,6 +719,19 @@ mod tests {
             (&["read fs:docs/**"], "fs:docsx/a", Right::Read, (Deny, None)),
             (&["read image:*", "read image:worker deny"], "image:worker", Right::Read, (Deny, Some(2))),
             (&["send message:*"], "message:7", Right::Send, (Allow, Some(1))),
+            // MCP tools: a tool over its server's `*`, a server's `*` over every server's.
+            (&["exec mcp:git/*", "exec mcp:git/git_push deny"], "mcp:git/git_push", Right::Exec, (Deny, Some(2))),
+            (&["exec mcp:git/*", "exec mcp:git/git_push deny"], "mcp:git/git_status", Right::Exec, (Allow, Some(1))),
+            (&["exec mcp:git/* deny", "exec mcp:git/git_log"], "mcp:git/git_log", Right::Exec, (Allow, Some(2))),
+            (&["exec mcp:git/* ask", "exec mcp:*"], "mcp:git/git_diff", Right::Exec, (Ask, Some(1))),
+            (&["exec mcp:*"], "mcp:time/now", Right::Exec, (Allow, Some(1))),
+            (&["exec mcp:git/*"], "mcp:gitx/status", Right::Exec, (Deny, None)),
+            (&["exec mcp:git/*"], "mcp:git/git_status", Right::Read, (Deny, None)),
+            (&["exec mcp:git/git_push ask", "exec mcp:git/git_push"], "mcp:git/git_push", Right::Exec, (Ask, Some(1))),
+            // Operator-defined tools.
+            (&["exec tool:*", "exec tool:deploy ask"], "tool:deploy", Right::Exec, (Ask, Some(2))),
+            (&["exec tool:*", "exec tool:deploy ask"], "tool:lint", Right::Exec, (Allow, Some(1))),
+            (&["exec tool:lint"], "tool:lint2", Right::Exec, (Deny, None)),
         ];
         for (grants, resource, right, want) in cases {
             assert_eq!(check(grants, resource, *right), *want, "{grants:?} {resource} {right}");
@@ -727,11 +811,34 @@ mod tests {
             "read fs:x maybe",
             "read fs:x uses=0",
             "read process:abc",
+            "exec mcp:",
+            "exec mcp:git",
+            "exec mcp:a/b/c",
+            "exec mcp:/x",
+            "exec mcp:git/",
+            "exec mcp:git/a*b",
+            "exec mcp:g\u{1b}[31mit/x",
+            "exec mcp:git/x\u{7}",
+            "exec tool:",
+            "exec tool:a.b",
+            "exec tool:x\u{0}",
         ]
         .iter()
         .map(|t| GrantSpec::parse(t).unwrap_err())
         .collect();
         insta::assert_snapshot!(errors.join("\n"));
+    }
+
+    #[test]
+    fn mcp_and_tool_patterns_print_as_they_parse() {
+        for text in ["mcp:git/git_push", "mcp:git/*", "mcp:*", "tool:deploy", "tool:*"] {
+            assert_eq!(ResourcePattern::parse(text).unwrap().to_string(), text);
+        }
+        let server = ResourcePattern::parse("mcp:git/*").unwrap();
+        assert!(ResourcePattern::parse("mcp:git/git_push").unwrap().within(&server));
+        assert!(!ResourcePattern::parse("mcp:gitx/a").unwrap().within(&server));
+        assert!(server.within(&ResourcePattern::parse("mcp:*").unwrap()));
+        assert!(!server.within(&ResourcePattern::parse("mcp:git/git_push").unwrap()));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! What quanta share and need not rebuild: parsed images by digest, tool
-//! tables, canonical workspace roots.
+//! tables (each image's tools resolved in the run's registry), canonical
+//! workspace roots.
 
 use std::sync::Arc;
 
 use dashmap::DashMap;
 use libos_images::Image;
 use libos_kernel::{ImageDigest, Kernel, KernelError};
-use libos_tools::{ToolName, Workspace};
+use libos_tools::{Registry, ToolName, ToolSet, Workspace};
 
 use crate::model::ToolTable;
 
@@ -21,18 +22,38 @@ pub enum ImageLoadError {
     Invalid(String),
 }
 
+/// A process's tools: what its calls parse against and what its prompt offers.
+#[derive(Debug)]
+pub struct Tools {
+    /// The entries, for [`libos_tools::ToolCall::parse`].
+    pub set: ToolSet,
+    /// Their schemas, serialised once, for the request.
+    pub table: Arc<ToolTable>,
+}
+
 /// Caches images parsed from the store, keyed by digest (content address, so
-/// never stale), and the tool schemas of each tool table (built once, not
-/// per quantum).
+/// never stale), and the tools of each tool table (resolved in the
+/// registry and serialised once, not per quantum).
 #[derive(Debug, Default)]
 pub struct ImageCache {
+    registry: Registry,
     images: DashMap<ImageDigest, Arc<Image>>,
-    tools: DashMap<Vec<ToolName>, Arc<ToolTable>>,
+    tools: DashMap<Vec<ToolName>, Arc<Tools>>,
     /// Canonical workspace roots: resolving one costs syscalls every quantum.
     roots: DashMap<std::path::PathBuf, std::path::PathBuf>,
 }
 
 impl ImageCache {
+    /// A cache whose images may name the tools `registry` knows.
+    pub fn new(registry: Registry) -> ImageCache {
+        ImageCache { registry, ..ImageCache::default() }
+    }
+
+    /// The registry images are resolved in.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The image a process was spawned from.
     pub fn get(&self, kernel: &Kernel, digest: &ImageDigest) -> Result<Arc<Image>, ImageLoadError> {
         if let Some(image) = self.images.get(digest) {
@@ -41,7 +62,8 @@ impl ImageCache {
         let (name, _, text) = kernel.image_spec(digest)?;
         let short = digest.0.get(..12).unwrap_or(&digest.0);
         let image = Arc::new(
-            Image::parse(&format!("{name}@{short}"), &text).map_err(|e| ImageLoadError::Invalid(e.to_string()))?,
+            Image::parse_with(&format!("{name}@{short}"), &text, &self.registry)
+                .map_err(|e| ImageLoadError::Invalid(e.to_string()))?,
         );
         self.images.insert(digest.clone(), image.clone());
         Ok(image)
@@ -57,13 +79,16 @@ impl ImageCache {
         Ok(ws)
     }
 
-    /// The schemas of `image`'s tools, in its order.
-    pub fn tools(&self, image: &Image) -> Arc<ToolTable> {
+    /// `image`'s tools, in its order. An image whose tools the registry
+    /// no longer has all of (a dynamic tool not registered this run) is an
+    /// error naming the tool.
+    pub fn tools(&self, image: &Image) -> Result<Arc<Tools>, ImageLoadError> {
         if let Some(t) = self.tools.get(&image.tools) {
-            return t.clone();
+            return Ok(t.clone());
         }
-        let table = Arc::new(ToolTable::new(image.tools.iter().copied().map(ToolName::spec).collect()));
-        self.tools.insert(image.tools.clone(), table.clone());
-        table
+        let set = self.registry.table(&image.tools).map_err(|e| ImageLoadError::Invalid(e.to_string()))?;
+        let tools = Arc::new(Tools { table: Arc::new(ToolTable::new(set.specs())), set });
+        self.tools.insert(image.tools.clone(), tools.clone());
+        Ok(tools)
     }
 }

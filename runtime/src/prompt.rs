@@ -21,7 +21,6 @@
 use libos_images::Image;
 use libos_kernel::memory::Object;
 use libos_kernel::{CompactTurn, InboxSummary, Outcome, ProcessInfo, RecentHistory, TranscriptEntry};
-use libos_tools::ToolName;
 
 use crate::model::{ChatMessage, ChatRequest, RawToolCall, RequestMeta};
 
@@ -202,7 +201,7 @@ pub fn build(
     }
     let waiting = inbox.unread.saturating_sub(inbox.interrupts.len() as u64);
     if waiting > 0 {
-        let how = if image.tools.contains(&ToolName::Read) || image.tools.contains(&ToolName::Receive) {
+        let how = if image.tools.iter().any(|t| t == "read" || t == "receive") {
             "use `read` or `receive` to take them"
         } else {
             "you have no tool to read them"

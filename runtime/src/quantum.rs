@@ -18,8 +18,9 @@
 //!    `deny` becomes the tool result; `ask` parks the process on an approval
 //!    request for exactly this call; `allow` dispatches.
 //! 5. Dispatch: `exit` commits as the process's end; local calls run and
-//!    commit; external calls write an intent record first; kernel calls
-//!    (messages, children, timers) execute inside the commit.
+//!    commit; external calls (a dynamic tool's among them, run by its
+//!    handler) write an intent record first; kernel calls (messages,
+//!    children, timers) execute inside the commit.
 //! 6. Commit the model call, tool call, checks, result, usage and next state at once.
 //!
 //! Every write after the lease is fenced by the lease's generation: if the
@@ -38,7 +39,9 @@ use libos_kernel::{
     ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
-use libos_tools::{Caller, Dispatch, Refusal, RejectReason, ToolCall, ToolContext, ToolOutput, Workspace};
+use libos_tools::{
+    Caller, Dispatch, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace,
+};
 use tracing::Instrument;
 
 use crate::config::ModelRouter;
@@ -119,8 +122,12 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(w) => w,
         Err(e) => return fail(FailureKind::KernelError, e),
     };
+    let tools = match env.images.tools(&image) {
+        Ok(t) => t,
+        Err(e) => return fail(FailureKind::KernelError, e.to_string()),
+    };
     if let Some(approved) = &lease.resume {
-        return resume_approved(env, lease, &image, &workspace, approved).await;
+        return resume_approved(env, lease, &image, &tools.set, &workspace, approved).await;
     }
     let model = match env.models.get(&image.model) {
         Ok(m) => m,
@@ -133,7 +140,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         process,
         &history,
         &lease.pinned,
-        env.images.tools(&image),
+        tools.table.clone(),
         &lease.inbox,
         process.usage.model_calls,
         lease.quantum,
@@ -205,8 +212,8 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         };
         spent_in += usage.input;
         let mut m = record(resp.raw.clone(), resp.content.clone(), resp.model.clone(), usage);
-        let parsed = extract::one_call(&resp, &image.tools, &fallback_id).and_then(|found| {
-            ToolCall::parse(&found.call.name, &found.call.arguments, &image.tools).map(|call| (found, call))
+        let parsed = extract::one_call(&resp, tools.set.names(), &fallback_id).and_then(|found| {
+            ToolCall::parse(&found.call.name, &found.call.arguments, &tools.set).map(|call| (found, call))
         });
         let (found, call) = match parsed {
             Ok(ok) => ok,
@@ -225,7 +232,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         m.rationale = found.rationale.clone();
         let call_rec = ToolCallRecord {
             call_id: found.call.id.clone(),
-            tool: call.name().as_str().to_string(),
+            tool: call.name().to_string(),
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
         };
@@ -244,6 +251,7 @@ async fn resume_approved(
     env: &QuantumEnv,
     lease: &Lease,
     image: &Image,
+    tools: &ToolSet,
     workspace: &Workspace,
     approved: &ApprovedCall,
 ) -> Result<QuantumOutcome, KernelError> {
@@ -258,7 +266,7 @@ async fn resume_approved(
         Binding::Intact { resource, right } => (resource, *right),
         Binding::Broken(why) => return not_run(why.clone()),
     };
-    match ToolCall::parse(&call_rec.tool, &call_rec.args, &image.tools) {
+    match ToolCall::parse(&call_rec.tool, &call_rec.args, tools) {
         Ok(call) => {
             let approved = Some((resource, right));
             dispatch(env, lease, workspace, image.limits, None, call_rec.clone(), &call, Vec::new(), approved).await
@@ -311,6 +319,7 @@ async fn dispatch(
         Effect::Allow => {
             // The tools act only on the files these checks were about.
             let ctx = ToolContext {
+                pid: Some(lease.pid),
                 workspace: workspace.clone(),
                 now: libos_kernel::Timestamp::now(),
                 sandbox: env.sandbox.clone(),
@@ -338,12 +347,16 @@ async fn dispatch(
                         net,
                         ..ctx
                     };
-                    // Effects may take long (a program runs up to its time
-                    // limit): off the async workers.
-                    let call = call.clone();
-                    let out = tokio::task::spawn_blocking(move || call.run(&ctx))
-                        .await
-                        .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")));
+                    let out = if call.is_dynamic() {
+                        run_dynamic(call, &ctx).await
+                    } else {
+                        // Effects may take long (a program runs up to its time
+                        // limit): off the async workers.
+                        let call = call.clone();
+                        tokio::task::spawn_blocking(move || call.run(&ctx))
+                            .await
+                            .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")))
+                    };
                     drop(cancel);
                     Action::Done { result: tool_result(out), next: Next::Continue }
                 }
@@ -361,6 +374,25 @@ async fn dispatch(
         }
     };
     commit(env, lease, model_call, call_rec, auth.checks, action, seen)
+}
+
+/// Runs a dynamic tool's call through its handler, for no longer than the
+/// process's wall time allows (the handler bounds its own time too; this
+/// is the backstop). Dropping the quantum drops the handler's future.
+async fn run_dynamic(call: &ToolCall, ctx: &ToolContext) -> ToolOutput {
+    let Some(run) = call.run_dynamic(ctx) else {
+        return ToolOutput::Error(format!("`{}` has no handler", call.name()));
+    };
+    match ctx.time_left {
+        Some(left) => tokio::time::timeout(left, run).await.unwrap_or_else(|_| {
+            ToolOutput::Error(format!(
+                "`{}` was stopped when the wall_time budget ran out ({} s)",
+                call.name(),
+                left.as_secs()
+            ))
+        }),
+        None => run.await,
+    }
 }
 
 fn commit(
@@ -446,12 +478,27 @@ pub fn env_with_sandbox(
     catalog: ImageSet,
     sandbox: Sandbox,
 ) -> Arc<QuantumEnv> {
+    env_with_registry(kernel, models, policy, catalog, sandbox, Registry::builtin().clone())
+}
+
+/// Like [`env_with_sandbox`], with the tools processes may have: the
+/// built-ins and the dynamic tools registered at start (from the
+/// configuration, MCP servers, ...). Images naming a tool `registry` does
+/// not know fail to load, naming it.
+pub fn env_with_registry(
+    kernel: Kernel,
+    models: ModelRouter,
+    policy: QuantumPolicy,
+    catalog: ImageSet,
+    sandbox: Sandbox,
+    registry: Registry,
+) -> Arc<QuantumEnv> {
     // The launcher is part of libos: an agent that replaced it would run
     // every later program unconfined.
     if let Some(launcher) = sandbox.launcher() {
         kernel.protect(launcher);
     }
-    Arc::new(QuantumEnv { kernel, models, images: ImageCache::default(), catalog, policy, sandbox })
+    Arc::new(QuantumEnv { kernel, models, images: ImageCache::new(registry), catalog, policy, sandbox })
 }
 
 /// The sandbox this host offers, found and probed once per program

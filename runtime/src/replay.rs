@@ -14,19 +14,26 @@
 //!    `wait` or `sleep` that parked counts as one that succeeded at once:
 //!    which it was depends on the scheduling of other processes.
 //!
+//! Dynamic tools (MCP, operator-defined) are never run again: the replay's
+//! registry has the same entries (same schemas and needs) with a handler
+//! that answers each call with the result the original recorded for the
+//! same tool and arguments, in order ([`replay_with`]). A call the
+//! original never made gets an error result, which the comparison shows.
+//!
 //! Known limits: counted grants are replayed with the uses they have left
 //! now, not those they started with; a process that slept is replayed only
 //! up to the sleep; the workspace is copied as it is now, not as it was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libos_images::{Image, ImageSet};
 use libos_kernel::caps::GrantSpec;
 use libos_kernel::ipc::RequestStatus;
-use libos_kernel::{Actor, AuditFilter, Kernel, Pid, RequestId, SpawnSpec, Verdict};
+use libos_kernel::{Actor, AuditFilter, Kernel, Outcome, Pid, RequestId, SpawnSpec, Verdict};
+use libos_tools::{Invocation, Registry, ToolContext, ToolFuture, ToolHandler, ToolOutput};
 
 use crate::ModelRouter;
 use crate::model::replay::ReplayModel;
@@ -178,8 +185,49 @@ fn decisions(k: &Kernel, pid: Pid) -> Result<Vec<(Verdict, Actor)>, String> {
     Ok(out)
 }
 
-/// Replays the finished process `pid` of `original`; see the module docs.
+/// Answers a replayed dynamic call from the original's transcript.
+struct Recorded {
+    original: Kernel,
+    model: Arc<ReplayModel>,
+    /// Per replayed process, the original's quanta already answered.
+    used: Mutex<HashMap<Pid, HashSet<u64>>>,
+}
+
+impl Recorded {
+    fn answer(&self, call: Invocation<'_>, pid: Option<Pid>) -> Result<ToolOutput, String> {
+        let pid = pid.ok_or("the call has no process")?;
+        let original = self.model.original_of(pid)?;
+        let (entries, _) = self.original.transcript(original, None).map_err(|e| e.to_string())?;
+        let mut used = self.used.lock().map_err(|_| "replay state poisoned".to_string())?;
+        let used = used.entry(pid).or_default();
+        let entry = entries
+            .into_iter()
+            .find(|e| e.call.tool == call.tool.as_str() && e.call.args == call.canonical && !used.contains(&e.quantum))
+            .ok_or_else(|| format!("the original run made no such call of `{}` (replay never runs it)", call.tool))?;
+        used.insert(entry.quantum);
+        Ok(match entry.result.outcome {
+            Outcome::Ok => ToolOutput::Ok(entry.result.content),
+            _ => ToolOutput::Error(entry.result.content),
+        })
+    }
+}
+
+impl ToolHandler for Recorded {
+    fn call<'a>(&'a self, call: Invocation<'a>, ctx: &'a ToolContext) -> ToolFuture<'a> {
+        let out = self.answer(call, ctx.pid).unwrap_or_else(ToolOutput::Error);
+        Box::pin(async move { out })
+    }
+}
+
+/// Replays the finished process `pid` of `original`, whose images name
+/// built-in tools only; see the module docs.
 pub async fn replay(original: &Kernel, pid: Pid) -> Result<ReplayReport, String> {
+    replay_with(original, pid, Registry::builtin()).await
+}
+
+/// Replays the finished process `pid` of `original`, whose images may name
+/// the tools `registry` knows; its dynamic tools answer from the record.
+pub async fn replay_with(original: &Kernel, pid: Pid, registry: &Registry) -> Result<ReplayReport, String> {
     let root = original.process(pid).map_err(|e| e.to_string())?;
     if !root.state.is_terminal() {
         return Err(format!("process {pid} has not ended ({}): replay re-executes finished processes", root.state));
@@ -192,7 +240,7 @@ pub async fn replay(original: &Kernel, pid: Pid) -> Result<ReplayReport, String>
     for p in &originals {
         let info = original.process(*p).map_err(|e| e.to_string())?;
         let (name, version, text) = original.image_spec(&info.image_digest).map_err(|e| e.to_string())?;
-        let image = Image::parse(&format!("{name}@{version}"), &text).map_err(|e| e.to_string())?;
+        let image = Image::parse_with(&format!("{name}@{version}"), &text, registry).map_err(|e| e.to_string())?;
         scratch.register_image(&name, &version, &text).map_err(|e| e.to_string())?;
         catalog.insert(image);
     }
@@ -222,7 +270,22 @@ pub async fn replay(original: &Kernel, pid: Pid) -> Result<ReplayReport, String>
     let model = Arc::new(ReplayModel::new(original.clone(), pid, scratch.clone(), replay_root));
     let router = ModelRouter::default().with_override(model.clone());
     let policy = QuantumPolicy { backoff: Duration::ZERO, ..QuantumPolicy::default() };
-    let env = quantum::env_with_catalog(scratch.clone(), router, policy, catalog);
+    let recorded: Arc<dyn ToolHandler> =
+        Arc::new(Recorded { original: original.clone(), model: model.clone(), used: Mutex::default() });
+    let mut replay_registry = Registry::builtin().clone();
+    for entry in registry.entries() {
+        if let Some(tool) = entry.dynamic() {
+            replay_registry.register(tool.with_handler(recorded.clone())).map_err(|e| e.to_string())?;
+        }
+    }
+    let env = quantum::env_with_registry(
+        scratch.clone(),
+        router,
+        policy,
+        catalog,
+        quantum::default_sandbox(),
+        replay_registry,
+    );
     let mut decided: HashMap<Pid, usize> = HashMap::new();
     for _ in 0..1_000 {
         let config = SchedulerConfig { until_idle: true, concurrency: 1, ..SchedulerConfig::default() };

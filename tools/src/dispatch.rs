@@ -1,10 +1,14 @@
-//! What a validated call needs from the capability table, and running it.
+//! What a call is dispatched with: who calls ([`Caller`]), what the tool
+//! sees of the process ([`ToolContext`]), how a call commits
+//! ([`Dispatch`]), refusals before any grant ([`Refusal`]) and results
+//! ([`ToolOutput`]).
 //!
 //! Calls come in kinds, because they commit differently:
 //! - `exit` ends the process with the quantum's commit;
 //! - local calls (`now`, `read_file`, `list_dir`) have no effect outside the
 //!   process and may safely run again after a crash;
-//! - external calls (`write_file`, `delete_file`, `shell`) change the world, so the
+//! - external calls (`write_file`, `delete_file`, `shell`, every dynamic
+//!   tool's) change the world, so the
 //!   runtime writes an intent record before running them and never re-runs
 //!   one whose end was not recorded;
 //! - kernel calls (messages, children, timers, questions) are a change of
@@ -15,14 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libos_kernel::budget::Budget;
-use libos_kernel::caps::{GrantSpec, Resource, ResourceKind, Right};
-use libos_kernel::syscall::{Kinship, Need, Syscall};
+use libos_kernel::caps::{GrantSpec, Right};
+use libos_kernel::syscall::{Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
 use libos_sandbox::{Cancel, Limits, NetGate, Sandbox};
 
-use crate::call::ToolCall;
-use crate::workspace::{Opened, PathError, Workspace};
-use crate::{delete_file, list_dir, now, read_file, shell, write_file};
+use crate::workspace::{Opened, Workspace};
 
 /// How a call must be committed.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,9 +34,10 @@ pub enum Dispatch {
         /// The process's result.
         result: String,
     },
-    /// Run it with [`ToolCall::run`]; no effect outside the process.
+    /// Run it with [`crate::ToolCall::run`]; no effect outside the process.
     Local,
-    /// Run it with [`ToolCall::run`] after writing an intent record.
+    /// Run it with [`crate::ToolCall::run`] (or [`crate::ToolCall::run_dynamic`])
+    /// after writing an intent record.
     External,
     /// The kernel executes it in the commit.
     Kernel(Syscall),
@@ -63,6 +66,8 @@ pub struct Caller<'a> {
 /// What the tools see of the process calling them.
 #[derive(Debug, Clone)]
 pub struct ToolContext {
+    /// The calling process (`None` outside a scheduler: tests, tools run by hand).
+    pub pid: Option<Pid>,
     /// The workspace file tools are confined to.
     pub workspace: Workspace,
     /// The time of the call.
@@ -77,7 +82,7 @@ pub struct ToolContext {
     /// What each program may use (the image's `[limits]`); CPU time is
     /// further bounded by the call's time limit.
     pub limits: Limits,
-    /// What the capability check allowed this call ([`ToolCall::needs`]). A
+    /// What the capability check allowed this call ([`crate::ToolCall::needs`]). A
     /// file tool acts only on the file a need names: a path that leads
     /// elsewhere by the time it is opened (a directory swapped for a
     /// symlink meanwhile) is refused, not followed.
@@ -93,6 +98,7 @@ impl ToolContext {
     /// yet (set [`ToolContext::allowed`] to what the check allowed).
     pub fn new(workspace: Workspace, now: Timestamp) -> ToolContext {
         ToolContext {
+            pid: None,
             workspace,
             now,
             sandbox: Sandbox::unavailable("no sandbox was configured"),
@@ -140,149 +146,4 @@ pub enum ToolOutput {
     Ok(String),
     /// It failed in a way the model should hear about (missing file, not a directory).
     Error(String),
-}
-
-fn pid(n: i64) -> Result<Pid, String> {
-    n.to_string().parse()
-}
-
-impl ToolCall {
-    /// The (resource, right) pairs this call touches. File paths are
-    /// resolved first, beneath the workspace and the way the tool will open
-    /// them (symlinks and `..` included), so the check is on the real file;
-    /// [`ToolCall::run`] then acts only on a file these name
-    /// ([`ToolContext::allowed`]). A path that resolves outside the
-    /// workspace (or into libos's own files) is refused as
-    /// [`Refusal::Confined`], a denial no grant can lift; one that cannot be
-    /// resolved is [`Refusal::Invalid`].
-    pub fn needs(&self, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
-        let workspace = caller.workspace;
-        let fs = |path: &str, right: Right| -> Result<Vec<Need>, Refusal> {
-            match workspace.resolve(path) {
-                Ok(resolved) => Ok(vec![Need::grant(workspace.resource(&resolved), right)]),
-                Err(PathError::Invalid(reason)) => Err(Refusal::Invalid(reason)),
-                Err(PathError::Confined(reason)) => {
-                    Err(Refusal::Confined { need: Need::grant(Resource::new(ResourceKind::Fs, path), right), reason })
-                }
-            }
-        };
-        Ok(match self {
-            ToolCall::Exit(_)
-            | ToolCall::Now(_)
-            | ToolCall::Children(_)
-            | ToolCall::Wait(_)
-            | ToolCall::Read(_)
-            | ToolCall::Receive(_)
-            | ToolCall::Sleep(_) => Vec::new(),
-            ToolCall::ReadFile(a) => fs(&a.path, Right::Read)?,
-            ToolCall::ListDir(a) => fs(&a.path, Right::Read)?,
-            ToolCall::WriteFile(a) => fs(&a.path, Right::Write)?,
-            ToolCall::DeleteFile(a) => fs(&a.path, Right::Delete)?,
-            ToolCall::Spawn(a) => vec![
-                Need::grant(Resource::new(ResourceKind::Spawn, ""), Right::Spawn),
-                Need::grant(Resource::new(ResourceKind::Image, a.image.clone()), Right::Read),
-            ],
-            ToolCall::Signal(a) => {
-                let target = pid(a.pid).map_err(Refusal::Invalid)?;
-                vec![Need {
-                    resource: Resource::new(ResourceKind::Process, target.to_string()),
-                    right: Right::Signal,
-                    kinship: Kinship::Child(target),
-                }]
-            }
-            ToolCall::Send(a) => {
-                let to = a.to.resolve(caller.parent).map_err(Refusal::Invalid)?;
-                vec![Need {
-                    resource: Resource::new(ResourceKind::Message, to.to_string()),
-                    right: Right::Send,
-                    kinship: Kinship::ParentOrChild(to),
-                }]
-            }
-            ToolCall::AskHuman(_) => vec![Need::grant(Resource::new(ResourceKind::Human, "operator"), Right::Send)],
-            // Own namespace and own view: the handles decide, in the kernel.
-            ToolCall::MemoryWrite(_)
-            | ToolCall::MemoryRead(_)
-            | ToolCall::MemoryList(_)
-            | ToolCall::MemoryShare(_)
-            | ToolCall::MemoryPin(_)
-            | ToolCall::MemoryUnpin(_) => Vec::new(),
-            ToolCall::Shell(a) => a
-                .argv
-                .first()
-                .map(|p| vec![Need::grant(Resource::new(ResourceKind::Shell, p.clone()), Right::Exec)])
-                .unwrap_or_default(),
-        })
-    }
-
-    /// How this call commits. Conversion errors cannot happen after
-    /// [`ToolCall::parse`] validated the arguments, but are still returned
-    /// as model-visible text rather than assumed away.
-    pub fn dispatch(&self, caller: Caller<'_>) -> Result<Dispatch, String> {
-        Ok(match self {
-            ToolCall::Exit(a) => Dispatch::Exit { result: a.result.clone() },
-            ToolCall::Now(_) | ToolCall::ReadFile(_) | ToolCall::ListDir(_) => Dispatch::Local,
-            ToolCall::WriteFile(_) | ToolCall::DeleteFile(_) | ToolCall::Shell(_) => Dispatch::External,
-            ToolCall::Spawn(a) => Dispatch::Spawn {
-                image: a.image.clone(),
-                goal: a.goal.clone(),
-                grants: a.grants.iter().map(|g| g.to_spec()).collect::<Result<_, _>>()?,
-                budget: a.budget()?,
-            },
-            ToolCall::Wait(a) => Dispatch::Kernel(Syscall::Wait { target: a.target()? }),
-            ToolCall::Children(_) => Dispatch::Kernel(Syscall::Children),
-            ToolCall::Signal(a) => Dispatch::Kernel(Syscall::Signal { pid: pid(a.pid)?, action: a.action()? }),
-            ToolCall::Send(a) => Dispatch::Kernel(Syscall::Send(a.message(caller.parent)?)),
-            ToolCall::Read(a) => Dispatch::Kernel(Syscall::Read { filter: a.filter()? }),
-            ToolCall::Receive(a) => Dispatch::Kernel(Syscall::Receive { filter: a.filter()? }),
-            ToolCall::Sleep(a) => Dispatch::Kernel(Syscall::Sleep { duration: a.duration()? }),
-            ToolCall::AskHuman(a) => Dispatch::Kernel(Syscall::AskHuman { question: a.question.clone() }),
-            ToolCall::MemoryWrite(a) => Dispatch::Kernel(Syscall::MemoryWrite {
-                name: a.name.clone(),
-                content: a.content.clone(),
-                kind: a.kind.clone().unwrap_or_else(|| "text".to_string()),
-            }),
-            ToolCall::MemoryRead(a) => Dispatch::Kernel(Syscall::MemoryRead { target: a.target()? }),
-            ToolCall::MemoryList(a) => Dispatch::Kernel(Syscall::MemoryList { namespace: a.namespace.clone() }),
-            ToolCall::MemoryShare(a) => Dispatch::Kernel(Syscall::MemoryShare {
-                oid: crate::memory::oid(a.oid)?,
-                pid: pid(a.pid)?,
-                rights: a.rights()?,
-            }),
-            ToolCall::MemoryPin(a) => {
-                Dispatch::Kernel(Syscall::MemoryPin { oid: crate::memory::oid(a.oid)?, pinned: true })
-            }
-            ToolCall::MemoryUnpin(a) => {
-                Dispatch::Kernel(Syscall::MemoryPin { oid: crate::memory::oid(a.oid)?, pinned: false })
-            }
-        })
-    }
-
-    /// Runs a local or external call. Kernel calls return a note that they
-    /// are committed by the kernel; the runtime never runs them here.
-    pub fn run(&self, ctx: &ToolContext) -> ToolOutput {
-        match self {
-            ToolCall::Now(_) => now::run(ctx),
-            ToolCall::ReadFile(a) => read_file::run(a, ctx),
-            ToolCall::ListDir(a) => list_dir::run(a, ctx),
-            ToolCall::WriteFile(a) => write_file::run(a, ctx),
-            ToolCall::DeleteFile(a) => delete_file::run(a, ctx),
-            ToolCall::Shell(a) => shell::run(a, ctx),
-            ToolCall::Exit(_)
-            | ToolCall::Spawn(_)
-            | ToolCall::Wait(_)
-            | ToolCall::Children(_)
-            | ToolCall::Signal(_)
-            | ToolCall::Send(_)
-            | ToolCall::Read(_)
-            | ToolCall::Receive(_)
-            | ToolCall::Sleep(_)
-            | ToolCall::AskHuman(_)
-            | ToolCall::MemoryWrite(_)
-            | ToolCall::MemoryRead(_)
-            | ToolCall::MemoryList(_)
-            | ToolCall::MemoryShare(_)
-            | ToolCall::MemoryPin(_)
-            | ToolCall::MemoryUnpin(_) => ToolOutput::Error(format!("`{}` is committed by the kernel", self.name())),
-        }
-    }
 }

@@ -77,7 +77,7 @@ pub fn tools_json(specs: &[libos_tools::ToolSpec]) -> Vec<u8> {
     let tools: Vec<Tool<'_>> = specs
         .iter()
         .map(|t| Tool {
-            function: ToolFunction { description: t.description, name: t.name, parameters: &t.parameters },
+            function: ToolFunction { description: &t.description, name: t.name.as_str(), parameters: &t.parameters },
             kind: "function",
         })
         .collect();
@@ -152,7 +152,9 @@ mod tests {
                 },
                 ChatMessage::Tool { call_id: "c1".into(), content: "12:00".into() },
             ],
-            tools: crate::ToolTable::shared(vec![libos_tools::ToolName::Now.spec()]),
+            tools: crate::ToolTable::shared(
+                libos_tools::Registry::builtin().table(&[libos_tools::ToolName::builtin("now")]).unwrap().specs(),
+            ),
             meta: RequestMeta {
                 pid: libos_kernel::Pid(1),
                 image: "t".into(),

@@ -28,7 +28,12 @@ fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> OpenAiMod
 fn request() -> ChatRequest {
     ChatRequest {
         messages: vec![ChatMessage::System("sys".into()), ChatMessage::User("Goal: g".into())],
-        tools: libos_runtime::ToolTable::shared(vec![ToolName::ReadFile.spec(), ToolName::Exit.spec()]),
+        tools: libos_runtime::ToolTable::shared(
+            libos_tools::Registry::builtin()
+                .table(&[ToolName::builtin("read_file"), ToolName::builtin("exit")])
+                .unwrap()
+                .specs(),
+        ),
         meta: RequestMeta { pid: Pid(1), image: "assistant".into(), goal: "g".into(), quantum: 1, call_index: 0 },
     }
 }

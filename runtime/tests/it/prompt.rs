@@ -69,7 +69,7 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
         &process,
         &libos_kernel::RecentHistory { full: recent, compact: Vec::new(), older: 1 },
         &[],
-        libos_runtime::ToolTable::shared(image.tools.iter().copied().map(libos_tools::ToolName::spec).collect()),
+        libos_runtime::ToolTable::shared(libos_tools::Registry::builtin().table(&image.tools).unwrap().specs()),
         &inbox,
         3,
         4,
@@ -92,7 +92,7 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
             ChatMessage::Tool { call_id, content } => format!("[tool {call_id}]\n{content}"),
         })
         .collect();
-    let tools: Vec<&str> = request.tools.iter().map(|t| t.name).collect();
+    let tools: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
     insta::assert_snapshot!(format!("tools: {}\n\n{}", tools.join(", "), rendered.join("\n\n")));
 }
 
@@ -102,7 +102,7 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
     let mut image = images.get("assistant").unwrap().clone();
     image.context.token_budget = 2000;
     image.context.transcript_window = 6;
-    image.tools.push(libos_tools::ToolName::MemoryPin);
+    image.tools.push(libos_tools::ToolName::builtin("memory_pin"));
     let process = ProcessInfo {
         pid: Pid(4),
         ppid: None,
@@ -163,7 +163,7 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
             older: 10,
         },
         &pinned,
-        libos_runtime::ToolTable::shared(image.tools.iter().copied().map(libos_tools::ToolName::spec).collect()),
+        libos_runtime::ToolTable::shared(libos_tools::Registry::builtin().table(&image.tools).unwrap().specs()),
         &InboxSummary::default(),
         40,
         41,

@@ -4,7 +4,7 @@
 
 use libos_runtime::extract::one_call;
 use libos_runtime::{ChatResponse, RawToolCall};
-use libos_tools::{RejectReason, ToolCall, ToolName};
+use libos_tools::{RejectReason, ToolCall, ToolSet};
 use pretty_assertions::assert_eq;
 use proptest::prelude::*;
 
@@ -20,8 +20,8 @@ fn text(content: &str) -> ChatResponse {
 
 /// Extraction then parsing, as a quantum does it.
 fn turn(resp: &ChatResponse) -> Result<ToolCall, RejectReason> {
-    let found = one_call(resp, &ToolName::ALL, "call_1")?;
-    ToolCall::parse(&found.call.name, &found.call.arguments, &ToolName::ALL)
+    let found = one_call(resp, ToolSet::builtins().names(), "call_1")?;
+    ToolCall::parse(&found.call.name, &found.call.arguments, &ToolSet::builtins())
 }
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
@@ -73,11 +73,11 @@ proptest! {
     /// Any JSON as any tool's arguments: a typed call whose canonical form
     /// parses back to itself, or a rejection that names the tool.
     #[test]
-    fn any_json_arguments_parse_or_are_rejected(tool in prop::sample::select(ToolName::ALL.to_vec()), args in json_value()) {
+    fn any_json_arguments_parse_or_are_rejected(tool in prop::sample::select(ToolSet::builtins().names().to_vec()), args in json_value()) {
         let text = args.to_string();
-        match ToolCall::parse(tool.as_str(), &text, &ToolName::ALL) {
+        match ToolCall::parse(tool.as_str(), &text, &ToolSet::builtins()) {
             Ok(call) => {
-                let again = ToolCall::parse(tool.as_str(), &call.canonical_args(), &ToolName::ALL).unwrap();
+                let again = ToolCall::parse(tool.as_str(), &call.canonical_args(), &ToolSet::builtins()).unwrap();
                 prop_assert_eq!(again, call);
             }
             Err(e) => {
@@ -92,7 +92,7 @@ proptest! {
     /// characters included): the rejection is still one line.
     #[test]
     fn any_text_as_a_call_is_handled(name in "(?s).{0,40}", args in "(?s).{0,200}") {
-        if let Err(e) = ToolCall::parse(&name, &args, &ToolName::ALL) {
+        if let Err(e) = ToolCall::parse(&name, &args, &ToolSet::builtins()) {
             let message = e.to_string();
             prop_assert!(!message.contains('\n') && !message.contains('\r'), "{}", message);
         }

@@ -4,7 +4,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use libos_kernel::Timestamp;
-use libos_tools::{Caller, ToolCall, ToolContext, ToolName, ToolOutput, Workspace};
+use libos_tools::{Caller, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace};
 use pretty_assertions::assert_eq;
 use rustix::fs::{FileType, Mode};
 
@@ -42,7 +42,7 @@ fn fixture() -> Fixture {
 fn run(f: &Fixture, tool: &str, args: &str) -> ToolOutput {
     // As the kernel's list: the store's directory and its files.
     let workspace = Workspace::new(&f.ws, vec![f.ws.join(".libos"), f.ws.join(".libos/libos.db")]).unwrap();
-    let call = ToolCall::parse(tool, args, &ToolName::ALL).unwrap();
+    let call = ToolCall::parse(tool, args, &ToolSet::builtins()).unwrap();
     let allowed = call.needs(Caller { workspace: &workspace, parent: None }).unwrap_or_default();
     let mut ctx = ToolContext::new(workspace, Timestamp(0));
     ctx.allowed = allowed;

@@ -6,3 +6,4 @@
 mod confinement;
 mod parse;
 mod races;
+mod registry;

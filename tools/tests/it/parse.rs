@@ -1,12 +1,15 @@
 //! The parse boundary: any model output becomes a typed call or a clear rejection.
 
-use libos_tools::{MAX_ARGS_BYTES, RejectReason, ToolCall, ToolName};
+use libos_tools::{MAX_ARGS_BYTES, Registry, RejectReason, ToolCall, ToolName, ToolSet};
 use pretty_assertions::assert_eq;
 
-const ASSISTANT: [ToolName; 3] = [ToolName::ReadFile, ToolName::WriteFile, ToolName::Exit];
+fn assistant() -> ToolSet {
+    let names = ["read_file", "write_file", "exit"].map(ToolName::builtin);
+    Registry::builtin().table(&names).unwrap()
+}
 
 fn check(name: &str, args: &str, expect: &str) {
-    let got = match ToolCall::parse(name, args, &ASSISTANT) {
+    let got = match ToolCall::parse(name, args, &assistant()) {
         Ok(call) => format!("ok {} {}", call.name(), call.canonical_args()),
         Err(e) => format!("rejected: {e}"),
     };
@@ -49,13 +52,13 @@ fn bad_calls_are_rejected_with_a_model_visible_reason() {
 fn hostile_sizes_and_shapes_are_rejected_without_panicking() {
     let huge = format!(r#"{{"path": "a", "content": "{}"}}"#, "x".repeat(10 * 1024 * 1024));
     assert_eq!(
-        ToolCall::parse("write_file", &huge, &ASSISTANT).unwrap_err(),
+        ToolCall::parse("write_file", &huge, &assistant()).unwrap_err(),
         RejectReason::TooLarge { tool: "write_file".into(), bytes: huge.len(), limit: MAX_ARGS_BYTES }
     );
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    let err = ToolCall::parse("read_file", &deep, &ASSISTANT).unwrap_err();
+    let err = ToolCall::parse("read_file", &deep, &assistant()).unwrap_err();
     assert!(matches!(err, RejectReason::InvalidJson { .. }), "{err:?}");
     let long_name = "x".repeat(10_000);
-    let err = ToolCall::parse(&long_name, "{}", &ASSISTANT).unwrap_err().to_string();
+    let err = ToolCall::parse(&long_name, "{}", &assistant()).unwrap_err().to_string();
     assert!(err.len() < 200, "the name is cut in the message: {err}");
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use libos_kernel::Timestamp;
-use libos_tools::{Caller, ToolCall, ToolContext, ToolName, ToolOutput, Workspace};
+use libos_tools::{Caller, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace};
 use pretty_assertions::assert_eq;
 use rustix::fs::{CWD, RenameFlags, renameat_with};
 
@@ -68,7 +68,7 @@ impl Swapper {
 /// Runs one call as the runtime does: needs (a refusal ends it), then run
 /// with every need granted. Returns what the model would see.
 fn call(ws: &Workspace, tool: &str, args: serde_json::Value) -> ToolOutput {
-    let call = ToolCall::parse(tool, &args.to_string(), &ToolName::ALL).unwrap();
+    let call = ToolCall::parse(tool, &args.to_string(), &ToolSet::builtins()).unwrap();
     match call.needs(Caller { workspace: ws, parent: None }) {
         Err(refusal) => ToolOutput::Error(format!("refused: {refusal:?}")),
         Ok(allowed) => call.run(&ToolContext { allowed, ..ToolContext::new(ws.clone(), Timestamp(0)) }),
@@ -186,7 +186,7 @@ fn a_path_that_leads_elsewhere_after_its_check_is_refused() {
         ("delete_file", serde_json::json!({"path": "d/x"})),
     ] {
         std::fs::write(r.ws.join("d/x"), "d's x").unwrap();
-        let call = ToolCall::parse(tool, &args.to_string(), &ToolName::ALL).unwrap();
+        let call = ToolCall::parse(tool, &args.to_string(), &ToolSet::builtins()).unwrap();
         let allowed = call.needs(Caller { workspace: &ws, parent: None }).unwrap();
         swap();
         let out = call.run(&ToolContext { allowed, ..ToolContext::new(ws.clone(), Timestamp(0)) });

@@ -5,39 +5,27 @@ use std::os::unix::ffi::OsStrExt;
 
 use libos_kernel::caps::Right;
 use rustix::fs::{AtFlags, Dir, FileType, OFlags};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::dispatch::{ToolContext, ToolOutput};
-use crate::spec::ToolSpec;
+use crate::builtin::fs_need;
+use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
+use crate::tool::Tool;
 use crate::workspace::{Identity, io_reason};
+use libos_kernel::syscall::Need;
 
 /// Most entries listed.
 pub const MAX_ENTRIES: usize = 1000;
 
 /// Arguments of `list_dir`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListDirArgs {
-    /// Directory relative to the workspace (`.` for the root).
+    /// Directory path, relative to the workspace.
     pub path: String,
 }
 
-pub(crate) fn spec() -> ToolSpec {
-    ToolSpec {
-        name: "list_dir",
-        description: "List a directory in your workspace: one entry per line, directories end with `/`, files show \
-                      their size in bytes. Use `.` for the workspace root.",
-        parameters: json!({
-            "type": "object",
-            "properties": {"path": {"type": "string", "description": "Directory path, relative to the workspace."}},
-            "required": ["path"],
-            "additionalProperties": false
-        }),
-    }
-}
-
-pub(crate) fn run(a: &ListDirArgs, ctx: &ToolContext) -> ToolOutput {
+fn run_it(a: &ListDirArgs, ctx: &ToolContext) -> ToolOutput {
     let opened = match ctx.open(&a.path, Right::Read) {
         Ok(o) => o,
         Err(e) => return ToolOutput::Error(e),
@@ -88,4 +76,26 @@ pub(crate) fn run(a: &ListDirArgs, ctx: &ToolContext) -> ToolOutput {
         out.push_str(&format!("\n[{} more entries not shown]", total - MAX_ENTRIES));
     }
     ToolOutput::Ok(out)
+}
+
+/// `list_dir`.
+pub struct ListDir;
+
+impl Tool for ListDir {
+    type Args = ListDirArgs;
+    const NAME: &'static str = "list_dir";
+    const DESCRIPTION: &'static str = "List a directory in your workspace: one entry per line, directories end with \
+                                       `/`, files show their size in bytes. Use `.` for the workspace root.";
+
+    fn needs(a: &ListDirArgs, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
+        fs_need(caller.workspace, &a.path, Right::Read)
+    }
+
+    fn dispatch(_: &ListDirArgs, _caller: Caller<'_>) -> Result<Dispatch, String> {
+        Ok(Dispatch::Local)
+    }
+
+    fn run(a: &ListDirArgs, ctx: &ToolContext) -> ToolOutput {
+        run_it(a, ctx)
+    }
 }

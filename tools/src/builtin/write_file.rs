@@ -13,41 +13,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use libos_kernel::caps::Right;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::dispatch::{ToolContext, ToolOutput};
-use crate::spec::ToolSpec;
+use crate::builtin::fs_need;
+use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
+use crate::tool::Tool;
 use crate::workspace::io_reason;
+use libos_kernel::syscall::Need;
 
 /// Arguments of `write_file`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WriteFileArgs {
-    /// Path relative to the workspace; missing parent directories are created.
+    /// File path, relative to the workspace.
     pub path: String,
-    /// The full new content.
+    /// The complete new content of the file.
     pub content: String,
 }
 
-pub(crate) fn spec() -> ToolSpec {
-    ToolSpec {
-        name: "write_file",
-        description: "Create or replace a text file in your workspace with the given content. Missing parent \
-                      directories are created.",
-        parameters: json!({
-            "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "File path, relative to the workspace."},
-                "content": {"type": "string", "description": "The complete new content of the file."}
-            },
-            "required": ["path", "content"],
-            "additionalProperties": false
-        }),
-    }
-}
-
-pub(crate) fn run(a: &WriteFileArgs, ctx: &ToolContext) -> ToolOutput {
+fn run_it(a: &WriteFileArgs, ctx: &ToolContext) -> ToolOutput {
     let opened = match ctx.open(&a.path, Right::Write) {
         Ok(o) => o,
         Err(e) => return ToolOutput::Error(e),
@@ -104,4 +89,26 @@ fn create_parents(mut dir: OwnedFd, missing: &[OsString]) -> std::io::Result<(Ow
         dir = rustix::fs::openat(&dir, parent.as_os_str(), flags, Mode::empty())?;
     }
     Ok((dir, name.clone()))
+}
+
+/// `write_file`.
+pub struct WriteFile;
+
+impl Tool for WriteFile {
+    type Args = WriteFileArgs;
+    const NAME: &'static str = "write_file";
+    const DESCRIPTION: &'static str = "Create or replace a text file in your workspace with the given content. \
+                                       Missing parent directories are created.";
+
+    fn needs(a: &WriteFileArgs, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
+        fs_need(caller.workspace, &a.path, Right::Write)
+    }
+
+    fn dispatch(_: &WriteFileArgs, _caller: Caller<'_>) -> Result<Dispatch, String> {
+        Ok(Dispatch::External)
+    }
+
+    fn run(a: &WriteFileArgs, ctx: &ToolContext) -> ToolOutput {
+        run_it(a, ctx)
+    }
 }

@@ -20,11 +20,13 @@ use std::time::Duration;
 
 use libos_sandbox::{Captured, Cmd, End, Limits, Network, Policy};
 
+use libos_kernel::caps::{Resource, ResourceKind, Right};
+use libos_kernel::syscall::Need;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::dispatch::{ToolContext, ToolOutput};
-use crate::spec::ToolSpec;
+use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
+use crate::tool::Tool;
 
 /// Bytes of stdout and of stderr kept (each).
 pub const MAX_OUTPUT_BYTES: usize = libos_sandbox::run::MAX_OUTPUT_BYTES;
@@ -34,13 +36,15 @@ pub const DEFAULT_TIMEOUT_S: u64 = 30;
 pub const MAX_TIMEOUT_S: u64 = 600;
 
 /// Arguments of `shell`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShellArgs {
-    /// The program and its arguments.
+    /// Program name, then its arguments, e.g. ["git", "status"].
+    #[schemars(length(min = 1))]
     pub argv: Vec<String>,
     /// Seconds before it is killed (default 30, at most 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600))]
     pub timeout_s: Option<u64>,
 }
 
@@ -63,24 +67,6 @@ impl ShellArgs {
     }
 }
 
-pub(crate) fn spec() -> ToolSpec {
-    ToolSpec {
-        name: "shell",
-        description: "Run one program (no shell: no pipes, globs or redirection) in your workspace, with its \
-                      arguments as a list. Returns its exit status and bounded stdout and stderr.",
-        parameters: json!({
-            "type": "object",
-            "properties": {
-                "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1,
-                         "description": "Program name, then its arguments, e.g. [\"git\", \"status\"]."},
-                "timeout_s": {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT_S}
-            },
-            "required": ["argv"],
-            "additionalProperties": false
-        }),
-    }
-}
-
 fn show(name: &str, c: &Captured) -> String {
     let text = String::from_utf8_lossy(&c.kept);
     let mut out = format!("{name}:\n{text}");
@@ -90,7 +76,7 @@ fn show(name: &str, c: &Captured) -> String {
     out
 }
 
-pub(crate) fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
+fn run_it(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
     if let Err(e) = a.validate() {
         return ToolOutput::Error(e);
     }
@@ -150,5 +136,35 @@ pub(crate) fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
     match out.end {
         End::Exited(0) => ToolOutput::Ok(text),
         _ => ToolOutput::Error(text),
+    }
+}
+
+/// `shell`.
+pub struct Shell;
+
+impl Tool for Shell {
+    type Args = ShellArgs;
+    const NAME: &'static str = "shell";
+    const DESCRIPTION: &'static str = "Run one program (no shell: no pipes, globs or redirection) in your workspace, \
+                                       with its arguments as a list. Returns its exit status and bounded stdout and \
+                                       stderr.";
+
+    fn check(a: &ShellArgs) -> Result<(), String> {
+        a.validate()
+    }
+
+    fn needs(a: &ShellArgs, _caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
+        Ok(a.argv
+            .first()
+            .map(|p| vec![Need::grant(Resource::new(ResourceKind::Shell, p.clone()), Right::Exec)])
+            .unwrap_or_default())
+    }
+
+    fn dispatch(_: &ShellArgs, _caller: Caller<'_>) -> Result<Dispatch, String> {
+        Ok(Dispatch::External)
+    }
+
+    fn run(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
+        run_it(a, ctx)
     }
 }

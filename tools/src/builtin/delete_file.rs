@@ -2,35 +2,24 @@
 
 use libos_kernel::caps::Right;
 use rustix::fs::{AtFlags, FileType};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::dispatch::{ToolContext, ToolOutput};
-use crate::spec::ToolSpec;
+use crate::builtin::fs_need;
+use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
+use crate::tool::Tool;
 use crate::workspace::io_reason;
+use libos_kernel::syscall::Need;
 
 /// Arguments of `delete_file`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteFileArgs {
-    /// Path relative to the workspace.
+    /// File path, relative to the workspace.
     pub path: String,
 }
 
-pub(crate) fn spec() -> ToolSpec {
-    ToolSpec {
-        name: "delete_file",
-        description: "Delete a file in your workspace (not a directory).",
-        parameters: json!({
-            "type": "object",
-            "properties": {"path": {"type": "string", "description": "File path, relative to the workspace."}},
-            "required": ["path"],
-            "additionalProperties": false
-        }),
-    }
-}
-
-pub(crate) fn run(a: &DeleteFileArgs, ctx: &ToolContext) -> ToolOutput {
+fn run_it(a: &DeleteFileArgs, ctx: &ToolContext) -> ToolOutput {
     let opened = match ctx.open(&a.path, Right::Delete) {
         Ok(o) => o,
         Err(e) => return ToolOutput::Error(e),
@@ -47,5 +36,26 @@ pub(crate) fn run(a: &DeleteFileArgs, ctx: &ToolContext) -> ToolOutput {
     match rustix::fs::unlinkat(&opened.dir, name.as_os_str(), AtFlags::empty()) {
         Ok(()) => ToolOutput::Ok(format!("deleted `{}`", ctx.workspace.display(&opened.path))),
         Err(e) => ToolOutput::Error(format!("cannot delete `{}`: {}", a.path, io_reason(&e.into()))),
+    }
+}
+
+/// `delete_file`.
+pub struct DeleteFile;
+
+impl Tool for DeleteFile {
+    type Args = DeleteFileArgs;
+    const NAME: &'static str = "delete_file";
+    const DESCRIPTION: &'static str = "Delete a file in your workspace (not a directory).";
+
+    fn needs(a: &DeleteFileArgs, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
+        fs_need(caller.workspace, &a.path, Right::Delete)
+    }
+
+    fn dispatch(_: &DeleteFileArgs, _caller: Caller<'_>) -> Result<Dispatch, String> {
+        Ok(Dispatch::External)
+    }
+
+    fn run(a: &DeleteFileArgs, ctx: &ToolContext) -> ToolOutput {
+        run_it(a, ctx)
     }
 }

@@ -4,38 +4,27 @@ use std::io::Read;
 
 use libos_kernel::caps::Right;
 use rustix::fs::{FileType, OFlags};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use crate::dispatch::{ToolContext, ToolOutput};
-use crate::spec::ToolSpec;
+use crate::builtin::fs_need;
+use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
+use crate::tool::Tool;
 use crate::workspace::io_reason;
+use libos_kernel::syscall::Need;
 
 /// Most bytes returned; longer files are cut with a notice.
 pub const MAX_READ_BYTES: usize = 256 * 1024;
 
 /// Arguments of `read_file`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadFileArgs {
-    /// Path relative to the workspace.
+    /// File path, relative to the workspace.
     pub path: String,
 }
 
-pub(crate) fn spec() -> ToolSpec {
-    ToolSpec {
-        name: "read_file",
-        description: "Read a UTF-8 text file in your workspace. Paths are relative to the workspace root.",
-        parameters: json!({
-            "type": "object",
-            "properties": {"path": {"type": "string", "description": "File path, relative to the workspace."}},
-            "required": ["path"],
-            "additionalProperties": false
-        }),
-    }
-}
-
-pub(crate) fn run(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
+fn run_it(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
     let opened = match ctx.open(&a.path, Right::Read) {
         Ok(o) => o,
         Err(e) => return ToolOutput::Error(e),
@@ -73,5 +62,27 @@ pub(crate) fn run(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
         ToolOutput::Ok(format!("{text}\n[truncated: only the first {MAX_READ_BYTES} bytes are shown]"))
     } else {
         ToolOutput::Ok(text)
+    }
+}
+
+/// `read_file`.
+pub struct ReadFile;
+
+impl Tool for ReadFile {
+    type Args = ReadFileArgs;
+    const NAME: &'static str = "read_file";
+    const DESCRIPTION: &'static str =
+        "Read a UTF-8 text file in your workspace. Paths are relative to the workspace root.";
+
+    fn needs(a: &ReadFileArgs, caller: Caller<'_>) -> Result<Vec<Need>, Refusal> {
+        fs_need(caller.workspace, &a.path, Right::Read)
+    }
+
+    fn dispatch(_: &ReadFileArgs, _caller: Caller<'_>) -> Result<Dispatch, String> {
+        Ok(Dispatch::Local)
+    }
+
+    fn run(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
+        run_it(a, ctx)
     }
 }
