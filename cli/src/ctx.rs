@@ -11,6 +11,7 @@ use libos_kernel::{Actor, Kernel, OpenMode, Pid, StoreLocation};
 use libos_runtime::quantum::QuantumPolicy;
 use libos_runtime::{Config, ModelRouter, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel};
 use libos_sandbox::{Launcher, Sandbox};
+use libos_tools::Registry;
 
 use crate::args::SchedArgs;
 use crate::exit::UsageError;
@@ -50,9 +51,10 @@ impl Ctx {
 
     /// Shipped images plus the configured directories.
     pub fn images(&self, config: &Config) -> anyhow::Result<ImageSet> {
+        let registry = config.registry().map_err(anyhow::Error::msg)?;
         let mut set = ImageSet::shipped()?;
         for dir in &config.image_dirs {
-            set.add_dir(dir)?;
+            set.add_dir_with(dir, &registry)?;
         }
         Ok(set)
     }
@@ -91,6 +93,8 @@ pub struct Loaded {
     pub router: ModelRouter,
     /// The images processes may spawn.
     pub catalog: ImageSet,
+    /// The tools they may have: the built-ins and the configuration's.
+    pub registry: Registry,
     /// The configuration file (whether or not it exists), image directories
     /// and scripts: what the next start loads, so no tool may write them.
     pub sources: Vec<PathBuf>,
@@ -107,7 +111,8 @@ pub fn parse_pid(text: &str) -> Result<Pid, UsageError> {
 pub fn load_run(config: &Config, catalog: ImageSet, script: Option<&Path>) -> anyhow::Result<Loaded> {
     let router = router(config, script)?;
     let sources = config.loaded_paths().into_iter().chain(script.map(Path::to_path_buf)).collect();
-    Ok(Loaded { router, catalog, sources })
+    let registry = config.registry().map_err(anyhow::Error::msg)?;
+    Ok(Loaded { router, catalog, registry, sources })
 }
 
 /// The model router for a run: configured profiles, or a script for all of them.
@@ -136,10 +141,16 @@ pub async fn run_scheduler(
     for path in &loaded.sources {
         kernel.protect(path);
     }
-    let Loaded { router, catalog, .. } = loaded;
+    let Loaded { router, catalog, registry, .. } = loaded;
     let sandbox = sandbox(kernel, sched)?;
-    let env =
-        libos_runtime::quantum::env_with_sandbox(kernel.clone(), router, QuantumPolicy::default(), catalog, sandbox);
+    let env = libos_runtime::quantum::env_with_registry(
+        kernel.clone(),
+        router,
+        QuantumPolicy::default(),
+        catalog,
+        sandbox,
+        registry,
+    );
     let config = SchedulerConfig {
         concurrency: usize::from(sched.concurrency),
         poll,

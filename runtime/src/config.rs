@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use libos_images::FileError;
 use libos_mcp::{ServerConfig as McpServer, ServerName, Transport as McpTransport};
+use libos_tools::{CommandSpec, Registry};
 use serde::Deserialize;
 
 use crate::model::ChatModel;
@@ -49,6 +50,9 @@ struct ConfigToml {
     /// `[mcp.NAME]` tables, validated by `libos_mcp::config::parse`.
     #[serde(default)]
     mcp: toml::Table,
+    /// `[tools.NAME]` tables: operator-defined command tools.
+    #[serde(default)]
+    tools: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +131,8 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     /// MCP servers by name.
     pub mcp: BTreeMap<ServerName, McpServer>,
+    /// Operator-defined command tools by name (checked: each makes a registry entry).
+    pub tools: BTreeMap<String, CommandSpec>,
 }
 
 /// Reads environment variables (injectable for tests).
@@ -159,12 +165,20 @@ impl Config {
             None => ConfigToml::default(),
         };
         let mcp = libos_mcp::config::parse(&file.mcp, &base).map_err(|e| format!("config {origin}: {e}"))?;
+        let mut tools = BTreeMap::new();
+        for (name, table) in file.tools {
+            let err = |m: String| format!("config {origin}: tools.{name}: {}", m.trim().replace('\n', " "));
+            let spec: CommandSpec = table.try_into().map_err(|e: toml::de::Error| err(e.message().to_string()))?;
+            libos_tools::command_tool(&name, &spec).map_err(err)?;
+            tools.insert(name, spec);
+        }
         let mut config = Config {
             file: Some(file_path.to_path_buf()),
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
             profiles: BTreeMap::new(),
             prices: BTreeMap::new(),
             mcp,
+            tools,
         };
         for (name, p) in file.models {
             if p.price_in.is_some() || p.price_out.is_some() {
@@ -182,6 +196,8 @@ impl Config {
         {
             config.profiles.insert("default".to_string(), p);
         }
+        // A command tool named like a built-in is refused now, not at the first run.
+        config.registry().map_err(|e| format!("config {origin}: {e}"))?;
         Ok(config)
     }
 }
@@ -202,7 +218,28 @@ impl Config {
             McpTransport::Stdio(stdio) if stdio.command.contains('/') => Some(PathBuf::from(&stdio.command)),
             McpTransport::Stdio(_) | McpTransport::Http(_) => None,
         });
-        self.file.iter().cloned().chain(self.image_dirs.iter().cloned()).chain(scripts).chain(servers).collect()
+        // A command tool's program given by path runs on every call.
+        let commands =
+            self.tools.values().filter_map(|t| t.argv.first().filter(|p| p.starts_with('/')).map(PathBuf::from));
+        self.file
+            .iter()
+            .cloned()
+            .chain(self.image_dirs.iter().cloned())
+            .chain(scripts)
+            .chain(servers)
+            .chain(commands)
+            .collect()
+    }
+
+    /// The tools processes of this configuration may have: the built-ins
+    /// and the `[tools.NAME]` command tools.
+    pub fn registry(&self) -> Result<Registry, String> {
+        let mut registry = Registry::builtin().clone();
+        for (name, spec) in &self.tools {
+            let tool = libos_tools::command_tool(name, spec).map_err(|e| format!("tools.{name}: {e}"))?;
+            registry.register(tool).map_err(|e| format!("tools.{name}: {e}"))?;
+        }
+        Ok(registry)
     }
 }
 

@@ -20,9 +20,11 @@
 //!   handle on its root, so file tools open what they check.
 //! - [`spec`]: the schema sent to models.
 //! - [`builtin`]: one module per built-in tool, and the list the registry is built from.
+//! - [`command`]: operator-defined command tools (`[tools.NAME]`), dynamic entries run like `shell`.
 
 pub mod builtin;
 pub mod call;
+pub mod command;
 pub mod dispatch;
 pub mod dynamic;
 pub mod registry;
@@ -31,6 +33,7 @@ pub mod tool;
 pub mod workspace;
 
 pub use call::{MAX_ARGS_BYTES, RejectReason, ToolCall};
+pub use command::{CommandSpec, command_tool};
 pub use dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 pub use dynamic::{DynamicTool, Invocation, ToolAnnotations, ToolFuture, ToolHandler};
 pub use registry::{Entry, Registry, RegistryError, ToolName, ToolSet};

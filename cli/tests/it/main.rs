@@ -3,6 +3,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod commands;
 mod crash;
 mod crash_matrix;
 mod e2e;

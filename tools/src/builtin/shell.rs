@@ -80,15 +80,22 @@ fn run_it(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
     if let Err(e) = a.validate() {
         return ToolOutput::Error(e);
     }
+    run_program(&a.argv, Duration::from_secs(a.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S)), ctx)
+}
+
+/// Runs `argv` in the sandbox in the workspace, for at most `asked` (and
+/// never past the process's wall time), and shows how it ended, its
+/// bounded output and its network attempts. `shell` and operator-defined
+/// command tools run programs this one way.
+pub(crate) fn run_program(argv: &[String], asked: Duration, ctx: &ToolContext) -> ToolOutput {
     let root = ctx.workspace.root();
-    let asked = Duration::from_secs(a.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S));
     // A program never outlives its process's wall-time budget.
     let (limit, by_budget) = match ctx.time_left {
         Some(left) if left < asked => (left, true),
         _ => (asked, false),
     };
     if limit.is_zero() {
-        return ToolOutput::Error(format!("`{}` was not run: no wall time is left in the budget", a.argv[0]));
+        return ToolOutput::Error(format!("`{}` was not run: no wall time is left in the budget", argv[0]));
     }
     let path = std::env::var("PATH").unwrap_or_default();
     let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), root.display().to_string())];
@@ -97,10 +104,10 @@ fn run_it(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
     if ctx.net.is_some() {
         policy.network = Network::Proxy;
     }
-    let cmd = Cmd { argv: &a.argv, cwd: root, env: &env, policy: &policy, timeout: limit, net: ctx.net.as_ref() };
+    let cmd = Cmd { argv, cwd: root, env: &env, policy: &policy, timeout: limit, net: ctx.net.as_ref() };
     let out = match ctx.sandbox.run(&cmd, &ctx.cancel) {
         Ok(out) => out,
-        Err(e) => return ToolOutput::Error(format!("`{}` was not run: {e}", a.argv[0])),
+        Err(e) => return ToolOutput::Error(format!("`{}` was not run: {e}", argv[0])),
     };
     let head = match &out.end {
         End::NotRun(reason) => return ToolOutput::Error(reason.clone()),
@@ -108,17 +115,13 @@ fn run_it(a: &ShellArgs, ctx: &ToolContext) -> ToolOutput {
         End::Signalled(sig) => format!("killed by signal {sig}"),
         End::TimedOut if by_budget => format!(
             "`{}` was killed, with everything it started, when the wall_time budget ran out ({} s)",
-            a.argv[0],
+            argv[0],
             limit.as_secs()
         ),
         End::TimedOut => {
-            format!(
-                "`{}` was killed, with everything it started, after its {} s time limit",
-                a.argv[0],
-                limit.as_secs()
-            )
+            format!("`{}` was killed, with everything it started, after its {} s time limit", argv[0], limit.as_secs())
         }
-        End::Cancelled => format!("`{}` was stopped, with everything it started: the call was cancelled", a.argv[0]),
+        End::Cancelled => format!("`{}` was stopped, with everything it started: the call was cancelled", argv[0]),
     };
     let mut text = format!("{head}\n{}\n{}", show("stdout", &out.stdout), show("stderr", &out.stderr));
     if !out.network.is_empty() {
