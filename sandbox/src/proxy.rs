@@ -16,6 +16,7 @@
 //! Programs find the proxy through `http_proxy`, `https_proxy` and
 //! `all_proxy`; a program that ignores them reaches nothing.
 
+use std::collections::HashMap;
 use std::io::{IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -222,8 +223,36 @@ fn take_listener(handover: &Handover, stop: &Stop) -> Option<TcpListener> {
     None
 }
 
+/// The sockets of the connections open now, so that stopping the proxy
+/// closes them: a tunnel to a server that never speaks would otherwise keep
+/// its thread waiting after the program is gone.
+#[derive(Debug, Default)]
+struct Live {
+    next: AtomicUsize,
+    sockets: Mutex<HashMap<usize, Vec<TcpStream>>>,
+}
+
+impl Live {
+    fn add(&self, id: usize, socket: &TcpStream) {
+        if let Ok(clone) = socket.try_clone() {
+            self.sockets.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_default().push(clone);
+        }
+    }
+
+    fn remove(&self, id: usize) {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    fn close_all(&self) {
+        for socket in self.sockets.lock().unwrap_or_else(|e| e.into_inner()).drain().flat_map(|(_, s)| s) {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
 fn serve(listener: TcpListener, gate: Arc<dyn NetGate>, stop: &Stop, attempts: Arc<Mutex<Attempts>>) {
     let open = Arc::new(AtomicUsize::new(0));
+    let live = Arc::new(Live::default());
     while readable(&listener, stop, None) {
         let Ok((client, _)) = listener.accept() else { continue };
         if open.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
@@ -232,9 +261,13 @@ fn serve(listener: TcpListener, gate: Arc<dyn NetGate>, stop: &Stop, attempts: A
             continue;
         }
         open.fetch_add(1, Ordering::SeqCst);
-        let (gate, attempts, open) = (gate.clone(), attempts.clone(), open.clone());
+        let (gate, attempts, open, live) = (gate.clone(), attempts.clone(), open.clone(), live.clone());
+        let id = live.next.fetch_add(1, Ordering::SeqCst);
+        live.add(id, &client);
         std::thread::spawn(move || {
-            if let Some(a) = handle(client, gate.as_ref()) {
+            let attempt = handle(client, gate.as_ref(), &|upstream| live.add(id, upstream));
+            live.remove(id);
+            if let Some(a) = attempt {
                 let mut all = attempts.lock().unwrap_or_else(|e| e.into_inner());
                 if all.kept.len() < MAX_ATTEMPTS {
                     all.kept.push(a);
@@ -245,6 +278,7 @@ fn serve(listener: TcpListener, gate: Arc<dyn NetGate>, stop: &Stop, attempts: A
             open.fetch_sub(1, Ordering::SeqCst);
         });
     }
+    live.close_all();
 }
 
 /// A request's head as the program sent it.
@@ -329,7 +363,7 @@ fn authority(text: &str, default_port: Option<u16>) -> Result<(String, u16), Str
     Ok((host.to_ascii_lowercase(), port))
 }
 
-fn handle(mut client: TcpStream, gate: &dyn NetGate) -> Option<Attempt> {
+fn handle(mut client: TcpStream, gate: &dyn NetGate, track: &dyn Fn(&TcpStream)) -> Option<Attempt> {
     let head = match read_head(&mut client) {
         Ok(h) => h,
         Err(e) => {
@@ -338,7 +372,7 @@ fn handle(mut client: TcpStream, gate: &dyn NetGate) -> Option<Attempt> {
         }
     };
     let mut attempt = Attempt { method: head.method.clone(), target: String::new(), outcome: Ok(()) };
-    let result = forward(&mut client, gate, head, &mut attempt.target);
+    let result = forward(&mut client, gate, head, &mut attempt.target, track);
     if let Err((status, reason)) = result {
         let _ = refuse(&mut client, status, &reason);
         attempt.outcome = Err(reason);
@@ -348,7 +382,13 @@ fn handle(mut client: TcpStream, gate: &dyn NetGate) -> Option<Attempt> {
 
 /// Decides, connects and relays; the error is the status and reason the
 /// program gets.
-fn forward(client: &mut TcpStream, gate: &dyn NetGate, head: Head, target: &mut String) -> Result<(), (u16, String)> {
+fn forward(
+    client: &mut TcpStream,
+    gate: &dyn NetGate,
+    head: Head,
+    target: &mut String,
+    track: &dyn Fn(&TcpStream),
+) -> Result<(), (u16, String)> {
     let tunnel = head.method == "CONNECT";
     let (authority_text, path) = if tunnel {
         (head.target.as_str(), "")
@@ -382,6 +422,7 @@ fn forward(client: &mut TcpStream, gate: &dyn NetGate, head: Head, target: &mut 
         }
     }
     let mut upstream = upstream.ok_or_else(|| (502, format!("cannot connect to {host}:{port}: {last}")))?;
+    track(&upstream);
     if tunnel {
         client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").map_err(|e| (502, e.to_string()))?;
         upstream.write_all(&head.rest).map_err(|e| (502, e.to_string()))?;
