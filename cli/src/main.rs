@@ -4,6 +4,8 @@
 //! prints a table for people or JSON for scripts, and exits with a documented
 //! code (see [`exit`]). Errors are one line on stderr: `libos: error: ...`.
 
+#[macro_use]
+mod out;
 mod args;
 mod cmd;
 mod ctx;

@@ -39,11 +39,11 @@ pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let open = kernel.pending()?;
     if args.json {
-        println!("{}", render::json(&open.iter().map(wire::request).collect::<Vec<_>>())?);
+        outln!("{}", render::json(&open.iter().map(wire::request).collect::<Vec<_>>())?);
         return Ok(());
     }
     if open.is_empty() {
-        println!("no pending requests");
+        outln!("no pending requests");
         return Ok(());
     }
     let rows = open
@@ -59,14 +59,14 @@ pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", table(&["ID", "PID", "IMAGE", "TOOL", "ASKS", "AGE"], rows));
+    outln!("{}", table(&["ID", "PID", "IMAGE", "TOOL", "ASKS", "AGE"], rows));
     for r in &open {
-        println!("\nrequest {} · pid {} ({}) · {}", r.id, r.pid, one_line(&r.image), r.created_at.to_rfc3339());
-        println!("  goal: {}", clip(&r.goal, 200));
-        println!("  asks: {}", what(r));
-        println!("  call: {}", one_line(&r.tool));
+        outln!("\nrequest {} · pid {} ({}) · {}", r.id, r.pid, one_line(&r.image), r.created_at.to_rfc3339());
+        outln!("  goal: {}", clip(&r.goal, 200));
+        outln!("  asks: {}", what(r));
+        outln!("  call: {}", one_line(&r.tool));
         for line in pretty_args(&r.args) {
-            println!("    {line}");
+            outln!("    {line}");
         }
     }
     Ok(())
@@ -77,9 +77,9 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs) -> anyhow::Result<()> {
     let id = request_id(&args.id)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let d = kernel.decide(id, &Verdict::Approve { always: args.always }, &Actor::operator())?;
-    println!("approved request {id}: pid {} will run {} as parked", d.request.pid, one_line(&d.request.tool));
+    outln!("approved request {id}: pid {} will run {} as parked", d.request.pid, one_line(&d.request.tool));
     if let Some(g) = d.grant {
-        println!("grant {g}: {} from now on", what(&d.request));
+        outln!("grant {g}: {} from now on", what(&d.request));
     }
     Ok(())
 }
@@ -90,9 +90,9 @@ pub fn deny(ctx: &Ctx, args: &DenyArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let verdict = Verdict::Deny { always: args.always, reason: args.reason.clone() };
     let d = kernel.decide(id, &verdict, &Actor::operator())?;
-    println!("denied request {id}: pid {} is told so and goes on", d.request.pid);
+    outln!("denied request {id}: pid {} is told so and goes on", d.request.pid);
     if let Some(g) = d.grant {
-        println!("grant {g}: {} is denied from now on", what(&d.request));
+        outln!("grant {g}: {} is denied from now on", what(&d.request));
     }
     Ok(())
 }
@@ -102,6 +102,6 @@ pub fn answer(ctx: &Ctx, args: &AnswerArgs) -> anyhow::Result<()> {
     let id = request_id(&args.id)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let d = kernel.decide(id, &Verdict::Answer { text: args.text.clone() }, &Actor::operator())?;
-    println!("answered request {id}: pid {} goes on", d.request.pid);
+    outln!("answered request {id}: pid {} goes on", d.request.pid);
     Ok(())
 }

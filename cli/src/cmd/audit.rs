@@ -21,9 +21,9 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> anyhow::Result<()> {
         Some(AuditAction::Head { json }) => {
             let (seq, hash) = kernel.audit_head()?;
             if *json {
-                println!("{}", render::json_line(&serde_json::json!({"seq": seq.get(), "hash": hash}))?);
+                outln!("{}", render::json_line(&serde_json::json!({"seq": seq.get(), "hash": hash}))?);
             } else {
-                println!("{hash}");
+                outln!("{hash}");
             }
             Ok(())
         }
@@ -82,7 +82,7 @@ async fn list(kernel: &Kernel, args: &AuditArgs) -> anyhow::Result<()> {
 fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::Result<()> {
     if json {
         for r in records {
-            println!("{}", render::json_line(&wire::audit(r))?);
+            outln!("{}", render::json_line(&wire::audit(r))?);
         }
         return Ok(());
     }
@@ -105,11 +105,11 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::R
     }
     let text = table(&["SEQ", "TIME", "ACTOR", "KIND", "ACTION", "OUTCOME", "DETAIL"], rows);
     if header {
-        println!("{text}");
+        outln!("{text}");
     } else {
         // Following: no repeated header.
         for line in text.lines().skip(1) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
     Ok(())
@@ -118,12 +118,12 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::R
 fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Result<()> {
     let report = kernel.audit_verify(expect_head)?;
     if json {
-        println!("{}", render::json_line(&wire::verify(&report))?);
+        outln!("{}", render::json_line(&wire::verify(&report))?);
     }
     match report.broken {
         None => {
             if !json {
-                println!("audit chain intact: {} records, head {}", report.records, report.head);
+                outln!("audit chain intact: {} records, head {}", report.records, report.head);
             }
             Ok(())
         }

@@ -34,7 +34,7 @@ pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", render::json(&out)?);
+        outln!("{}", render::json(&out)?);
         return Ok(());
     }
     let rows = grants
@@ -54,7 +54,7 @@ pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         table(&["GRANT", "RIGHTS", "RESOURCE", "EFFECT", "USES", "EXPIRES", "DELEGABLE", "FROM", "BY", "STATUS"], rows)
     );
@@ -78,7 +78,7 @@ pub fn grant(ctx: &Ctx, args: &GrantArgs) -> anyhow::Result<()> {
     spec.expires = args.expires.as_deref().map(parse_duration).transpose().map_err(usage)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let id = kernel.grant(pid, &spec, &Actor::operator())?;
-    println!("grant {id}: {} to pid {pid}", one_line(&spec.to_string()));
+    outln!("grant {id}: {} to pid {pid}", one_line(&spec.to_string()));
     Ok(())
 }
 
@@ -87,7 +87,7 @@ pub fn revoke(ctx: &Ctx, args: &RevokeArgs) -> anyhow::Result<()> {
     let id: GrantId = args.grant.parse().map_err(UsageError)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let (g, derived) = kernel.revoke(id, &Actor::operator())?;
-    println!(
+    outln!(
         "revoked grant {id} ({} {} of pid {}) and {derived} grant{} derived from it",
         g.rights,
         one_line(&g.resource.to_string()),

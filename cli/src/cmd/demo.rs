@@ -66,7 +66,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
 
     section(&format!("libos demo in {}", dir.display()));
     let root = cmd::spawn::spawn(&kernel, orchestrator, GOAL, dir.clone(), 0, &[])?;
-    println!("spawned orchestrator as pid {root}: {GOAL}");
+    outln!("spawned orchestrator as pid {root}: {GOAL}");
 
     let script = Script::parse("builtin:demo.toml", SCRIPT).map_err(anyhow::Error::msg)?;
     let router = ModelRouter::default().with_override(Arc::new(ScriptedModel::new("scripted", script)));
@@ -105,12 +105,12 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
             if resource.starts_with("fs:secrets/") {
                 let reason = "key rotation needs a change ticket".to_string();
                 kernel.decide(req.id, &Verdict::Deny { always: false, reason: reason.clone() }, &Actor::operator())?;
-                println!("\n$ libos deny {} --reason \"{reason}\"", req.id);
-                println!("denied request {}: pid {} is told so and goes on", req.id, req.pid);
+                outln!("\n$ libos deny {} --reason \"{reason}\"", req.id);
+                outln!("denied request {}: pid {} is told so and goes on", req.id, req.pid);
             } else {
                 kernel.decide(req.id, &Verdict::Approve { always: false }, &Actor::operator())?;
-                println!("\n$ libos approve {}", req.id);
-                println!("approved request {}: pid {} will run {} as parked", req.id, req.pid, req.tool);
+                outln!("\n$ libos approve {}", req.id);
+                outln!("approved request {}: pid {} will run {} as parked", req.id, req.pid, req.tool);
             }
             decided += 1;
             continue;
@@ -120,7 +120,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let _ = stop.send(());
     let summary = scheduler.await.context("scheduler task failed")??;
     anyhow::ensure!(kernel.process(root)?.state.is_terminal(), "demo: the orchestrator did not finish");
-    println!("\nscheduler stopped: {} quanta committed, {decided} requests decided by the operator", summary.quanta);
+    outln!("\nscheduler stopped: {} quanta committed, {decided} requests decided by the operator", summary.quanta);
 
     section("libos ps --all --tree");
     cmd::ps::run(&ctx, &PsArgs { all: true, tree: true, json: false })?;
@@ -132,19 +132,19 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     for r in kernel.audit(&AuditFilter::default())? {
         if matches!(r.outcome.as_str(), "denied" | "parked") || matches!(r.action.as_str(), "approve" | "deny") {
             let detail = crate::render::one_line(r.detail.as_deref().unwrap_or_default()).into_owned();
-            println!("{:<5} {:<16} {:<11} {:<8} {detail}", r.seq, r.actor, r.action, r.outcome);
+            outln!("{:<5} {:<16} {:<11} {:<8} {detail}", r.seq, r.actor, r.action, r.outcome);
         }
     }
     section("libos audit verify");
     cmd::audit::run(&ctx, &audit_args(Some(AuditAction::Verify { expect_head: None, json: false }))).await?;
-    println!();
-    println!("Look around yourself:");
-    println!("  export LIBOS_DB={location}");
-    println!("  cargo run -p libos-cli -- ps --all --tree");
-    println!("  cargo run -p libos-cli -- logs {root}");
-    println!("  cargo run -p libos-cli -- inbox {root}");
-    println!("  cargo run -p libos-cli -- audit");
-    println!("  cargo run -p libos-cli -- serve       # the same store in the browser console");
+    outln!();
+    outln!("Look around yourself:");
+    outln!("  export LIBOS_DB={location}");
+    outln!("  cargo run -p libos-cli -- ps --all --tree");
+    outln!("  cargo run -p libos-cli -- logs {root}");
+    outln!("  cargo run -p libos-cli -- inbox {root}");
+    outln!("  cargo run -p libos-cli -- audit");
+    outln!("  cargo run -p libos-cli -- serve       # the same store in the browser console");
     Ok(())
 }
 
@@ -153,6 +153,6 @@ fn audit_args(action: Option<AuditAction>) -> AuditArgs {
 }
 
 fn section(title: &str) {
-    println!();
-    println!("== {title}");
+    outln!();
+    outln!("== {title}");
 }

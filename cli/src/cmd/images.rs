@@ -11,17 +11,17 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     if let Some(crate::args::ImagesAction::Show { name }) = &args.action {
         let i = images.get(name)?;
         // Images come from directories anyone with write access filled: escaped like model text.
-        println!("{}", one_line(&format!("image {} {} · model profile `{}`", i.name, i.version, i.model)));
-        println!("{}", block(&i.description));
-        println!();
-        println!("tools:   {}", i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+        outln!("{}", one_line(&format!("image {} {} · model profile `{}`", i.name, i.version, i.model)));
+        outln!("{}", block(&i.description));
+        outln!();
+        outln!("tools:   {}", i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
         let grants: Vec<String> = i.grants.iter().map(ToString::to_string).collect();
         let grants = if grants.is_empty() { "none".to_string() } else { grants.join("; ") };
-        println!("grants:  {}", one_line(&grants));
-        println!("budget:  {}", i.budget);
-        println!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
-        println!();
-        println!("{}", block(i.source.trim_end()));
+        outln!("grants:  {}", one_line(&grants));
+        outln!("budget:  {}", i.budget);
+        outln!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
+        outln!();
+        outln!("{}", block(i.source.trim_end()));
         return Ok(());
     }
     let rows = images
@@ -37,6 +37,6 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows));
+    outln!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows));
     Ok(())
 }

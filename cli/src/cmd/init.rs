@@ -7,6 +7,6 @@ use crate::ctx::Ctx;
 /// Creates (or opens and migrates) the store.
 pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     ctx.open(OpenMode::Create)?;
-    println!("store ready at {} (schema version {})", ctx.store_name(), schema_version());
+    outln!("store ready at {} (schema version {})", ctx.store_name(), schema_version());
     Ok(())
 }

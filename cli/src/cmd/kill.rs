@@ -13,7 +13,7 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let killed = kernel.kill_tree(pid, args.tree, Actor::operator(), &args.reason)?;
     let list: Vec<String> = killed.iter().map(ToString::to_string).collect();
-    println!("killed pid {}", list.join(", "));
+    outln!("killed pid {}", list.join(", "));
     Ok(())
 }
 
@@ -22,7 +22,7 @@ pub fn renice(ctx: &Ctx, args: &ReniceArgs) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let old = kernel.renice(pid, args.priority, &Actor::operator())?;
-    println!("pid {pid}: priority {old} -> {}", args.priority);
+    outln!("pid {pid}: priority {old} -> {}", args.priority);
     Ok(())
 }
 
@@ -32,7 +32,7 @@ pub fn pause(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let state = kernel.pause(pid, Actor::operator())?;
     // A state names what it waits on (a message filter's channel is model text).
-    println!("pid {pid} is {}", one_line(&state.to_string()));
+    outln!("pid {pid} is {}", one_line(&state.to_string()));
     Ok(())
 }
 
@@ -41,6 +41,6 @@ pub fn resume(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let state = kernel.resume(pid, Actor::operator())?;
-    println!("pid {pid} is {}", one_line(&state.to_string()));
+    outln!("pid {pid} is {}", one_line(&state.to_string()));
     Ok(())
 }

@@ -38,16 +38,16 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
         quanta.entry(e.quantum).or_default().entries.push(e);
     }
     if args.json {
-        println!("{}", render::json(&wire::transcript(&process, &calls, &entries))?);
+        outln!("{}", render::json(&wire::transcript(&process, &calls, &entries))?);
         return Ok(());
     }
     let head = format!("pid {} · {} · {} · goal: {}", process.pid, process.image, process.state, process.goal);
-    println!("{}", one_line(&head));
+    outln!("{}", one_line(&head));
     for (n, q) in &quanta {
-        println!();
+        outln!();
         let head = q.calls.last();
         match head {
-            Some(c) => println!(
+            Some(c) => outln!(
                 "quantum {n} · {} · {} (profile {}) · {} ms · tokens {}{}/{}",
                 c.at,
                 // The model name is whatever the provider answered.
@@ -58,35 +58,35 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
                 c.record.usage.input,
                 c.record.usage.output
             ),
-            None => println!("quantum {n}"),
+            None => outln!("quantum {n}"),
         }
         for c in &q.calls {
             match c.record.outcome {
                 ModelCallOutcome::Ok => {}
-                ModelCallOutcome::Rejected => println!(
+                ModelCallOutcome::Rejected => outln!(
                     "  rejected (attempt {}): {}",
                     c.record.attempt + 1,
                     one_line(c.record.error.as_deref().unwrap_or(""))
                 ),
                 ModelCallOutcome::Error => {
-                    println!("  model error: {}", one_line(c.record.error.as_deref().unwrap_or("")));
+                    outln!("  model error: {}", one_line(c.record.error.as_deref().unwrap_or("")));
                 }
             }
         }
         for e in &q.entries {
             if let Some(r) = &e.call.rationale {
-                println!("  says: {}", indent(&block(r), "        "));
+                outln!("  says: {}", indent(&block(r), "        "));
             }
-            println!("  call: {} {}", one_line(&e.call.tool), render::json_args(&e.call.args));
-            println!("  result ({}): {}", e.result.outcome, indent(&cap(&block(&e.result.content)), "          "));
+            outln!("  call: {} {}", one_line(&e.call.tool), render::json_args(&e.call.args));
+            outln!("  result ({}): {}", e.result.outcome, indent(&cap(&block(&e.result.content)), "          "));
         }
     }
-    println!();
+    outln!();
     match &process.state {
-        ProcState::Exited { code, result } => println!("exited({code}): {}", indent(&block(result), "  ")),
-        ProcState::Failed { kind, error } => println!("failed({}): {}", kind.as_str(), one_line(error)),
-        ProcState::Killed { by, reason } => println!("killed by {by}: {}", one_line(reason)),
-        other => println!("now {}", one_line(&other.to_string())),
+        ProcState::Exited { code, result } => outln!("exited({code}): {}", indent(&block(result), "  ")),
+        ProcState::Failed { kind, error } => outln!("failed({}): {}", kind.as_str(), one_line(error)),
+        ProcState::Killed { by, reason } => outln!("killed by {by}: {}", one_line(reason)),
+        other => outln!("now {}", one_line(&other.to_string())),
     }
     Ok(())
 }

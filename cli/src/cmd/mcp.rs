@@ -44,14 +44,14 @@ pub async fn run(ctx: &Ctx, args: &McpArgs) -> anyhow::Result<()> {
             hub.stop_all().await;
             let out = result?;
             if *json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "text": out.text, "structured": out.structured, "is_error": out.is_error
                     }))?
                 );
             } else {
-                println!("{}", block(&out.text));
+                outln!("{}", block(&out.text));
             }
             if out.is_error {
                 anyhow::bail!("`{tool}` on mcp server `{server}` reported an error (isError)");
@@ -157,11 +157,11 @@ async fn list(config: &Config, hub: Option<&Hub>, ws: &Path, as_json: bool) -> a
         hub.stop_all().await;
     }
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
     } else if rows.is_empty() {
-        println!("no MCP servers are configured (add [mcp.NAME] to libos.toml)");
+        outln!("no MCP servers are configured (add [mcp.NAME] to libos.toml)");
     } else {
-        println!("{}", table(&["NAME", "TRANSPORT", "RUNS", "TIMEOUT", "IDLE", "SCOPE", "STATE"], rows));
+        outln!("{}", table(&["NAME", "TRANSPORT", "RUNS", "TIMEOUT", "IDLE", "SCOPE", "STATE"], rows));
     }
     Ok(())
 }
@@ -170,25 +170,25 @@ async fn tools(hub: &Hub, server: &str, ws: &Path, as_json: bool) -> anyhow::Res
     let tools = hub.tools(Target { server, workspace: ws, pid: 0 }).await?;
     if as_json {
         let all: Vec<Value> = tools.iter().map(|t| t.to_json()).collect();
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }
     // Descriptions and schemas are the server's text: escaped like model text.
     for (i, t) in tools.iter().enumerate() {
         if i > 0 {
-            println!();
+            outln!();
         }
         let title = t.title.as_deref().map(|t| format!(" ({t})")).unwrap_or_default();
-        println!("{}", one_line(&format!("{}__{}{title}", server, t.name)));
+        outln!("{}", one_line(&format!("{}__{}{title}", server, t.name)));
         if let Some(d) = &t.description {
-            println!("  {}", one_line(d));
+            outln!("  {}", one_line(d));
         }
         let hints = t.annotations.hints();
         if !hints.is_empty() {
-            println!("  hints (not authority): {}", one_line(&hints.join(", ")));
+            outln!("  hints (not authority): {}", one_line(&hints.join(", ")));
         }
         let schema = serde_json::to_string(&Value::Object(t.input_schema.clone()))?;
-        println!("  input: {}", one_line(&schema));
+        outln!("  input: {}", one_line(&schema));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
         let kernel = ctx.open(OpenMode::Existing)?;
         let o = kernel.memory_object(oid)?;
         if *json {
-            println!("{}", render::json(&wire::object(&o))?);
+            outln!("{}", render::json(&wire::object(&o))?);
         } else {
             let head = format!(
                 "object {} · {}/{} · {} · version {} · owner pid {} · updated {}",
@@ -28,10 +28,10 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
                 o.owner,
                 o.updated_at.to_rfc3339()
             );
-            println!("{}", one_line(&head));
-            println!();
+            outln!("{}", one_line(&head));
+            outln!();
             // The object whole, as a block: its lines stay lines.
-            println!("{}", block(&o.content));
+            outln!("{}", block(&o.content));
         }
         return Ok(());
     }
@@ -43,11 +43,11 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
     let view = kernel.memory_view(pid)?;
     if args.json {
         let out: Vec<_> = view.iter().map(wire::handle).collect();
-        println!("{}", render::json(&out)?);
+        outln!("{}", render::json(&out)?);
         return Ok(());
     }
     if view.is_empty() {
-        println!("pid {pid} has no objects in its view");
+        outln!("pid {pid} has no objects in its view");
         return Ok(());
     }
     let rows = view
@@ -65,6 +65,6 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", table(&["OID", "OBJECT", "KIND", "VERSION", "BYTES", "RIGHTS", "PINNED", "FROM"], rows));
+    outln!("{}", table(&["OID", "OBJECT", "KIND", "VERSION", "BYTES", "RIGHTS", "PINNED", "FROM"], rows));
     Ok(())
 }

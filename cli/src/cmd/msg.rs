@@ -21,7 +21,7 @@ pub fn send(ctx: &Ctx, args: &SendArgs) -> anyhow::Result<()> {
         reply_to: None,
     };
     let id = kernel.send(&m, &Actor::operator())?;
-    println!("sent message {id} to pid {pid}");
+    outln!("sent message {id} to pid {pid}");
     Ok(())
 }
 
@@ -32,11 +32,11 @@ pub fn inbox(ctx: &Ctx, args: &InboxArgs) -> anyhow::Result<()> {
     let messages = kernel.inbox(pid)?;
     if args.json {
         let out: Vec<_> = messages.iter().map(wire::message).collect();
-        println!("{}", render::json(&out)?);
+        outln!("{}", render::json(&out)?);
         return Ok(());
     }
     if messages.is_empty() {
-        println!("no messages for pid {pid}");
+        outln!("no messages for pid {pid}");
         return Ok(());
     }
     let rows = messages
@@ -53,6 +53,6 @@ pub fn inbox(ctx: &Ctx, args: &InboxArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", table(&["ID", "FROM", "KIND", "CHANNEL", "STATUS", "AGE", "BODY"], rows));
+    outln!("{}", table(&["ID", "FROM", "KIND", "CHANNEL", "STATUS", "AGE", "BODY"], rows));
     Ok(())
 }

@@ -17,7 +17,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
     let procs = kernel.processes(filter)?;
     if args.json {
         let list: Vec<_> = procs.iter().map(wire::process).collect();
-        println!("{}", render::json(&list)?);
+        outln!("{}", render::json(&list)?);
         return Ok(());
     }
     let ordered: Vec<(usize, &ProcessInfo)> =
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    println!("{}", table(&["PID", "PPID", "IMAGE", "STATE", "QUANTA", "TOKENS", "AGE", "GOAL"], rows));
+    outln!("{}", table(&["PID", "PPID", "IMAGE", "STATE", "QUANTA", "TOKENS", "AGE", "GOAL"], rows));
     Ok(())
 }
 

@@ -57,20 +57,20 @@ pub async fn run(ctx: &Ctx, args: &ReplayArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        println!("{}", render::json(&json!({"matches": report.matches(), "processes": out}))?);
+        outln!("{}", render::json(&json!({"matches": report.matches(), "processes": out}))?);
     } else {
-        println!(
+        outln!(
             "replay of pid {pid} and {} descendant{} in a scratch store, on the recorded model answers",
             report.processes.len() - 1,
             if report.processes.len() == 2 { "" } else { "s" }
         );
         for p in &report.processes {
-            println!("{}", one_line(&line(p)));
+            outln!("{}", one_line(&line(p)));
         }
     }
     anyhow::ensure!(report.matches(), "the replay diverged from the original run");
     if !args.json {
-        println!("the replay matches the original, call for call");
+        outln!("the replay matches the original, call for call");
     }
     Ok(())
 }

@@ -48,9 +48,9 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
     let host = if loopback { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
     // The token travels in the fragment: the browser never sends it to the
     // server, the console moves it to the tab's session storage.
-    println!("libos console: http://{host}/#token={token}");
+    outln!("libos console: http://{host}/#token={token}");
     if given.is_none() {
-        println!("token (for `Authorization: Bearer`): {token}");
+        outln!("token (for `Authorization: Bearer`): {token}");
     }
     if !loopback {
         eprintln!("libos: listening on {addr}, beyond this machine: every request needs the token");

@@ -31,14 +31,14 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     }
     let kernel = ctx.open(OpenMode::Create)?;
     let pid = spawn_with_budget(&kernel, image, &args.goal, workspace, args.priority, &extra, budget)?;
-    println!("{pid}");
+    outln!("{pid}");
     if args.run {
         let loaded = ctx::load_run(&config, images, args.sched.script.as_deref())?;
         ctx::run_scheduler(&kernel, loaded, &args.sched, Duration::from_millis(20), true, ctx::interrupted()).await?;
         let p = kernel.process(pid)?;
         match &p.state {
-            ProcState::Exited { code, result } => println!("pid {pid} exited({code}): {}", block(result)),
-            other => println!("pid {pid} is {}", one_line(&other.to_string())),
+            ProcState::Exited { code, result } => outln!("pid {pid} exited({code}): {}", block(result)),
+            other => outln!("pid {pid} is {}", one_line(&other.to_string())),
         }
     }
     Ok(())

@@ -181,3 +181,34 @@ fn a_postgres_store_that_is_unreachable_misnamed_or_empty_is_one_line_and_exit_4
         assert_eq!((code, err.trim_end()), (4, message.as_str()));
     }
 }
+
+/// Issue 17, defect 4: `libos audit --json | head -1` and `> /dev/full`
+/// panicked (exit 101). A reader that goes away ends the command quietly
+/// with the status of a program killed by SIGPIPE; any other write error
+/// is one line.
+#[test]
+fn a_closed_or_full_standard_output_ends_the_command_without_a_panic() {
+    use std::io::Read;
+    let env = Env::new();
+    // Output past a pipe's buffer (64 KiB): long goals, shown in full.
+    let goal = "word ".repeat(12_000);
+    for _ in 0..3 {
+        env.ok(&["spawn", "assistant", "--goal", &goal]);
+    }
+    let args = ["ps", "--all", "--json"];
+    let mut child =
+        env.std_cmd(&args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reader is gone now.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(141), "libos {args:?}: {stderr}");
+    assert_eq!(stderr, "", "libos {args:?}");
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = env.std_cmd(&["logs", "1"]).stdout(full).output().unwrap();
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()),
+        (Some(1), "libos: error: cannot write to standard output: no space left on device\n".to_string())
+    );
+}

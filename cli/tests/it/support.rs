@@ -41,6 +41,19 @@ impl Env {
         cmd
     }
 
+    /// Like [`Env::cmd`], as a plain `std::process::Command` (for pipes).
+    pub fn std_cmd(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("libos"));
+        cmd.current_dir(self.dir.path())
+            .env("LIBOS_DB", self.url.clone().unwrap_or_else(|| self.db().to_string_lossy().into_owned()))
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("LIBOS_MODEL")
+            .env_remove("LIBOS_CONFIG")
+            .args(args);
+        cmd
+    }
+
     /// Runs and returns stdout, asserting success.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args).output().unwrap();
