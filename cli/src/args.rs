@@ -224,13 +224,16 @@ pub struct CapsArgs {
 pub struct GrantArgs {
     /// The process.
     pub pid: String,
-    /// Rights, comma-separated: read, write, exec, delete, spawn, signal, send.
+    /// The whole grant as everywhere else (`"read,write fs:src/** ask
+    /// delegable uses=3 expires=1h"`), or only its rights, comma-separated
+    /// (read, write, exec, delete, spawn, signal, send), with RESOURCE next.
     pub rights: String,
-    /// The resource pattern, e.g. `fs:src/**`, `image:worker`, `message:7`.
-    pub resource: String,
-    /// allow, ask or deny.
-    #[arg(long, default_value = "allow")]
-    pub effect: String,
+    /// The resource pattern, e.g. `fs:src/**`, `image:worker`, `message:7`
+    /// (when the first argument is only the rights).
+    pub resource: Option<String>,
+    /// allow, ask or deny [default: allow].
+    #[arg(long)]
+    pub effect: Option<String>,
     /// The holder may delegate it to children.
     #[arg(long)]
     pub delegable: bool,

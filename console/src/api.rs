@@ -270,7 +270,13 @@ pub(crate) struct VerifyQuery {
 /// `GET /api/audit/verify[?expect_head=HASH]`: 200 with `ok` true or false.
 pub(crate) async fn verify(State(s): State<Shared>, q: Result<Query<VerifyQuery>, QueryRejection>) -> Answer {
     let q = query(q)?;
-    let report = blocking(&s, move |k| k.audit_verify(q.expect_head.as_deref())).await?;
+    if let Some(h) = &q.expect_head
+        && !(h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(ApiError::bad_request("expect_head is not an audit head: 64 hexadecimal digits".to_string()));
+    }
+    let head = q.expect_head.map(|h| h.to_ascii_lowercase());
+    let report = blocking(&s, move |k| k.audit_verify(head.as_deref())).await?;
     Ok(Json(wire::verify(&report)))
 }
 

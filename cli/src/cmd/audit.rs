@@ -9,7 +9,7 @@ use libos_console::wire;
 use crate::args::{AuditAction, AuditArgs};
 use crate::ctx::{self, Ctx, parse_pid};
 use crate::exit::{AuditBroken, UsageError};
-use crate::render::{self, clip, table};
+use crate::render::{self, clip, one_line, table};
 
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -116,7 +116,19 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::R
 }
 
 fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Result<()> {
-    let report = kernel.audit_verify(expect_head)?;
+    // A malformed head is the operator's typo, not a broken chain.
+    let expect_head = match expect_head {
+        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Some(h.to_ascii_lowercase()),
+        Some(h) => {
+            return Err(UsageError(format!(
+                "--expect-head `{}` is not an audit head: give the 64 hexadecimal digits `libos audit head` printed",
+                one_line(h)
+            ))
+            .into());
+        }
+        None => None,
+    };
+    let report = kernel.audit_verify(expect_head.as_deref())?;
     if json {
         outln!("{}", render::json_line(&wire::verify(&report))?);
     }

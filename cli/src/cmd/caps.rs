@@ -65,17 +65,34 @@ pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
 pub fn grant(ctx: &Ctx, args: &GrantArgs) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let usage = |e: String| UsageError(e);
-    let mut spec = GrantSpec::allow(
-        Rights::parse(&args.rights).map_err(usage)?,
-        ResourcePattern::parse(&args.resource).map_err(usage)?,
-    );
-    spec.effect = Effect::parse(&args.effect).map_err(usage)?;
-    spec.delegable = args.delegable;
-    if args.uses == Some(0) {
-        return Err(UsageError("--uses must be at least 1".to_string()).into());
-    }
-    spec.uses = args.uses;
-    spec.expires = args.expires.as_deref().map(parse_duration).transpose().map_err(usage)?;
+    let spec = match &args.resource {
+        // One string, as in images, `spawn --grant` and the `spawn` tool.
+        None => {
+            if args.effect.is_some() || args.delegable || args.uses.is_some() || args.expires.is_some() {
+                return Err(UsageError(
+                    "give the grant as one string (\"read fs:src/** ask uses=3\") or as RIGHTS RESOURCE with \
+                     --effect/--delegable/--uses/--expires, not both"
+                        .to_string(),
+                )
+                .into());
+            }
+            GrantSpec::parse(&args.rights).map_err(usage)?
+        }
+        Some(resource) => {
+            let mut spec = GrantSpec::allow(
+                Rights::parse(&args.rights).map_err(usage)?,
+                ResourcePattern::parse(resource).map_err(usage)?,
+            );
+            spec.effect = Effect::parse(args.effect.as_deref().unwrap_or("allow")).map_err(usage)?;
+            spec.delegable = args.delegable;
+            if args.uses == Some(0) {
+                return Err(UsageError("--uses must be at least 1".to_string()).into());
+            }
+            spec.uses = args.uses;
+            spec.expires = args.expires.as_deref().map(parse_duration).transpose().map_err(usage)?;
+            spec
+        }
+    };
     let kernel = ctx.open(OpenMode::Existing)?;
     let id = kernel.grant(pid, &spec, &Actor::operator())?;
     outln!("grant {id}: {} to pid {pid}", one_line(&spec.to_string()));

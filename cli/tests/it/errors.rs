@@ -212,3 +212,45 @@ fn a_closed_or_full_standard_output_ends_the_command_without_a_panic() {
         (Some(1), "libos: error: cannot write to standard output: no space left on device\n".to_string())
     );
 }
+
+/// Issue 17, defect 6: a malformed `--expect-head` reported the chain
+/// broken (exit 5); it is a usage error.
+#[test]
+fn a_malformed_expected_head_is_a_usage_error_not_a_broken_chain() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "one"]);
+    check(
+        &env,
+        &["audit", "verify", "--expect-head", "deadbeef"],
+        2,
+        "libos: error: --expect-head `deadbeef` is not an audit head: give the 64 hexadecimal digits `libos audit head` printed",
+    );
+    let head = env.ok(&["audit", "head"]).trim().to_uppercase();
+    env.ok(&["audit", "verify", "--expect-head", &head]);
+}
+
+/// Issue 17, defect 8: `libos grant 4 "read fs:api/**"` failed; the one
+/// grant string works here as it does in images and `spawn --grant`.
+#[test]
+fn grant_takes_the_one_grant_string_or_rights_and_resource() {
+    let env = Env::new();
+    env.ok(&["spawn", "assistant", "--goal", "one"]);
+    assert_eq!(env.ok(&["grant", "1", "read fs:api/** ask uses=2"]), "grant 4: read fs:api/** ask uses=2 to pid 1\n");
+    assert_eq!(
+        env.ok(&["grant", "1", "read", "fs:docs/**", "--effect", "deny"]),
+        "grant 5: read fs:docs/** deny to pid 1\n"
+    );
+    check(
+        &env,
+        &["grant", "1", "read fs:api/**", "--delegable"],
+        2,
+        "libos: error: give the grant as one string (\"read fs:src/** ask uses=3\") or as RIGHTS RESOURCE with \
+         --effect/--delegable/--uses/--expires, not both",
+    );
+    check(
+        &env,
+        &["grant", "1", "read"],
+        2,
+        "libos: error: grant `read` is incomplete: expected `RIGHTS RESOURCE [EFFECT] [delegable] [uses=N] [expires=DURATION]`",
+    );
+}
