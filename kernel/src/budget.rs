@@ -7,8 +7,9 @@
 //! messages, objects, transcript) stays.
 //!
 //! A child's budget is carved out of its parent's: it is capped by what the
-//! parent has left, and that allotment is reserved from the parent while the
-//! child lives; when the child ends, the reservation is released and what
+//! parent can spare ([`Budget::spare`]: what is left, less a reserve to
+//! wait and exit; half of it when the spawn asked for no budget), and that
+//! allotment is reserved from the parent while the child lives; when the child ends, the reservation is released and what
 //! the child actually used is charged to the parent instead.
 
 use std::fmt;
@@ -67,7 +68,7 @@ impl Dimension {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -194,6 +195,35 @@ impl Budget {
         for d in Dimension::ALL {
             let i = d.index();
             out.set(d, self.get(d).map(|l| l.saturating_sub(used[i].saturating_add(reserved[i]))));
+        }
+        out
+    }
+
+    /// What a process may give a child now, keeping enough for itself to
+    /// wait for it and exit: per limited dimension, what is left after
+    /// `used` (which counts the spawn being made) and `reserved`, less a
+    /// tenth of the limit, and less at least two quanta, model calls and
+    /// tool calls. Wall time is shared, not given.
+    pub fn spare(&self, used: &Amounts, reserved: &Amounts) -> Budget {
+        let left = self.remaining(used, reserved);
+        let mut out = Budget::default();
+        for d in Dimension::ALL {
+            let (Some(limit), Some(left)) = (self.get(d), left.get(d)) else { continue };
+            let keep = match d {
+                Dimension::Quanta | Dimension::ModelCalls | Dimension::ToolCalls => (limit / 10).max(2),
+                Dimension::TokensIn | Dimension::TokensOut | Dimension::Cost => limit / 10,
+                Dimension::Children | Dimension::WallTime => 0,
+            };
+            out.set(d, Some(left.saturating_sub(keep)));
+        }
+        out
+    }
+
+    /// Half of every limit, rounded up: a child's share when it asked for none.
+    pub fn half(&self) -> Budget {
+        let mut out = *self;
+        for d in Dimension::ALL {
+            out.set(d, self.get(d).map(|v| if d == Dimension::WallTime { v } else { v.div_ceil(2) }));
         }
         out
     }

@@ -125,7 +125,64 @@ async fn a_childs_budget_is_carved_out_of_its_parents_and_settled_when_it_ends(b
     assert_eq!(w.state(parent), ProcState::Exited { code: 0, result: "done".into() });
 }
 
+/// Issue 17, defect 1: a `spawn` without a budget gave the child all its
+/// parent had left, so the parent failed `budget_exhausted` at its next
+/// quantum, unable even to `wait` ("10 of 10 used (9 held for children)");
+/// and the child's `children` allotment did not count the child itself.
+/// Now a child without a budget gets its image's, capped at half of what
+/// the parent can spare, and the parent keeps enough to wait and exit.
+async fn a_child_without_a_budget_leaves_its_parent_enough_to_wait_and_exit(backend: Backend) {
+    let w = world_on(backend);
+    let delegate = |job: &str, asked: Option<&str>| {
+        let mut spawn = json!({"image": "worker", "goal": job});
+        if let Some(b) = asked {
+            spawn["budget"] = json!(b);
+        }
+        vec![step("spawn", spawn), step("wait", json!({"pid": "any"})), step("exit", json!({"result": "done"}))]
+    };
+    let plain = w.spawn_with_budget(
+        "orchestrator",
+        "delegate a",
+        &[],
+        delegate("job a", None),
+        budget("quanta=10,tool_calls=10,children=3"),
+    );
+    // Asking for more than can be spared is capped: the parent keeps two.
+    let greedy = w.spawn_with_budget(
+        "orchestrator",
+        "delegate b",
+        &[],
+        delegate("job b", Some("quanta=10,tool_calls=10")),
+        budget("quanta=10,tool_calls=10,children=1"),
+    );
+    w.model.script("job a", nows(1));
+    w.model.script("job b", nows(1));
+    w.run().await;
+    let done = ProcState::Exited { code: 0, result: "done".into() };
+    let child_budget = |parent: Pid| {
+        let child = w
+            .kernel
+            .processes(libos_kernel::ProcessFilter::All)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.ppid == Some(parent))
+            .unwrap();
+        child.budget.to_string()
+    };
+    assert_eq!(
+        [(w.state(plain), child_budget(plain)), (w.state(greedy), child_budget(greedy))],
+        [
+            (done.clone(), "quanta=4 tool_calls=4 children=0 wall_time=1800s".to_string()),
+            (done, "quanta=7 tool_calls=7 children=0 wall_time=1800s".to_string()),
+        ],
+        "{:?} {:?}",
+        w.transcript(plain),
+        w.transcript(greedy)
+    );
+}
+
 libos_kernel::on_both_stores!(async:
     running_out_of_any_dimension_ends_the_process_with_budget_exhausted,
     a_childs_budget_is_carved_out_of_its_parents_and_settled_when_it_ends,
+    a_child_without_a_budget_leaves_its_parent_enough_to_wait_and_exit,
 );

@@ -11,7 +11,7 @@ use super::park::{self, deliver, render_messages, satisfied};
 use super::{apply, lifecycle};
 use crate::actor::Actor;
 use crate::audit::Outcome;
-use crate::budget::{allotment, amounts};
+use crate::budget::{Dimension, allotment, amounts};
 use crate::caps::covers;
 use crate::caps::{Right, Rights};
 use crate::error::KernelError;
@@ -70,12 +70,30 @@ pub(super) fn execute(
                 }
             }
             // The child's budget is carved out of what this process has left.
-            let used = amounts(&me.usage, now.since(me.created_at));
+            let mut used = amounts(&me.usage, now.since(me.created_at));
             if let Err(why) = me.budget.child_allowed(&used) {
                 return Ok(err(why));
             }
-            let wanted = asked.as_deref().map_or(image.budget, |b| image.budget.cap(b));
-            let budget = wanted.cap(&me.budget.remaining(&used, &me.held_for_children()));
+            // This spawn counts: it is a tool call, and the child is a child.
+            used[Dimension::ToolCalls.index()] += 1;
+            used[Dimension::Children.index()] += 1;
+            let spare = me.budget.spare(&used, &me.held_for_children());
+            // A child that asked for nothing gets its image's budget, but at
+            // most half of what can be spared: more children may follow.
+            let budget = match asked.as_deref() {
+                Some(b) => image.budget.cap(b).cap(&spare),
+                None => image.budget.cap(&spare.half()),
+            };
+            let starved = [Dimension::Quanta, Dimension::ModelCalls, Dimension::ToolCalls]
+                .into_iter()
+                .find(|d| spare.get(*d).is_some() && budget.get(*d) == Some(0));
+            if let Some(d) = starved {
+                let left = me.budget.remaining(&used, &me.held_for_children()).get(d).unwrap_or(0);
+                return Ok(err(format!(
+                    "no {} to spare for a child: {left} left, which you keep to wait and exit",
+                    d.as_str()
+                )));
+            }
             let spec = SpawnSpec {
                 image: image.digest.clone(),
                 goal: goal.clone(),
