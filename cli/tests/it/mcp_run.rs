@@ -9,9 +9,7 @@ use serde_json::Value;
 
 use crate::support::{Env, s};
 
-#[path = "../../../mcp/tests/it/support.rs"]
-#[allow(dead_code)]
-mod servers;
+use crate::mcp::servers;
 
 /// A Python SDK server that notes each call in `calls.log` in its workspace.
 const SLOW: &str = r#"
