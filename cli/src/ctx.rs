@@ -49,14 +49,10 @@ impl Ctx {
         Config::load(self.config.as_deref(), &libos_runtime::config::process_env).map_err(anyhow::Error::msg)
     }
 
-    /// Shipped images plus the configured directories.
+    /// Shipped images plus the configured directories; the MCP servers
+    /// they name are declared, not listed (a run lists them at its start).
     pub fn images(&self, config: &Config) -> anyhow::Result<ImageSet> {
-        let registry = config.registry().map_err(anyhow::Error::msg)?;
-        let mut set = ImageSet::shipped()?;
-        for dir in &config.image_dirs {
-            set.add_dir_with(dir, &registry)?;
-        }
-        Ok(set)
+        crate::mcp_run::images_with(&config.image_dirs, &crate::mcp_run::offline(config)?)
     }
 }
 
@@ -98,6 +94,11 @@ pub struct Loaded {
     /// The configuration file (whether or not it exists), image directories
     /// and scripts: what the next start loads, so no tool may write them.
     pub sources: Vec<PathBuf>,
+    /// The configured MCP servers, listed at the run's start when an image names them.
+    pub mcp: std::collections::BTreeMap<libos_mcp::ServerName, libos_mcp::ServerConfig>,
+    /// The configured image directories (the catalog is loaded again once
+    /// the servers' tools are known).
+    pub image_dirs: Vec<PathBuf>,
 }
 
 /// Parses a pid argument.
@@ -112,7 +113,7 @@ pub fn load_run(config: &Config, catalog: ImageSet, script: Option<&Path>) -> an
     let router = router(config, script)?;
     let sources = config.loaded_paths().into_iter().chain(script.map(Path::to_path_buf)).collect();
     let registry = config.registry().map_err(anyhow::Error::msg)?;
-    Ok(Loaded { router, catalog, registry, sources })
+    Ok(Loaded { router, catalog, registry, sources, mcp: config.mcp.clone(), image_dirs: config.image_dirs.clone() })
 }
 
 /// The model router for a run: configured profiles, or a script for all of them.
@@ -141,15 +142,18 @@ pub async fn run_scheduler(
     for path in &loaded.sources {
         kernel.protect(path);
     }
-    let Loaded { router, catalog, registry, .. } = loaded;
+    let Loaded { router, catalog, registry, mcp, image_dirs, .. } = loaded;
     let sandbox = sandbox(kernel, sched)?;
+    let hub = crate::mcp_run::hub(kernel, &mcp, &sandbox);
+    let names = crate::mcp_run::named(catalog.iter());
+    let tools = crate::mcp_run::list(hub, &names, &image_dirs, registry).await?;
     let env = libos_runtime::quantum::env_with_registry(
         kernel.clone(),
         router,
         QuantumPolicy::default(),
-        catalog,
+        tools.catalog.clone(),
         sandbox,
-        registry,
+        tools.registry.clone(),
     );
     let config = SchedulerConfig {
         concurrency: usize::from(sched.concurrency),
@@ -159,7 +163,9 @@ pub async fn run_scheduler(
         ..SchedulerConfig::default()
     };
     let scheduler = Scheduler::new(env, config);
-    scheduler.run(shutdown).await.context("scheduler stopped")
+    let summary = scheduler.run(shutdown).await;
+    tools.stop().await;
+    summary.context("scheduler stopped")
 }
 
 /// Where the scheduler's programs run: the sandbox, through `libos-sandbox`

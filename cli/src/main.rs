@@ -10,6 +10,7 @@ mod args;
 mod cmd;
 mod ctx;
 mod exit;
+mod mcp_run;
 mod render;
 
 use std::process::ExitCode;
@@ -87,7 +88,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Memory(a) => cmd::memory::run(&ctx, a),
         Command::Replay(a) => cmd::replay::run(&ctx, a).await,
         Command::Logs(a) => cmd::logs::run(&ctx, a),
-        Command::Images(a) => cmd::images::run(&ctx, a),
+        Command::Images(a) => cmd::images::run(&ctx, a).await,
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,
         Command::Demo(a) => cmd::demo::run(a).await,
         Command::Serve(a) => cmd::serve::run(&ctx, a).await,

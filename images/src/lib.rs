@@ -19,4 +19,4 @@ pub mod spec;
 pub use error::ImageError;
 pub use file::{FileError, read_text};
 pub use set::{ImageSet, SHIPPED};
-pub use spec::{ContextSpec, Image};
+pub use spec::{ContextSpec, Image, McpUse};

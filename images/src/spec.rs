@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use libos_kernel::budget::Budget;
 use libos_kernel::caps::{Effect, GrantSpec, PatternName, ResourceKind};
-use libos_tools::{Registry, ToolName};
+use libos_tools::{Registry, ServerTools, ToolName};
 use serde::Deserialize;
 
 use crate::error::ImageError;
@@ -19,6 +19,10 @@ struct ImageSpec {
     description: String,
     system_prompt: String,
     tools: Vec<String>,
+    #[serde(default)]
+    mcp: Vec<String>,
+    #[serde(default)]
+    mcp_tools: Vec<String>,
     #[serde(default)]
     grants: Vec<String>,
     #[serde(default)]
@@ -97,6 +101,25 @@ impl Default for ContextSpec {
     }
 }
 
+/// An MCP server, or one of its tools, an image names (`mcp = ["time"]`,
+/// `mcp_tools = ["everything/echo"]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpUse {
+    /// The server's name (a `[mcp.NAME]` of the configuration).
+    pub server: String,
+    /// One tool on the server; `None` for all of them.
+    pub tool: Option<String>,
+}
+
+impl std::fmt::Display for McpUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.tool {
+            Some(t) => write!(f, "{}/{t}", self.server),
+            None => write!(f, "{}", self.server),
+        }
+    }
+}
+
 /// A validated image: what a process is spawned from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -108,8 +131,16 @@ pub struct Image {
     pub description: String,
     /// The system prompt.
     pub system_prompt: String,
-    /// The process's tool table: exactly these tools are offered and callable.
+    /// The process's tool table: exactly these tools are offered and
+    /// callable: those of `tools`, then the MCP tools of `mcp` and
+    /// `mcp_tools` as the run's registry lists them (`SERVER__TOOL`).
     pub tools: Vec<ToolName>,
+    /// The MCP servers and tools it names, in the order written.
+    pub mcp: Vec<McpUse>,
+    /// Why some MCP tools it names are missing from `tools` this run (a
+    /// server that could not be listed at start, ...): a process of it
+    /// cannot run with fewer tools than it names, so it fails with these.
+    pub unavailable: Vec<String>,
     /// Grants its processes start with (a child's are attenuated by its parent's).
     pub grants: Vec<GrantSpec>,
     /// Limits its processes run under (a child's are capped by what its parent has left).
@@ -167,6 +198,7 @@ impl Image {
             }
             tools.push(tool);
         }
+        let (mcp, unavailable) = mcp_tools(&spec, registry, &mut tools, &mut seen).map_err(|(f, m)| invalid(&f, m))?;
         if !tools.iter().any(|t| t == "exit") {
             return Err(invalid("tools", "must include `exit`, or its processes could never finish".to_string()));
         }
@@ -238,6 +270,8 @@ impl Image {
             description: spec.description.trim().to_string(),
             system_prompt: spec.system_prompt.trim().to_string(),
             tools,
+            mcp,
+            unavailable,
             grants,
             budget,
             model,
@@ -246,6 +280,78 @@ impl Image {
             source: text.to_string(),
         })
     }
+}
+
+/// The MCP tools `mcp` and `mcp_tools` name, appended to `tools` (a tool
+/// `tools` lists already is not listed twice), and why some are missing
+/// this run; an error is (field, message).
+type McpResolved = (Vec<McpUse>, Vec<String>);
+fn mcp_tools(
+    spec: &ImageSpec,
+    registry: &Registry,
+    tools: &mut Vec<ToolName>,
+    seen: &mut BTreeSet<ToolName>,
+) -> Result<McpResolved, (String, String)> {
+    let mut uses = Vec::new();
+    let mut unavailable = Vec::new();
+    let named = spec.mcp.iter().map(|s| ("mcp", s.as_str(), None)).chain(spec.mcp_tools.iter().map(|t| {
+        let (server, tool) = t.split_once('/').unwrap_or((t.as_str(), ""));
+        ("mcp_tools", server, Some(tool))
+    }));
+    let (mut i_mcp, mut i_tools) = (0, 0);
+    for (key, server, tool) in named {
+        let i = if key == "mcp" { &mut i_mcp } else { &mut i_tools };
+        let field = format!("{key}[{}]", *i);
+        *i += 1;
+        if tool.is_some_and(str::is_empty) {
+            return Err((field, format!("`{server}` is not SERVER/TOOL (e.g. `everything/echo`)")));
+        }
+        let Some(listed) = registry.server(server) else {
+            return Err((
+                field,
+                format!(
+                    "image `{}` names mcp server `{server}`, which the configuration does not declare (declared: {}; \
+                     add [mcp.{server}] to libos.toml)",
+                    spec.name,
+                    registry.server_names()
+                ),
+            ));
+        };
+        let usage = McpUse { server: server.to_string(), tool: tool.map(str::to_string) };
+        if uses.contains(&usage) {
+            return Err((field, format!("`{usage}` is listed twice")));
+        }
+        match listed {
+            ServerTools::Unavailable(why) => {
+                let line = format!("mcp server `{server}` has no tools this run: {why}");
+                if !unavailable.contains(&line) {
+                    unavailable.push(line);
+                }
+            }
+            ServerTools::Listed(known) => {
+                let picked: Vec<&ToolName> = match tool {
+                    None => known.iter().map(|(_, n)| n).collect(),
+                    Some(t) => match known.iter().find(|(raw, _)| raw == t) {
+                        Some((_, n)) => vec![n],
+                        None => {
+                            let names: Vec<&str> = known.iter().map(|(raw, _)| raw.as_str()).collect();
+                            return Err((
+                                field,
+                                format!("mcp server `{server}` has no tool `{t}` (it has: {})", names.join(", ")),
+                            ));
+                        }
+                    },
+                };
+                for name in picked {
+                    if seen.insert(name.clone()) {
+                        tools.push(name.clone());
+                    }
+                }
+            }
+        }
+        uses.push(usage);
+    }
+    Ok((uses, unavailable))
 }
 
 /// The TOML error on one line: `line L, column C: message` plus the key when known.

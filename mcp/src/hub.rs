@@ -229,6 +229,14 @@ impl Hub {
         }
     }
 
+    /// A hub of the same servers, sandbox and environment with none of
+    /// this one's connections or cached lists (a run lists tools through
+    /// one and stops it, so listing never holds a server of its own).
+    pub fn sibling(&self) -> Hub {
+        let i = &self.inner;
+        Hub::with_env(i.servers.clone(), i.sandbox.clone(), i.protected.clone(), i.env.clone())
+    }
+
     /// The configured servers, by name.
     pub fn servers(&self) -> impl Iterator<Item = &ServerConfig> {
         self.inner.servers.values()

@@ -80,9 +80,18 @@ impl ImageCache {
     }
 
     /// `image`'s tools, in its order. An image whose tools the registry
-    /// no longer has all of (a dynamic tool not registered this run) is an
-    /// error naming the tool.
+    /// no longer has all of (a dynamic tool not registered this run, an MCP
+    /// server that could not be listed) is an error naming the tool or server.
     pub fn tools(&self, image: &Image) -> Result<Arc<Tools>, ImageLoadError> {
+        // An image naming an MCP server that has no tools this run would
+        // run with fewer tools than it names: it fails, saying which.
+        if !image.unavailable.is_empty() {
+            return Err(ImageLoadError::Invalid(format!(
+                "image `{}` cannot run: {}",
+                image.name,
+                image.unavailable.join("; ")
+            )));
+        }
         if let Some(t) = self.tools.get(&image.tools) {
             return Ok(t.clone());
         }

@@ -12,11 +12,13 @@
 //! - [`quantum`]: one quantum, from lease to commit.
 //! - [`scheduler`]: the loop that leases and runs quanta.
 //! - [`images`]: what quanta share: parsed images, tool tables, workspace roots.
+//! - [`mcp`]: MCP servers' tools as registry entries, listed at a run's start.
 //! - [`replay`]: re-executing a finished process on its recorded answers.
 
 pub mod config;
 pub mod extract;
 pub mod images;
+pub mod mcp;
 pub mod model;
 pub mod netgate;
 pub mod prompt;

@@ -117,7 +117,8 @@ impl ReplayReport {
     }
 }
 
-fn tree(k: &Kernel, root: Pid) -> Result<Vec<Pid>, String> {
+/// `root` and its descendants, parents before children (what a replay re-executes).
+pub fn tree(k: &Kernel, root: Pid) -> Result<Vec<Pid>, String> {
     let mut out = vec![root];
     let mut i = 0;
     while i < out.len() {
@@ -277,6 +278,9 @@ pub async fn replay_with(original: &Kernel, pid: Pid, registry: &Registry) -> Re
         if let Some(tool) = entry.dynamic() {
             replay_registry.register(tool.with_handler(recorded.clone())).map_err(|e| e.to_string())?;
         }
+    }
+    for (name, tools) in registry.servers() {
+        replay_registry.declare_server(name, tools.clone());
     }
     let env = quantum::env_with_registry(
         scratch.clone(),

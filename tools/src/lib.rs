@@ -36,7 +36,7 @@ pub use call::{MAX_ARGS_BYTES, RejectReason, ToolCall};
 pub use command::{CommandSpec, command_tool};
 pub use dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 pub use dynamic::{DynamicTool, Invocation, ToolAnnotations, ToolFuture, ToolHandler};
-pub use registry::{Entry, Registry, RegistryError, ToolName, ToolSet};
+pub use registry::{Entry, Registry, RegistryError, ServerTools, ToolName, ToolSet};
 pub use spec::ToolSpec;
 pub use tool::Tool;
 pub use workspace::{PathError, Workspace};

@@ -5,10 +5,12 @@
 //! operator-defined tools, ...) are registered at start with their source's
 //! schema ([`Registry::register`]). A dynamic tool may not take a built-in's
 //! name, nor another dynamic tool's, and its name must be safe on the wire
-//! (OpenAI function names: 1 to 64 of `a-z A-Z 0-9 _ -`).
+//! (OpenAI function names: 1 to 64 of `a-z A-Z 0-9 _ -`). The MCP servers
+//! the configuration declares are known by name ([`ServerTools`]), so that
+//! an image can name a server's tools as a whole.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
@@ -226,11 +228,24 @@ impl Entry {
     }
 }
 
+/// What a run knows of one MCP server images may name (`mcp = [..]`,
+/// `mcp_tools = [..]`): the tools it listed at start, or why it could not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerTools {
+    /// Listed at start: each tool's name on the server and its registered name.
+    Listed(Vec<(String, ToolName)>),
+    /// Declared but without tools this run (it could not be listed, or no
+    /// image of the run's catalog named it), and why.
+    Unavailable(String),
+}
+
 /// Every tool this run can offer, by name.
 #[derive(Debug, Clone)]
 pub struct Registry {
     entries: Vec<Arc<Entry>>,
     index: HashMap<ToolName, usize>,
+    /// MCP servers the configuration declares, by name.
+    servers: BTreeMap<String, ServerTools>,
 }
 
 impl Registry {
@@ -240,7 +255,7 @@ impl Registry {
         BUILTIN.get_or_init(|| {
             let entries: Vec<Arc<Entry>> = crate::builtin::entries().into_iter().map(Arc::new).collect();
             let index = entries.iter().enumerate().map(|(i, e)| (e.name().clone(), i)).collect();
-            Registry { entries, index }
+            Registry { entries, index, servers: BTreeMap::new() }
         })
     }
 
@@ -262,6 +277,30 @@ impl Registry {
         self.index.insert(name, self.entries.len());
         self.entries.push(Arc::new(entry));
         Ok(())
+    }
+
+    /// Declares an MCP server images may name, with its registered tools
+    /// (registered with [`Registry::register`]) or why it has none.
+    pub fn declare_server(&mut self, name: &str, tools: ServerTools) {
+        self.servers.insert(name.to_string(), tools);
+    }
+
+    /// A declared MCP server.
+    pub fn server(&self, name: &str) -> Option<&ServerTools> {
+        self.servers.get(name)
+    }
+
+    /// The declared MCP servers, by name.
+    pub fn servers(&self) -> impl Iterator<Item = (&str, &ServerTools)> {
+        self.servers.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The declared MCP servers' names, comma-separated (`none` when none), for messages.
+    pub fn server_names(&self) -> String {
+        match self.servers.is_empty() {
+            true => "none".to_string(),
+            false => self.servers.keys().map(String::as_str).collect::<Vec<_>>().join(", "),
+        }
     }
 
     /// The entry named `name`.

@@ -83,8 +83,14 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let loaded =
-            ctx::Loaded { router, catalog, registry: libos_tools::Registry::builtin().clone(), sources: Vec::new() };
+        let loaded = ctx::Loaded {
+            router,
+            catalog,
+            registry: libos_tools::Registry::builtin().clone(),
+            sources: Vec::new(),
+            mcp: Default::default(),
+            image_dirs: Vec::new(),
+        };
         ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), false, shutdown).await
     });
 

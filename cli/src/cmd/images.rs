@@ -1,27 +1,30 @@
 //! `libos images`, `libos images show NAME`.
 
+use libos_images::Image;
+
 use crate::args::ImagesArgs;
 use crate::ctx::Ctx;
 use crate::render::{block, clip, one_line, table};
 
-/// Lists the images that can be spawned, or shows one whole.
-pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
+/// Lists the images that can be spawned, or shows one whole. Showing an
+/// image that names MCP servers lists them (they are started to ask), so
+/// its tools are shown with their schemas' sources and the servers' hints.
+pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let images = ctx.images(&config)?;
     if let Some(crate::args::ImagesAction::Show { name }) = &args.action {
-        let i = images.get(name)?;
-        // Images come from directories anyone with write access filled: escaped like model text.
-        outln!("{}", one_line(&format!("image {} {} · model profile `{}`", i.name, i.version, i.model)));
-        outln!("{}", block(&i.description));
-        outln!();
-        outln!("tools:   {}", i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
-        let grants: Vec<String> = i.grants.iter().map(ToString::to_string).collect();
-        let grants = if grants.is_empty() { "none".to_string() } else { grants.join("; ") };
-        outln!("grants:  {}", one_line(&grants));
-        outln!("budget:  {}", i.budget);
-        outln!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
-        outln!();
-        outln!("{}", block(i.source.trim_end()));
+        let lenient = images.get(name)?;
+        let names = crate::mcp_run::named(std::iter::once(lenient));
+        let (i, tools) = if names.is_empty() {
+            (lenient.clone(), None)
+        } else {
+            let hub = crate::cmd::mcp::hub(ctx, &config)?;
+            let tools =
+                crate::mcp_run::list(hub, &names, &config.image_dirs, crate::mcp_run::offline(&config)?).await?;
+            tools.stop().await;
+            (tools.catalog.get(name)?.clone(), Some(tools))
+        };
+        show(&i, tools.as_ref().map(|t| &t.registry));
         return Ok(());
     }
     let rows = images
@@ -39,4 +42,54 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
         .collect();
     outln!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows));
     Ok(())
+}
+
+fn show(i: &Image, registry: Option<&libos_tools::Registry>) {
+    // Images come from directories anyone with write access filled: escaped like model text.
+    outln!("{}", one_line(&format!("image {} {} · model profile `{}`", i.name, i.version, i.model)));
+    outln!("{}", block(&i.description));
+    outln!();
+    outln!("tools:   {}", i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(", "));
+    if !i.mcp.is_empty() {
+        let named: Vec<String> = i.mcp.iter().map(ToString::to_string).collect();
+        outln!("mcp:     {}", one_line(&named.join(", ")));
+    }
+    for why in &i.unavailable {
+        outln!("         {}", one_line(why));
+    }
+    let grants: Vec<String> = i.grants.iter().map(ToString::to_string).collect();
+    let grants = if grants.is_empty() { "none".to_string() } else { grants.join("; ") };
+    outln!("grants:  {}", one_line(&grants));
+    outln!("budget:  {}", i.budget);
+    outln!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
+    if let Some(registry) = registry {
+        let rows: Vec<Vec<String>> = i
+            .tools
+            .iter()
+            .filter_map(|t| registry.get(t.as_str()))
+            .filter_map(|e| e.dynamic().map(|d| (e, d)))
+            .map(|(e, d)| {
+                let needs: Vec<String> = d.needs().iter().map(|(r, right)| format!("{right} {r}")).collect();
+                vec![d.name().to_string(), needs.join(", "), hints(d.annotations()), clip(&e.spec().description, 60)]
+            })
+            .collect();
+        if !rows.is_empty() {
+            outln!();
+            outln!("MCP tools (HINTS are the server's own claims, shown for people; grants decide):");
+            outln!("{}", table(&["TOOL", "NEEDS", "HINTS (server's claims)", "DESCRIPTION"], rows));
+        }
+    }
+    outln!();
+    outln!("{}", block(i.source.trim_end()));
+}
+
+/// A tool's hints and title, for people: `title "Echo"; read-only, open-world`, or `-`.
+pub fn hints(a: &libos_tools::ToolAnnotations) -> String {
+    let summary = a.summary();
+    match (&a.title, summary.is_empty()) {
+        (Some(t), true) => format!("title {t:?}"),
+        (Some(t), false) => format!("title {t:?}; {summary}"),
+        (None, true) => "-".to_string(),
+        (None, false) => summary,
+    }
 }

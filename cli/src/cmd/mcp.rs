@@ -79,7 +79,7 @@ fn workspace_dir(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// A hub for the configured servers, confined like a scheduler's programs
 /// and kept from the store, the configuration and this program.
-fn hub(ctx: &Ctx, config: &Config) -> anyhow::Result<Hub> {
+pub(crate) fn hub(ctx: &Ctx, config: &Config) -> anyhow::Result<Hub> {
     let mut protected: Vec<PathBuf> = match ctx.open(OpenMode::Existing) {
         Ok(kernel) => {
             for path in config.loaded_paths() {

@@ -1,7 +1,7 @@
 //! `libos replay PID`.
 
 use libos_kernel::OpenMode;
-use libos_runtime::replay::{ProcessReplay, replay};
+use libos_runtime::replay::{ProcessReplay, replay_with};
 use serde_json::json;
 
 use crate::args::ReplayArgs;
@@ -38,7 +38,16 @@ fn line(p: &ProcessReplay) -> String {
 pub async fn run(ctx: &Ctx, args: &ReplayArgs) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
-    let report = replay(&kernel, pid).await.map_err(anyhow::Error::msg)?;
+    // The run's MCP tools are listed (their schemas decide what parses) but
+    // never called: the replay answers their calls from the record.
+    let config = ctx.config()?;
+    let offline = crate::mcp_run::offline(&config)?;
+    let names = crate::mcp_run::named_by_tree(&kernel, pid, &offline);
+    let hub = crate::cmd::mcp::hub(ctx, &config)?;
+    let tools = crate::mcp_run::list(hub, &names, &config.image_dirs, offline.clone()).await?;
+    let report = replay_with(&kernel, pid, &tools.registry).await.map_err(anyhow::Error::msg);
+    tools.stop().await;
+    let report = report?;
     if args.json {
         let out: Vec<_> = report
             .processes

@@ -9,6 +9,7 @@ mod crash_matrix;
 mod e2e;
 mod errors;
 mod mcp;
+mod mcp_run;
 mod nodes;
 mod parking;
 mod planted;

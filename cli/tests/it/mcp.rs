@@ -9,7 +9,7 @@ use crate::support::{Env, s};
 /// The MCP crate's installer of real servers (under `target/`, once, locked).
 #[path = "../../../mcp/tests/it/support.rs"]
 #[allow(dead_code)]
-mod servers;
+pub mod servers;
 
 fn lit(text: &str) -> String {
     toml::Value::String(text.to_string()).to_string()

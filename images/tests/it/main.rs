@@ -79,7 +79,7 @@ fn bad_specs_point_at_the_field() {
     );
     check(
         &format!("{GOOD}colour = \"red\"\n"),
-        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `grants`, `budget`, `model`, `context`, `limits`",
+        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `mcp`, `mcp_tools`, `grants`, `budget`, `model`, `context`, `limits`",
     );
     check(
         &format!("{GOOD}grants = [\"read fs:**\", \"read fs:../up\"]\n"),
@@ -111,4 +111,50 @@ fn the_shipped_images_load_and_a_user_directory_can_override_them() {
         set.get("ghost").unwrap_err().to_string(),
         "no image named `ghost` (available: assistant, coder, orchestrator, reviewer, worker)"
     );
+}
+
+/// A registry declaring `time` (listed: `get_current_time`) and `git` (unavailable).
+fn mcp_registry() -> libos_tools::Registry {
+    use libos_tools::{ServerTools, ToolName};
+    let mut r = libos_tools::Registry::default();
+    r.declare_server(
+        "time",
+        ServerTools::Listed(vec![("get_current_time".into(), ToolName::new("time__get_current_time").unwrap())]),
+    );
+    r.declare_server("git", ServerTools::Unavailable("it could not be listed at start: no git".into()));
+    r
+}
+
+fn check_mcp(extra: &str, expect: &str) {
+    let text = format!("{GOOD}{extra}\n");
+    assert_eq!(Image::parse_with("mini.toml", &text, &mcp_registry()).unwrap_err().to_string(), expect);
+}
+
+#[test]
+fn images_name_mcp_servers_the_configuration_declares() {
+    check_mcp(
+        "mcp = [\"weather\"]",
+        "image mini.toml: field `mcp[0]`: image `mini` names mcp server `weather`, which the configuration does not \
+         declare (declared: git, time; add [mcp.weather] to libos.toml)",
+    );
+    check_mcp(
+        "mcp_tools = [\"time/now\"]",
+        "image mini.toml: field `mcp_tools[0]`: mcp server `time` has no tool `now` (it has: get_current_time)",
+    );
+    check_mcp(
+        "mcp_tools = [\"time\"]",
+        "image mini.toml: field `mcp_tools[0]`: `time` is not SERVER/TOOL (e.g. `everything/echo`)",
+    );
+    check_mcp("mcp = [\"time\", \"time\"]", "image mini.toml: field `mcp[1]`: `time` is listed twice");
+    // Without a configuration, any server is undeclared.
+    assert_eq!(
+        Image::parse("mini.toml", &format!("{GOOD}mcp = [\"time\"]\n")).unwrap_err().to_string(),
+        "image mini.toml: field `mcp[0]`: image `mini` names mcp server `time`, which the configuration does not \
+         declare (declared: none; add [mcp.time] to libos.toml)"
+    );
+    // A listed server's tools join the table; an unavailable one's say why.
+    let image = Image::parse_with("mini.toml", &format!("{GOOD}mcp = [\"time\", \"git\"]\n"), &mcp_registry()).unwrap();
+    let tools: Vec<&str> = image.tools.iter().map(|t| t.as_str()).collect();
+    assert_eq!(tools, ["read_file", "exit", "time__get_current_time"]);
+    assert_eq!(image.unavailable, ["mcp server `git` has no tools this run: it could not be listed at start: no git"]);
 }
