@@ -104,7 +104,14 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
             let sandbox = s.sandbox.clone();
             let cwd = s.workspace.to_path_buf();
             let spawned = tokio::task::spawn_blocking(move || {
-                sandbox.spawn(&Interactive { argv: &argv, cwd: &cwd, env: &env, policy: &policy, deadline: None, net: None })
+                sandbox.spawn(&Interactive {
+                    argv: &argv,
+                    cwd: &cwd,
+                    env: &env,
+                    policy: &policy,
+                    deadline: None,
+                    net: None,
+                })
             })
             .await
             .map_err(|e| format!("cannot start: {e}"))?

@@ -28,8 +28,8 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::Duration;
 
 use crate::launch::{Job, reason};
-use crate::policy::Policy;
 use crate::net::NetGate;
+use crate::policy::Policy;
 use crate::proxy::Proxy;
 use crate::run::{End, Mode, Sandbox, SandboxError, empty_cgroup, launcher_command, start_proxy};
 

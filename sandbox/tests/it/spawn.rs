@@ -16,8 +16,9 @@ fn check(sandbox: &Sandbox) {
     // A line in, the line out; a background sleeper that must not outlive the handle.
     let script = "sleep 1000 & echo $! > sleeper.pid; echo started >&2; while read l; do echo \"got $l\"; done";
     let argv: Vec<String> = ["sh", "-c", script].iter().map(|s| s.to_string()).collect();
-    let mut child =
-        sandbox.spawn(&Interactive { argv: &argv, cwd: &ws, env: &env, policy: &policy, deadline: None, net: None }).unwrap();
+    let mut child = sandbox
+        .spawn(&Interactive { argv: &argv, cwd: &ws, env: &env, policy: &policy, deadline: None, net: None })
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     writeln!(stdin, "one").unwrap();
@@ -68,8 +69,9 @@ fn killing_an_interactive_program_ends_it_and_everything_it_started() {
     let policy = Policy::for_workspace(&ws, Vec::new(), Some(path.as_ref()));
     let env = vec![("PATH".to_string(), path)];
     let argv: Vec<String> = ["sh", "-c", "sleep 1000 & echo up; wait"].iter().map(|s| s.to_string()).collect();
-    let mut child =
-        sandbox.spawn(&Interactive { argv: &argv, cwd: &ws, env: &env, policy: &policy, deadline: None, net: None }).unwrap();
+    let mut child = sandbox
+        .spawn(&Interactive { argv: &argv, cwd: &ws, env: &env, policy: &policy, deadline: None, net: None })
+        .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line, "up\n");
