@@ -94,6 +94,8 @@ pub struct Loaded {
     /// The configuration file (whether or not it exists), image directories
     /// and scripts: what the next start loads, so no tool may write them.
     pub sources: Vec<PathBuf>,
+    /// The operator's headers for `http_request` (`[http.HOST]`).
+    pub http: libos_tools::OperatorHeaders,
 }
 
 /// Parses a pid argument.
@@ -107,7 +109,7 @@ pub fn parse_pid(text: &str) -> Result<Pid, UsageError> {
 pub fn load_run(config: &Config, catalog: ImageSet, script: Option<&Path>) -> anyhow::Result<Loaded> {
     let router = router(config, script)?;
     let sources = config.loaded_paths().into_iter().chain(script.map(Path::to_path_buf)).collect();
-    Ok(Loaded { router, catalog, sources })
+    Ok(Loaded { router, catalog, sources, http: config.http.clone() })
 }
 
 /// The model router for a run: configured profiles, or a script for all of them.
@@ -136,10 +138,11 @@ pub async fn run_scheduler(
     for path in &loaded.sources {
         kernel.protect(path);
     }
-    let Loaded { router, catalog, .. } = loaded;
+    let Loaded { router, catalog, http, .. } = loaded;
     let sandbox = sandbox(kernel, sched)?;
     let env =
         libos_runtime::quantum::env_with_sandbox(kernel.clone(), router, QuantumPolicy::default(), catalog, sandbox);
+    let env = libos_runtime::quantum::with_http(env, http);
     let config = SchedulerConfig {
         concurrency: usize::from(sched.concurrency),
         poll,

@@ -16,6 +16,9 @@
 //!
 //! [mcp.time]                         # an MCP server (see `libos_mcp::config`)
 //! command = "mcp-server-time"
+//!
+//! [http."api.github.com"]            # headers http_request adds (see `config::http`)
+//! headers = { Authorization = "env:GITHUB_TOKEN" }
 //! ```
 //!
 //! When no `default` profile is configured, `OPENAI_BASE_URL`, `OPENAI_API_KEY`
@@ -30,6 +33,8 @@ use std::time::Duration;
 use libos_images::FileError;
 use libos_mcp::{ServerConfig as McpServer, ServerName, Transport as McpTransport};
 use serde::Deserialize;
+
+mod http;
 
 use crate::model::ChatModel;
 use crate::model::openai::{ApiKey, OpenAiConfig, OpenAiModel};
@@ -49,6 +54,9 @@ struct ConfigToml {
     /// `[mcp.NAME]` tables, validated by `libos_mcp::config::parse`.
     #[serde(default)]
     mcp: toml::Table,
+    /// `[http.HOST]` tables, validated by `http::parse`.
+    #[serde(default)]
+    http: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +135,8 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     /// MCP servers by name.
     pub mcp: BTreeMap<ServerName, McpServer>,
+    /// The operator's headers for `http_request`, by host.
+    pub http: libos_tools::OperatorHeaders,
 }
 
 /// Reads environment variables (injectable for tests).
@@ -159,12 +169,14 @@ impl Config {
             None => ConfigToml::default(),
         };
         let mcp = libos_mcp::config::parse(&file.mcp, &base).map_err(|e| format!("config {origin}: {e}"))?;
+        let http = http::parse(&file.http).map_err(|e| format!("config {origin}: {e}"))?;
         let mut config = Config {
             file: Some(file_path.to_path_buf()),
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
             profiles: BTreeMap::new(),
             prices: BTreeMap::new(),
             mcp,
+            http,
         };
         for (name, p) in file.models {
             if p.price_in.is_some() || p.price_out.is_some() {

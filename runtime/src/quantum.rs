@@ -40,7 +40,8 @@ use libos_kernel::{
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{
-    Caller, Dispatch, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace,
+    Caller, Dispatch, OperatorHeaders, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolOutput, ToolSet,
+    Workspace,
 };
 use tracing::Instrument;
 
@@ -68,6 +69,7 @@ impl Default for QuantumPolicy {
 }
 
 /// What a quantum needs, shared by all of them.
+#[derive(Clone)]
 pub struct QuantumEnv {
     /// The kernel.
     pub kernel: Kernel,
@@ -81,6 +83,8 @@ pub struct QuantumEnv {
     pub policy: QuantumPolicy,
     /// Where programs (`shell`) run.
     pub sandbox: Sandbox,
+    /// The operator's headers `http_request` adds, by host (`[http.HOST]`).
+    pub http: Arc<OperatorHeaders>,
 }
 
 /// How a quantum ended.
@@ -328,6 +332,7 @@ async fn dispatch(
                 limits,
                 allowed: needs.clone(),
                 net: None,
+                http: env.http.clone(),
             };
             match call.dispatch(caller) {
                 Err(e) => error(e),
@@ -498,7 +503,24 @@ pub fn env_with_registry(
     if let Some(launcher) = sandbox.launcher() {
         kernel.protect(launcher);
     }
-    Arc::new(QuantumEnv { kernel, models, images: ImageCache::new(registry), catalog, policy, sandbox })
+    Arc::new(QuantumEnv {
+        kernel,
+        models,
+        images: ImageCache::new(registry),
+        catalog,
+        policy,
+        sandbox,
+        http: Arc::new(OperatorHeaders::default()),
+    })
+}
+
+/// `env` with the operator's headers for `http_request` (`[http.HOST]` in
+/// `libos.toml`); without them, requests carry only the model's headers.
+/// Meant for a run's start: an `env` already shared is copied, not changed.
+pub fn with_http(env: Arc<QuantumEnv>, http: OperatorHeaders) -> Arc<QuantumEnv> {
+    let mut env = Arc::unwrap_or_clone(env);
+    env.http = Arc::new(http);
+    Arc::new(env)
 }
 
 /// The sandbox this host offers, found and probed once per program

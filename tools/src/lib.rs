@@ -16,6 +16,7 @@
 //! - [`tool`]: what a built-in is ([`Tool`]) and the schema generation.
 //! - [`dynamic`]: dynamic tools, their handlers ([`ToolHandler`]) and annotations.
 //! - [`dispatch`]: the caller, the context tools run with, how a call commits, results.
+//! - [`http`]: the operator's headers `http_request` adds for a host (secrets read at send time).
 //! - [`workspace`]: confinement of paths to the process workspace: walked beneath a
 //!   handle on its root, so file tools open what they check.
 //! - [`spec`]: the schema sent to models.
@@ -25,6 +26,7 @@ pub mod builtin;
 pub mod call;
 pub mod dispatch;
 pub mod dynamic;
+pub mod http;
 pub mod registry;
 pub mod spec;
 pub mod tool;
@@ -33,6 +35,7 @@ pub mod workspace;
 pub use call::{MAX_ARGS_BYTES, RejectReason, ToolCall};
 pub use dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 pub use dynamic::{DynamicTool, Invocation, ToolAnnotations, ToolFuture, ToolHandler};
+pub use http::{HostHeaders, OperatorHeader, OperatorHeaders};
 pub use registry::{Entry, Registry, RegistryError, ToolName, ToolSet};
 pub use spec::ToolSpec;
 pub use tool::Tool;

@@ -83,7 +83,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let loaded = ctx::Loaded { router, catalog, sources: Vec::new() };
+        let loaded = ctx::Loaded { router, catalog, sources: Vec::new(), http: Default::default() };
         ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), false, shutdown).await
     });
 
