@@ -36,6 +36,15 @@ struct Fetch {
 
 impl Fetch {
     async fn run(grants: &[&str], calls: Vec<Value>, http: OperatorHeaders) -> Fetch {
+        Fetch::run_with(libos_kernel::budget::Budget::unlimited(), grants, calls, http).await
+    }
+
+    async fn run_with(
+        budget: libos_kernel::budget::Budget,
+        grants: &[&str],
+        calls: Vec<Value>,
+        http: OperatorHeaders,
+    ) -> Fetch {
         let image = Image::parse("fetcher.toml", IMAGE).unwrap();
         let mut catalog = ImageSet::default();
         catalog.insert(image.clone());
@@ -49,7 +58,7 @@ impl Fetch {
             parent: None,
             priority: 0,
             actor: Actor::operator(),
-            budget: libos_kernel::budget::Budget::unlimited(),
+            budget,
         };
         let grants: Vec<GrantSpec> = grants.iter().map(|g| GrantSpec::parse(g).unwrap()).collect();
         let pid = kernel.spawn_with_grants(&spec, &grants).unwrap();
@@ -459,4 +468,64 @@ async fn credentials_come_only_from_the_operator_and_appear_nowhere_else() {
         )
     );
     assert_eq!(server.requests().len(), 1);
+}
+
+/// Lets everything through, reaching any address (the grants' part is
+/// tested above; here, the call's own life).
+#[derive(Debug)]
+struct Open;
+
+impl libos_sandbox::NetGate for Open {
+    fn decide(&self, _: &str, _: u16, _: libos_sandbox::Use) -> Result<libos_sandbox::Reach, String> {
+        Ok(libos_sandbox::Reach::Any)
+    }
+    fn reach(&self, _: &str, _: u16, _: libos_sandbox::Use) -> Result<libos_sandbox::Reach, String> {
+        Ok(libos_sandbox::Reach::Any)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_call_stops_its_request_at_once() {
+    let server = MockServer::start(vec![Reply::status(200, "late").delayed(Duration::from_secs(3600))]).await;
+    let url = format!("http://127.0.0.1:{}/slow", port(&server));
+    let call = libos_tools::ToolCall::parse(
+        "http_request",
+        &json!({"method": "GET", "url": url, "timeout_s": 300}).to_string(),
+        &libos_tools::ToolSet::builtins(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let workspace = libos_tools::Workspace::new(dir.path(), Vec::new()).unwrap();
+    let mut ctx = libos_tools::ToolContext::new(workspace, libos_kernel::Timestamp::now());
+    ctx.net = Some(Arc::new(Open));
+    let cancel = ctx.cancel.clone();
+    let running = tokio::task::spawn_blocking(move || call.run(&ctx));
+    // Cancel once the server holds the request (a kill of the process does
+    // this through the quantum's CancelOnDrop).
+    while server.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cancel.cancel();
+    assert_eq!(
+        running.await.unwrap(),
+        libos_tools::ToolOutput::Error(format!("`GET {url}`: stopped: the call was cancelled"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_outlives_the_wall_time_budget() {
+    let server = MockServer::start(vec![Reply::status(200, "late").delayed(Duration::from_secs(3600))]).await;
+    let url = format!("http://127.0.0.1:{}/slow", port(&server));
+    let budget = libos_kernel::budget::Budget::parse(["wall_time=2"]).unwrap();
+    let call = json!({"method": "GET", "url": url, "timeout_s": 300});
+    let f = Fetch::run_with(
+        budget,
+        &[&format!("read net:127.0.0.1:{}", port(&server))],
+        vec![call],
+        OperatorHeaders::default(),
+    )
+    .await;
+    let (outcome, text) = f.results().remove(0);
+    assert_eq!(outcome, Outcome::Error);
+    assert!(text.starts_with(&format!("`GET {url}`: stopped when the wall_time budget ran out (")), "{text}");
 }
