@@ -7,6 +7,7 @@ mod crash;
 mod crash_matrix;
 mod e2e;
 mod errors;
+mod http;
 mod mcp;
 mod nodes;
 mod parking;
