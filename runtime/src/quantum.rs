@@ -40,8 +40,8 @@ use libos_kernel::{
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{
-    Caller, Dispatch, OperatorHeaders, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolOutput, ToolSet,
-    Workspace,
+    Caller, Dispatch, Invocation, OperatorHeaders, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolHandler,
+    ToolOutput, ToolSet, Workspace,
 };
 use tracing::Instrument;
 
@@ -85,6 +85,9 @@ pub struct QuantumEnv {
     pub sandbox: Sandbox,
     /// The operator's headers `http_request` adds, by host (`[http.HOST]`).
     pub http: Arc<OperatorHeaders>,
+    /// Answers built-in calls that reach beyond this machine
+    /// (`ToolCall::is_open_world`) instead of running them: a replay's record.
+    pub recorded: Option<Arc<dyn ToolHandler>>,
 }
 
 /// How a quantum ended.
@@ -354,6 +357,8 @@ async fn dispatch(
                     };
                     let out = if call.is_dynamic() {
                         run_dynamic(call, &ctx).await
+                    } else if let Some(recorded) = env.recorded.as_ref().filter(|_| call.is_open_world()) {
+                        answer_recorded(recorded.as_ref(), call, &ctx).await
                     } else {
                         // Effects may take long (a program runs up to its time
                         // limit): off the async workers.
@@ -398,6 +403,17 @@ async fn run_dynamic(call: &ToolCall, ctx: &ToolContext) -> ToolOutput {
         }),
         None => run.await,
     }
+}
+
+/// A built-in open-world call answered by `recorded` (a replay), never sent.
+async fn answer_recorded(recorded: &dyn ToolHandler, call: &ToolCall, ctx: &ToolContext) -> ToolOutput {
+    let canonical = call.canonical_args();
+    let args = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&canonical) {
+        Ok(a) => a,
+        Err(e) => return ToolOutput::Error(format!("`{}` could not be answered from the record: {e}", call.name())),
+    };
+    let tool = call.name().clone();
+    recorded.call(Invocation { tool: &tool, args: &args, canonical: &canonical }, ctx).await
 }
 
 fn commit(
@@ -511,6 +527,7 @@ pub fn env_with_registry(
         policy,
         sandbox,
         http: Arc::new(OperatorHeaders::default()),
+        recorded: None,
     })
 }
 
@@ -520,6 +537,14 @@ pub fn env_with_registry(
 pub fn with_http(env: Arc<QuantumEnv>, http: OperatorHeaders) -> Arc<QuantumEnv> {
     let mut env = Arc::unwrap_or_clone(env);
     env.http = Arc::new(http);
+    Arc::new(env)
+}
+
+/// `env` answering open-world built-in calls (`http_request`) with
+/// `recorded` rather than sending them: what a replay runs with.
+pub fn with_recorded(env: Arc<QuantumEnv>, recorded: Arc<dyn ToolHandler>) -> Arc<QuantumEnv> {
+    let mut env = Arc::unwrap_or_clone(env);
+    env.recorded = Some(recorded);
     Arc::new(env)
 }
 

@@ -161,6 +161,11 @@ async fn a_granted_request_is_sent_and_its_answer_shown() {
     let (entries, _) = f.kernel.transcript(f.pid, None).unwrap();
     assert_eq!(entries[0].call.args, format!(r#"{{"method":"GET","url":"http://127.0.0.1:{p}/hello?x=1"}}"#));
     assert!(f.kernel.audit_verify(None).unwrap().ok());
+
+    // A replay answers the requests from the record: none is sent again.
+    let report = libos_runtime::replay::replay(&f.kernel, f.pid).await.unwrap();
+    assert!(report.matches(), "{report:#?}");
+    assert_eq!(server.requests().len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

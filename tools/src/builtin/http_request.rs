@@ -349,6 +349,7 @@ impl Tool for HttpRequest {
     const NAME: &'static str = "http_request";
     const DESCRIPTION: &'static str = "Send one HTTP request (http or https) and get its status, a few headers and \
                                        the body (at most 256 KiB). Redirects to hosts you may reach are followed.";
+    const OPEN_WORLD: bool = true;
 
     fn check(a: &HttpRequestArgs) -> Result<(), String> {
         a.validate()
