@@ -15,8 +15,9 @@ use crate::support::{Env, s};
 
 const SECRET: &str = "tok-5ecret-9f1c";
 
-/// A local HTTP server answering every request `200 hello`; returns its
-/// port and the requests' heads (request line and header lines).
+/// A local HTTP server answering every request `200 hello, key KEY` (the
+/// `x-api-key` it got); returns its port and the requests' heads (request
+/// line and header lines).
 fn server() -> (u16, Arc<Mutex<Vec<Vec<String>>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -40,8 +41,13 @@ fn server() -> (u16, Arc<Mutex<Vec<Vec<String>>>>) {
             }
             let mut body = vec![0u8; length];
             let _ = reader.read_exact(&mut body);
+            // It echoes the key, as debugging endpoints do.
+            let key = head.iter().find_map(|l| l.strip_prefix("x-api-key: ")).unwrap_or("none").to_string();
             heads.lock().unwrap().push(head);
-            let _ = (&conn).write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello");
+            let body = format!("hello, key {key}");
+            let answer =
+                format!("HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+            let _ = (&conn).write_all(answer.as_bytes());
         }
     });
     (port, seen)
@@ -129,6 +135,7 @@ fn operator_headers_reach_the_server_and_nothing_libos_shows() {
         "  says: Who am I?",
         &format!("  call: http_request {{\"method\":\"GET\",\"url\":\"http://127.0.0.1:{port}/me\"}}"),
         "  result (ok): HTTP/1.1 200 OK",
+        "hello, key [the operator's x-api-key header, redacted]",
         "exited(0): noted",
     ] {
         assert!(logs.contains(needle), "logs lack {needle:?}:\n{logs}");

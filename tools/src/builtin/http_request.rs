@@ -442,6 +442,8 @@ impl Exchange<'_> {
         let a = self.args;
         let mut hop = Hop { method: a.method, target: a.url.clone(), body: a.body.clone(), headers: a.headers.clone() };
         let mut trail: Vec<String> = Vec::new();
+        // The operator's values sent so far: never shown, whatever a server echoes.
+        let mut secrets: Vec<(String, String)> = Vec::new();
         for n in 0..=MAX_REDIRECTS {
             let t = &hop.target;
             // The first destination was decided with the call (perhaps on an
@@ -457,11 +459,11 @@ impl Exchange<'_> {
                 .await
                 .map_err(|e| format!("the name could not be resolved: {e}"))?
                 .map_err(|why| refusal(&trail, n, t, &why))?;
-            let resp = self.send(&hop, &addrs).await.map_err(|e| with_trail(&trail, e))?;
+            let resp = self.send(&hop, &addrs, &mut secrets).await.map_err(|e| with_trail(&trail, e))?;
             let status = resp.status();
             let location = resp.headers().get(reqwest::header::LOCATION).cloned();
             let Some(location) = location.filter(|_| is_redirect(status)) else {
-                return finish(resp, hop.method, &trail).await;
+                return finish(resp, hop.method, &trail).await.map(|out| redact(out, &secrets));
             };
             let location = location.to_str().map_err(|_| {
                 with_trail(&trail, format!("{status} from {} with a Location that is not text", hop.target))
@@ -500,7 +502,12 @@ impl Exchange<'_> {
     }
 
     /// Sends one request to `addrs` only, with the operator's headers for its host.
-    async fn send(&self, hop: &Hop, addrs: &[SocketAddr]) -> Result<reqwest::Response, String> {
+    async fn send(
+        &self,
+        hop: &Hop,
+        addrs: &[SocketAddr],
+        secrets: &mut Vec<(String, String)>,
+    ) -> Result<reqwest::Response, String> {
         let t = &hop.target;
         let mut builder = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none());
         if let Some(domain) = t.url().domain() {
@@ -528,15 +535,16 @@ impl Exchange<'_> {
                     t.host()
                 ));
             }
-            for (name, value) in self.operator.values(t.host()).map_err(|e| format!("not sent: {e}"))? {
+            for (name, value_text) in self.operator.values(t.host()).map_err(|e| format!("not sent: {e}"))? {
                 let header = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| format!("not sent: the operator's header `{name}` has an unusable name"))?;
                 // Never the value in an error: it is a secret.
-                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                let mut value = HeaderValue::from_str(&value_text).map_err(|_| {
                     format!("not sent: the operator's header `{name}` for {} has an unusable value", t.host())
                 })?;
                 value.set_sensitive(true);
                 headers.insert(header, value);
+                secrets.push((name, value_text));
             }
         }
         let mut request = client.request(hop.method.reqwest(), t.url().clone()).headers(headers);
@@ -544,6 +552,28 @@ impl Exchange<'_> {
             request = request.body(body.clone());
         }
         request.send().await.map_err(|e| format!("{} {t} failed: {}", hop.method, error_chain(&e)))
+    }
+}
+
+/// Shortest operator value redacted from a result: a shorter one would
+/// blank out ordinary text (and is no secret worth the name).
+const MIN_REDACTED: usize = 4;
+
+/// A result with every operator value sent replaced by a notice naming its
+/// header: a server that echoes its request (or puts a token in a
+/// `Location`) must not carry the secret into the transcript.
+fn redact(out: ToolOutput, secrets: &[(String, String)]) -> ToolOutput {
+    let clean = |mut text: String| {
+        for (name, value) in secrets.iter().filter(|(_, v)| v.len() >= MIN_REDACTED) {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), &format!("[the operator's {name} header, redacted]"));
+            }
+        }
+        text
+    };
+    match out {
+        ToolOutput::Ok(text) => ToolOutput::Ok(clean(text)),
+        ToolOutput::Error(text) => ToolOutput::Error(clean(text)),
     }
 }
 
