@@ -220,6 +220,25 @@ async fn an_ask_grant_parks_the_exact_url_and_approval_runs_exactly_it() {
     );
     assert_eq!(lines(&server.requests()), vec!["POST /issues?label=bug HTTP/1.1"]);
     assert!(matches!(f.kernel.process(f.pid).unwrap().state, ProcState::Exited { .. }));
+
+    // Approving a call a wildcard `ask` parked does not make the wildcard
+    // reach loopback: the deciding grant's exactness still decides.
+    let f =
+        Fetch::run(&["write net:* ask"], vec![json!({"method": "POST", "url": url})], OperatorHeaders::default()).await;
+    let pending = f.kernel.pending().unwrap();
+    f.kernel.decide(pending[0].id, &Verdict::Approve { always: false }, &Actor::operator()).unwrap();
+    f.until_idle().await;
+    assert_eq!(
+        f.result(),
+        (
+            Outcome::Error,
+            format!(
+                "`POST {url}`: not sent: 127.0.0.1 resolves to 127.0.0.1, which is not a public address: only a \
+                 grant naming 127.0.0.1 exactly reaches it"
+            )
+        )
+    );
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
