@@ -33,6 +33,8 @@ pub enum Reply {
     Truncated,
     /// Close the connection without answering.
     Reset,
+    /// Exactly these bytes, then close (a response of any shape).
+    Raw(Vec<u8>),
 }
 
 impl Reply {
@@ -197,6 +199,9 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
             let _ = stream.write_all(out.as_bytes()).await;
         }
         Reply::Reset => {}
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes).await;
+        }
     }
     let _ = stream.shutdown().await;
 }

@@ -99,6 +99,8 @@ pub struct Loaded {
     /// The configured image directories (the catalog is loaded again once
     /// the servers' tools are known).
     pub image_dirs: Vec<PathBuf>,
+    /// The operator's headers for `http_request` (`[http.HOST]`).
+    pub http: libos_tools::OperatorHeaders,
 }
 
 /// Parses a pid argument.
@@ -113,7 +115,15 @@ pub fn load_run(config: &Config, catalog: ImageSet, script: Option<&Path>) -> an
     let router = router(config, script)?;
     let sources = config.loaded_paths().into_iter().chain(script.map(Path::to_path_buf)).collect();
     let registry = config.registry().map_err(anyhow::Error::msg)?;
-    Ok(Loaded { router, catalog, registry, sources, mcp: config.mcp.clone(), image_dirs: config.image_dirs.clone() })
+    Ok(Loaded {
+        router,
+        catalog,
+        registry,
+        sources,
+        mcp: config.mcp.clone(),
+        image_dirs: config.image_dirs.clone(),
+        http: config.http.clone(),
+    })
 }
 
 /// The model router for a run: configured profiles, or a script for all of them.
@@ -142,7 +152,7 @@ pub async fn run_scheduler(
     for path in &loaded.sources {
         kernel.protect(path);
     }
-    let Loaded { router, catalog, registry, mcp, image_dirs, .. } = loaded;
+    let Loaded { router, catalog, registry, mcp, image_dirs, http, .. } = loaded;
     let sandbox = sandbox(kernel, sched)?;
     let hub = crate::mcp_run::hub(kernel, &mcp, &sandbox);
     let names = crate::mcp_run::named(catalog.iter());
@@ -155,6 +165,7 @@ pub async fn run_scheduler(
         sandbox,
         tools.registry.clone(),
     );
+    let env = libos_runtime::quantum::with_http(env, http);
     let config = SchedulerConfig {
         concurrency: usize::from(sched.concurrency),
         poll,

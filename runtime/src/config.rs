@@ -16,6 +16,9 @@
 //!
 //! [mcp.time]                         # an MCP server (see `libos_mcp::config`)
 //! command = "mcp-server-time"
+//!
+//! [http."api.github.com"]            # headers http_request adds (see `config::http`)
+//! headers = { Authorization = "env:GITHUB_TOKEN" }
 //! ```
 //!
 //! When no `default` profile is configured, `OPENAI_BASE_URL`, `OPENAI_API_KEY`
@@ -31,6 +34,8 @@ use libos_images::FileError;
 use libos_mcp::{ServerConfig as McpServer, ServerName, Transport as McpTransport};
 use libos_tools::{CommandSpec, Registry};
 use serde::Deserialize;
+
+mod http;
 
 use crate::model::ChatModel;
 use crate::model::openai::{ApiKey, OpenAiConfig, OpenAiModel};
@@ -53,6 +58,9 @@ struct ConfigToml {
     /// `[tools.NAME]` tables: operator-defined command tools.
     #[serde(default)]
     tools: BTreeMap<String, toml::Table>,
+    /// `[http.HOST]` tables, validated by `http::parse`.
+    #[serde(default)]
+    http: toml::Table,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +141,8 @@ pub struct Config {
     pub mcp: BTreeMap<ServerName, McpServer>,
     /// Operator-defined command tools by name (checked: each makes a registry entry).
     pub tools: BTreeMap<String, CommandSpec>,
+    /// The operator's headers for `http_request`, by host.
+    pub http: libos_tools::OperatorHeaders,
 }
 
 /// Reads environment variables (injectable for tests).
@@ -172,6 +182,7 @@ impl Config {
             libos_tools::command_tool(&name, &spec).map_err(err)?;
             tools.insert(name, spec);
         }
+        let http = http::parse(&file.http).map_err(|e| format!("config {origin}: {e}"))?;
         let mut config = Config {
             file: Some(file_path.to_path_buf()),
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
@@ -179,6 +190,7 @@ impl Config {
             prices: BTreeMap::new(),
             mcp,
             tools,
+            http,
         };
         for (name, p) in file.models {
             if p.price_in.is_some() || p.price_out.is_some() {

@@ -34,7 +34,7 @@ pub struct Tools {
 /// Caches images parsed from the store, keyed by digest (content address, so
 /// never stale), and the tools of each tool table (resolved in the
 /// registry and serialised once, not per quantum).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ImageCache {
     registry: Registry,
     images: DashMap<ImageDigest, Arc<Image>>,

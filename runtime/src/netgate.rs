@@ -7,9 +7,14 @@
 //! plain `GET`/`HEAD` `read`. A connection cannot park: `ask` refuses it,
 //! saying so. An allowed host reaches loopback, private and link-local
 //! addresses only when the deciding grant names it exactly.
+//!
+//! `http_request` asks the gate too: its first connection was decided with
+//! the call (and may have been approved on an `ask`), so it asks only how
+//! far the deciding grant reaches ([`NetGate::reach`]); every redirect is a
+//! new destination, decided live like a program's connection.
 
 use libos_kernel::caps::net::{host as canonical_host, is_exact};
-use libos_kernel::caps::{Effect, Resource, ResourceKind, Right};
+use libos_kernel::caps::{Effect, Resource, ResourceKind, Right, decide};
 use libos_kernel::syscall::Need;
 use libos_kernel::{GrantStatus, Kernel, KernelError, Pid};
 use libos_sandbox::{NetGate, Reach, Use};
@@ -33,13 +38,35 @@ impl GrantGate {
     }
 }
 
+fn right_for(use_: Use) -> Right {
+    match use_ {
+        Use::Read => Right::Read,
+        Use::Write => Right::Write,
+    }
+}
+
 impl NetGate for GrantGate {
+    fn reach(&self, host: &str, port: u16, use_: Use) -> Result<Reach, String> {
+        let host = canonical_host(host)?;
+        let right = right_for(use_);
+        let resource = Resource::net(&host, port);
+        let caps = self.kernel.caps(self.pid).map_err(|e| format!("the grants could not be checked: {e}"))?;
+        let live = caps.iter().filter(|(_, status)| *status == GrantStatus::Live).map(|(g, _)| g);
+        let decision = decide(live, &resource, right);
+        let grant = caps.iter().map(|(g, _)| g).find(|g| Some(g.id) == decision.grant);
+        match grant {
+            Some(g) if decision.effect == Effect::Deny => {
+                Err(format!("{right} {resource} is denied now (grant {} denies it)", g.id))
+            }
+            Some(g) if is_exact(&g.resource.name) => Ok(Reach::Any),
+            Some(_) => Ok(Reach::Public),
+            None => Err(format!("no grant allows {right} {resource} any more")),
+        }
+    }
+
     fn decide(&self, host: &str, port: u16, use_: Use) -> Result<Reach, String> {
         let host = canonical_host(host)?;
-        let right = match use_ {
-            Use::Read => Right::Read,
-            Use::Write => Right::Write,
-        };
+        let right = right_for(use_);
         let need = Need::grant(Resource::net(&host, port), right);
         let auth = self
             .kernel
@@ -52,9 +79,7 @@ impl NetGate for GrantGate {
                 let exact = caps.iter().any(|(g, _)| Some(g.id) == grant && is_exact(&g.resource.name));
                 Ok(if exact { Reach::Any } else { Reach::Public })
             }
-            Effect::Ask => {
-                Err(format!("{right} net:{host}:{port} needs approval, which a program's connection cannot wait for"))
-            }
+            Effect::Ask => Err(format!("{right} net:{host}:{port} needs approval, which a connection cannot wait for")),
             Effect::Deny => Err(auth.denial()),
         }
     }

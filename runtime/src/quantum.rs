@@ -40,7 +40,8 @@ use libos_kernel::{
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{
-    Caller, Dispatch, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace,
+    Caller, Dispatch, Invocation, OperatorHeaders, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolHandler,
+    ToolOutput, ToolSet, Workspace,
 };
 use tracing::Instrument;
 
@@ -68,6 +69,7 @@ impl Default for QuantumPolicy {
 }
 
 /// What a quantum needs, shared by all of them.
+#[derive(Clone)]
 pub struct QuantumEnv {
     /// The kernel.
     pub kernel: Kernel,
@@ -81,6 +83,11 @@ pub struct QuantumEnv {
     pub policy: QuantumPolicy,
     /// Where programs (`shell`) run.
     pub sandbox: Sandbox,
+    /// The operator's headers `http_request` adds, by host (`[http.HOST]`).
+    pub http: Arc<OperatorHeaders>,
+    /// Answers built-in calls that reach beyond this machine
+    /// (`ToolCall::is_open_world`) instead of running them: a replay's record.
+    pub recorded: Option<Arc<dyn ToolHandler>>,
 }
 
 /// How a quantum ended.
@@ -328,6 +335,7 @@ async fn dispatch(
                 limits,
                 allowed: needs.clone(),
                 net: None,
+                http: env.http.clone(),
             };
             match call.dispatch(caller) {
                 Err(e) => error(e),
@@ -349,6 +357,8 @@ async fn dispatch(
                     };
                     let out = if call.is_dynamic() {
                         run_dynamic(call, &ctx).await
+                    } else if let Some(recorded) = env.recorded.as_ref().filter(|_| call.is_open_world()) {
+                        answer_recorded(recorded.as_ref(), call, &ctx).await
                     } else {
                         // Effects may take long (a program runs up to its time
                         // limit): off the async workers.
@@ -393,6 +403,17 @@ async fn run_dynamic(call: &ToolCall, ctx: &ToolContext) -> ToolOutput {
         }),
         None => run.await,
     }
+}
+
+/// A built-in open-world call answered by `recorded` (a replay), never sent.
+async fn answer_recorded(recorded: &dyn ToolHandler, call: &ToolCall, ctx: &ToolContext) -> ToolOutput {
+    let canonical = call.canonical_args();
+    let args = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&canonical) {
+        Ok(a) => a,
+        Err(e) => return ToolOutput::Error(format!("`{}` could not be answered from the record: {e}", call.name())),
+    };
+    let tool = call.name().clone();
+    recorded.call(Invocation { tool: &tool, args: &args, canonical: &canonical }, ctx).await
 }
 
 fn commit(
@@ -498,7 +519,33 @@ pub fn env_with_registry(
     if let Some(launcher) = sandbox.launcher() {
         kernel.protect(launcher);
     }
-    Arc::new(QuantumEnv { kernel, models, images: ImageCache::new(registry), catalog, policy, sandbox })
+    Arc::new(QuantumEnv {
+        kernel,
+        models,
+        images: ImageCache::new(registry),
+        catalog,
+        policy,
+        sandbox,
+        http: Arc::new(OperatorHeaders::default()),
+        recorded: None,
+    })
+}
+
+/// `env` with the operator's headers for `http_request` (`[http.HOST]` in
+/// `libos.toml`); without them, requests carry only the model's headers.
+/// Meant for a run's start: an `env` already shared is copied, not changed.
+pub fn with_http(env: Arc<QuantumEnv>, http: OperatorHeaders) -> Arc<QuantumEnv> {
+    let mut env = Arc::unwrap_or_clone(env);
+    env.http = Arc::new(http);
+    Arc::new(env)
+}
+
+/// `env` answering open-world built-in calls (`http_request`) with
+/// `recorded` rather than sending them: what a replay runs with.
+pub fn with_recorded(env: Arc<QuantumEnv>, recorded: Arc<dyn ToolHandler>) -> Arc<QuantumEnv> {
+    let mut env = Arc::unwrap_or_clone(env);
+    env.recorded = Some(recorded);
+    Arc::new(env)
 }
 
 /// The sandbox this host offers, found and probed once per program

@@ -17,7 +17,9 @@
 //! Dynamic tools (MCP, operator-defined) are never run again: the replay's
 //! registry has the same entries (same schemas and needs) with a handler
 //! that answers each call with the result the original recorded for the
-//! same tool and arguments, in order ([`replay_with`]). A call the
+//! same tool and arguments, in order ([`replay_with`]). Built-ins that
+//! reach beyond this machine by themselves (`http_request`) are answered
+//! the same way: a replay never sends a request again. A call the
 //! original never made gets an error result, which the comparison shows.
 //!
 //! Known limits: counted grants are replayed with the uses they have left
@@ -290,6 +292,7 @@ pub async fn replay_with(original: &Kernel, pid: Pid, registry: &Registry) -> Re
         quantum::default_sandbox(),
         replay_registry,
     );
+    let env = quantum::with_recorded(env, recorded);
     let mut decided: HashMap<Pid, usize> = HashMap::new();
     for _ in 0..1_000 {
         let config = SchedulerConfig { until_idle: true, concurrency: 1, ..SchedulerConfig::default() };

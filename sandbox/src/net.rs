@@ -36,6 +36,16 @@ pub trait NetGate: Send + Sync + std::fmt::Debug {
     /// may be reached for `use_`; the error is the reason, for the program
     /// and the audit.
     fn decide(&self, host: &str, port: u16, use_: Use) -> Result<Reach, String>;
+
+    /// How far the grant that decides `host` on `port` for `use_` reaches,
+    /// whatever its effect, spending nothing: for a connection whose
+    /// authority was already decided (a call a human approved, which an
+    /// `ask` grant decided). An error when no grant decides it any more, or
+    /// one denies it now. Without an implementation: public addresses only.
+    fn reach(&self, host: &str, port: u16, use_: Use) -> Result<Reach, String> {
+        let _ = (host, port, use_);
+        Ok(Reach::Public)
+    }
 }
 
 /// Whether an address is outside the public network: loopback, private,

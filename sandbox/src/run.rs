@@ -474,10 +474,22 @@ pub struct Cancel {
     inner: Arc<Mutex<CancelState>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct CancelState {
     cancelled: bool,
     waiting: Vec<Sender<Event>>,
+    /// Callbacks of callers that are not runs (an HTTP request in flight).
+    hooks: Vec<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::fmt::Debug for CancelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelState")
+            .field("cancelled", &self.cancelled)
+            .field("waiting", &self.waiting.len())
+            .field("hooks", &self.hooks.len())
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Event {
@@ -502,6 +514,24 @@ impl Cancel {
         state.cancelled = true;
         for tx in state.waiting.drain(..) {
             let _ = tx.send(Event::Cancel);
+        }
+        let hooks = std::mem::take(&mut state.hooks);
+        drop(state);
+        for hook in hooks {
+            hook();
+        }
+    }
+
+    /// Calls `hook` once when the token fires (at once if it has fired):
+    /// how work that is not a program (an HTTP request) hears of a cancel.
+    /// It runs on the cancelling thread, so it should only signal.
+    pub fn on_cancel(&self, hook: impl FnOnce() + Send + 'static) {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if state.cancelled {
+            drop(state);
+            hook();
+        } else {
+            state.hooks.push(Box::new(hook));
         }
     }
 

@@ -508,7 +508,7 @@ async fn programs_reach_only_the_hosts_their_process_was_granted() {
                  only a grant naming localhost exactly reaches it"
             ),
             format!(
-                "refused CONNECT localhost:{other}: write net:localhost:{other} needs approval, which a program's \
+                "refused CONNECT localhost:{other}: write net:localhost:{other} needs approval, which a \
                  connection cannot wait for"
             ),
         ]

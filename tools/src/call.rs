@@ -181,6 +181,12 @@ impl ToolCall {
     pub fn is_dynamic(&self) -> bool {
         self.args.dynamic().is_some()
     }
+
+    /// Whether a built-in's call reaches the world beyond this machine by
+    /// itself ([`Tool::OPEN_WORLD`]): what a replay never sends again.
+    pub fn is_open_world(&self) -> bool {
+        self.args.open_world()
+    }
 }
 
 /// Model text quoted in a rejection: control characters escaped as every

@@ -7,8 +7,8 @@
 //! - `exit` ends the process with the quantum's commit;
 //! - local calls (`now`, `read_file`, `list_dir`) have no effect outside the
 //!   process and may safely run again after a crash;
-//! - external calls (`write_file`, `delete_file`, `shell`, every dynamic
-//!   tool's) change the world, so the
+//! - external calls (`write_file`, `delete_file`, `shell`, `http_request`,
+//!   every dynamic tool's) change the world, so the
 //!   runtime writes an intent record before running them and never re-runs
 //!   one whose end was not recorded;
 //! - kernel calls (messages, children, timers, questions) are a change of
@@ -24,6 +24,7 @@ use libos_kernel::syscall::{Need, Syscall};
 use libos_kernel::{Pid, Timestamp};
 use libos_sandbox::{Cancel, Limits, NetGate, Sandbox};
 
+use crate::http::OperatorHeaders;
 use crate::workspace::{Opened, Workspace};
 
 /// How a call must be committed.
@@ -90,6 +91,8 @@ pub struct ToolContext {
     /// What decides a program's connections, if the process holds `net:`
     /// grants; without it, programs have no network at all.
     pub net: Option<Arc<dyn NetGate>>,
+    /// The operator's headers for `http_request`, by host (values read at send time).
+    pub http: Arc<OperatorHeaders>,
 }
 
 impl ToolContext {
@@ -107,6 +110,7 @@ impl ToolContext {
             limits: Limits::default(),
             allowed: Vec::new(),
             net: None,
+            http: Arc::new(OperatorHeaders::default()),
         }
     }
 

@@ -16,6 +16,7 @@
 //! - [`tool`]: what a built-in is ([`Tool`]) and the schema generation.
 //! - [`dynamic`]: dynamic tools, their handlers ([`ToolHandler`]) and annotations.
 //! - [`dispatch`]: the caller, the context tools run with, how a call commits, results.
+//! - [`http`]: the operator's headers `http_request` adds for a host (secrets read at send time).
 //! - [`workspace`]: confinement of paths to the process workspace: walked beneath a
 //!   handle on its root, so file tools open what they check.
 //! - [`spec`]: the schema sent to models.
@@ -27,6 +28,7 @@ pub mod call;
 pub mod command;
 pub mod dispatch;
 pub mod dynamic;
+pub mod http;
 pub mod registry;
 pub mod spec;
 pub mod tool;
@@ -36,6 +38,7 @@ pub use call::{MAX_ARGS_BYTES, RejectReason, ToolCall};
 pub use command::{CommandSpec, command_tool};
 pub use dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 pub use dynamic::{DynamicTool, Invocation, ToolAnnotations, ToolFuture, ToolHandler};
+pub use http::{HostHeaders, OperatorHeader, OperatorHeaders};
 pub use registry::{Entry, Registry, RegistryError, ServerTools, ToolName, ToolSet};
 pub use spec::ToolSpec;
 pub use tool::Tool;

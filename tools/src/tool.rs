@@ -29,6 +29,10 @@ pub trait Tool: 'static {
     const NAME: &'static str;
     /// What it does, for the model.
     const DESCRIPTION: &'static str;
+    /// Whether a call reaches the world beyond this machine by itself (not
+    /// through a program), as `http_request` does: a replay answers such a
+    /// call from the record rather than sending it again.
+    const OPEN_WORLD: bool = false;
 
     /// Checks that the type cannot express (a size in bytes, a text that
     /// must not be blank), run once at parse time. A failure is a
@@ -126,6 +130,10 @@ pub(crate) trait CallArgs: Any + Send + Sync + fmt::Debug {
     fn run(&self, ctx: &ToolContext) -> ToolOutput;
     /// Canonical JSON: sorted keys, compact.
     fn canonical(&self) -> String;
+    /// See [`Tool::OPEN_WORLD`].
+    fn open_world(&self) -> bool {
+        false
+    }
     /// A dynamic tool's call, which runs asynchronously through its handler.
     fn dynamic(&self) -> Option<&crate::dynamic::DynamicCall> {
         None
@@ -156,6 +164,10 @@ impl<T: Tool> CallArgs for Typed<T> {
 
     fn canonical(&self) -> String {
         serde_json::to_value(&self.0).map(|v| v.to_string()).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    fn open_world(&self) -> bool {
+        T::OPEN_WORLD
     }
 }
 

@@ -90,6 +90,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
             sources: Vec::new(),
             mcp: Default::default(),
             image_dirs: Vec::new(),
+            http: Default::default(),
         };
         ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), false, shutdown).await
     });

@@ -8,6 +8,7 @@ mod crash;
 mod crash_matrix;
 mod e2e;
 mod errors;
+mod http;
 mod mcp;
 mod mcp_run;
 mod nodes;

@@ -38,3 +38,78 @@ fn a_key_is_named_by_its_variable_and_never_held_or_shown() {
         format!("config {}: models.team: environment variable TEAM_KEY is not set", path.display())
     );
 }
+
+/// `[http.HOST]`: headers `http_request` adds for a host, named by the
+/// variable holding each value; a bad table is one line naming its key.
+fn http_config(text: &str) -> Result<libos_tools::OperatorHeaders, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.toml");
+    std::fs::write(&path, text).unwrap();
+    let none = |_: &str| None;
+    Config::load(Some(&path), &none).map(|c| c.http).map_err(|e| e.replace(&format!("config {}: ", path.display()), ""))
+}
+
+#[test]
+fn operator_headers_are_named_by_their_variables_and_bad_tables_by_their_key() {
+    use libos_tools::{HostHeaders, OperatorHeader};
+    let config = http_config(
+        "[http.\"API.GitHub.com\"]\nheaders = { Authorization = \"env:GITHUB_TOKEN\", X-Team = \"env:TEAM\" }\n\
+         [http.\"127.0.0.1\"]\nheaders = { X-Api-Key = \"env:LOCAL_KEY\" }\nallow_http = true\n",
+    )
+    .unwrap();
+    let header = |name: &str, var: &str| OperatorHeader { name: name.into(), var: var.into() };
+    assert_eq!(
+        config.hosts().iter().map(|(h, c)| (h.clone(), c.clone())).collect::<Vec<_>>(),
+        vec![
+            (
+                "127.0.0.1".to_string(),
+                HostHeaders { headers: vec![header("x-api-key", "LOCAL_KEY")], allow_http: true }
+            ),
+            (
+                "api.github.com".to_string(),
+                HostHeaders {
+                    headers: vec![header("authorization", "GITHUB_TOKEN"), header("x-team", "TEAM")],
+                    allow_http: false
+                }
+            ),
+        ]
+    );
+    for (text, error) in [
+        (
+            "[http.\"api.github.com\"]\nheaders = { Authorization = \"ghp_literal\" }\n",
+            "http.\"api.github.com\".headers.Authorization: the value must be `env:VAR`, the environment variable \
+             holding it (secrets are never written in libos.toml)",
+        ),
+        (
+            "[http.\"api.github.com\"]\nheaders = { Authorization = \"env:\" }\n",
+            "http.\"api.github.com\".headers.Authorization: the value must be `env:VAR`, the environment variable \
+             holding it (secrets are never written in libos.toml)",
+        ),
+        (
+            "[http.\"api.github.com\"]\nheaders = { Host = \"env:H\" }\n",
+            "http.\"api.github.com\".headers.Host: libos sets this header itself",
+        ),
+        (
+            "[http.\"api.github.com\"]\nheaders = { \"Bad Name\" = \"env:H\" }\n",
+            "http.\"api.github.com\".headers.\"Bad Name\": not a header name",
+        ),
+        (
+            "[http.\"*.github.com\"]\nheaders = {}\n",
+            "http.\"*.github.com\": name one host; headers are never sent to a wildcard",
+        ),
+        (
+            "[http.\"127.0.0.1:8080\"]\nheaders = {}\n",
+            "http.\"127.0.0.1:8080\": name the host without a port (its headers are sent on every port)",
+        ),
+        (
+            "[http.\"api.github.com\"]\nheader = {}\n",
+            "http.\"api.github.com\": unknown field `header` (expected headers, allow_http)",
+        ),
+        ("[http.\"api.github.com\"]\nallow_http = \"yes\"\n", "http.\"api.github.com\": `allow_http` is true or false"),
+        ("http = { \"a.com\" = 1 }\n", "http.\"a.com\": expected a table, e.g. [http.\"api.github.com\"]"),
+        ("[http.\"A.com\"]\n[http.\"a.com\"]\n", "http.\"a.com\": a.com is configured twice"),
+        ("[http.\"bad host!\"]\n", "http.\"bad host!\": `bad host!` is not a host name"),
+    ] {
+        assert_eq!(http_config(text).unwrap_err(), error, "{text}");
+    }
+}

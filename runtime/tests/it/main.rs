@@ -6,6 +6,7 @@
 
 mod config;
 mod dynamic;
+mod http;
 mod mcp;
 mod openai;
 mod prompt;

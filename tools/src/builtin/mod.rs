@@ -16,6 +16,7 @@ pub mod children;
 pub mod delete_file;
 pub mod exit;
 pub mod filter;
+pub mod http_request;
 pub mod list_dir;
 pub mod memory_list;
 pub mod memory_pin;
@@ -60,6 +61,7 @@ pub(crate) fn entries() -> Vec<Entry> {
         Entry::builtin::<memory_pin::MemoryPin>(),
         Entry::builtin::<memory_unpin::MemoryUnpin>(),
         Entry::builtin::<shell::Shell>(),
+        Entry::builtin::<http_request::HttpRequest>(),
     ]
 }
 

@@ -93,6 +93,21 @@ fn examples(tool: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
                 json!({"argv": "ls"}),
             ],
         ),
+        "http_request" => (
+            vec![
+                json!({"method": "GET", "url": "https://example.com/a?b=c"}),
+                json!({"method": "POST", "url": "http://127.0.0.1:8080/x", "headers": {"Content-Type": "text/plain"},
+                       "body": "hi", "timeout_s": 300}),
+            ],
+            vec![
+                json!({"method": "FETCH", "url": "https://example.com"}),
+                json!({"method": "GET"}),
+                json!({"method": "GET", "url": "https://example.com", "timeout_s": 0}),
+                json!({"method": "GET", "url": "https://example.com", "timeout_s": 301}),
+                json!({"method": "GET", "url": "https://example.com", "headers": {"Accept": 1}}),
+                json!({"method": "GET", "url": "https://example.com", "follow": false}),
+            ],
+        ),
         other => panic!("no examples for `{other}`: a new built-in needs examples here"),
     }
 }
