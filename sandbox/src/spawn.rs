@@ -61,7 +61,7 @@ pub struct Spawned {
     pub stdin: Option<ChildStdin>,
     /// Its standard output (`None` once taken).
     pub stdout: Option<ChildStdout>,
-    stderr: Arc<Mutex<Tail>>,
+    stderr: Arc<(Mutex<Tail>, Condvar)>,
     state: Arc<(Mutex<Life>, Condvar)>,
     group: i32,
     confined: bool,
@@ -73,7 +73,13 @@ pub struct Spawned {
 struct Tail {
     bytes: Vec<u8>,
     total: usize,
+    /// The stream reached its end (everything written was read).
+    closed: bool,
 }
+
+/// How long, once the program has ended, its last words are waited for
+/// (the reader is a thread of its own and may not have run yet).
+const STDERR_DRAIN: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Life {
@@ -159,7 +165,7 @@ impl Sandbox {
         let (pid, stdin, stdout, stderr) = rx
             .recv()
             .map_err(|_| SandboxError::Spawn("the waiter thread ended before the program started".to_string()))??;
-        let tail = Arc::new(Mutex::new(Tail::default()));
+        let tail = Arc::new((Mutex::new(Tail::default()), Condvar::new()));
         if let Some(stderr) = stderr {
             keep_tail(stderr, tail.clone());
         }
@@ -189,9 +195,16 @@ impl Spawned {
         }
     }
 
-    /// The last bytes it wrote to standard error (lossy UTF-8).
+    /// The last bytes it wrote to standard error (lossy UTF-8). Once it
+    /// has ended, what it wrote last is waited for, briefly, so a dead
+    /// program's last words are not lost to a reader that has not run yet.
     pub fn stderr_tail(&self) -> String {
-        let tail = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        let ended = self.ended().is_some();
+        let (lock, cvar) = &*self.stderr;
+        let mut tail = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if ended {
+            tail = cvar.wait_timeout_while(tail, STDERR_DRAIN, |t| !t.closed).unwrap_or_else(|e| e.into_inner()).0;
+        }
         String::from_utf8_lossy(&tail.bytes).into_owned()
     }
 
@@ -227,8 +240,9 @@ impl Drop for Spawned {
     }
 }
 
-fn keep_tail(mut r: impl Read + Send + 'static, tail: Arc<Mutex<Tail>>) {
+fn keep_tail(mut r: impl Read + Send + 'static, shared: Arc<(Mutex<Tail>, Condvar)>) {
     let _ = std::thread::Builder::new().name("libos-sandbox-stderr".to_string()).spawn(move || {
+        let (tail, cvar) = &*shared;
         let mut buf = [0u8; 4096];
         while let Ok(n) = r.read(&mut buf) {
             if n == 0 {
@@ -242,5 +256,7 @@ fn keep_tail(mut r: impl Read + Send + 'static, tail: Arc<Mutex<Tail>>) {
                 t.bytes.drain(..cut);
             }
         }
+        tail.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        cvar.notify_all();
     });
 }
