@@ -10,7 +10,10 @@
 //! cargo run --release -p libos-bench -- mock [PROCESSES] [QUANTA_EACH] [CONCURRENCY]
 //! cargo run --release -p libos-bench -- idle [SECONDS]
 //! cargo run --release -p libos-bench -- shell [RUNS]
+//! cargo run --release -p libos-bench -- mcp [SAMPLES]
 //! ```
+
+mod mcp;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -735,9 +738,10 @@ fn main() -> anyhow::Result<()> {
         Some("nodes") => rt.block_on(nodes(arg(&args, 1, 64)?, arg(&args, 2, 20)?, arg(&args, 3, 16)?)),
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
         Some("shell") => sandbox_cost(arg(&args, 1, 500)?),
+        Some("mcp") => rt.block_on(mcp::overhead(arg(&args, 1, 300)?)),
         _ => anyhow::bail!(
             "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
-             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS]"
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES]"
         ),
     }
 }

@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use libos_kernel::caps::ResourcePattern;
 use serde::Deserialize;
 
 /// Default time a call (or a start) may take.
@@ -120,6 +121,10 @@ pub struct Stdio {
     pub env: Vec<(String, EnvValue)>,
     /// Extra paths it may read (absolute).
     pub read: Vec<PathBuf>,
+    /// Where it may connect (`net:` patterns without the prefix: `HOST`,
+    /// `HOST:PORT`, `*.DOMAIN`, `*`), through the sandbox's proxy; none: no
+    /// network at all. The operator grants these to the server itself.
+    pub net: Vec<ResourcePattern>,
 }
 
 /// A streamable-HTTP server.
@@ -178,6 +183,8 @@ struct ServerToml {
     env: BTreeMap<String, String>,
     #[serde(default)]
     read: Vec<PathBuf>,
+    #[serde(default)]
+    net: Vec<String>,
     url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
@@ -225,11 +232,17 @@ fn server_config(name: ServerName, raw: ServerToml, base: &Path, key: &str) -> R
                 env.push((k.clone(), value));
             }
             let read = raw.read.iter().map(|p| base.join(p)).collect();
-            Transport::Stdio(Stdio { command, args: raw.args, env, read })
+            let mut net = Vec::new();
+            for host in &raw.net {
+                let pattern =
+                    ResourcePattern::parse(&format!("net:{host}")).map_err(|m| bad(format!("{key}.net"), m))?;
+                net.push(pattern);
+            }
+            Transport::Stdio(Stdio { command, args: raw.args, env, read, net })
         }
         (None, Some(url)) => {
-            if !raw.args.is_empty() || !raw.env.is_empty() || !raw.read.is_empty() {
-                return Err(bad(key, "`args`, `env` and `read` are for `command` servers"));
+            if !raw.args.is_empty() || !raw.env.is_empty() || !raw.read.is_empty() || !raw.net.is_empty() {
+                return Err(bad(key, "`args`, `env`, `read` and `net` are for `command` servers"));
             }
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(

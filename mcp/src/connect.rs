@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_sandbox::{End, Interactive, Sandbox, Spawned};
+use libos_kernel::caps::{Resource, ResourcePattern};
+use libos_sandbox::{End, Interactive, NetGate, Network, Reach, Sandbox, Spawned, Use};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -77,6 +78,29 @@ pub(crate) fn death_notice(child: &Spawned, wait: Duration) -> String {
     }
 }
 
+/// A stdio server's own network grants (`[mcp.NAME] net`): a destination
+/// one of them matches is allowed (the most specific pattern decides
+/// nothing here: they are all allows); loopback, private and link-local
+/// addresses only through a pattern naming the host exactly.
+#[derive(Debug)]
+struct ServerNet {
+    server: String,
+    allowed: Vec<ResourcePattern>,
+}
+
+impl NetGate for ServerNet {
+    fn decide(&self, host: &str, port: u16, _use: Use) -> Result<Reach, String> {
+        let host = libos_kernel::caps::net::host(host)?;
+        let resource = Resource::net(&host, port);
+        let matching: Vec<&ResourcePattern> = self.allowed.iter().filter(|p| p.matches(&resource)).collect();
+        if matching.is_empty() {
+            return Err(format!("mcp.{}.net does not name {host}:{port}", self.server));
+        }
+        let exact = matching.iter().any(|p| libos_kernel::caps::net::is_exact(&p.name));
+        Ok(if exact { Reach::Any } else { Reach::Public })
+    }
+}
+
 /// Starts a connection and completes the handshake.
 pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String> {
     match &s.config.transport {
@@ -103,6 +127,14 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
             argv.extend(stdio.args.iter().cloned());
             let sandbox = s.sandbox.clone();
             let cwd = s.workspace.to_path_buf();
+            let mut policy = policy;
+            // The operator's `net` grants the server itself a way out: the
+            // sandbox's proxy, deciding each destination against them.
+            let gate: Option<Arc<dyn NetGate>> = (!stdio.net.is_empty()).then(|| {
+                policy.network = Network::Proxy;
+                Arc::new(ServerNet { server: s.config.name.to_string(), allowed: stdio.net.clone() })
+                    as Arc<dyn NetGate>
+            });
             let spawned = tokio::task::spawn_blocking(move || {
                 sandbox.spawn(&Interactive {
                     argv: &argv,
@@ -110,7 +142,7 @@ pub(crate) async fn start(s: Start<'_>, handler: Handler) -> Result<Live, String
                     env: &env,
                     policy: &policy,
                     deadline: None,
-                    net: None,
+                    net: gate.as_ref(),
                 })
             })
             .await

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use libos_kernel::caps::ResourcePattern;
 use libos_mcp::config::{self, EnvValue, Http, Scope, ServerConfig, ServerName, Stdio, Transport};
 use pretty_assertions::assert_eq;
 
@@ -21,6 +22,7 @@ fn stdio_and_http_servers_are_read_with_their_defaults() {
         args = ["--repository", "."]
         env = { GIT_TOKEN = "env:MY_TOKEN", MODE = "ro" }
         read = ["share"]
+        net = ["github.com:443", "*.githubusercontent.com"]
         timeout_s = 5
         scope = "process"
 
@@ -43,6 +45,10 @@ fn stdio_and_http_servers_are_read_with_their_defaults() {
                         ("MODE".to_string(), EnvValue::Literal("ro".to_string())),
                     ],
                     read: vec!["/etc/libos/share".into()],
+                    net: vec![
+                        ResourcePattern::parse("net:github.com:443").unwrap(),
+                        ResourcePattern::parse("net:*.githubusercontent.com").unwrap(),
+                    ],
                 }),
                 timeout: Duration::from_secs(5),
                 idle: config::DEFAULT_IDLE,
@@ -77,13 +83,21 @@ fn bad_tables_are_one_line_errors_naming_the_key() {
         ("[mcp.x]\ncommand = \"a\"\nurl = \"http://h\"", "mcp.x: give `command` (stdio) or `url` (http), not both"),
         (
             "[mcp.x]\ncommand = \"a\"\ncomand = \"b\"",
-            "mcp.x: unknown field `comand`, expected one of `command`, `args`, `env`, `read`, `url`, `headers`, `timeout_s`, `idle_s`, `scope`",
+            "mcp.x: unknown field `comand`, expected one of `command`, `args`, `env`, `read`, `net`, `url`, `headers`, `timeout_s`, `idle_s`, `scope`",
         ),
         (
             "[mcp.x]\nurl = \"http://h\"\nheaders = { Authorization = \"Bearer abc\" }",
             "mcp.x.headers.Authorization: values must be \"env:VAR\" (header values are read from the environment, never written here)",
         ),
         ("[mcp.x]\nurl = \"ftp://h\"", "mcp.x.url: `ftp://h` is not an http:// or https:// URL"),
+        (
+            "[mcp.x]\ncommand = \"a\"\nnet = [\"*.example.com:443\"]",
+            "mcp.x.net: resource `net:*.example.com:443`: a domain pattern `*.DOMAIN` covers every port; name one host to limit its port",
+        ),
+        (
+            "[mcp.x]\nurl = \"http://h\"\nnet = [\"h\"]",
+            "mcp.x: `args`, `env`, `read` and `net` are for `command` servers",
+        ),
         ("[mcp.x]\ncommand = \"a\"\ntimeout_s = 0", "mcp.x.timeout_s: must be between 1 and 3600"),
         ("[mcp.x]\ncommand = \"a\"\nenv = { K = \"env:\" }", "mcp.x.env.K: `env:` names no variable"),
         (

@@ -279,3 +279,54 @@ async fn a_server_script_reaches_its_workspace_but_not_the_host_or_its_secrets()
     assert_eq!(peek(outside.path().join("secret.txt")).await, "FileNotFoundError: No such file or directory");
     assert_eq!(peek("/etc/shadow".into()).await, "FileNotFoundError: No such file or directory");
 }
+
+const FETCHER: &str = r#"
+import urllib.request
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("fetcher")
+
+@server.tool()
+def fetch(url: str) -> str:
+    "Fetches a URL."
+    try:
+        return urllib.request.urlopen(url, timeout=10).read().decode()
+    except Exception as e:
+        return f"failed: {e}"
+
+server.run("stdio")
+"#;
+
+/// A server has no network unless the operator's `[mcp.NAME] net` names
+/// the destination; then only through the sandbox's proxy, to what it names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_reaches_only_the_hosts_its_configuration_grants_it() {
+    use std::io::{Read, Write};
+    let Some(servers) = support::servers() else { return };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(dir.path(), "fetcher.py", FETCHER);
+    let ws = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let other = format!("http://127.0.0.1:{}/", port.wrapping_add(1).max(1));
+    let config =
+        |net: &str| format!("[mcp.fetcher]\ncommand = {}\nargs = [{}]\n{net}", lit(&servers.python()), lit(&path));
+    let ungranted = support::hub(&config(""), &[]);
+    let out = call(&ungranted, ws.path(), "fetcher", "fetch", json!({"url": url})).await.unwrap();
+    assert!(out.text.starts_with("failed: "), "{}", out.text);
+    let granted = support::hub(&config(&format!("net = [\"127.0.0.1:{port}\"]\n")), &[]);
+    let out = call(&granted, ws.path(), "fetcher", "fetch", json!({"url": url})).await.unwrap();
+    assert_eq!(out.text, "hello");
+    let out = call(&granted, ws.path(), "fetcher", "fetch", json!({"url": other})).await.unwrap();
+    assert!(out.text.starts_with("failed: HTTP Error 403"), "{}", out.text);
+    ungranted.stop_all().await;
+    granted.stop_all().await;
+}
