@@ -153,3 +153,35 @@ fn a_parked_mcp_call_shows_the_servers_hints_escaped_and_approval_runs_exactly_i
     assert!(logs.contains("wiped the parked one"), "{logs}");
     env.ok(&["audit", "verify"]);
 }
+
+#[test]
+fn demo_mcp_runs_an_agent_on_server_everything_with_one_call_approved() {
+    let Some(_) = servers::servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("libos")
+        .unwrap()
+        .env_remove("LIBOS_DB")
+        .env_remove("LIBOS_CONFIG")
+        .args(["demo", "mcp", "--dir", s(dir.path()), "--cache", s(&servers::target_dir())])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    for expected in [
+        "using @modelcontextprotocol/server-everything@2026.8.31 installed in ",
+        "== libos pending",
+        "  asks: exec mcp:everything/get-sum",
+        "  hints (the server's claims, not authority): title \"Get Sum Tool\"",
+        "approved request 1: pid 1 will run everything__get-sum as parked",
+        "Echo: hello from libos",
+        "The sum of 2 and 3 is 5.",
+        "the server echoed and added 2 and 3",
+        "== libos audit verify",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    // Exactly one request: echo ran without one.
+    assert_eq!(out.matches("== libos pending").count(), 1, "{out}");
+}
