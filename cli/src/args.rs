@@ -69,7 +69,8 @@ pub enum Command {
     Images(ImagesArgs),
     /// Read, follow and verify the audit log.
     Audit(AuditArgs),
-    /// Run a scripted multi-agent demo in a fresh store (no network).
+    /// Run a scripted multi-agent demo in a fresh store (no network);
+    /// `demo mcp` shows an agent using a real MCP server instead (npm, once).
     Demo(DemoArgs),
     /// Serve the JSON API, the live event stream and the browser console.
     Serve(ServeArgs),
@@ -446,7 +447,11 @@ pub enum AuditAction {
 
 /// `libos demo`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
+    /// Another demo instead of the main one.
+    #[command(subcommand)]
+    pub which: Option<DemoKind>,
     /// Directory for the demo's store and workspace (default: a new temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -455,6 +460,26 @@ pub struct DemoArgs {
     /// `--db`: the demo never picks up `LIBOS_DB` by accident.)
     #[arg(long)]
     pub store: Option<String>,
+}
+
+/// The other demos.
+#[derive(Debug, Subcommand)]
+pub enum DemoKind {
+    /// An agent using a real MCP server (server-everything, installed from
+    /// npm once), one call behind approval.
+    Mcp(DemoMcpArgs),
+}
+
+/// `libos demo mcp`.
+#[derive(Debug, Args)]
+pub struct DemoMcpArgs {
+    /// Directory for the demo's store, configuration and workspace (default: a new temporary directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Where the MCP server is installed, or found already installed, as
+    /// `CACHE/mcp-node` (default: `$XDG_CACHE_HOME/libos`, else `~/.cache/libos`).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
 }
 
 /// `libos mcp`.

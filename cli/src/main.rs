@@ -90,7 +90,10 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Logs(a) => cmd::logs::run(&ctx, a),
         Command::Images(a) => cmd::images::run(&ctx, a).await,
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,
-        Command::Demo(a) => cmd::demo::run(a).await,
+        Command::Demo(a) => match &a.which {
+            Some(args::DemoKind::Mcp(m)) => cmd::demo_mcp::run(m).await,
+            None => cmd::demo::run(a).await,
+        },
         Command::Serve(a) => cmd::serve::run(&ctx, a).await,
         Command::Mcp(a) => cmd::mcp::run(&ctx, a).await,
     }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use libos_kernel::budget::{self, Budget, Dimension};
-use libos_kernel::ipc::{Message, Request, RequestKind};
+use libos_kernel::ipc::{Message, Request, RequestKind, ToolHints};
 use libos_kernel::memory::{Handle, Object};
 use libos_kernel::{
     AuditRecord, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, VerifyReport, WaitOn,
@@ -129,8 +129,22 @@ pub fn request(r: &Request) -> Value {
         "resource": resource,
         "right": right,
         "question": question,
+        "hints": r.hints.as_ref().map(hints),
         "status": r.status.name(),
         "created_at": r.created_at.to_rfc3339(),
+    })
+}
+
+/// A parked tool's hints: what its source claims, labelled so, never authority.
+pub fn hints(h: &ToolHints) -> Value {
+    json!({
+        "note": "the server's claims, not authority",
+        "title": h.title,
+        "read_only": h.read_only,
+        "destructive": h.destructive,
+        "idempotent": h.idempotent,
+        "open_world": h.open_world,
+        "summary": h.label(),
     })
 }
 

@@ -193,6 +193,61 @@ impl RequestStatus {
     }
 }
 
+/// What a tool says of itself (MCP tool annotations: `title`,
+/// `readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`).
+/// Display only: shown on approvals and in `libos images show` so a person
+/// knows what the tool's source claims, never consulted by a decision, and
+/// not part of what an approval binds to (tool, canonical arguments,
+/// resource, right).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolHints {
+    /// A human-readable title.
+    pub title: Option<String>,
+    /// The tool says it does not modify its environment.
+    pub read_only: Option<bool>,
+    /// The tool says it may perform destructive updates.
+    pub destructive: Option<bool>,
+    /// The tool says calling it twice with the same arguments does nothing more.
+    pub idempotent: Option<bool>,
+    /// The tool says it interacts with an open world (the internet, ...).
+    pub open_world: Option<bool>,
+}
+
+impl ToolHints {
+    /// The hints as short words, e.g. `read-only, open-world`; empty when none were given.
+    pub fn summary(&self) -> String {
+        let mut out = Vec::new();
+        let mut flag = |v: Option<bool>, yes: &'static str, no: &'static str| match v {
+            Some(true) => out.push(yes),
+            Some(false) => out.push(no),
+            None => {}
+        };
+        flag(self.read_only, "read-only", "may write");
+        flag(self.destructive, "destructive", "not destructive");
+        flag(self.idempotent, "idempotent", "not idempotent");
+        flag(self.open_world, "open-world", "closed-world");
+        out.join(", ")
+    }
+
+    /// Title and summary for people: `title "Echo"; read-only, open-world`,
+    /// or `-` when the tool said nothing. The title is quoted as Rust
+    /// quotes a string, so control characters in it show escaped.
+    pub fn label(&self) -> String {
+        let summary = self.summary();
+        match (&self.title, summary.is_empty()) {
+            (Some(t), true) => format!("title {t:?}"),
+            (Some(t), false) => format!("title {t:?}; {summary}"),
+            (None, true) => "-".to_string(),
+            (None, false) => summary,
+        }
+    }
+
+    /// Whether the tool said nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == ToolHints::default()
+    }
+}
+
 /// A request to a human, with the exact call it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -212,6 +267,9 @@ pub struct Request {
     pub args_sha256: String,
     /// Approval or question.
     pub kind: RequestKind,
+    /// What the parked tool says of itself (an MCP tool's annotations),
+    /// for display; `None` when it said nothing. Not bound by the approval.
+    pub hints: Option<ToolHints>,
     /// Where it stands.
     pub status: RequestStatus,
     /// When it was made.

@@ -229,6 +229,9 @@ pub enum Action {
         resource: Resource,
         /// The right.
         right: Right,
+        /// What the tool says of itself, shown on the request (display
+        /// only: not part of what the approval binds to).
+        hints: Option<crate::ipc::ToolHints>,
     },
     /// A kernel call, executed inside the commit.
     Syscall(Syscall),

@@ -320,7 +320,9 @@ async fn dispatch(
             next: Next::Continue,
         },
         Effect::Ask => match auth.asking() {
-            Some(c) => Action::Ask { resource: c.need.resource.clone(), right: c.need.right },
+            Some(c) => {
+                Action::Ask { resource: c.need.resource.clone(), right: c.need.right, hints: call.hints().cloned() }
+            }
             None => error("permission check asked without saying what for".to_string()),
         },
         Effect::Allow => {

@@ -177,6 +177,12 @@ impl ToolCall {
         self.args.dynamic().map(|d| d.run(ctx))
     }
 
+    /// What the called tool says of itself (a dynamic tool's annotations,
+    /// when it gave any): display only, for the approval request.
+    pub fn hints(&self) -> Option<&crate::dynamic::ToolAnnotations> {
+        self.args.dynamic().map(|d| d.annotations()).filter(|h| !h.is_empty())
+    }
+
     /// Whether this is a dynamic tool's call.
     pub fn is_dynamic(&self) -> bool {
         self.args.dynamic().is_some()

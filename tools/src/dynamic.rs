@@ -59,37 +59,9 @@ pub trait ToolHandler: Send + Sync + 'static {
 }
 
 /// Display-only hints a tool's source gives (MCP tool annotations). Never
-/// authority: grants decide, whatever a tool says of itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ToolAnnotations {
-    /// A human-readable title.
-    pub title: Option<String>,
-    /// The tool says it does not modify its environment.
-    pub read_only: Option<bool>,
-    /// The tool says it may perform destructive updates.
-    pub destructive: Option<bool>,
-    /// The tool says calling it twice with the same arguments does nothing more.
-    pub idempotent: Option<bool>,
-    /// The tool says it interacts with an open world (the internet, ...).
-    pub open_world: Option<bool>,
-}
-
-impl ToolAnnotations {
-    /// The hints as short words, e.g. `read-only, open-world`; empty when none were given.
-    pub fn summary(&self) -> String {
-        let mut out = Vec::new();
-        let mut flag = |v: Option<bool>, yes: &'static str, no: &'static str| match v {
-            Some(true) => out.push(yes),
-            Some(false) => out.push(no),
-            None => {}
-        };
-        flag(self.read_only, "read-only", "may write");
-        flag(self.destructive, "destructive", "not destructive");
-        flag(self.idempotent, "idempotent", "not idempotent");
-        flag(self.open_world, "open-world", "closed-world");
-        out.join(", ")
-    }
-}
+/// authority: grants decide, whatever a tool says of itself. The kernel's
+/// type, so a parked call's request can carry them to approvals.
+pub type ToolAnnotations = libos_kernel::ipc::ToolHints;
 
 /// A tool whose schema and behaviour come from outside libos.
 pub struct DynamicTool {
@@ -232,6 +204,11 @@ impl fmt::Debug for DynamicCall {
 impl DynamicCall {
     fn invocation(&self) -> Invocation<'_> {
         Invocation { tool: &self.tool.name, args: &self.args, canonical: &self.canonical }
+    }
+
+    /// Its tool's display-only hints.
+    pub(crate) fn annotations(&self) -> &ToolAnnotations {
+        &self.tool.annotations
     }
 
     /// Runs the call through its handler.

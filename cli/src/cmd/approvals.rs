@@ -24,6 +24,9 @@ fn pretty_args(args: &str) -> Vec<String> {
     }
 }
 
+/// How a parked tool's own hints are introduced wherever a request is shown.
+pub const HINTS_LABEL: &str = "hints (the server's claims, not authority)";
+
 /// What a request asks, on one line, escaped: a question's newlines show as `\n`.
 fn what(r: &Request) -> String {
     let text = match &r.kind {
@@ -64,6 +67,9 @@ pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
         outln!("\nrequest {} · pid {} ({}) · {}", r.id, r.pid, one_line(&r.image), r.created_at.to_rfc3339());
         outln!("  goal: {}", clip(&r.goal, 200));
         outln!("  asks: {}", what(r));
+        if let Some(h) = &r.hints {
+            outln!("  {HINTS_LABEL}: {}", one_line(&h.label()));
+        }
         outln!("  call: {}", one_line(&r.tool));
         for line in pretty_args(&r.args) {
             outln!("    {line}");

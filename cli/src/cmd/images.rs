@@ -70,7 +70,7 @@ fn show(i: &Image, registry: Option<&libos_tools::Registry>) {
             .filter_map(|e| e.dynamic().map(|d| (e, d)))
             .map(|(e, d)| {
                 let needs: Vec<String> = d.needs().iter().map(|(r, right)| format!("{right} {r}")).collect();
-                vec![d.name().to_string(), needs.join(", "), hints(d.annotations()), clip(&e.spec().description, 60)]
+                vec![d.name().to_string(), needs.join(", "), d.annotations().label(), clip(&e.spec().description, 60)]
             })
             .collect();
         if !rows.is_empty() {
@@ -81,15 +81,4 @@ fn show(i: &Image, registry: Option<&libos_tools::Registry>) {
     }
     outln!();
     outln!("{}", block(i.source.trim_end()));
-}
-
-/// A tool's hints and title, for people: `title "Echo"; read-only, open-world`, or `-`.
-pub fn hints(a: &libos_tools::ToolAnnotations) -> String {
-    let summary = a.summary();
-    match (&a.title, summary.is_empty()) {
-        (Some(t), true) => format!("title {t:?}"),
-        (Some(t), false) => format!("title {t:?}; {summary}"),
-        (None, true) => "-".to_string(),
-        (None, false) => summary,
-    }
 }

@@ -4,6 +4,7 @@ pub mod approvals;
 pub mod audit;
 pub mod caps;
 pub mod demo;
+pub mod demo_mcp;
 pub mod images;
 pub mod init;
 pub mod kill;

@@ -10,6 +10,7 @@ mod e2e;
 mod errors;
 mod http;
 mod mcp;
+mod mcp_approval;
 mod mcp_run;
 mod nodes;
 mod parking;

@@ -10,7 +10,7 @@ use pretty_assertions::assert_eq;
 use crate::support::Env;
 
 /// One HTTP/1.1 request; returns the status and the body.
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+pub(crate) fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(stream, "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{auth}content-length: 0\r\nconnection: close\r\n\r\n")
@@ -23,7 +23,10 @@ fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, Stri
 }
 
 /// `libos serve --addr 127.0.0.1:0 EXTRA` on the env's store, and its output lines.
-fn serve(env: &Env, extra: &[&str]) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
+pub(crate) fn serve(
+    env: &Env,
+    extra: &[&str],
+) -> (std::process::Child, std::io::Lines<BufReader<std::process::ChildStdout>>) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("libos"))
         .current_dir(env.dir.path())
         .env("LIBOS_DB", env.db())

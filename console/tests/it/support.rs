@@ -106,7 +106,7 @@ impl Server {
     /// A process parked on approving a write of `report.txt`.
     pub fn parked_on_approval(&self, goal: &str) -> Pid {
         self.spawn(goal);
-        let ask = Action::Ask { resource: Resource::fs("report.txt"), right: Right::Write };
+        let ask = Action::Ask { resource: Resource::fs("report.txt"), right: Right::Write, hints: None };
         self.quantum("write_file", r#"{"content":"v1","path":"report.txt"}"#, ask)
     }
 

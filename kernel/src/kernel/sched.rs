@@ -257,7 +257,10 @@ impl Kernel {
                 // transition the row read by the lease check.
                 Ok(apply_read(tx, &leased, event, now)?.0)
             };
-            let park = |on: WaitOn, request: Option<RequestKind>| -> Result<ProcState, KernelError> {
+            let park = |on: WaitOn,
+                        request: Option<RequestKind>,
+                        hints: Option<&crate::ipc::ToolHints>|
+             -> Result<ProcState, KernelError> {
                 let detail = match &request {
                     Some(RequestKind::Approval { resource, right }) => {
                         format!("parked: {right} {resource} asks for approval")
@@ -271,6 +274,7 @@ impl Kernel {
                         let id = tx.insert_request(
                             pid,
                             &kind,
+                            hints,
                             &commit.call.tool,
                             &commit.call.args,
                             &record.args_sha256,
@@ -297,13 +301,14 @@ impl Kernel {
             };
             let state = match &commit.action {
                 Action::Done { result, next } => finish(result, next)?,
-                Action::Ask { resource, right } => park(
+                Action::Ask { resource, right, hints } => park(
                     WaitOn::Human(crate::ids::RequestId(0)),
                     Some(RequestKind::Approval { resource: resource.clone(), right: *right }),
+                    hints.as_ref(),
                 )?,
                 Action::Syscall(call) => match syscalls::execute(tx, &leased, call, now)? {
                     SyscallOutcome::Done(result) => finish(&result, &Next::Continue)?,
-                    SyscallOutcome::Park(on, request) => park(on, request)?,
+                    SyscallOutcome::Park(on, request) => park(on, request, None)?,
                 },
             };
             Ok(CommitReceipt { state })

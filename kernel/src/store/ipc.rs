@@ -6,7 +6,7 @@ use crate::actor::Actor;
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
 use crate::ids::{AuditSeq, MsgId, Pid, RequestId};
-use crate::ipc::{Message, MessageFilter, MessageKind, NewMessage, Request, RequestKind, RequestStatus};
+use crate::ipc::{Message, MessageFilter, MessageKind, NewMessage, Request, RequestKind, RequestStatus, ToolHints};
 use crate::quantum::ToolCallRecord;
 use crate::time::Timestamp;
 
@@ -24,7 +24,43 @@ pub(crate) struct ParkedCall {
 }
 
 const REQUEST_COLUMNS: &str = "r.id, r.pid, p.image_name, p.goal, r.kind, r.tool, r.args, r.args_sha256, r.resource, \
-     r.wanted, r.question, r.status, r.answer, r.decided_by, r.decided_at, r.created_at, r.audit_seq";
+     r.wanted, r.question, r.status, r.answer, r.decided_by, r.decided_at, r.created_at, r.audit_seq, r.hints";
+
+/// Hints as stored: a JSON object of the fields given (`title`,
+/// `read_only`, `destructive`, `idempotent`, `open_world`).
+fn hints_text(h: &ToolHints) -> String {
+    let mut o = serde_json::Map::new();
+    if let Some(t) = &h.title {
+        o.insert("title".into(), t.clone().into());
+    }
+    for (key, v) in [
+        ("read_only", h.read_only),
+        ("destructive", h.destructive),
+        ("idempotent", h.idempotent),
+        ("open_world", h.open_world),
+    ] {
+        if let Some(v) = v {
+            o.insert(key.into(), v.into());
+        }
+    }
+    serde_json::Value::Object(o).to_string()
+}
+
+/// Stored hints back; `None` for text that is not such an object (they
+/// are display only, so an unreadable value hides them rather than
+/// making the request unreadable).
+fn hints_of(text: &str) -> Option<ToolHints> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let o = v.as_object()?;
+    let flag = |k: &str| o.get(k).and_then(serde_json::Value::as_bool);
+    Some(ToolHints {
+        title: o.get("title").and_then(serde_json::Value::as_str).map(str::to_string),
+        read_only: flag("read_only"),
+        destructive: flag("destructive"),
+        idempotent: flag("idempotent"),
+        open_world: flag("open_world"),
+    })
+}
 
 fn request_from_row(r: &Row<'_, '_>) -> Result<(Request, AuditSeq), KernelError> {
     let id: i64 = r.get(0)?;
@@ -69,6 +105,7 @@ fn request_from_row(r: &Row<'_, '_>) -> Result<(Request, AuditSeq), KernelError>
             args: r.get(6)?,
             args_sha256: r.get(7)?,
             kind,
+            hints: r.get::<Option<&str>>(17)?.and_then(hints_of),
             status,
             created_at: Timestamp(r.get(15)?),
             decided,
@@ -165,12 +202,14 @@ impl Tx<'_> {
         Ok(found)
     }
 
-    /// Opens a request for the call `pid` is about to park on.
+    /// Opens a request for the call `pid` is about to park on, with what
+    /// its tool says of itself (`hints`, display only).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert_request(
         &self,
         pid: Pid,
         kind: &RequestKind,
+        hints: Option<&ToolHints>,
         tool: &str,
         args: &str,
         args_sha256: &str,
@@ -183,9 +222,10 @@ impl Tx<'_> {
             }
             RequestKind::Question { text } => ("question", None, None, Some(text.as_str())),
         };
+        let hints = hints.filter(|h| !h.is_empty()).map(hints_text);
         let id = self.one(
             "INSERT INTO requests (pid, kind, tool, args, args_sha256, audit_seq, resource, wanted, question, \
-             status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING id",
+             hints, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?) RETURNING id",
             &[
                 &pid.get(),
                 &tag,
@@ -196,6 +236,7 @@ impl Tx<'_> {
                 &resource,
                 &wanted,
                 &question,
+                &hints,
                 &now.micros(),
             ],
             |r| r.get(0),

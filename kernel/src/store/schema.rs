@@ -244,6 +244,12 @@ CREATE TABLE views (
 CREATE INDEX processes_backoff ON processes (ready_at) WHERE state = 'runnable' AND ready_at IS NOT NULL;
 CREATE INDEX processes_leases ON processes (lease_expires) WHERE state = 'running';
 "#,
+    // 7: what a parked tool says of itself (an MCP tool's annotations, as a
+    // JSON object), shown on its approval request; display only, never
+    // part of the request's binding to the audit chain.
+    r#"
+ALTER TABLE requests ADD COLUMN hints TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -185,7 +185,7 @@ fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again(bac
     let pid = spawn(kernel, "g");
     let args = r#"{"content":"x","path":"a"}"#;
     let mut ask = commit("write_file", args, Next::Continue);
-    ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write };
+    ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write, hints: None };
     kernel.commit_quantum(&lease_one(kernel), &ask).unwrap();
     let request = kernel.pending().unwrap().remove(0).id;
     kernel.decide(request, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator()).unwrap();
@@ -213,7 +213,7 @@ fn an_approval_lifts_the_ask_of_its_own_need_and_no_other(backend: Backend) {
     let pid = spawn(kernel, "g");
     kernel.grant(pid, &GrantSpec::parse("write fs:** ask").unwrap(), &Actor::operator()).unwrap();
     let mut ask = commit("write_file", r#"{"content":"x","path":"a"}"#, Next::Continue);
-    ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write };
+    ask.action = libos_kernel::Action::Ask { resource: Resource::fs("a"), right: Right::Write, hints: None };
     kernel.commit_quantum(&lease_one(kernel), &ask).unwrap();
     let request = kernel.pending().unwrap().remove(0).id;
     kernel.decide(request, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator()).unwrap();
@@ -228,6 +228,40 @@ fn an_approval_lifts_the_ask_of_its_own_need_and_no_other(backend: Backend) {
         kernel.authorize(pid, &needs, Some((&a, Right::Write))).unwrap().effect
     };
     assert_eq!([effect(&["a"]), effect(&["b"]), effect(&["a", "b"])], [Effect::Allow, Effect::Ask, Effect::Ask]);
+}
+
+/// Issue 15: a parked call's hints (what its tool says of itself) are kept
+/// on its request for display, and are not part of what the approval binds
+/// to: the decision and the resumed call are exactly as without them.
+fn a_parked_calls_hints_are_shown_on_its_request_and_bind_nothing(backend: Backend) {
+    use libos_kernel::caps::{Resource, ResourceKind, Right};
+    use libos_kernel::ipc::ToolHints;
+    let store = kernel_on(backend);
+    let kernel = &store.kernel;
+    spawn(kernel, "g");
+    let hints = ToolHints {
+        title: Some("Wipe\u{1b}[2J".to_string()),
+        read_only: Some(false),
+        destructive: Some(true),
+        idempotent: None,
+        open_world: Some(true),
+    };
+    let resource = Resource::new(ResourceKind::Mcp, "wiper/wipe");
+    let mut ask = commit("wiper__wipe", r#"{"label":"x"}"#, Next::Continue);
+    ask.action =
+        libos_kernel::Action::Ask { resource: resource.clone(), right: Right::Exec, hints: Some(hints.clone()) };
+    kernel.commit_quantum(&lease_one(kernel), &ask).unwrap();
+    let request = kernel.pending().unwrap().remove(0);
+    assert_eq!(
+        (request.tool.as_str(), request.args.as_str(), request.hints.as_ref()),
+        ("wiper__wipe", r#"{"label":"x"}"#, Some(&hints))
+    );
+    let decided = kernel.decide(request.id, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator());
+    assert_eq!(decided.unwrap().request.hints, Some(hints));
+    let resumed = lease_one(kernel).resume.expect("the approved call is resumed");
+    assert_eq!(resumed.binding, libos_kernel::Binding::Intact { resource, right: Right::Exec });
+    assert_eq!((resumed.call.tool.as_str(), resumed.call.args.as_str()), ("wiper__wipe", r#"{"label":"x"}"#));
+    assert_eq!(kernel.audit_verify(None).unwrap().broken, None);
 }
 
 fn a_result_holding_a_nul_character_commits(backend: Backend) {
@@ -257,6 +291,7 @@ libos_kernel::on_both_stores!(sync:
     an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown,
     an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again,
     an_approval_lifts_the_ask_of_its_own_need_and_no_other,
+    a_parked_calls_hints_are_shown_on_its_request_and_bind_nothing,
 );
 
 /// PostgreSQL only: a lease claim picks its rows, then waits a short while
