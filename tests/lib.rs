@@ -102,6 +102,8 @@ struct State {
     replies: VecDeque<Reply>,
     fallback: Option<Reply>,
     requests: Vec<Request>,
+    /// The answer to `GET /props` (llama.cpp's): none is a 404.
+    props: Option<serde_json::Value>,
 }
 
 /// The mock server. Dropping it stops accepting.
@@ -135,6 +137,14 @@ impl MockServer {
     /// Once the queue is empty, answer every request with `reply`.
     pub fn always(&self, reply: Reply) {
         self.state.lock().expect("mock state").fallback = Some(reply);
+    }
+
+    /// Answers `GET /props` as llama.cpp's server does, with a slot of
+    /// `n_ctx` tokens (otherwise it is a 404, as on other servers). Probes
+    /// are neither queued replies nor recorded requests.
+    pub fn llama_props(&self, n_ctx: u64) {
+        self.state.lock().expect("mock state").props =
+            Some(serde_json::json!({"default_generation_settings": {"n_ctx": n_ctx}, "total_slots": 1}));
     }
 
     /// `http://127.0.0.1:PORT/v1`.
@@ -175,9 +185,23 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
     let body = serde_json::from_slice(&buf[header_end..header_end + len]).unwrap_or(serde_json::Value::Null);
     let reply = {
         let mut st = state.lock().expect("mock state");
-        st.requests.push(Request { line, headers, body });
-        st.replies.pop_front().or_else(|| st.fallback.clone()).unwrap_or_else(|| Reply::status(500, "no more replies"))
+        if line.starts_with("GET /props ") {
+            match st.props.clone() {
+                Some(v) => Reply::ok(v),
+                None => Reply::status(404, r#"{"error": {"message": "not found"}}"#),
+            }
+        } else {
+            st.requests.push(Request { line, headers, body });
+            st.replies
+                .pop_front()
+                .or_else(|| st.fallback.clone())
+                .unwrap_or_else(|| Reply::status(500, "no more replies"))
+        }
     };
+    answer(stream, reply).await;
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, reply: Reply) {
     match reply {
         Reply::Http { status, headers, body, delay } => {
             tokio::time::sleep(delay).await;

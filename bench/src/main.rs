@@ -42,6 +42,7 @@ impl ChatModel for InstantModel {
             }],
             usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
             raw: "{}".into(),
+            info: Default::default(),
         })
     }
 }
@@ -184,6 +185,7 @@ impl ChatModel for WriterModel {
             }],
             usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
             raw: "{}".into(),
+            info: Default::default(),
         })
     }
 }
@@ -333,6 +335,7 @@ impl ChatModel for Fixed {
             }],
             usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
             raw: "{}".into(),
+            info: Default::default(),
         })
     }
 }
@@ -474,13 +477,9 @@ async fn mock_model(latency: Duration) -> anyhow::Result<(libos_tests::MockServe
     let server = MockServer::start(Vec::new()).await;
     server.always(Reply::tool_call("now", serde_json::json!({})).delayed(latency));
     let model = OpenAiModel::new(OpenAiConfig {
-        profile: "default".into(),
-        base_url: server.base_url(),
-        api_key: libos_runtime::model::openai::ApiKey::None,
-        model: "mock".into(),
         timeout: Duration::from_secs(30),
         retry: RetryPolicy::default(),
-        limits: Default::default(),
+        ..OpenAiConfig::new("default", &server.base_url(), "mock")
     })?;
     Ok((server, ModelRouter::default().with_override(Arc::new(model))))
 }

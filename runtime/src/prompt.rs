@@ -1,5 +1,7 @@
 //! Building a quantum's request from the image, the process, its memory
-//! and its transcript, within the image's token budget.
+//! and its transcript, within a token budget: the image's, or less where
+//! the model's context window (less its output reservation and the tools'
+//! definitions) is smaller, or after the server said the prompt overflowed.
 //!
 //! Layout:
 //! 1. system: the image's prompt and who the process is;
@@ -87,8 +89,8 @@ pub fn build(
     inbox: &InboxSummary,
     call_index: u64,
     quantum: u64,
+    budget: u64,
 ) -> ChatRequest {
-    let budget = u64::from(image.context.token_budget);
     let tools: Vec<&str> = image.tools.iter().map(|t| t.as_str()).collect();
     let system = format!(
         "{}\n\nYou are process {}{} running image `{}` {}. Your tools: {}. Call exactly one tool per turn.",
@@ -103,7 +105,19 @@ pub fn build(
     for m in &inbox.interrupts {
         user.push_str(&format!("INTERRUPT {}\n\n", m.render()));
     }
-    user.push_str(&format!("Goal: {}", process.goal));
+    // A goal larger than half the budget is cut, with a notice (a small
+    // model's context may be smaller than a goal a person pasted).
+    let max_goal = (budget / 2 * 4) as usize;
+    if process.goal.len() > max_goal {
+        let kept = cut(&process.goal, max_goal);
+        user.push_str(&format!(
+            "Goal: {kept}\n[... the goal was cut to fit the model's context: {} bytes, {} shown]",
+            process.goal.len(),
+            kept.len()
+        ));
+    } else {
+        user.push_str(&format!("Goal: {}", process.goal));
+    }
 
     // Pinned memory: whole objects within a quarter of the budget.
     let mut left_out = Vec::new();

@@ -244,6 +244,13 @@ CREATE TABLE views (
 CREATE INDEX processes_backoff ON processes (ready_at) WHERE state = 'runnable' AND ready_at IS NOT NULL;
 CREATE INDEX processes_leases ON processes (lease_expires) WHERE state = 'running';
 "#,
+    // 7: how each model call was made: its call mode, the settings sent
+    // besides the conversation, and why the answer ended.
+    r#"
+ALTER TABLE model_calls ADD COLUMN call_mode TEXT;
+ALTER TABLE model_calls ADD COLUMN finish_reason TEXT;
+ALTER TABLE model_calls ADD COLUMN sent TEXT;
+"#,
 ];
 
 /// The schema version this build writes.
