@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
         println!("grants:  {}", one_line(&grants));
         println!("budget:  {}", i.budget);
         println!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
+        println!("model:   {}", one_line(&describe_profile(&config, &i.model)));
         println!();
         println!("{}", block(i.source.trim_end()));
         return Ok(());
@@ -39,4 +40,22 @@ pub fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
         .collect();
     println!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows));
     Ok(())
+}
+
+/// What a profile sends, as `images show` prints it.
+fn describe_profile(config: &libos_runtime::Config, name: &str) -> String {
+    match config.profiles.get(name) {
+        None => format!("`{name}` is not configured (define [models.{name}] in libos.toml, or run with --script FILE)"),
+        Some(libos_runtime::Profile::Scripted { script, .. }) => format!("`{name}`: scripted, {}", script.display()),
+        Some(libos_runtime::Profile::OpenAi(c)) => format!(
+            "`{name}`: {} at {} · call_mode {} · {} · context_window {} · timeout_s {} · max_failures {}",
+            c.model,
+            c.base_url,
+            c.call_mode.map_or("asked of the server", |m| m.as_str()),
+            c.sampling.describe(),
+            c.context_window.map_or_else(|| "asked of the server".to_string(), |w| w.to_string()),
+            c.timeout.as_secs(),
+            c.max_failures
+        ),
+    }
 }
