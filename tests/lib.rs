@@ -2,7 +2,8 @@
 //! server on 127.0.0.1:0 that plays a queue of canned replies and records
 //! every request. It speaks just enough HTTP/1.1 (one request per
 //! connection) to also send what a real server should never send: truncated
-//! bodies, hangs and resets.
+//! bodies, hangs and resets. And [`llama`]: a real llama.cpp server with
+//! a real small model, installed from PyPI into a cached virtual environment.
 
 // Test fixture code: a failure to bind or a poisoned lock is a broken test, so it panics.
 #![allow(clippy::expect_used)]
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+pub mod llama;
 
 /// One canned reply.
 #[derive(Debug, Clone)]

@@ -26,6 +26,9 @@ use libos_kernel::{CompactTurn, InboxSummary, Outcome, ProcessInfo, RecentHistor
 
 use crate::model::{ChatMessage, ChatRequest, RawToolCall, RequestMeta};
 
+/// Identical turns in a row after which the prompt says so.
+pub const REPEAT_NOTICE: usize = 2;
+
 /// Older turns shown as one compacted line each, at most.
 pub const COMPACT_LINES: usize = 40;
 
@@ -212,6 +215,24 @@ pub fn build(
             }],
         });
         messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content: result });
+    }
+    // A model that repeats itself (small ones do) is told so: the same
+    // call with the same result, several turns in a row.
+    let repeats = history
+        .full
+        .iter()
+        .rev()
+        .take_while(|e| {
+            history.full.last().is_some_and(|l| {
+                l.call.tool == e.call.tool && l.call.args == e.call.args && l.result.content == e.result.content
+            })
+        })
+        .count();
+    if repeats >= REPEAT_NOTICE {
+        messages.push(ChatMessage::User(format!(
+            "You made the same call {repeats} times in a row with the same result. Do not repeat it: take the next \
+             step of the goal, or call `exit` with the result if the goal is met."
+        )));
     }
     let waiting = inbox.unread.saturating_sub(inbox.interrupts.len() as u64);
     if waiting > 0 {

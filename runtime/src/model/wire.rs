@@ -277,7 +277,7 @@ pub fn response_format(specs: &[libos_tools::ToolSpec]) -> (Vec<u8>, Vec<(String
     let mut branches = Vec::with_capacity(specs.len());
     for t in specs {
         let args = match unsupported_keyword(&t.parameters) {
-            None => t.parameters.to_string(),
+            None => ordered_schema(&t.parameters),
             Some(k) => {
                 loosened.push((t.name.as_str().to_string(), k));
                 r#"{"type":"object"}"#.to_string()
@@ -296,6 +296,31 @@ pub fn response_format(specs: &[libos_tools::ToolSpec]) -> (Vec<u8>, Vec<(String
         branches.join(",")
     );
     (body.into_bytes(), loosened)
+}
+
+/// An argument schema as JSON with its `properties` in the order of its
+/// `required` list (the optional ones after): decoders generate properties
+/// in the order given, and a model writes `path` before `content` far
+/// more reliably than in the alphabetical order of a JSON map.
+fn ordered_schema(schema: &Value) -> String {
+    let Value::Object(obj) = schema else { return schema.to_string() };
+    let Some(Value::Object(props)) = obj.get("properties") else { return schema.to_string() };
+    let required: Vec<&str> = obj
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut names: Vec<&str> = required.iter().copied().filter(|n| props.contains_key(*n)).collect();
+    names.extend(props.keys().map(String::as_str).filter(|n| !required.contains(n)));
+    let props: Vec<String> = names
+        .iter()
+        .filter_map(|n| props.get(*n).map(|v| format!("{}:{v}", Value::String((*n).to_string()))))
+        .collect();
+    let mut parts = vec![format!("\"properties\":{{{}}}", props.join(","))];
+    parts.extend(
+        obj.iter().filter(|(k, _)| *k != "properties").map(|(k, v)| format!("{}:{v}", Value::String(k.clone()))),
+    );
+    format!("{{{}}}", parts.join(","))
 }
 
 /// The tools as `schema` and `text` modes describe them in the system
