@@ -334,3 +334,27 @@ async fn until_idle_returns_when_only_backing_off_processes_remain() {
     assert_eq!((summary.quanta, summary.backing_off), (1, true));
     assert!(matches!(w.state(), ProcState::Runnable { not_before: Some(_) }), "{:?}", w.state());
 }
+
+/// A dynamic tool's schema may use keywords a server's grammar converter
+/// does not take: in the union its arguments are only "an object" (and
+/// are validated in full after the answer), the other tools keep theirs.
+#[test]
+fn a_schema_with_keywords_grammars_lack_is_loosened_in_the_union() {
+    let tagger = libos_tools::ToolSpec {
+        name: libos_tools::ToolName::new("tag").unwrap(),
+        description: "Tag things.".into(),
+        parameters: json!({"type": "object", "patternProperties": {"^t": {"type": "string"}}}),
+    };
+    let exit = libos_tools::Registry::builtin().table(&[libos_tools::ToolName::builtin("exit")]).unwrap().specs();
+    let table = libos_runtime::ToolTable::new(exit.into_iter().chain([tagger]).collect());
+    assert_eq!(table.loosened(), [("tag".to_string(), "patternProperties".to_string())]);
+    let format: Value = serde_json::from_slice(table.response_format()).unwrap();
+    let args: Vec<Value> = format["json_schema"]["schema"]["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["properties"]["args"]["required"].clone())
+        .collect();
+    assert_eq!(args, [json!(["result"]), Value::Null]);
+    assert_eq!(format["json_schema"]["schema"]["anyOf"][1]["properties"]["args"], json!({"type": "object"}));
+}
