@@ -2,7 +2,8 @@
 //! server on 127.0.0.1:0 that plays a queue of canned replies and records
 //! every request. It speaks just enough HTTP/1.1 (one request per
 //! connection) to also send what a real server should never send: truncated
-//! bodies, hangs and resets.
+//! bodies, hangs and resets. And [`llama`]: a real llama.cpp server with
+//! a real small model, installed from PyPI into a cached virtual environment.
 
 // Test fixture code: a failure to bind or a poisoned lock is a broken test, so it panics.
 #![allow(clippy::expect_used)]
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+pub mod llama;
 
 /// One canned reply.
 #[derive(Debug, Clone)]
@@ -104,6 +107,8 @@ struct State {
     replies: VecDeque<Reply>,
     fallback: Option<Reply>,
     requests: Vec<Request>,
+    /// The answer to `GET /props` (llama.cpp's): none is a 404.
+    props: Option<serde_json::Value>,
 }
 
 /// The mock server. Dropping it stops accepting.
@@ -137,6 +142,14 @@ impl MockServer {
     /// Once the queue is empty, answer every request with `reply`.
     pub fn always(&self, reply: Reply) {
         self.state.lock().expect("mock state").fallback = Some(reply);
+    }
+
+    /// Answers `GET /props` as llama.cpp's server does, with a slot of
+    /// `n_ctx` tokens (otherwise it is a 404, as on other servers). Probes
+    /// are neither queued replies nor recorded requests.
+    pub fn llama_props(&self, n_ctx: u64) {
+        self.state.lock().expect("mock state").props =
+            Some(serde_json::json!({"default_generation_settings": {"n_ctx": n_ctx}, "total_slots": 1}));
     }
 
     /// `http://127.0.0.1:PORT/v1`.
@@ -177,9 +190,23 @@ async fn serve(mut stream: tokio::net::TcpStream, state: Arc<Mutex<State>>) {
     let body = serde_json::from_slice(&buf[header_end..header_end + len]).unwrap_or(serde_json::Value::Null);
     let reply = {
         let mut st = state.lock().expect("mock state");
-        st.requests.push(Request { line, headers, body });
-        st.replies.pop_front().or_else(|| st.fallback.clone()).unwrap_or_else(|| Reply::status(500, "no more replies"))
+        if line.starts_with("GET /props ") {
+            match st.props.clone() {
+                Some(v) => Reply::ok(v),
+                None => Reply::status(404, r#"{"error": {"message": "not found"}}"#),
+            }
+        } else {
+            st.requests.push(Request { line, headers, body });
+            st.replies
+                .pop_front()
+                .or_else(|| st.fallback.clone())
+                .unwrap_or_else(|| Reply::status(500, "no more replies"))
+        }
     };
+    answer(stream, reply).await;
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, reply: Reply) {
     match reply {
         Reply::Http { status, headers, body, delay } => {
             tokio::time::sleep(delay).await;

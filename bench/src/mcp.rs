@@ -63,6 +63,7 @@ impl ChatModel for Caller {
             }],
             usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
             raw: "{}".into(),
+            info: Default::default(),
         })
     }
 }

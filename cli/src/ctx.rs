@@ -138,6 +138,32 @@ fn router(config: &Config, script: Option<&Path>) -> anyhow::Result<ModelRouter>
     })
 }
 
+/// What to say when `profile` names no configured model (and no script
+/// stands in for every profile): one line naming what to set.
+pub fn missing_model(config: &Config, profile: &str, image: &str) -> Option<String> {
+    if config.profiles.contains_key(profile) {
+        return None;
+    }
+    Some(format!(
+        "no model configured for image `{image}`: define [models.{profile}] in {}{}, or pass --script FILE",
+        config.file.as_deref().unwrap_or(Path::new("libos.toml")).display(),
+        if profile == "default" { ", set OPENAI_BASE_URL (a local server) or LIBOS_MODEL" } else { "" }
+    ))
+}
+
+/// Refuses to start a scheduler (no `--script`) when a live process's
+/// image names a model profile that is not configured: its quanta could
+/// only fail.
+pub fn check_models(kernel: &Kernel, config: &Config, catalog: &ImageSet) -> anyhow::Result<()> {
+    for p in kernel.processes(libos_kernel::ProcessFilter::Live)? {
+        let Ok(image) = catalog.get(&p.image) else { continue };
+        if let Some(why) = missing_model(config, &image.model, &image.name) {
+            return Err(UsageError(format!("{why} (pid {} needs it)", p.pid)).into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs a scheduler on `kernel` until idle (or until `shutdown`).
 pub async fn run_scheduler(
     kernel: &Kernel,
@@ -218,6 +244,11 @@ pub fn report_summary(summary: &RunSummary) {
         summary.cancelled,
         summary.finished.len()
     );
+    if summary.backing_off {
+        eprintln!(
+            "libos: stopped with processes backing off after model errors (see `libos ps`, `libos logs PID`); `libos run` tries them again"
+        );
+    }
 }
 
 /// Resolves once Ctrl-C (or SIGTERM) arrives.

@@ -200,6 +200,9 @@ pub fn model_call(c: &ModelCallRow) -> Value {
         "latency_ms": c.record.latency.as_secs_f64() * 1000.0,
         "outcome": c.record.outcome.as_str(),
         "error": c.record.error,
+        "call_mode": c.record.detail.call_mode,
+        "finish_reason": c.record.detail.finish_reason,
+        "sent": c.record.detail.sent.as_deref().map(json_text),
     })
 }
 

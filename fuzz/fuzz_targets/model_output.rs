@@ -22,7 +22,7 @@ fn response(data: &[u8]) -> Option<ChatResponse> {
         RawToolCall { id: String::new(), name: name.to_string(), arguments: args.to_string() }
     };
     let mut resp =
-        ChatResponse { model: String::new(), content: None, tool_calls: Vec::new(), usage: None, raw: String::new() };
+        ChatResponse { model: String::new(), content: None, tool_calls: Vec::new(), usage: None, raw: String::new(), info: Default::default() };
     match shape % 3 {
         0 => resp.tool_calls.push(call(&text)),
         1 => resp.tool_calls = text.split('\u{1}').map(call).collect(),

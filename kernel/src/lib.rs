@@ -51,8 +51,9 @@ pub use kernel::Kernel;
 pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BYTES, Outlook, QuantumEnd, Verdict};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
-    Action, ApprovedCall, Binding, CompactTurn, EffectIntent, InboxSummary, Lease, ModelCallOutcome, ModelCallRecord,
-    ModelCallRow, Next, QuantumCommit, RecentHistory, TokenUsage, ToolCallRecord, ToolResultRecord, TranscriptEntry,
+    Action, ApprovedCall, Binding, CallDetail, CompactTurn, EffectIntent, InboxSummary, Lease, ModelCallOutcome,
+    ModelCallRecord, ModelCallRow, Next, QuantumCommit, RecentHistory, TokenUsage, ToolCallRecord, ToolResultRecord,
+    TranscriptEntry,
 };
 pub use state::{FailureKind, ProcState, WaitOn};
 pub use store::{OpenMode, StoreLocation, schema_version};

@@ -138,6 +138,20 @@ pub struct ModelCallRecord {
     pub outcome: ModelCallOutcome,
     /// Why it was rejected or failed.
     pub error: Option<String>,
+    /// How the call was made and how the answer ended.
+    pub detail: CallDetail,
+}
+
+/// How a model call was made and how its answer ended, as the client
+/// reported it (all empty for models that are not HTTP endpoints).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallDetail {
+    /// The call mode: `native`, `schema` or `text`.
+    pub call_mode: Option<String>,
+    /// Why the answer ended (`stop`, `length`, `tool_calls`, ...).
+    pub finish_reason: Option<String>,
+    /// The settings sent besides the conversation (JSON text).
+    pub sent: Option<String>,
 }
 
 /// A stored model call.

@@ -9,6 +9,12 @@
 //! api_key_env = "OPENAI_API_KEY"     # the key is read from this variable, never stored
 //! timeout_s = 120
 //! max_retries = 4
+//! call_mode = "native"               # native | schema | text (default: asked of the server)
+//! max_tokens = 1024                  # the answer's limit (default 1024)
+//! temperature = 0.2                  # also top_p, seed, stop = ["..."]
+//! context_window = 8192              # tokens per slot (default: asked of the server)
+//! max_failures = 5                   # consecutive failed quanta on one error that end a process
+//! extra_body = { top_k = 40 }        # sent verbatim, merged last
 //!
 //! [models.local]
 //! kind = "scripted"                  # plays a script file instead of calling an endpoint
@@ -41,6 +47,7 @@ use crate::model::ChatModel;
 use crate::model::openai::{ApiKey, OpenAiConfig, OpenAiModel};
 use crate::model::retry::RetryPolicy;
 use crate::model::scripted::{Script, ScriptedModel};
+use crate::model::settings::{CallMode, Sampling};
 
 /// The default base URL when only a key or model is given.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -92,6 +99,24 @@ struct ProfileToml {
     /// USD per million output tokens.
     #[serde(default)]
     price_out: Option<f64>,
+    #[serde(default)]
+    call_mode: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    seed: Option<i64>,
+    #[serde(default)]
+    stop: Option<Vec<String>>,
+    #[serde(default)]
+    context_window: Option<u64>,
+    #[serde(default)]
+    max_failures: Option<u32>,
+    #[serde(default)]
+    extra_body: Option<toml::Table>,
 }
 
 /// What a profile's tokens cost, in USD per million (so a token costs that
@@ -112,7 +137,9 @@ impl Price {
 }
 
 /// A model profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// A configuration holds a handful of profiles: boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Profile {
     /// An OpenAI-compatible endpoint.
     OpenAi(OpenAiConfig),
@@ -259,7 +286,7 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
     let err = |m: String| format!("config {origin}: models.{name}: {m}");
     match p.kind.as_deref().unwrap_or("openai") {
         "openai" => {
-            let model = p.model.ok_or_else(|| err("`model` is required".to_string()))?;
+            let model = p.model.clone().ok_or_else(|| err("`model` is required".to_string()))?;
             // The key stays in the environment until a request needs it.
             let api_key = match &p.api_key_env {
                 Some(var) => {
@@ -269,14 +296,34 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
                 None => key_from_env(env),
             };
             let defaults = RetryPolicy::default();
+            let call_mode = match p.call_mode.as_deref() {
+                None => None,
+                Some(m) => Some(
+                    CallMode::parse(m)
+                        .ok_or_else(|| err(format!("call_mode `{m}` is not one of native, schema, text")))?,
+                ),
+            };
+            let sampling = sampling(&p).map_err(err)?;
+            if let Some(w) = p.context_window
+                && w <= u64::from(sampling.max_tokens)
+            {
+                return Err(err(format!(
+                    "context_window ({w}) must be larger than max_tokens ({}), which it reserves for the answer",
+                    sampling.max_tokens
+                )));
+            }
             Ok(Profile::OpenAi(OpenAiConfig {
                 profile: name.to_string(),
-                base_url: p.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+                base_url: p.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
                 api_key,
                 model,
                 timeout: Duration::from_secs(p.timeout_s.unwrap_or(120).max(1)),
                 retry: RetryPolicy { max_retries: p.max_retries.unwrap_or(defaults.max_retries), ..defaults },
                 limits: crate::model::capacity::Limits { rpm: p.rpm, tpm: p.tpm },
+                call_mode,
+                sampling,
+                context_window: p.context_window,
+                max_failures: p.max_failures.unwrap_or(crate::model::DEFAULT_MAX_FAILURES).max(1),
             }))
         }
         "scripted" => {
@@ -285,6 +332,39 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
         }
         other => Err(err(format!("unknown kind `{other}` (expected openai or scripted)"))),
     }
+}
+
+/// A profile's sampling settings, checked.
+fn sampling(p: &ProfileToml) -> Result<Sampling, String> {
+    let max_tokens = p.max_tokens.unwrap_or(crate::model::settings::DEFAULT_MAX_TOKENS);
+    if max_tokens == 0 {
+        return Err("max_tokens must be at least 1".to_string());
+    }
+    if let Some(t) = p.temperature
+        && !(t.is_finite() && (0.0..=2.0).contains(&t))
+    {
+        return Err(format!("temperature {t} is not between 0 and 2"));
+    }
+    if let Some(t) = p.top_p
+        && !(t.is_finite() && t > 0.0 && t <= 1.0)
+    {
+        return Err(format!("top_p {t} is not in (0, 1]"));
+    }
+    let extra_body = match &p.extra_body {
+        None => serde_json::Map::new(),
+        Some(table) => match serde_json::to_value(table) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => return Err("extra_body cannot be sent as JSON".to_string()),
+        },
+    };
+    Ok(Sampling {
+        max_tokens,
+        temperature: p.temperature,
+        top_p: p.top_p,
+        seed: p.seed,
+        stop: p.stop.clone().unwrap_or_default(),
+        extra_body,
+    })
 }
 
 fn key_from_env(env: Env<'_>) -> ApiKey {
@@ -300,14 +380,11 @@ fn default_from_env(env: Env<'_>) -> Option<Profile> {
     if base_url.is_none() && model.is_none() {
         return None;
     }
+    let base_url = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    let model = model.unwrap_or_else(|| "gpt-4o-mini".to_string());
     Some(Profile::OpenAi(OpenAiConfig {
-        profile: "default".to_string(),
-        base_url: base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
         api_key: key_from_env(env),
-        model: model.unwrap_or_else(|| "gpt-4o-mini".to_string()),
-        timeout: Duration::from_secs(120),
-        retry: RetryPolicy::default(),
-        limits: crate::model::capacity::Limits::default(),
+        ..OpenAiConfig::new("default", &base_url, &model)
     }))
 }
 

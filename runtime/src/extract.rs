@@ -1,6 +1,11 @@
 //! Finding exactly one tool call in a model's answer: native `tool_calls`
 //! first, then a JSON object in the text (`{"tool": ..., "args": {...}}`,
 //! `{"name": ..., "arguments": ...}`, possibly in a code fence).
+//!
+//! Only an object shaped as a call counts: both keys of one of the two
+//! shapes, and besides them at most `id` and `type`. An object that merely
+//! has a `name` (a tool's schema echoed back, `{"name", "description",
+//! "parameters"}`) is not a call.
 
 use libos_tools::{RejectReason, ToolName};
 
@@ -88,9 +93,13 @@ fn error_offset(newlines: &[usize], start: usize, e: &serde_json::Error) -> usiz
 
 fn call_from_json(v: &serde_json::Value, id: &str) -> Option<RawToolCall> {
     let obj = v.as_object()?;
-    let name = obj.get("tool").or_else(|| obj.get("name"))?.as_str()?;
-    let args = obj.get("args").or_else(|| obj.get("arguments"));
-    let arguments = match args {
+    let (name_key, args_key) = if obj.contains_key("tool") { ("tool", "args") } else { ("name", "arguments") };
+    let shaped = obj.keys().all(|k| k == name_key || k == args_key || k == "id" || k == "type");
+    if !shaped || !obj.contains_key(args_key) {
+        return None;
+    }
+    let name = obj.get(name_key)?.as_str()?;
+    let arguments = match obj.get(args_key) {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),

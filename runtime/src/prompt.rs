@@ -1,5 +1,7 @@
 //! Building a quantum's request from the image, the process, its memory
-//! and its transcript, within the image's token budget.
+//! and its transcript, within a token budget: the image's, or less where
+//! the model's context window (less its output reservation and the tools'
+//! definitions) is smaller, or after the server said the prompt overflowed.
 //!
 //! Layout:
 //! 1. system: the image's prompt and who the process is;
@@ -23,6 +25,9 @@ use libos_kernel::memory::Object;
 use libos_kernel::{CompactTurn, InboxSummary, Outcome, ProcessInfo, RecentHistory, TranscriptEntry};
 
 use crate::model::{ChatMessage, ChatRequest, RawToolCall, RequestMeta};
+
+/// Identical turns in a row after which the prompt says so.
+pub const REPEAT_NOTICE: usize = 2;
 
 /// Older turns shown as one compacted line each, at most.
 pub const COMPACT_LINES: usize = 40;
@@ -87,8 +92,8 @@ pub fn build(
     inbox: &InboxSummary,
     call_index: u64,
     quantum: u64,
+    budget: u64,
 ) -> ChatRequest {
-    let budget = u64::from(image.context.token_budget);
     let tools: Vec<&str> = image.tools.iter().map(|t| t.as_str()).collect();
     let system = format!(
         "{}\n\nYou are process {}{} running image `{}` {}. Your tools: {}. Call exactly one tool per turn.",
@@ -103,7 +108,19 @@ pub fn build(
     for m in &inbox.interrupts {
         user.push_str(&format!("INTERRUPT {}\n\n", m.render()));
     }
-    user.push_str(&format!("Goal: {}", process.goal));
+    // A goal larger than half the budget is cut, with a notice (a small
+    // model's context may be smaller than a goal a person pasted).
+    let max_goal = (budget / 2 * 4) as usize;
+    if process.goal.len() > max_goal {
+        let kept = cut(&process.goal, max_goal);
+        user.push_str(&format!(
+            "Goal: {kept}\n[... the goal was cut to fit the model's context: {} bytes, {} shown]",
+            process.goal.len(),
+            kept.len()
+        ));
+    } else {
+        user.push_str(&format!("Goal: {}", process.goal));
+    }
 
     // Pinned memory: whole objects within a quarter of the budget.
     let mut left_out = Vec::new();
@@ -198,6 +215,24 @@ pub fn build(
             }],
         });
         messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content: result });
+    }
+    // A model that repeats itself (small ones do) is told so: the same
+    // call with the same result, several turns in a row.
+    let repeats = history
+        .full
+        .iter()
+        .rev()
+        .take_while(|e| {
+            history.full.last().is_some_and(|l| {
+                l.call.tool == e.call.tool && l.call.args == e.call.args && l.result.content == e.result.content
+            })
+        })
+        .count();
+    if repeats >= REPEAT_NOTICE {
+        messages.push(ChatMessage::User(format!(
+            "You made the same call {repeats} times in a row with the same result. Do not repeat it: take the next \
+             step of the goal, or call `exit` with the result if the goal is met."
+        )));
     }
     let waiting = inbox.unread.saturating_sub(inbox.interrupts.len() as u64);
     if waiting > 0 {

@@ -35,13 +35,13 @@ use libos_kernel::budget::{Dimension, amounts};
 use libos_kernel::caps::{Decision, Effect, Resource, Right};
 use libos_kernel::syscall::{Check, SpawnImage, Syscall};
 use libos_kernel::{
-    Action, ApprovedCall, Binding, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
+    Action, ApprovedCall, Binding, CallDetail, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
     ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{
-    Caller, Dispatch, Invocation, OperatorHeaders, Refusal, Registry, RejectReason, ToolCall, ToolContext, ToolHandler,
-    ToolOutput, ToolSet, Workspace,
+    Caller, Dispatch, Invocation, OperatorHeaders, Refusal, Registry, ToolCall, ToolContext, ToolHandler, ToolOutput,
+    ToolSet, Workspace,
 };
 use tracing::Instrument;
 
@@ -49,7 +49,7 @@ use crate::config::ModelRouter;
 use crate::extract;
 use crate::images::{ImageCache, ImageLoadError};
 use crate::model::wire::request_digest;
-use crate::model::{ChatMessage, ChatResponse, ModelError};
+use crate::model::{CallInfo, ChatMessage, ChatResponse, ModelError, Window};
 use crate::netgate::GrantGate;
 use crate::prompt;
 
@@ -142,16 +142,22 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     };
     let window = image.context.transcript_window as usize;
     let history = kernel.recent_history(lease.pid, window, prompt::COMPACT_LINES)?;
-    let mut request = prompt::build(
-        &image,
-        process,
-        &history,
-        &lease.pinned,
-        tools.table.clone(),
-        &lease.inbox,
-        process.usage.model_calls,
-        lease.quantum,
-    );
+    let win = model.window().await;
+    let mut budget = fit_budget(u64::from(image.context.token_budget), &win, &tools.table);
+    let build = |budget: u64| {
+        prompt::build(
+            &image,
+            process,
+            &history,
+            &lease.pinned,
+            tools.table.clone(),
+            &lease.inbox,
+            process.usage.model_calls,
+            lease.quantum,
+            budget,
+        )
+    };
+    let mut request = build(budget);
     let seen: Vec<_> = lease.inbox.interrupts.iter().map(|m| m.id).collect();
     let fallback_id = format!("call_{}_{}", lease.pid, lease.quantum);
 
@@ -159,7 +165,10 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     let tokens_in_left = process.budget.remaining(&used, &process.held_for_children()).get(Dimension::TokensIn);
     let mut spent_in = 0u64;
     let mut last_reason = String::new();
-    for attempt in 0..=env.policy.max_repairs {
+    let mut attempt = 0u32;
+    let mut repairs = 0u32;
+    let mut shrinks = 0u32;
+    while repairs <= env.policy.max_repairs {
         request.meta.call_index = process.usage.model_calls + u64::from(attempt);
         let (digest, bytes) = request_digest(&request);
         // Reserve the prompt's input tokens before the call: a call the
@@ -178,29 +187,86 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         let latency = started.elapsed();
         let price = env.models.price(&image.model);
         let record =
-            |response: String, content: Option<String>, model_name: String, usage: TokenUsage| ModelCallRecord {
-                cost_micros: price.map_or(0, |p| p.cost_micros(usage.input, usage.output)),
-                attempt,
-                profile: model.profile().to_string(),
-                model: model_name,
-                request_digest: digest.clone(),
-                request_bytes: bytes,
-                response,
-                rationale: content,
-                usage,
-                latency,
-                outcome: ModelCallOutcome::Ok,
-                error: None,
+            |response: String, content: Option<String>, model_name: String, usage: TokenUsage, info: &CallInfo| {
+                ModelCallRecord {
+                    cost_micros: price.map_or(0, |p| p.cost_micros(usage.input, usage.output)),
+                    attempt,
+                    profile: model.profile().to_string(),
+                    model: model_name,
+                    request_digest: digest.clone(),
+                    request_bytes: bytes,
+                    response,
+                    rationale: content,
+                    usage,
+                    latency,
+                    outcome: ModelCallOutcome::Ok,
+                    error: None,
+                    detail: CallDetail {
+                        call_mode: info.mode.map(|m| m.as_str().to_string()),
+                        finish_reason: info.finish_reason.clone(),
+                        sent: info.sent.clone(),
+                    },
+                }
             };
+        // Attempts the client retried are part of the transcript too.
+        let retried = |info: &CallInfo| -> Result<(), KernelError> {
+            for why in &info.retried {
+                let mut m = record(String::new(), None, String::new(), TokenUsage::default(), info);
+                m.outcome = ModelCallOutcome::Error;
+                m.error = Some(format!("{RETRIED}{why}"));
+                m.detail.finish_reason = None;
+                kernel.record_attempt(lease, &m)?;
+            }
+            Ok(())
+        };
         let resp = match answer {
-            Ok(r) => r,
+            Ok(r) => {
+                retried(&r.info)?;
+                r
+            }
+            Err(ModelError::ContextOverflow { message, limit, info })
+                if shrinks < MAX_SHRINKS && budget > MIN_BUDGET =>
+            {
+                // Not a failure: the next attempt sends a smaller, more compacted prompt.
+                retried(&info)?;
+                let mut m = record(message.clone(), None, String::new(), TokenUsage::default(), &info);
+                m.outcome = ModelCallOutcome::Error;
+                m.error = Some(format!("{SHRUNK}{message}"));
+                kernel.record_attempt(lease, &m)?;
+                let refit =
+                    limit.map_or(budget, |l| fit_budget(budget, &Window { context: Some(l), ..win }, &tools.table));
+                budget = refit.min(budget / 2).max(MIN_BUDGET);
+                tracing::info!(budget, "the prompt overflowed the model's context; shrinking it");
+                request = build(budget);
+                shrinks += 1;
+                continue;
+            }
             Err(e) => {
-                let mut m = record(e.to_string(), None, String::new(), TokenUsage::default());
+                let info = match &e {
+                    ModelError::Transient { info, .. } | ModelError::ContextOverflow { info, .. } => {
+                        retried(info)?;
+                        (**info).clone()
+                    }
+                    ModelError::Fatal(_) => CallInfo::default(),
+                };
+                let mut m = record(e.to_string(), None, String::new(), TokenUsage::default(), &info);
                 m.outcome = ModelCallOutcome::Error;
                 m.error = Some(e.to_string());
                 let end = match &e {
-                    ModelError::Transient { retry_after, .. } => {
-                        QuantumEnd::Backoff(retry_after.unwrap_or_default().max(env.policy.backoff))
+                    ModelError::Transient { .. } | ModelError::ContextOverflow { .. } => {
+                        let streak = failure_streak(kernel, lease, &e.to_string())? + 1;
+                        if streak >= win.max_failures {
+                            QuantumEnd::Fail {
+                                kind: FailureKind::ModelError,
+                                error: format!("{streak} quanta in a row failed on the same model error; last: {e}"),
+                            }
+                        } else {
+                            let after = match &e {
+                                ModelError::Transient { retry_after, .. } => *retry_after,
+                                _ => None,
+                            };
+                            QuantumEnd::Backoff(after.unwrap_or_default().max(env.policy.backoff))
+                        }
                     }
                     ModelError::Fatal(msg) => QuantumEnd::Fail { kind: FailureKind::ModelError, error: msg.clone() },
                 };
@@ -218,21 +284,28 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             },
         };
         spent_in += usage.input;
-        let mut m = record(resp.raw.clone(), resp.content.clone(), resp.model.clone(), usage);
+        let mut m = record(resp.raw.clone(), resp.content.clone(), resp.model.clone(), usage, &resp.info);
         let parsed = extract::one_call(&resp, tools.set.names(), &fallback_id).and_then(|found| {
             ToolCall::parse(&found.call.name, &found.call.arguments, &tools.set).map(|call| (found, call))
         });
         let (found, call) = match parsed {
             Ok(ok) => ok,
             Err(reason) => {
-                let text = reason.to_string();
+                let cut_off = resp.info.finish_reason.as_deref() == Some("length");
+                let text = if cut_off {
+                    format!("the answer was cut off at max_tokens ({}) before it was complete; {reason}", win.output)
+                } else {
+                    reason.to_string()
+                };
                 m.outcome = ModelCallOutcome::Rejected;
                 m.error = Some(text.clone());
                 let (tool, raw) = offending(&resp);
                 kernel.record_rejection(lease, &m, tool.as_deref(), raw.as_deref(), &text)?;
                 tracing::info!(attempt, "model output rejected: {}", libos_kernel::text::escape_line(&text));
-                push_repair(&mut request.messages, &resp, &reason);
+                push_repair(&mut request.messages, &resp, &text);
                 last_reason = text;
+                attempt += 1;
+                repairs += 1;
                 continue;
             }
         };
@@ -249,6 +322,62 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         FailureKind::InvalidOutput,
         format!("model output was rejected {} times in a row; last: {last_reason}", env.policy.max_repairs + 1),
     )
+}
+
+/// How the error of a retried attempt begins.
+const RETRIED: &str = "retried: ";
+
+/// How the error of a prompt the server found too large begins.
+const SHRUNK: &str = "prompt over the model's context, sent smaller: ";
+
+/// Whether a recorded model call is an attempt of the client (retried, or
+/// a prompt sent again smaller) rather than a call of the process: such
+/// rows are not charged, and a replay skips them.
+pub fn is_attempt(m: &ModelCallRecord) -> bool {
+    m.outcome == ModelCallOutcome::Error
+        && m.error.as_deref().is_some_and(|e| e.starts_with(RETRIED) || e.starts_with(SHRUNK))
+}
+
+/// Times a quantum sends a smaller prompt after a context overflow.
+const MAX_SHRINKS: u32 = 3;
+
+/// The smallest prompt budget a shrink goes down to.
+const MIN_BUDGET: u64 = 256;
+
+/// The prompt's token budget: the image's, or what the model's context
+/// leaves after the answer's reservation, the tools' definitions and a
+/// margin for the chat template, counted in estimated tokens (the server's
+/// reported prompt tokens calibrate the estimate).
+fn fit_budget(image_budget: u64, win: &Window, table: &crate::model::ToolTable) -> u64 {
+    let Some(context) = win.context else { return image_budget };
+    let margin = context / 16 + 32;
+    let room = context.saturating_sub(win.output).saturating_sub(margin);
+    let ratio = if win.ratio.is_finite() && win.ratio > 0.0 { win.ratio } else { 1.0 };
+    let room = (room as f64 / ratio) as u64;
+    let tools = estimate_tokens(table.json().len().max(table.described().len()));
+    image_budget.min(room.saturating_sub(tools)).max(MIN_BUDGET.min(image_budget))
+}
+
+/// How many of the process's latest quanta before this one ended on this
+/// same model error (retry counts aside), none in between succeeding.
+fn failure_streak(kernel: &Kernel, lease: &Lease, error: &str) -> Result<u32, KernelError> {
+    let key = |e: &str| e.split(" (attempts: ").next().unwrap_or(e).to_string();
+    let error = key(error);
+    let calls = kernel.model_calls(lease.pid)?;
+    let mut last: std::collections::BTreeMap<u64, &libos_kernel::ModelCallRow> = std::collections::BTreeMap::new();
+    for c in calls.iter().filter(|c| c.quantum < lease.quantum) {
+        last.insert(c.quantum, c);
+    }
+    let mut streak = 0;
+    for c in last.values().rev() {
+        let same =
+            c.record.outcome == ModelCallOutcome::Error && c.record.error.as_deref().map(key) == Some(error.clone());
+        if !same {
+            break;
+        }
+        streak += 1;
+    }
+    Ok(streak)
 }
 
 /// Re-dispatches a call a human approved, exactly as it was parked and as
@@ -457,7 +586,7 @@ fn offending(resp: &ChatResponse) -> (Option<String>, Option<String>) {
 
 /// Appends the rejected answer and the error to the conversation, so the
 /// model sees what it said and why it was refused.
-fn push_repair(messages: &mut Vec<ChatMessage>, resp: &ChatResponse, reason: &RejectReason) {
+fn push_repair(messages: &mut Vec<ChatMessage>, resp: &ChatResponse, reason: &str) {
     let note = format!("error: {reason}. Reply again with exactly one valid tool call.");
     if resp.tool_calls.is_empty() {
         messages.push(ChatMessage::Assistant { content: resp.content.clone(), tool_calls: Vec::new() });

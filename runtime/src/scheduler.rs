@@ -72,6 +72,9 @@ pub struct RunSummary {
     pub finished: Vec<(Pid, ProcState)>,
     /// Processes recovered from expired leases at start.
     pub recovered: Vec<Pid>,
+    /// An `until_idle` run stopped with processes backing off (after a
+    /// model error) rather than waiting for their next try.
+    pub backing_off: bool,
 }
 
 /// What a quantum task returns.
@@ -258,16 +261,18 @@ impl Scheduler {
             // A lapsed foreign lease is due a moment after its expiry.
             let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
             run.deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
-            // Idle: nothing runnable, nothing in flight here or under
+            // Idle: nothing runnable now, nothing in flight here or under
             // another scheduler's lease, nothing left to give back.
             // Parked processes, sleepers included, stay parked for the
-            // next scheduler.
+            // next scheduler; so do processes backing off after a model
+            // error (waiting out a dead endpoint is not "until idle").
             if self.config.until_idle
                 && run.inflight.is_empty()
                 && run.abandoned.is_empty()
-                && !outlook.runnable
+                && !outlook.runnable_now
                 && outlook.leased_elsewhere.is_none()
             {
+                run.summary.backing_off = outlook.runnable;
                 return Ok(Step::Stop);
             }
         }

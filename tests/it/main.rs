@@ -11,6 +11,7 @@ mod example;
 mod fairness;
 mod memory;
 mod parking;
+mod real_model;
 mod schedulers;
 mod security;
 mod world;

@@ -24,7 +24,7 @@ pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
             tools.stop().await;
             (tools.catalog.get(name)?.clone(), Some(tools))
         };
-        show(&i, tools.as_ref().map(|t| &t.registry));
+        show(&i, tools.as_ref().map(|t| &t.registry), &config);
         return Ok(());
     }
     let rows = images
@@ -44,7 +44,7 @@ pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn show(i: &Image, registry: Option<&libos_tools::Registry>) {
+fn show(i: &Image, registry: Option<&libos_tools::Registry>, config: &libos_runtime::Config) {
     // Images come from directories anyone with write access filled: escaped like model text.
     outln!("{}", one_line(&format!("image {} {} · model profile `{}`", i.name, i.version, i.model)));
     outln!("{}", block(&i.description));
@@ -62,6 +62,7 @@ fn show(i: &Image, registry: Option<&libos_tools::Registry>) {
     outln!("grants:  {}", one_line(&grants));
     outln!("budget:  {}", i.budget);
     outln!("context: token_budget={} transcript_window={}", i.context.token_budget, i.context.transcript_window);
+    outln!("model:   {}", one_line(&describe_profile(config, &i.model)));
     if let Some(registry) = registry {
         let rows: Vec<Vec<String>> = i
             .tools
@@ -81,4 +82,22 @@ fn show(i: &Image, registry: Option<&libos_tools::Registry>) {
     }
     outln!();
     outln!("{}", block(i.source.trim_end()));
+}
+
+/// What a profile sends, as `images show` prints it.
+fn describe_profile(config: &libos_runtime::Config, name: &str) -> String {
+    match config.profiles.get(name) {
+        None => format!("`{name}` is not configured (define [models.{name}] in libos.toml, or run with --script FILE)"),
+        Some(libos_runtime::Profile::Scripted { script, .. }) => format!("`{name}`: scripted, {}", script.display()),
+        Some(libos_runtime::Profile::OpenAi(c)) => format!(
+            "`{name}`: {} at {} · call_mode {} · {} · context_window {} · timeout_s {} · max_failures {}",
+            c.model,
+            c.base_url,
+            c.call_mode.map_or("asked of the server", |m| m.as_str()),
+            c.sampling.describe(),
+            c.context_window.map_or_else(|| "asked of the server".to_string(), |w| w.to_string()),
+            c.timeout.as_secs(),
+            c.max_failures
+        ),
+    }
 }

@@ -60,6 +60,18 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
             ),
             None => outln!("quantum {n}"),
         }
+        // How the call was made and how its answer ended (HTTP models only).
+        if let Some(c) = head
+            && (c.record.detail.call_mode.is_some() || c.record.detail.sent.is_some())
+        {
+            let d = &c.record.detail;
+            outln!(
+                "  mode {} · finish {} · sent {}",
+                one_line(d.call_mode.as_deref().unwrap_or("?")),
+                one_line(d.finish_reason.as_deref().unwrap_or("-")),
+                one_line(d.sent.as_deref().unwrap_or("-"))
+            );
+        }
         for c in &q.calls {
             match c.record.outcome {
                 ModelCallOutcome::Ok => {}

@@ -11,7 +11,11 @@ use crate::ctx::{self, Ctx};
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let kernel = ctx.open(OpenMode::Create)?;
-    let loaded = ctx::load_run(&config, ctx.images(&config)?, args.sched.script.as_deref())?;
+    let images = ctx.images(&config)?;
+    if args.sched.script.is_none() {
+        ctx::check_models(&kernel, &config, &images)?;
+    }
+    let loaded = ctx::load_run(&config, images, args.sched.script.as_deref())?;
     let poll = Duration::from_millis(args.poll_ms);
     if !args.until_idle {
         eprintln!("libos: scheduler running on {} (Ctrl-C stops it cleanly)", ctx.store_name());

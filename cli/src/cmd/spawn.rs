@@ -29,12 +29,28 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     for assignment in args.budget.iter().flat_map(|b| b.split(',')).map(str::trim).filter(|a| !a.is_empty()) {
         budget.set_from(assignment).map_err(UsageError)?;
     }
+    // A process no model can run: refused when it would run now, and
+    // named when it is left for a later `libos run` (which may bring --script).
+    let missing = args.sched.script.is_none().then(|| ctx::missing_model(&config, &image.model, &image.name)).flatten();
+    if let Some(why) = &missing
+        && args.run
+    {
+        return Err(UsageError(why.clone()).into());
+    }
     let kernel = ctx.open(OpenMode::Create)?;
     let pid = spawn_with_budget(&kernel, image, &args.goal, workspace, args.priority, &extra, budget)?;
     outln!("{pid}");
+    if let Some(why) = missing {
+        eprintln!("libos: warning: {why}; `libos run` refuses to start until then");
+    }
     if args.run {
         let loaded = ctx::load_run(&config, images, args.sched.script.as_deref())?;
-        ctx::run_scheduler(&kernel, loaded, &args.sched, Duration::from_millis(20), true, ctx::interrupted()).await?;
+        let summary =
+            ctx::run_scheduler(&kernel, loaded, &args.sched, Duration::from_millis(20), true, ctx::interrupted())
+                .await?;
+        if summary.backing_off {
+            ctx::report_summary(&summary);
+        }
         let p = kernel.process(pid)?;
         match &p.state {
             ProcState::Exited { code, result } => outln!("pid {pid} exited({code}): {}", block(result)),

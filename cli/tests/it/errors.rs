@@ -116,17 +116,28 @@ fn a_truncated_audit_log_is_caught_by_the_head_the_operator_kept() {
     );
 }
 
+/// Issue 16: with no model configured, `run --until-idle` failed the
+/// process and exited 0. Now `spawn --run` and `run` refuse with one line
+/// naming what to set; a plain `spawn` says so and leaves the process for
+/// a `run` that brings a model (or `--script`).
 #[test]
-fn no_model_configured_fails_the_process_with_a_hint() {
+fn no_model_configured_is_refused_at_spawn_and_run_with_what_to_set() {
     let env = Env::new();
-    env.ok(&["spawn", "assistant", "--goal", "x"]);
-    env.ok(&["run", "--until-idle"]);
-    let ps: serde_json::Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
-    assert_eq!(ps[0]["state_detail"]["kind"], "model_error");
+    let why = "no model configured for image `assistant`: define [models.default] in libos.toml, set \
+               OPENAI_BASE_URL (a local server) or LIBOS_MODEL, or pass --script FILE";
+    check(&env, &["spawn", "assistant", "--goal", "x", "--run"], 2, &format!("libos: error: {why}"));
+    let out = env.cmd(&["spawn", "assistant", "--goal", "x"]).output().unwrap();
     assert_eq!(
-        ps[0]["state_detail"]["error"],
-        "no model profile `default`: define [models.default] in libos.toml, set OPENAI_BASE_URL or LIBOS_MODEL, or run with --script FILE"
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string()
+        ),
+        (Some(0), "1\n".to_string(), format!("libos: warning: {why}; `libos run` refuses to start until then\n"))
     );
+    check(&env, &["run", "--until-idle"], 2, &format!("libos: error: {why} (pid 1 needs it)"));
+    let ps: serde_json::Value = serde_json::from_str(&env.ok(&["ps", "--json"])).unwrap();
+    assert_eq!(ps[0]["state"], "runnable");
 }
 
 #[test]

@@ -93,6 +93,7 @@ impl Server {
                 latency: Duration::from_millis(1),
                 outcome: ModelCallOutcome::Ok,
                 error: None,
+                detail: Default::default(),
             }),
             call: ToolCallRecord { call_id: "c1".into(), tool: tool.into(), args: args.into(), rationale: None },
             checks: Vec::new(),

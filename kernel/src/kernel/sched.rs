@@ -174,6 +174,16 @@ impl Kernel {
         })
     }
 
+    /// Records a model call attempt that got no answer and was retried (a
+    /// timeout, a 5xx), so the transcript shows it; nothing is charged.
+    pub fn record_attempt(&self, lease: &Lease, model_call: &ModelCallRecord) -> Result<(), KernelError> {
+        self.write(|tx| {
+            check_lease(tx, lease)?;
+            tx.insert_model_call(lease.pid, lease.quantum, model_call, Timestamp::now())?;
+            Ok(())
+        })
+    }
+
     /// Writes the intent record of an external effect. After this, a crash
     /// before [`Kernel::commit_quantum`] leaves an explicit unknown outcome.
     pub fn begin_effect(&self, lease: &Lease, intent: &EffectIntent) -> Result<(), KernelError> {
@@ -346,6 +356,7 @@ impl Kernel {
             let now = Timestamp::now();
             check_lease(tx, lease)?;
             apply(tx, lease.pid, Some(lease.generation), Event::Release, now)?;
+            tx.refund_quantum(lease.pid, lease.quantum)?;
             Ok(())
         })
     }
@@ -386,6 +397,7 @@ impl Kernel {
             let mut out = Vec::new();
             for p in tx.expired_leases(now)? {
                 apply(tx, p.pid, Some(p.generation), Event::LeaseExpired, now)?;
+                tx.refund_quantum(p.pid, p.usage.quanta)?;
                 out.push(p.pid);
             }
             Ok(out)
@@ -402,6 +414,7 @@ impl Kernel {
         self.read(|tx| {
             Ok(Outlook {
                 runnable: tx.any_runnable()?,
+                runnable_now: tx.any_runnable_now(Timestamp::now())?,
                 next_ready: tx.next_ready_at()?,
                 next_timer: tx.next_timer()?,
                 leased_elsewhere: if foreign { tx.next_foreign_expiry(owner)? } else { None },
@@ -415,6 +428,8 @@ impl Kernel {
 pub struct Outlook {
     /// Some process is runnable (due now or after a backoff).
     pub runnable: bool,
+    /// Some process is runnable now (not backing off).
+    pub runnable_now: bool,
     /// The earliest backoff deadline among runnable processes.
     pub next_ready: Option<Timestamp>,
     /// The earliest sleep deadline among waiting processes.

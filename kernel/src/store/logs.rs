@@ -8,8 +8,8 @@ use crate::audit::Outcome;
 use crate::error::{KernelError, StoreError};
 use crate::ids::{AuditSeq, ModelCallId, Pid};
 use crate::quantum::{
-    CompactTurn, ModelCallOutcome, ModelCallRecord, ModelCallRow, RecentHistory, TokenUsage, ToolCallRecord,
-    ToolResultRecord, TranscriptEntry,
+    CallDetail, CompactTurn, ModelCallOutcome, ModelCallRecord, ModelCallRow, RecentHistory, TokenUsage,
+    ToolCallRecord, ToolResultRecord, TranscriptEntry,
 };
 use crate::time::Timestamp;
 
@@ -41,6 +41,7 @@ fn model_call_from_row(r: &Row<'_, '_>) -> Result<ModelCallRow, KernelError> {
                 _ => ModelCallOutcome::Error,
             },
             error: r.get(16)?,
+            detail: CallDetail { call_mode: r.get(18)?, finish_reason: r.get(19)?, sent: r.get(20)? },
         },
     })
 }
@@ -75,7 +76,8 @@ impl Tx<'_> {
         let id: i64 = self.one(
             "INSERT INTO model_calls (pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
              response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, \
-             cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             cost_micros, call_mode, finish_reason, sent) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             &[
                 &pid.get(),
                 &(quantum as i64),
@@ -94,6 +96,9 @@ impl Tx<'_> {
                 &m.outcome.as_str(),
                 &m.error,
                 &(m.cost_micros as i64),
+                &m.detail.call_mode,
+                &m.detail.finish_reason,
+                &m.detail.sent,
             ],
             |r| r.get(0),
         )?;
@@ -104,8 +109,8 @@ impl Tx<'_> {
     pub(crate) fn model_calls(&self, pid: Pid) -> Result<Vec<ModelCallRow>, KernelError> {
         self.rows(
             "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
-             rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros \
-             FROM model_calls WHERE pid = ? ORDER BY id",
+             rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros, \
+             call_mode, finish_reason, sent FROM model_calls WHERE pid = ? ORDER BY id",
             &[&pid.get()],
             model_call_from_row,
         )

@@ -348,6 +348,29 @@ impl Tx<'_> {
     }
 
     /// Whether any process is runnable at all (due now or later).
+    /// Takes back the quantum `quantum` of `pid` from its count if it never
+    /// reached the model nor dispatched anything (it was interrupted before):
+    /// such a quantum costs nothing against the `quanta` budget.
+    pub(crate) fn refund_quantum(&self, pid: Pid, quantum: u64) -> Result<(), KernelError> {
+        let q = quantum as i64;
+        self.exec(
+            "UPDATE processes SET quanta = quanta - 1 WHERE pid = ? AND quanta = ? \
+             AND NOT EXISTS (SELECT 1 FROM model_calls WHERE pid = ? AND quantum = ?) \
+             AND NOT EXISTS (SELECT 1 FROM transcript WHERE pid = ? AND quantum = ?)",
+            &[&pid.get(), &q, &pid.get(), &q, &pid.get(), &q],
+        )?;
+        Ok(())
+    }
+
+    /// Whether some process is runnable now (not backing off).
+    pub(crate) fn any_runnable_now(&self, now: Timestamp) -> Result<bool, KernelError> {
+        self.one(
+            "SELECT EXISTS (SELECT 1 FROM processes WHERE state = 'runnable' AND (ready_at IS NULL OR ready_at <= ?))",
+            &[&now.micros()],
+            |r| r.get(0),
+        )
+    }
+
     pub(crate) fn any_runnable(&self) -> Result<bool, KernelError> {
         self.one("SELECT EXISTS (SELECT 1 FROM processes WHERE state = 'runnable')", &[], |r| r.get(0))
     }

@@ -250,6 +250,13 @@ CREATE INDEX processes_leases ON processes (lease_expires) WHERE state = 'runnin
     r#"
 ALTER TABLE requests ADD COLUMN hints TEXT;
 "#,
+    // 8: how each model call was made: its call mode, the settings sent
+    // besides the conversation, and why the answer ended.
+    r#"
+ALTER TABLE model_calls ADD COLUMN call_mode TEXT;
+ALTER TABLE model_calls ADD COLUMN finish_reason TEXT;
+ALTER TABLE model_calls ADD COLUMN sent TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -77,6 +77,7 @@ pub fn model_call() -> ModelCallRecord {
         latency: Duration::from_millis(1),
         outcome: ModelCallOutcome::Ok,
         error: None,
+        detail: Default::default(),
     }
 }
 

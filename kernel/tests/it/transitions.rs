@@ -318,3 +318,24 @@ fn a_lease_claim_that_gives_way_to_a_long_writer_is_retried() {
     });
     holder.unwrap();
 }
+
+/// Issue 16: a quantum given back before it reached the model (the
+/// scheduler shut down) counted against the `quanta` budget; now it does
+/// not, while one that made a model call still does.
+#[test]
+fn a_quantum_given_back_before_the_model_is_not_counted() {
+    let s = kernel_on(Backend::Sqlite);
+    let kernel = &s.kernel;
+    let pid = spawn(kernel, "g");
+    let lease = lease_one(kernel);
+    assert_eq!(kernel.process(pid).unwrap().usage.quanta, 1);
+    kernel.release(&lease).unwrap();
+    assert_eq!(kernel.process(pid).unwrap().usage.quanta, 0);
+    let lease = lease_one(kernel);
+    assert_eq!(lease.quantum, 1, "the number is used again");
+    let mut m = model_call();
+    m.outcome = libos_kernel::ModelCallOutcome::Error;
+    kernel.record_attempt(&lease, &m).unwrap();
+    kernel.release(&lease).unwrap();
+    assert_eq!(kernel.process(pid).unwrap().usage.quanta, 1);
+}

@@ -10,6 +10,7 @@ pub mod openai;
 pub mod replay;
 pub mod retry;
 pub mod scripted;
+pub mod settings;
 pub mod wire;
 
 use std::time::Duration;
@@ -73,18 +74,41 @@ pub struct RequestMeta {
 pub struct ToolTable {
     specs: Vec<ToolSpec>,
     json: Vec<u8>,
+    response_format: Vec<u8>,
+    loosened: Vec<(String, String)>,
+    described: String,
 }
 
 impl ToolTable {
     /// A table of these tools, in this order.
     pub fn new(specs: Vec<ToolSpec>) -> ToolTable {
         let json = wire::tools_json(&specs);
-        ToolTable { specs, json }
+        let (response_format, loosened) = wire::response_format(&specs);
+        let described = wire::describe_tools(&specs);
+        ToolTable { specs, json, response_format, loosened, described }
     }
 
     /// The `tools` array as JSON.
     pub fn json(&self) -> &[u8] {
         &self.json
+    }
+
+    /// The `response_format` of `schema` mode: one `{tool, args}` per tool.
+    pub fn response_format(&self) -> &[u8] {
+        &self.response_format
+    }
+
+    /// Tools whose argument schemas use a keyword constrained decoders do
+    /// not support, with that keyword: in `schema` mode their `args` are
+    /// only constrained to an object, and validated after the answer.
+    pub fn loosened(&self) -> &[(String, String)] {
+        &self.loosened
+    }
+
+    /// The tools and the answer format, as `schema` and `text` modes put
+    /// them in the system message.
+    pub fn described(&self) -> &str {
+        &self.described
     }
 }
 
@@ -123,8 +147,22 @@ pub struct ReportedUsage {
     pub output: u64,
 }
 
+/// How a call was made, for the record: what the client sent and what the
+/// server said about the answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallInfo {
+    /// The call mode the request used (none: not an HTTP model).
+    pub mode: Option<settings::CallMode>,
+    /// Why the answer ended (`stop`, `length`, `tool_calls`, ...), as reported.
+    pub finish_reason: Option<String>,
+    /// The settings sent besides the conversation (JSON: mode, max_tokens, sampling, extra_body).
+    pub sent: Option<String>,
+    /// Earlier attempts of this call that failed and were retried, each its error.
+    pub retried: Vec<String>,
+}
+
 /// A model's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatResponse {
     /// Model name as reported.
     pub model: String,
@@ -136,6 +174,8 @@ pub struct ChatResponse {
     pub usage: Option<ReportedUsage>,
     /// The message as received (JSON text), for the record.
     pub raw: String,
+    /// How the call was made.
+    pub info: CallInfo,
 }
 
 /// A model call that produced no response.
@@ -150,17 +190,52 @@ pub enum ModelError {
         attempts: u32,
         /// The server's last `Retry-After`, if any.
         retry_after: Option<Duration>,
+        /// How the call was made (the earlier attempts' errors among it).
+        info: Box<CallInfo>,
+    },
+    /// The prompt does not fit the server's context: the next attempt
+    /// must send a smaller one.
+    #[error("the prompt does not fit the model's context: {message}")]
+    ContextOverflow {
+        /// The server's words.
+        message: String,
+        /// The context size the server named, if it did.
+        limit: Option<u64>,
+        /// How the call was made.
+        info: Box<CallInfo>,
     },
     /// Will not work by retrying (bad request, authentication, script exhausted).
     #[error("{0}")]
     Fatal(String),
 }
 
+/// What the quantum must know of a model to size its prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Window {
+    /// Tokens of the server's context (per slot), if known.
+    pub context: Option<u64>,
+    /// Tokens reserved for the answer (`max_tokens`).
+    pub output: u64,
+    /// Real tokens per estimated token (bytes / 4), learned from the
+    /// server's reported prompt tokens (1.0 until it reported any).
+    pub ratio: f64,
+    /// Consecutive failed quanta on the same error that end the process.
+    pub max_failures: u32,
+}
+
+/// The default of [`Window::max_failures`].
+pub const DEFAULT_MAX_FAILURES: u32 = 5;
+
 /// A chat model. Implementations must be cheap to share across tasks.
 #[async_trait]
 pub trait ChatModel: Send + Sync {
     /// The profile name it was configured under (recorded with each call).
     fn profile(&self) -> &str;
+
+    /// The model's context window and output reservation.
+    async fn window(&self) -> Window {
+        Window { context: None, output: 0, ratio: 1.0, max_failures: DEFAULT_MAX_FAILURES }
+    }
 
     /// Completes one request. Retries of transient errors happen inside.
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError>;

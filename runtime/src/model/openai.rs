@@ -1,11 +1,28 @@
 //! OpenAI-compatible Chat Completions over HTTP.
 //!
-//! Sends `tools` with their JSON schemas and `tool_choice: "auto"`; reads
-//! native `tool_calls` (arguments arrive as a JSON string; an object is
-//! accepted too) and usage. Connect errors, timeouts, 408, 429 (honouring
-//! `Retry-After`), 5xx, and bodies that are cut off or not JSON are retried
-//! with jittered backoff; other 4xx are fatal.
+//! Sends the conversation in the profile's [`CallMode`] with its sampling
+//! settings (see [`super::wire::send_body`]); reads native `tool_calls`
+//! (arguments arrive as a JSON string; an object is accepted too), the
+//! text, `finish_reason` and usage.
+//!
+//! A profile without `call_mode` asks the server once, at its first call:
+//! a server that answers llama.cpp's `GET /props` gets `schema` (its
+//! grammar constrains any model, with or without a tool-calling
+//! template), and its slot's context size becomes the context window; any
+//! other server gets `native`. A server that refuses `tool_choice:
+//! "required"` or `parallel_tool_calls` is sent `tool_choice: "auto"` from
+//! then on; one that refuses the `response_format` (a schema its grammar
+//! converter cannot take) is sent `text` mode from then on, with a warning.
+//!
+//! Connect errors, timeouts, 408, 429 (honouring `Retry-After`), 5xx, and
+//! bodies that are cut off or not JSON are retried with jittered backoff,
+//! except a 5xx that repeats the previous attempt's body word for word
+//! (deterministic: retrying cannot help); other 4xx are fatal, but for a
+//! context overflow ([`ModelError::ContextOverflow`]: the quantum sends a
+//! smaller prompt).
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,11 +30,12 @@ use serde::Deserialize;
 
 use super::capacity::{Capacity, Limits};
 use super::retry::{RetryPolicy, parse_retry_after};
-use super::wire::request_body;
-use super::{ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, ReportedUsage};
+use super::settings::{CallMode, Sampling};
+use super::wire::send_body;
+use super::{CallInfo, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, ReportedUsage, Window};
 
 /// Settings of one OpenAI-compatible profile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OpenAiConfig {
     /// Profile name.
     pub profile: String,
@@ -33,6 +51,33 @@ pub struct OpenAiConfig {
     pub retry: RetryPolicy,
     /// Requests/min and tokens/min limits of the profile.
     pub limits: Limits,
+    /// How requests ask for one call (none: asked of the server at the first call).
+    pub call_mode: Option<CallMode>,
+    /// `max_tokens`, sampling, `stop`, `extra_body`.
+    pub sampling: Sampling,
+    /// Tokens of the server's context per slot (none: asked of the server, else unknown).
+    pub context_window: Option<u64>,
+    /// Consecutive failed quanta on the same error that end a process.
+    pub max_failures: u32,
+}
+
+impl OpenAiConfig {
+    /// A profile with the default settings for everything but these.
+    pub fn new(profile: &str, base_url: &str, model: &str) -> OpenAiConfig {
+        OpenAiConfig {
+            profile: profile.to_string(),
+            base_url: base_url.to_string(),
+            api_key: ApiKey::None,
+            model: model.to_string(),
+            timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            limits: Limits::default(),
+            call_mode: None,
+            sampling: Sampling::default(),
+            context_window: None,
+            max_failures: super::DEFAULT_MAX_FAILURES,
+        }
+    }
 }
 
 /// Where a profile's bearer token comes from. A key named by its
@@ -69,14 +114,28 @@ impl ApiKey {
     }
 }
 
+/// What the server told about itself at the first call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Probed {
+    mode: CallMode,
+    context: Option<u64>,
+}
+
 /// An OpenAI-compatible chat model.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OpenAiModel {
     config: OpenAiConfig,
     url: String,
     http: reqwest::Client,
     /// Shared by every process on this profile (the router holds one model per profile).
     capacity: std::sync::Arc<Capacity>,
+    probed: tokio::sync::OnceCell<Probed>,
+    /// The server refused `tool_choice: "required"` or `parallel_tool_calls`.
+    plain_choice: AtomicBool,
+    /// The server refused the `response_format` of `schema` mode.
+    no_schema: AtomicBool,
+    /// Real prompt tokens per estimated one, from the last reported usage.
+    ratio: Mutex<f64>,
 }
 
 impl OpenAiModel {
@@ -89,7 +148,59 @@ impl OpenAiModel {
             .map_err(|e| ModelError::Fatal(format!("cannot build http client: {e}")))?;
         let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         let capacity = std::sync::Arc::new(Capacity::new(config.limits));
-        Ok(OpenAiModel { config, url, http, capacity })
+        Ok(OpenAiModel {
+            config,
+            url,
+            http,
+            capacity,
+            probed: tokio::sync::OnceCell::new(),
+            plain_choice: AtomicBool::new(false),
+            no_schema: AtomicBool::new(false),
+            ratio: Mutex::new(1.0),
+        })
+    }
+
+    /// The mode and context window: the profile's, else what the server
+    /// says (asked once; a server that does not answer is taken as `native`
+    /// with an unknown context).
+    async fn probe(&self) -> Probed {
+        *self
+            .probed
+            .get_or_init(|| async {
+                let configured = |mode| Probed { mode, context: self.config.context_window };
+                if let (Some(mode), Some(_)) = (self.config.call_mode, self.config.context_window) {
+                    return configured(mode);
+                }
+                let props = self.props().await;
+                let mode =
+                    self.config.call_mode.unwrap_or(if props.is_some() { CallMode::Schema } else { CallMode::Native });
+                let context = self.config.context_window.or(props.flatten());
+                tracing::info!(profile = %self.config.profile, %mode, ?context, "model profile settings");
+                Probed { mode, context }
+            })
+            .await
+    }
+
+    /// llama.cpp's `GET /props` (beside `/v1`): `Some(context per slot)` if
+    /// the server answered it.
+    async fn props(&self) -> Option<Option<u64>> {
+        let base = self.config.base_url.trim_end_matches('/');
+        let origin = base.strip_suffix("/v1").unwrap_or(base);
+        let resp = self.http.get(format!("{origin}/props")).timeout(Duration::from_secs(5)).send().await.ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let v: serde_json::Value = resp.json().await.ok()?;
+        let settings = v.get("default_generation_settings")?;
+        Some(settings.get("n_ctx").and_then(serde_json::Value::as_u64))
+    }
+
+    /// The mode a request is sent in now.
+    async fn mode(&self) -> CallMode {
+        match self.probe().await.mode {
+            CallMode::Schema if self.no_schema.load(Ordering::Relaxed) => CallMode::Text,
+            mode => mode,
+        }
     }
 
     /// The profile's settings.
@@ -97,7 +208,7 @@ impl OpenAiModel {
         &self.config
     }
 
-    async fn attempt(&self, body: &[u8]) -> Attempt {
+    async fn attempt(&self, body: &[u8], mode: CallMode) -> Attempt {
         let mut req =
             self.http.post(&self.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
         if let Some(key) = self.config.api_key.current() {
@@ -105,7 +216,7 @@ impl OpenAiModel {
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Attempt::Retry { message: describe_reqwest(&e), retry_after: None },
+            Err(e) => return Attempt::Retry { message: describe_reqwest(&e, self.config.timeout), retry_after: None },
         };
         let status = resp.status();
         let retry_after =
@@ -114,7 +225,7 @@ impl OpenAiModel {
             Ok(t) => t,
             Err(e) => {
                 return Attempt::Retry {
-                    message: format!("reading the response failed: {}", describe_reqwest(&e)),
+                    message: format!("reading the response failed: {}", describe_reqwest(&e, self.config.timeout)),
                     retry_after: None,
                 };
             }
@@ -126,6 +237,24 @@ impl OpenAiModel {
             };
         }
         let message = format!("endpoint returned {}: {}", status, error_message(&text));
+        if let Some(limit) = overflow(&text) {
+            return Attempt::Overflow { message, limit };
+        }
+        let lower = text.to_ascii_lowercase();
+        if status.is_client_error() || status.is_server_error() {
+            if mode == CallMode::Native
+                && (lower.contains("tool_choice") || lower.contains("parallel_tool_calls"))
+                && !self.plain_choice.swap(true, Ordering::Relaxed)
+            {
+                return Attempt::Resend(message);
+            }
+            if mode == CallMode::Schema
+                && ["grammar", "json_schema", "response_format", "schema"].iter().any(|w| lower.contains(w))
+                && !self.no_schema.swap(true, Ordering::Relaxed)
+            {
+                return Attempt::Resend(message);
+            }
+        }
         if status.as_u16() == 429 {
             Attempt::Throttled { message, retry_after }
         } else if status.as_u16() == 408 || status.is_server_error() {
@@ -136,8 +265,38 @@ impl OpenAiModel {
     }
 }
 
+/// Whether an error body says the prompt is over the context, and the
+/// context size it names: llama.cpp's `exceed_context_size_error` (with
+/// `n_ctx`), OpenAI's `context_length_exceeded` ("maximum context length
+/// is N tokens"), and the like in words.
+fn overflow(body: &str) -> Option<Option<u64>> {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let err = v.get("error").unwrap_or(&v);
+    let field = |k: &str| err.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
+    let message = err.get("message").and_then(serde_json::Value::as_str).unwrap_or(body).to_ascii_lowercase();
+    let typed = field("type") == "exceed_context_size_error" || field("code") == "context_length_exceeded";
+    let worded = ["context length", "context size", "context window", "maximum context", "too many tokens"]
+        .iter()
+        .any(|w| message.contains(w));
+    if !(typed || worded) {
+        return None;
+    }
+    let named = err.get("n_ctx").and_then(serde_json::Value::as_u64).or_else(|| {
+        let after = message.split("context length is ").nth(1)?;
+        after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    });
+    Some(named)
+}
+
 enum Attempt {
     Done(ChatResponse),
+    /// The server refused a mode's field; sent again without it, now.
+    Resend(String),
+    /// The prompt is over the context.
+    Overflow {
+        message: String,
+        limit: Option<u64>,
+    },
     Retry {
         message: String,
         retry_after: Option<Duration>,
@@ -156,15 +315,57 @@ impl ChatModel for OpenAiModel {
         &self.config.profile
     }
 
+    async fn window(&self) -> Window {
+        let probed = self.probe().await;
+        Window {
+            context: probed.context,
+            output: u64::from(self.config.sampling.max_tokens),
+            ratio: self.ratio.lock().map_or(1.0, |r| *r),
+            max_failures: self.config.max_failures,
+        }
+    }
+
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        let body = request_body(request, &self.config.model);
-        let tokens = (body.len() as u64).div_ceil(4);
+        let mut retried: Vec<String> = Vec::new();
+        let mut previous: Option<String> = None;
         let mut retry = 0;
         loop {
+            let mode = self.mode().await;
+            let native_choice = !self.plain_choice.load(Ordering::Relaxed);
+            let body = send_body(request, &self.config.model, mode, &self.config.sampling, native_choice);
+            let tokens = (body.len() as u64).div_ceil(4);
+            let info = |retried: &[String]| CallInfo {
+                mode: Some(mode),
+                finish_reason: None,
+                sent: Some(self.sent(mode, native_choice)),
+                retried: retried.to_vec(),
+            };
             self.capacity.acquire(tokens).await;
-            let (message, retry_after, throttled) = match self.attempt(&body).await {
-                Attempt::Done(r) => return Ok(r),
+            let (message, retry_after, throttled) = match self.attempt(&body, mode).await {
+                Attempt::Done(mut r) => {
+                    if let Some(u) = r.usage {
+                        // What the server counted against the estimate of what was sent
+                        // (the response_format is a grammar, not prompt tokens).
+                        let grammar = if mode == CallMode::Schema { request.tools.response_format().len() } else { 0 };
+                        let estimate = (body.len().saturating_sub(grammar) as f64 / 4.0).max(1.0);
+                        if let Ok(mut ratio) = self.ratio.lock() {
+                            *ratio = (u.input as f64 / estimate).clamp(0.25, 4.0);
+                        }
+                    }
+                    let finish = r.info.finish_reason.take();
+                    r.info = CallInfo { finish_reason: finish, ..info(&retried) };
+                    return Ok(r);
+                }
                 Attempt::Fatal(message) => return Err(ModelError::Fatal(message)),
+                Attempt::Overflow { message, limit } => {
+                    return Err(ModelError::ContextOverflow { message, limit, info: Box::new(info(&retried)) });
+                }
+                Attempt::Resend(message) => {
+                    let shown = libos_kernel::text::escape_line(&message);
+                    tracing::warn!(profile = %self.config.profile, %mode, "the server refused a field of {mode} mode, sending without it: {shown}");
+                    retried.push(format!("{message} (sent again without what it refused)"));
+                    continue;
+                }
                 Attempt::Retry { message, retry_after } => (message, retry_after, false),
                 Attempt::Throttled { message, retry_after } => (message, retry_after, true),
             };
@@ -173,12 +374,17 @@ impl ChatModel for OpenAiModel {
                 // Everyone on this profile waits: the next `acquire` of every call does.
                 self.capacity.back_off(delay);
             }
-            if retry >= self.config.retry.max_retries {
-                return Err(ModelError::Transient { message, attempts: retry + 1, retry_after });
+            // The same error body twice: the server answers this request so, retrying cannot help.
+            let repeated = !throttled && previous.as_deref() == Some(message.as_str());
+            if retry >= self.config.retry.max_retries || repeated {
+                let info = Box::new(info(&retried));
+                return Err(ModelError::Transient { message, attempts: retry + 1, retry_after, info });
             }
             // A provider's error text goes to the operator's terminal: escaped, one line.
             let shown = libos_kernel::text::escape_line(&message);
             tracing::warn!(profile = %self.config.profile, retry, ?delay, "model call failed, retrying: {shown}");
+            retried.push(message.clone());
+            previous = Some(message);
             if !throttled {
                 tokio::time::sleep(delay).await;
             }
@@ -187,9 +393,21 @@ impl ChatModel for OpenAiModel {
     }
 }
 
-fn describe_reqwest(e: &reqwest::Error) -> String {
+impl OpenAiModel {
+    /// What a request sends besides the conversation, as recorded (JSON).
+    fn sent(&self, mode: CallMode, native_choice: bool) -> String {
+        let mut fields = self.config.sampling.fields();
+        fields.insert("call_mode".into(), mode.as_str().into());
+        if mode == CallMode::Native {
+            fields.entry("tool_choice").or_insert_with(|| if native_choice { "required" } else { "auto" }.into());
+        }
+        serde_json::Value::Object(fields).to_string()
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
-        "request timed out".to_string()
+        format!("request timed out after {} s (the profile's timeout_s)", timeout.as_secs())
     } else if e.is_connect() {
         format!("cannot connect: {}", root_cause(e))
     } else {
@@ -236,6 +454,8 @@ struct WireResponse {
 #[derive(Deserialize)]
 struct WireChoice {
     message: serde_json::Value,
+    #[serde(default)]
+    finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -299,10 +519,18 @@ fn parse_body(text: &str) -> Result<ChatResponse, String> {
         return Err("response has no choices".to_string());
     };
     let raw = choice.message.to_string();
+    let finish_reason = choice.finish_reason;
     let (content, tool_calls) = parse_message(choice.message)?;
     let usage = wire.usage.and_then(|u| match (u.prompt_tokens, u.completion_tokens) {
         (Some(input), Some(output)) => Some(ReportedUsage { input, output }),
         _ => None,
     });
-    Ok(ChatResponse { model: wire.model.unwrap_or_default(), content, tool_calls, usage, raw })
+    Ok(ChatResponse {
+        model: wire.model.unwrap_or_default(),
+        content,
+        tool_calls,
+        usage,
+        raw,
+        info: CallInfo { finish_reason, ..CallInfo::default() },
+    })
 }

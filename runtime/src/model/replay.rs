@@ -63,7 +63,10 @@ impl ReplayModel {
         let rows = match calls.entry(original) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(self.original.model_calls(original).map_err(|e| e.to_string())?)
+                // Attempts the client retried, and prompts the server found
+                // too large, were recorded but are not calls of the process.
+                let rows = self.original.model_calls(original).map_err(|e| e.to_string())?;
+                e.insert(rows.into_iter().filter(|r| !crate::quantum::is_attempt(&r.record)).collect())
             }
         };
         Ok(rows.get(index).cloned())
@@ -88,7 +91,7 @@ impl ChatModel for ReplayModel {
         let r = row.record;
         if r.outcome == ModelCallOutcome::Error {
             let message = r.error.unwrap_or(r.response);
-            return Err(ModelError::Transient { message, attempts: 1, retry_after: None });
+            return Err(ModelError::Transient { message, attempts: 1, retry_after: None, info: Box::default() });
         }
         let message: serde_json::Value = serde_json::from_str(&r.response).map_err(|e| {
             ModelError::Fatal(format!("replay: recorded answer #{} of process {original} is not JSON: {e}", index + 1))
@@ -100,6 +103,7 @@ impl ChatModel for ReplayModel {
             tool_calls,
             usage: (!r.usage.estimated).then_some(ReportedUsage { input: r.usage.input, output: r.usage.output }),
             raw: r.response,
+            info: Default::default(),
         })
     }
 }

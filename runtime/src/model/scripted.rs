@@ -233,6 +233,13 @@ impl ChatModel for ScriptedModel {
             "tool_calls": tool_calls.iter().map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})).collect::<Vec<_>>(),
         })
         .to_string();
-        Ok(ChatResponse { model: "scripted".to_string(), content: step.text.clone(), tool_calls, usage: None, raw })
+        Ok(ChatResponse {
+            model: "scripted".to_string(),
+            content: step.text.clone(),
+            tool_calls,
+            usage: None,
+            raw,
+            info: Default::default(),
+        })
     }
 }

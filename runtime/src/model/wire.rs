@@ -7,6 +7,15 @@
 //! are written: a quantum digests its request on every model call, and
 //! building a tree of the tool schemas first was a third of its overhead.
 //! Fields are declared in sorted order so the bytes are canonical JSON.
+//!
+//! The digest is of the request in its native form whatever the profile's
+//! [`CallMode`]: the same conversation has the same digest on every server.
+//! What is sent ([`send_body`]) depends on the mode: `native` adds
+//! `tool_choice: "required"` and `parallel_tool_calls: false`; `schema` and
+//! `text` send no `tools`, describe them in the system message, and show the
+//! transcript's calls as `{"tool", "args"}` text (and results as user
+//! turns), which every chat template can render; `schema` adds a
+//! `response_format` whose JSON schema is a union of one `{tool, args}` per tool.
 
 use std::io::Write;
 
@@ -14,6 +23,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::settings::{CallMode, Sampling};
 use super::{ChatMessage, ChatRequest, RawToolCall};
 
 #[derive(Serialize)]
@@ -60,8 +70,10 @@ fn message(m: &ChatMessage) -> Message<'_> {
     match m {
         ChatMessage::System(text) => Message::Plain { content: Some(text), role: "system" },
         ChatMessage::User(text) => Message::Plain { content: Some(text), role: "user" },
+        // An assistant turn without calls always has a content: OpenAI
+        // refuses `null` there (an empty answer shown back in a repair).
         ChatMessage::Assistant { content, tool_calls } if tool_calls.is_empty() => {
-            Message::Plain { content: content.as_deref(), role: "assistant" }
+            Message::Plain { content: Some(content.as_deref().unwrap_or("")), role: "assistant" }
         }
         ChatMessage::Assistant { content, tool_calls } => Message::Calls {
             content: content.as_deref(),
@@ -103,6 +115,243 @@ pub fn request_body(request: &ChatRequest, model: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(8192);
     // Writing into a Vec cannot fail.
     let _ = write_body(&mut out, request, model);
+    out
+}
+
+/// How a tool call is written as text in `schema` and `text` modes.
+pub fn call_text(name: &str, arguments: &str) -> String {
+    let args = serde_json::from_str::<Value>(arguments).unwrap_or_else(|_| Value::String(arguments.to_string()));
+    format!("{{\"tool\": {}, \"args\": {args}}}", Value::String(name.to_string()))
+}
+
+/// The conversation as `schema` and `text` modes send it: calls as text,
+/// results as user turns, the tools and the answer's format in the system message.
+fn text_messages(request: &ChatRequest) -> Vec<Value> {
+    let mut out = Vec::with_capacity(request.messages.len());
+    let mut names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for m in &request.messages {
+        let (role, content) = match m {
+            ChatMessage::System(text) => ("system", format!("{text}\n\n{}", request.tools.described())),
+            ChatMessage::User(text) => ("user", text.clone()),
+            ChatMessage::Assistant { content, tool_calls } => {
+                let mut text = content.clone().unwrap_or_default();
+                for c in tool_calls {
+                    names.insert(&c.id, &c.name);
+                    if !text.is_empty() {
+                        text.push('\n');
+                    }
+                    text.push_str(&call_text(&c.name, &c.arguments));
+                }
+                ("assistant", text)
+            }
+            ChatMessage::Tool { call_id, content } => {
+                let tool = names.get(call_id.as_str()).copied().unwrap_or("the tool");
+                ("user", format!("Result of {tool}:\n{content}"))
+            }
+        };
+        out.push(serde_json::json!({"role": role, "content": content}));
+    }
+    out
+}
+
+/// The body sent for `model` in `mode`: the conversation, the mode's
+/// fields, then the sampling settings (`extra_body` last, its keys win).
+/// `native_choice`: send `tool_choice: "required"` and
+/// `parallel_tool_calls: false` (a server that refused them gets `auto`).
+pub fn send_body(
+    request: &ChatRequest,
+    model: &str,
+    mode: CallMode,
+    sampling: &Sampling,
+    native_choice: bool,
+) -> Vec<u8> {
+    let mut fields = sampling.fields();
+    let mut out = Vec::with_capacity(8192);
+    out.extend_from_slice(b"{\"model\":");
+    let _ = serde_json::to_writer(&mut out, model);
+    out.extend_from_slice(b",\"messages\":");
+    match mode {
+        CallMode::Native => {
+            let messages: Vec<Message<'_>> = request.messages.iter().map(message).collect();
+            let _ = serde_json::to_writer(&mut out, &messages);
+            if !fields.contains_key("tools") {
+                out.extend_from_slice(b",\"tools\":");
+                out.extend_from_slice(request.tools.json());
+            }
+            if native_choice {
+                fields.entry("tool_choice").or_insert_with(|| "required".into());
+                fields.entry("parallel_tool_calls").or_insert(Value::Bool(false));
+            } else {
+                fields.entry("tool_choice").or_insert_with(|| "auto".into());
+            }
+        }
+        CallMode::Schema | CallMode::Text => {
+            let _ = serde_json::to_writer(&mut out, &text_messages(request));
+            if mode == CallMode::Schema && !fields.contains_key("response_format") {
+                out.extend_from_slice(b",\"response_format\":");
+                out.extend_from_slice(request.tools.response_format());
+            }
+        }
+    }
+    for (k, v) in &fields {
+        if k == "model" || k == "messages" {
+            continue;
+        }
+        out.push(b',');
+        let _ = serde_json::to_writer(&mut out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, v);
+    }
+    out.push(b'}');
+    out
+}
+
+/// Keywords llama.cpp's JSON-schema-to-grammar converter (and most
+/// servers' constrained decoders) understand. A tool whose schema uses
+/// another one is offered with `args: {"type": "object"}` in the union:
+/// decoding still yields one call to a known tool, and the arguments are
+/// validated against the full schema after the answer.
+const GRAMMAR_KEYWORDS: &[&str] = &[
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "$ref",
+    "$defs",
+    "definitions",
+    "pattern",
+    "format",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "description",
+    "title",
+    "default",
+    "examples",
+    "$schema",
+    "$id",
+    "$comment",
+    "nullable",
+];
+
+/// The first keyword of `schema` outside [`GRAMMAR_KEYWORDS`], if any.
+pub fn unsupported_keyword(schema: &Value) -> Option<String> {
+    let Value::Object(obj) = schema else { return None };
+    for (k, v) in obj {
+        if !GRAMMAR_KEYWORDS.contains(&k.as_str()) {
+            return Some(k.clone());
+        }
+        let found = match k.as_str() {
+            "properties" | "$defs" | "definitions" => {
+                v.as_object().and_then(|m| m.values().find_map(unsupported_keyword))
+            }
+            "items" | "additionalProperties" => unsupported_keyword(v),
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                v.as_array().and_then(|a| a.iter().find_map(unsupported_keyword))
+            }
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+/// The `response_format` of `schema` mode for these tools, and the tools
+/// whose argument schemas had to be loosened (with the keyword why).
+pub fn response_format(specs: &[libos_tools::ToolSpec]) -> (Vec<u8>, Vec<(String, String)>) {
+    let mut loosened = Vec::new();
+    let mut branches = Vec::with_capacity(specs.len());
+    for t in specs {
+        let args = match unsupported_keyword(&t.parameters) {
+            None => ordered_schema(&t.parameters),
+            Some(k) => {
+                loosened.push((t.name.as_str().to_string(), k));
+                r#"{"type":"object"}"#.to_string()
+            }
+        };
+        // Written by hand so that `tool` comes before `args`: decoders
+        // generate properties in order, and the model should choose the
+        // tool before writing its arguments.
+        branches.push(format!(
+            r#"{{"type":"object","properties":{{"tool":{{"const":{}}},"args":{args}}},"required":["tool","args"],"additionalProperties":false}}"#,
+            Value::String(t.name.as_str().to_string())
+        ));
+    }
+    let body = format!(
+        r#"{{"type":"json_schema","json_schema":{{"name":"tool_call","strict":true,"schema":{{"anyOf":[{}]}}}}}}"#,
+        branches.join(",")
+    );
+    (body.into_bytes(), loosened)
+}
+
+/// An argument schema as JSON with its `properties` in the order of its
+/// `required` list (the optional ones after): decoders generate properties
+/// in the order given, and a model writes `path` before `content` far
+/// more reliably than in the alphabetical order of a JSON map.
+fn ordered_schema(schema: &Value) -> String {
+    let Value::Object(obj) = schema else { return schema.to_string() };
+    let Some(Value::Object(props)) = obj.get("properties") else { return schema.to_string() };
+    let required: Vec<&str> = obj
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let mut names: Vec<&str> = required.iter().copied().filter(|n| props.contains_key(*n)).collect();
+    names.extend(props.keys().map(String::as_str).filter(|n| !required.contains(n)));
+    let props: Vec<String> = names
+        .iter()
+        .filter_map(|n| props.get(*n).map(|v| format!("{}:{v}", Value::String((*n).to_string()))))
+        .collect();
+    let mut parts = vec![format!("\"properties\":{{{}}}", props.join(","))];
+    parts.extend(
+        obj.iter().filter(|(k, _)| *k != "properties").map(|(k, v)| format!("{}:{v}", Value::String(k.clone()))),
+    );
+    format!("{{{}}}", parts.join(","))
+}
+
+/// The tools as `schema` and `text` modes describe them in the system
+/// message: one line each (name, arguments, what it does), and the format.
+pub fn describe_tools(specs: &[libos_tools::ToolSpec]) -> String {
+    let mut out = String::from(
+        "Answer with exactly one JSON object and nothing else: {\"tool\": NAME, \"args\": {ARGUMENTS}}. The tools:",
+    );
+    for t in specs {
+        let props = t.parameters.get("properties").and_then(Value::as_object);
+        let required: Vec<&str> = t
+            .parameters
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        // Required arguments first, in their schema's order, then the optional ones.
+        let mut names: Vec<&str> = required.clone();
+        names.extend(props.into_iter().flat_map(|p| p.keys()).map(String::as_str).filter(|n| !required.contains(n)));
+        let args: Vec<String> = names
+            .iter()
+            .map(|name| {
+                let schema = props.and_then(|p| p.get(*name));
+                let ty = schema.and_then(|s| s.get("type")).and_then(Value::as_str).unwrap_or("any");
+                let opt = if required.contains(name) { "" } else { "?" };
+                format!("{name}{opt}: {ty}")
+            })
+            .collect();
+        let what = t.description.lines().next().unwrap_or("").trim();
+        out.push_str(&format!("\n- {}({}): {what}", t.name.as_str(), args.join(", ")));
+    }
     out
 }
 

@@ -113,3 +113,52 @@ fn operator_headers_are_named_by_their_variables_and_bad_tables_by_their_key() {
         assert_eq!(http_config(text).unwrap_err(), error, "{text}");
     }
 }
+
+/// Issue 16: a profile's call mode, sampling settings, context window and
+/// failure bound, and a clear line for each bad value.
+#[test]
+fn profile_settings_are_read_and_bad_ones_named() {
+    use libos_runtime::model::settings::{CallMode, Sampling};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.toml");
+    let load = |profile: &str| {
+        std::fs::write(
+            &path,
+            format!("[models.local]\nbase_url = \"http://127.0.0.1:8080/v1\"\nmodel = \"m\"\n{profile}"),
+        )
+        .unwrap();
+        Config::load(Some(&path), &|_: &str| None).map(|c| match c.profiles.get("local") {
+            Some(Profile::OpenAi(o)) => (o.call_mode, o.sampling.clone(), o.context_window, o.max_failures),
+            other => panic!("{other:?}"),
+        })
+    };
+    let mut extra = serde_json::Map::new();
+    extra.insert("top_k".into(), serde_json::json!(40));
+    assert_eq!(
+        load(
+            "call_mode = \"schema\"\nmax_tokens = 256\ntemperature = 0.0\ntop_p = 0.9\nseed = 3\nstop = [\"\\n\\n\"]\n\
+             context_window = 2048\nmax_failures = 2\nextra_body = { top_k = 40 }\n"
+        ),
+        Ok((
+            Some(CallMode::Schema),
+            Sampling {
+                max_tokens: 256,
+                temperature: Some(0.0),
+                top_p: Some(0.9),
+                seed: Some(3),
+                stop: vec!["\n\n".into()],
+                extra_body: extra
+            },
+            Some(2048),
+            2
+        ))
+    );
+    assert_eq!(load(""), Ok((None, Sampling::default(), None, 5)));
+    let err = |m: &str| Err(format!("config {}: models.local: {m}", path.display()));
+    assert_eq!(load("call_mode = \"grammar\"\n"), err("call_mode `grammar` is not one of native, schema, text"));
+    assert_eq!(load("temperature = 3.5\n"), err("temperature 3.5 is not between 0 and 2"));
+    assert_eq!(
+        load("context_window = 1000\n"),
+        err("context_window (1000) must be larger than max_tokens (1024), which it reserves for the answer")
+    );
+}

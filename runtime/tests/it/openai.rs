@@ -14,13 +14,10 @@ use serde_json::json;
 
 fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> OpenAiModel {
     OpenAiModel::new(OpenAiConfig {
-        profile: "test".into(),
-        base_url: server.base_url(),
         api_key: libos_runtime::model::openai::ApiKey::Value("sk-test".into()),
-        model: "mock-1".into(),
         timeout,
         retry: RetryPolicy { max_retries, base: Duration::from_millis(5), max_delay: Duration::from_secs(5) },
-        limits: Default::default(),
+        ..OpenAiConfig::new("test", &server.base_url(), "mock-1")
     })
     .unwrap()
 }
@@ -65,7 +62,9 @@ async fn native_tool_calls_are_parsed_and_the_request_carries_schemas() {
     assert!(reqs[0].headers.contains(&("authorization".into(), "Bearer sk-test".into())));
     let body = &reqs[0].body;
     assert_eq!(body["model"], "mock-1");
-    assert_eq!(body["tool_choice"], "auto");
+    assert_eq!(body["tool_choice"], "required");
+    assert_eq!(body["parallel_tool_calls"], false);
+    assert_eq!(body["max_tokens"], 1024);
     assert_eq!(body["tools"][0]["function"]["name"], "read_file");
     assert_eq!(body["tools"][0]["function"]["parameters"]["required"], json!(["path"]));
     assert_eq!(body["messages"][1], json!({"role": "user", "content": "Goal: g"}));
@@ -90,15 +89,13 @@ async fn server_errors_are_retried_until_the_retries_run_out() {
     let server = MockServer::start(vec![]).await;
     server.always(Reply::status(503, r#"{"error": {"message": "overloaded"}}"#));
     let err = complete(&server, 2).await.unwrap_err();
+    // The same body three times would stop at the second: this one says so each time differently.
+    let ModelError::Transient { message, attempts, info, .. } = err else { panic!("{err:?}") };
     assert_eq!(
-        err,
-        ModelError::Transient {
-            message: "endpoint returned 503 Service Unavailable: overloaded".into(),
-            attempts: 3,
-            retry_after: None
-        }
+        (message.as_str(), attempts, info.retried.len()),
+        ("endpoint returned 503 Service Unavailable: overloaded", 2, 1)
     );
-    assert_eq!(server.requests().len(), 3);
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[tokio::test]
@@ -106,7 +103,9 @@ async fn a_slow_server_times_out_and_is_retried() {
     let server = MockServer::start(vec![]).await;
     server.always(Reply::text("late").delayed(Duration::from_secs(3)));
     let err = client(&server, 1, Duration::from_millis(200)).complete(&request()).await.unwrap_err();
-    assert_eq!(err, ModelError::Transient { message: "request timed out".into(), attempts: 2, retry_after: None });
+    let ModelError::Transient { message, attempts, info, .. } = err else { panic!("{err:?}") };
+    let timed_out = "request timed out after 0 s (the profile's timeout_s)";
+    assert_eq!((message.as_str(), attempts, info.retried), (timed_out, 2, vec![timed_out.to_string()]));
 }
 
 #[tokio::test]
@@ -119,7 +118,8 @@ async fn malformed_truncated_empty_and_reset_answers_are_transient() {
         let server = MockServer::start(vec![]).await;
         server.always(reply);
         let err = complete(&server, 1).await.unwrap_err();
-        assert_eq!(err, ModelError::Transient { message: message.into(), attempts: 2, retry_after: None });
+        let ModelError::Transient { message: got, attempts, .. } = err else { panic!("{err:?}") };
+        assert_eq!((got.as_str(), attempts), (message, 2));
     }
     for reply in [Reply::Truncated, Reply::Reset] {
         let server = MockServer::start(vec![]).await;
@@ -146,13 +146,9 @@ async fn an_unreachable_endpoint_is_transient() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let model = OpenAiModel::new(OpenAiConfig {
-        profile: "p".into(),
-        base_url: format!("http://127.0.0.1:{port}/v1"),
-        api_key: libos_runtime::model::openai::ApiKey::None,
-        model: "m".into(),
         timeout: Duration::from_secs(2),
         retry: RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
-        limits: Default::default(),
+        ..OpenAiConfig::new("p", &format!("http://127.0.0.1:{port}/v1"), "m")
     })
     .unwrap();
     let err = model.complete(&request()).await.unwrap_err();

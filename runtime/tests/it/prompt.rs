@@ -73,6 +73,7 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
         &inbox,
         3,
         4,
+        u64::from(image.context.token_budget),
     );
     let rendered: Vec<String> = request
         .messages
@@ -167,6 +168,7 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
         &InboxSummary::default(),
         40,
         41,
+        u64::from(image.context.token_budget),
     );
     let total: u64 = request
         .messages

@@ -15,6 +15,7 @@ fn text(content: &str) -> ChatResponse {
         tool_calls: Vec::new(),
         usage: None,
         raw: String::new(),
+        info: Default::default(),
     }
 }
 
@@ -123,6 +124,7 @@ proptest! {
             tool_calls: calls.iter().map(|(n, a)| RawToolCall { id: String::new(), name: n.clone(), arguments: a.clone() }).collect(),
             usage: None,
             raw: String::new(),
+            info: Default::default(),
         };
         match (calls.len(), turn(&resp)) {
             (0, Err(e)) => prop_assert!(matches!(e, RejectReason::NoCall { .. }), "{}", e),
@@ -209,4 +211,35 @@ fn text_full_of_broken_json_fragments_is_given_up_on() {
     // A few broken fragments before a call are searched past.
     let noisy = format!("{}{}", block.repeat(3), r#"{"tool": "now", "args": {}}"#);
     assert_eq!(turn(&text(&noisy)).map(|c| c.name().to_string()).map_err(|e| e.to_string()), Ok("now".to_string()));
+}
+
+/// Issue 16: a small model echoed a tool's schema (`{"name", "description",
+/// "parameters"}`) and the text fallback took it for a call of that tool.
+/// Only objects shaped as a call count: `name` + `arguments` or `tool` +
+/// `args`, and besides them at most `id` and `type`.
+#[test]
+fn an_echoed_tool_schema_is_not_a_call() {
+    let check = |answer: &str| turn(&text(answer)).map(|c| c.name().to_string()).map_err(|e| e.to_string());
+    let echo = r#"{"name": "write_file", "description": "Write a file", "parameters": {"type": "object"}}"#;
+    let no_call = check("").unwrap_err();
+    assert_eq!(
+        [
+            check(echo),
+            check(&format!("Here is the tool: {echo}")),
+            check(r#"{"name": "exit"}"#),
+            check(r#"{"tool": "exit", "args": {"result": "ok"}, "reason": "done"}"#),
+            check(r#"{"type": "function", "id": "c1", "name": "exit", "arguments": {"result": "ok"}}"#),
+            check(r#"{"tool": "exit", "args": {"result": "ok"}}"#),
+            check(&format!("{echo} then {{\"tool\": \"now\", \"args\": {{}}}}")),
+        ],
+        [
+            Err(no_call.clone()),
+            Err(no_call.clone()),
+            Err(no_call.clone()),
+            Err(no_call),
+            Ok("exit".to_string()),
+            Ok("exit".to_string()),
+            Ok("now".to_string()),
+        ]
+    );
 }

@@ -79,16 +79,8 @@ fn mock_model(server: &MockServer) -> Arc<dyn ChatModel> {
 
 fn mock_model_with(server: &MockServer, timeout: Duration, retry: RetryPolicy) -> Arc<dyn ChatModel> {
     Arc::new(
-        OpenAiModel::new(OpenAiConfig {
-            profile: "default".into(),
-            base_url: server.base_url(),
-            api_key: libos_runtime::model::openai::ApiKey::None,
-            model: "mock-1".into(),
-            timeout,
-            retry,
-            limits: Default::default(),
-        })
-        .unwrap(),
+        OpenAiModel::new(OpenAiConfig { timeout, retry, ..OpenAiConfig::new("default", &server.base_url(), "mock-1") })
+            .unwrap(),
     )
 }
 
@@ -323,7 +315,7 @@ async fn provider_faults_are_retried_within_policy_and_lose_no_process() {
     let env = quantum::env(
         w.kernel.clone(),
         ModelRouter::default().with_override(model),
-        QuantumPolicy { max_repairs: 2, backoff: Duration::from_millis(20) },
+        QuantumPolicy { max_repairs: 2, backoff: Duration::ZERO },
     );
     // One call at a time, so that faults meet calls in a known order.
     let config =
@@ -343,18 +335,26 @@ async fn provider_faults_are_retried_within_policy_and_lose_no_process() {
         .collect();
     failed.sort();
     let failed: Vec<String> = failed.into_iter().map(|(_, e)| e).collect();
-    // The second fault of each pair is the one reported.
+    // The second fault of each pair is the one reported; the first, retried,
+    // is on the record before it (issue 16: retried attempts are in the transcript).
     let truncated =
         "model unavailable: reading the response failed: end of file before message length reached (attempts: 2)";
-    let timed_out = "model unavailable: request timed out (attempts: 2)";
+    let timed_out = "model unavailable: request timed out after 1 s (the profile's timeout_s) (attempts: 2)";
+    let reset = "retried: connection closed before message completed";
     assert_eq!(
         failed,
         [
+            "retried: endpoint returned 503 Service Unavailable: overloaded",
             truncated,
+            reset,
             timed_out,
+            "retried: endpoint returned 500 Internal Server Error: internal",
             "model unavailable: endpoint returned 429 Too Many Requests: slow down (attempts: 2)",
+            "retried: endpoint returned 502 Bad Gateway: <html>bad gateway</html>",
             truncated,
+            reset,
             "model unavailable: response body is not valid JSON: EOF while parsing a value at line 1 column 25 (attempts: 2)",
+            "retried: response has no choices",
             timed_out,
         ]
     );
