@@ -13,7 +13,9 @@
 //! cargo run --release -p libos-bench -- mcp [SAMPLES]
 //! ```
 
+mod calls;
 mod mcp;
+mod shell;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +27,15 @@ use libos_kernel::{Actor, Kernel, OpenMode, SchedulerId, SpawnSpec, StoreLocatio
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall};
 
-/// A model that answers instantly with a call to `now`: measures everything but the model.
-struct InstantModel;
+/// A model that answers instantly with one call of `tool`: measures
+/// everything but the model.
+pub(crate) struct InstantModel {
+    pub(crate) tool: &'static str,
+    pub(crate) args: &'static str,
+}
+
+/// The instant model calling `now`.
+pub(crate) const NOW: InstantModel = InstantModel { tool: "now", args: "{}" };
 
 #[async_trait]
 impl ChatModel for InstantModel {
@@ -40,8 +49,8 @@ impl ChatModel for InstantModel {
             content: None,
             tool_calls: vec![RawToolCall {
                 id: format!("call_{}", request.meta.call_index),
-                name: "now".into(),
-                arguments: "{}".into(),
+                name: self.tool.into(),
+                arguments: self.args.into(),
             }],
             usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
             raw: "{}".into(),
@@ -101,7 +110,7 @@ fn durable_kernel_of(
 async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let kernel = durable_kernel(dir.path(), processes, |i| format!("benchmark process {i}"))?;
-    let router = ModelRouter::default().with_override(Arc::new(InstantModel));
+    let router = ModelRouter::default().with_override(Arc::new(NOW));
     let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
     let owner = SchedulerId("bench".into());
     let total = processes * each;
@@ -630,7 +639,7 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
 
     let dir = tempfile::tempdir()?;
     let kernel = Kernel::open(&StoreLocation::File(dir.path().join("bench.db")), OpenMode::Create)?;
-    let router = ModelRouter::default().with_override(Arc::new(InstantModel));
+    let router = ModelRouter::default().with_override(Arc::new(NOW));
     let env = quantum::env(kernel, router, QuantumPolicy::default());
     let cpu_before = cpu_time();
     let t = Instant::now();
@@ -647,157 +656,6 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
         wall.as_secs_f64(),
         cpu.as_secs_f64() / wall.as_secs_f64() * 100.0
     );
-    Ok(())
-}
-
-/// `shell ["true"]` as the shell tool runs it: unconfined, and in the
-/// sandbox through the launcher the `libos` CLI would choose.
-fn sandbox_cost(runs: usize) -> anyhow::Result<()> {
-    use libos_sandbox::{Cancel, Cmd, End, Launcher, Policy, Sandbox};
-    let dir = tempfile::tempdir()?;
-    let ws = dir.path().canonicalize()?;
-    std::fs::create_dir_all(ws.join(".libos"))?;
-    let path = std::env::var("PATH").unwrap_or_default();
-    let env = vec![("PATH".to_string(), path.clone()), ("HOME".to_string(), ws.display().to_string())];
-    let policy = Policy::for_workspace(&ws, vec![ws.join(".libos"), ws.join("libos.toml")], Some(path.as_ref()));
-    let argv = vec!["true".to_string()];
-    let cmd = Cmd { argv: &argv, cwd: &ws, env: &env, policy: &policy, timeout: Duration::from_secs(10), net: None };
-    // As the CLI chooses: `libos-sandbox` beside this binary, else this binary.
-    let launcher = Launcher::find().or_else(|_| std::env::current_exe().map(Launcher::new))?;
-    let confined = Sandbox::confined(launcher.clone())?;
-    // With `net:` grants: the same, behind the proxy (which nothing asks).
-    let gate: Arc<dyn libos_sandbox::NetGate> = Arc::new(RefuseAll);
-    let proxied_policy = Policy { network: libos_sandbox::Network::Proxy, ..policy.clone() };
-    let proxied = Cmd { policy: &proxied_policy, net: Some(&gate), ..cmd };
-    let measure_cmd = |sandbox: &Sandbox, cmd: &Cmd<'_>| -> anyhow::Result<Vec<Duration>> {
-        let mut times = Vec::with_capacity(runs);
-        for _ in 0..runs {
-            let started = Instant::now();
-            let out = sandbox.run(cmd, &Cancel::new())?;
-            times.push(started.elapsed());
-            anyhow::ensure!(out.end == End::Exited(0), "`true` ended {:?}", out.end);
-        }
-        times.sort();
-        Ok(times)
-    };
-    let measure = |sandbox: &Sandbox| measure_cmd(sandbox, &cmd);
-    // Warm up both paths once, then alternate nothing: each set in a row.
-    measure(&Sandbox::unconfined())?;
-    let plain = measure(&Sandbox::unconfined())?;
-    let boxed = measure(&confined)?;
-    let with_proxy = measure_cmd(&confined, &proxied)?;
-    println!("scenario: shell [\"true\"], unconfined and in the sandbox");
-    println!("machine: {}", machine());
-    println!("params: {runs} runs each; launcher {}; sandbox: {}", launcher.program().display(), confined.describe());
-    for (name, t) in [("unconfined", &plain), ("sandboxed", &boxed), ("sandboxed with the net proxy", &with_proxy)] {
-        println!(
-            "result: {name}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
-            percentile(t, 0.5).as_secs_f64() * 1e3,
-            percentile(t, 0.9).as_secs_f64() * 1e3,
-            percentile(t, 0.99).as_secs_f64() * 1e3
-        );
-    }
-    let over = percentile(&boxed, 0.5).saturating_sub(percentile(&plain, 0.5));
-    println!("result: the sandbox adds {:.2} ms at p50", over.as_secs_f64() * 1e3);
-    let over = percentile(&with_proxy, 0.5).saturating_sub(percentile(&boxed, 0.5));
-    println!("result: the net proxy adds {:.2} ms more at p50", over.as_secs_f64() * 1e3);
-    Ok(())
-}
-
-/// A gate for the benchmark: nothing is asked of it, and it allows nothing.
-#[derive(Debug)]
-struct RefuseAll;
-
-impl libos_sandbox::NetGate for RefuseAll {
-    fn decide(&self, _: &str, _: u16, _: libos_sandbox::Use) -> Result<libos_sandbox::Reach, String> {
-        Err("nothing is granted".to_string())
-    }
-}
-
-/// Issue 16: on a real small model (llama.cpp serving SmolLM2-135M, see
-/// `libos_tests::llama`), the share of quanta that end in a valid
-/// dispatched call, per call mode, over a fixed set of 20 goals that each
-/// name a file and its content. Each goal gets one quantum (up to three
-/// model calls: the answer and two repairs) of a shipped `assistant`;
-/// a goal completes when its file holds exactly its content.
-async fn call_modes(goals: usize, modes: &str) -> anyhow::Result<()> {
-    use libos_runtime::model::settings::{CallMode, Sampling};
-    use libos_runtime::{OpenAiConfig, OpenAiModel, RetryPolicy, Scheduler, SchedulerConfig};
-    use libos_tests::llama::{CONTEXT, LlamaServer, Unavailable};
-
-    let server = match LlamaServer::start() {
-        Ok(s) => s,
-        Err(Unavailable::Offline(why) | Unavailable::Broken(why)) => anyhow::bail!("no real model: {why}"),
-    };
-    const WORDS: [&str; 20] = [
-        "apple", "river", "stone", "cloud", "lemon", "tiger", "piano", "green", "north", "candle", "silver", "garden",
-        "window", "orange", "rocket", "forest", "yellow", "bridge", "winter", "planet",
-    ];
-    println!(
-        "goals: {goals} · one quantum each (max 3 model calls) · image assistant · SmolLM2-135M-Instruct Q4_1, n_ctx {CONTEXT}"
-    );
-    println!(
-        "| call_mode | quanta ending in a valid dispatched call | model answers that were a valid call | goals completed | s per model call |"
-    );
-    println!("|---|---|---|---|---|");
-    for mode in modes.split(',') {
-        let mode = CallMode::parse(mode).with_context(|| format!("`{mode}` is not a call mode"))?;
-        let dir = tempfile::tempdir()?;
-        let kernel = Kernel::open(&StoreLocation::File(dir.path().join("bench.db")), OpenMode::Create)?;
-        let images = ImageSet::shipped()?;
-        let image = images.get("assistant")?;
-        let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
-        let mut budget = libos_kernel::budget::Budget::unlimited();
-        budget.set_from("quanta=1").map_err(anyhow::Error::msg)?;
-        let mut pids = Vec::new();
-        for (i, word) in WORDS.iter().cycle().take(goals).enumerate() {
-            let goal = format!(r#"Use write_file with path "f{i:02}.txt" and content "{word} {i}"."#);
-            let spec = SpawnSpec {
-                image: digest.clone(),
-                goal,
-                workspace: dir.path().to_path_buf(),
-                parent: None,
-                priority: 0,
-                actor: Actor::operator(),
-                budget,
-            };
-            pids.push((kernel.spawn_with_grants(&spec, &image.grants)?, format!("f{i:02}.txt"), format!("{word} {i}")));
-        }
-        let config = OpenAiConfig {
-            timeout: Duration::from_secs(600),
-            retry: RetryPolicy { max_retries: 1, ..RetryPolicy::default() },
-            call_mode: Some(mode),
-            sampling: Sampling { max_tokens: 96, temperature: Some(0.0), seed: Some(1), ..Sampling::default() },
-            context_window: Some(CONTEXT),
-            ..OpenAiConfig::new("default", &server.base_url(), "smollm2-135m")
-        };
-        let model: Arc<dyn ChatModel> = Arc::new(OpenAiModel::new(config)?);
-        let env = quantum::env(
-            kernel.clone(),
-            ModelRouter::default().with_override(model),
-            QuantumPolicy { max_repairs: 2, backoff: Duration::ZERO },
-        );
-        let started = Instant::now();
-        let sched = SchedulerConfig { until_idle: true, concurrency: 1, ..SchedulerConfig::default() };
-        Scheduler::new(env, sched).run(std::future::pending()).await?;
-        let elapsed = started.elapsed();
-        let (mut quanta, mut dispatched, mut calls, mut valid, mut done) = (0, 0, 0, 0, 0);
-        for (pid, file, content) in &pids {
-            let rows = kernel.model_calls(*pid)?;
-            let (entries, _) = kernel.transcript(*pid, None)?;
-            quanta += 1;
-            dispatched += usize::from(!entries.is_empty());
-            calls += rows.len();
-            valid += rows.iter().filter(|c| c.record.outcome == libos_kernel::ModelCallOutcome::Ok).count();
-            done += usize::from(std::fs::read_to_string(dir.path().join(file)).ok().as_deref() == Some(content));
-        }
-        println!(
-            "| {mode} | {dispatched}/{quanta} ({:.0}%) | {valid}/{calls} ({:.0}%) | {done}/{goals} | {:.1} |",
-            100.0 * dispatched as f64 / quanta as f64,
-            100.0 * valid as f64 / calls.max(1) as f64,
-            elapsed.as_secs_f64() / calls.max(1) as f64
-        );
-    }
     Ok(())
 }
 
@@ -823,10 +681,10 @@ fn main() -> anyhow::Result<()> {
         Some("idle") => rt.block_on(idle(arg(&args, 1, 10)? as u64)),
         Some("nodes") => rt.block_on(nodes(arg(&args, 1, 64)?, arg(&args, 2, 20)?, arg(&args, 3, 16)?)),
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
-        Some("shell") => sandbox_cost(arg(&args, 1, 500)?),
+        Some("shell") => shell::sandbox_cost(arg(&args, 1, 500)?),
         Some("mcp") => rt.block_on(mcp::overhead(arg(&args, 1, 300)?)),
         Some("calls") => {
-            rt.block_on(call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
+            rt.block_on(calls::call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
         }
         _ => anyhow::bail!(
             "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \

@@ -17,17 +17,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use async_trait::async_trait;
 use libos_images::{Image, ImageSet};
 use libos_kernel::caps::GrantSpec;
 use libos_kernel::{Actor, Kernel, OpenMode, SchedulerId, SpawnSpec, StoreLocation};
 use libos_mcp::{Hub, Target};
+use libos_runtime::ModelRouter;
 use libos_runtime::quantum::{self, QuantumPolicy};
-use libos_runtime::{ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall};
 use libos_sandbox::{Launcher, Sandbox};
 use libos_tools::Registry;
 
-use crate::{machine, percentile};
+use crate::{InstantModel, machine, percentile};
 
 const IMAGE: &str = r#"
 name = "mcp-bench"
@@ -39,34 +38,6 @@ mcp_tools = ["everything/echo"]
 grants = ["exec mcp:everything/echo"]
 system_prompt = "Echo."
 "#;
-
-/// Answers every request at once with one call of `tool`.
-struct Caller {
-    tool: &'static str,
-    args: &'static str,
-}
-
-#[async_trait]
-impl ChatModel for Caller {
-    fn profile(&self) -> &str {
-        "instant"
-    }
-
-    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        Ok(ChatResponse {
-            model: "instant".into(),
-            content: None,
-            tool_calls: vec![RawToolCall {
-                id: format!("call_{}", request.meta.call_index),
-                name: self.tool.into(),
-                arguments: self.args.into(),
-            }],
-            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
-            raw: "{}".into(),
-            info: Default::default(),
-        })
-    }
-}
 
 fn server_program() -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("LIBOS_BENCH_MCP_SERVER")
@@ -125,7 +96,7 @@ pub async fn overhead(n: usize) -> anyhow::Result<()> {
 
     let quanta = |tool: &'static str, args: &'static str| {
         let kernel = Kernel::open(&StoreLocation::File(ws.join(format!(".libos/{tool}.db"))), OpenMode::Create);
-        let router = ModelRouter::default().with_override(Arc::new(Caller { tool, args }));
+        let router = ModelRouter::default().with_override(Arc::new(InstantModel { tool, args }));
         (kernel, router)
     };
     let mut results = Vec::new();
