@@ -8,7 +8,7 @@
 //! 1. open a kernel (here in memory; `Kernel::open` for a file store),
 //! 2. register the images the agents run (the shipped ones here),
 //! 3. spawn processes with their grants and budgets,
-//! 4. run a scheduler with a model (scripted here; `OpenAiModel` for a real
+//! 4. run a scheduler with a model (scripted here; `HttpModel` for a real
 //!    endpoint) until nothing is runnable,
 //! 5. read the results, the usage and the audit log, and verify the chain.
 

@@ -1,5 +1,6 @@
 //! `calls N MODES`: issue 16's share of valid dispatched calls per call
-//! mode on a real small model.
+//! mode (and wire protocol: `KIND:MODE`, e.g. `responses:schema`,
+//! `anthropic:text`) on a real small model.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +18,8 @@ use libos_runtime::{ChatModel, ModelRouter};
 /// model calls: the answer and two repairs) of a shipped `assistant`;
 /// a goal completes when its file holds exactly its content.
 pub(crate) async fn call_modes(goals: usize, modes: &str) -> anyhow::Result<()> {
-    use libos_runtime::model::settings::{CallMode, Sampling};
-    use libos_runtime::{OpenAiConfig, OpenAiModel, RetryPolicy, Scheduler, SchedulerConfig};
+    use libos_runtime::model::settings::{CallMode, Protocol, Sampling};
+    use libos_runtime::{HttpConfig, HttpModel, RetryPolicy, Scheduler, SchedulerConfig};
     use libos_tests::llama::{CONTEXT, LlamaServer, Unavailable};
 
     let server = match LlamaServer::start() {
@@ -33,10 +34,12 @@ pub(crate) async fn call_modes(goals: usize, modes: &str) -> anyhow::Result<()> 
         "goals: {goals} · one quantum each (max 3 model calls) · image assistant · SmolLM2-135M-Instruct Q4_1, n_ctx {CONTEXT}"
     );
     println!(
-        "| call_mode | quanta ending in a valid dispatched call | model answers that were a valid call | goals completed | s per model call |"
+        "| kind:call_mode | quanta ending in a valid dispatched call | model answers that were a valid call | goals completed | s per model call |"
     );
     println!("|---|---|---|---|---|");
-    for mode in modes.split(',') {
+    for item in modes.split(',') {
+        let (kind, mode) = item.split_once(':').unwrap_or(("openai", item));
+        let protocol = Protocol::parse(kind).with_context(|| format!("`{kind}` is not a kind"))?;
         let mode = CallMode::parse(mode).with_context(|| format!("`{mode}` is not a call mode"))?;
         let dir = tempfile::tempdir()?;
         let kernel = Kernel::open(&StoreLocation::File(dir.path().join("bench.db")), OpenMode::Create)?;
@@ -59,15 +62,18 @@ pub(crate) async fn call_modes(goals: usize, modes: &str) -> anyhow::Result<()> 
             };
             pids.push((kernel.spawn_with_grants(&spec, &image.grants)?, format!("f{i:02}.txt"), format!("{word} {i}")));
         }
-        let config = OpenAiConfig {
+        // Only Chat Completions has `seed`.
+        let seed = (protocol == Protocol::Chat).then_some(1);
+        let config = HttpConfig {
+            protocol,
             timeout: Duration::from_secs(600),
             retry: RetryPolicy { max_retries: 1, ..RetryPolicy::default() },
             call_mode: Some(mode),
-            sampling: Sampling { max_tokens: 96, temperature: Some(0.0), seed: Some(1), ..Sampling::default() },
+            sampling: Sampling { max_tokens: 96, temperature: Some(0.0), seed, ..Sampling::default() },
             context_window: Some(CONTEXT),
-            ..OpenAiConfig::new("default", &server.base_url(), "smollm2-135m")
+            ..HttpConfig::new("default", &server.base_url(), "smollm2-135m")
         };
-        let model: Arc<dyn ChatModel> = Arc::new(OpenAiModel::new(config)?);
+        let model: Arc<dyn ChatModel> = Arc::new(HttpModel::new(config)?);
         let env = quantum::env(
             kernel.clone(),
             ModelRouter::default().with_override(model),
@@ -88,7 +94,7 @@ pub(crate) async fn call_modes(goals: usize, modes: &str) -> anyhow::Result<()> 
             done += usize::from(std::fs::read_to_string(dir.path().join(file)).ok().as_deref() == Some(content));
         }
         println!(
-            "| {mode} | {dispatched}/{quanta} ({:.0}%) | {valid}/{calls} ({:.0}%) | {done}/{goals} | {:.1} |",
+            "| {kind}:{mode} | {dispatched}/{quanta} ({:.0}%) | {valid}/{calls} ({:.0}%) | {done}/{goals} | {:.1} |",
             100.0 * dispatched as f64 / quanta as f64,
             100.0 * valid as f64 / calls.max(1) as f64,
             elapsed.as_secs_f64() / calls.max(1) as f64

@@ -52,8 +52,9 @@ impl ChatModel for InstantModel {
                 name: self.tool.into(),
                 arguments: self.args.into(),
             }],
-            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
+            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10, ..Default::default() }),
             raw: "{}".into(),
+            carry: None,
             info: Default::default(),
         })
     }
@@ -195,8 +196,9 @@ impl ChatModel for WriterModel {
                 name: "write_file".into(),
                 arguments: format!("{{\"path\": \"out.txt\", \"content\": \"{}\"}}", request.meta.call_index),
             }],
-            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
+            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10, ..Default::default() }),
             raw: "{}".into(),
+            carry: None,
             info: Default::default(),
         })
     }
@@ -345,8 +347,9 @@ impl ChatModel for Fixed {
                 name: self.0.into(),
                 arguments: self.1.into(),
             }],
-            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10 }),
+            usage: Some(libos_runtime::model::ReportedUsage { input: 100, output: 10, ..Default::default() }),
             raw: "{}".into(),
+            carry: None,
             info: Default::default(),
         })
     }
@@ -483,15 +486,15 @@ fn postgres_schema() -> anyhow::Result<libos_kernel::testing::ScratchSchema> {
 
 /// A mock OpenAI-compatible model answering `now` after `latency`.
 async fn mock_model(latency: Duration) -> anyhow::Result<(libos_tests::MockServer, ModelRouter)> {
-    use libos_runtime::{OpenAiConfig, OpenAiModel, RetryPolicy};
+    use libos_runtime::{HttpConfig, HttpModel, RetryPolicy};
     use libos_tests::{MockServer, Reply};
 
     let server = MockServer::start(Vec::new()).await;
     server.always(Reply::tool_call("now", serde_json::json!({})).delayed(latency));
-    let model = OpenAiModel::new(OpenAiConfig {
+    let model = HttpModel::new(HttpConfig {
         timeout: Duration::from_secs(30),
         retry: RetryPolicy::default(),
-        ..OpenAiConfig::new("default", &server.base_url(), "mock")
+        ..HttpConfig::new("default", &server.base_url(), "mock")
     })?;
     Ok((server, ModelRouter::default().with_override(Arc::new(model))))
 }

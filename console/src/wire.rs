@@ -203,6 +203,7 @@ pub fn model_call(c: &ModelCallRow) -> Value {
         "call_mode": c.record.detail.call_mode,
         "finish_reason": c.record.detail.finish_reason,
         "sent": c.record.detail.sent.as_deref().map(json_text),
+        "usage_detail": c.record.detail.usage.as_deref().map(json_text),
     })
 }
 

@@ -30,6 +30,8 @@ struct ImageSpec {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
+    repair_model: Option<String>,
+    #[serde(default)]
     context: Option<ContextSpecToml>,
     #[serde(default)]
     limits: Option<LimitsToml>,
@@ -147,6 +149,9 @@ pub struct Image {
     pub budget: Budget,
     /// Model profile name (`default` when unset).
     pub model: String,
+    /// The profile asked for a repair turn (after a rejected answer), if
+    /// not [`Image::model`]: a stronger model to get a small one unstuck.
+    pub repair_model: Option<String>,
     /// Context limits.
     pub context: ContextSpec,
     /// What each program it runs may use (`[limits]`; CPU time is further
@@ -228,6 +233,9 @@ impl Image {
         if model.trim().is_empty() {
             return Err(invalid("model", "is empty".to_string()));
         }
+        if spec.repair_model.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(invalid("repair_model", "is empty".to_string()));
+        }
         let defaults = ContextSpec::default();
         let context = match spec.context {
             None => defaults,
@@ -275,6 +283,7 @@ impl Image {
             grants,
             budget,
             model,
+            repair_model: spec.repair_model,
             context,
             limits,
             source: text.to_string(),

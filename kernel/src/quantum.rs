@@ -152,6 +152,9 @@ pub struct CallDetail {
     pub finish_reason: Option<String>,
     /// The settings sent besides the conversation (JSON text).
     pub sent: Option<String>,
+    /// Usage beyond input and output tokens, as reported (JSON text:
+    /// `cache_read`, `cache_write`), if there was any.
+    pub usage: Option<String>,
 }
 
 /// A stored model call.
@@ -180,6 +183,11 @@ pub struct ToolCallRecord {
     pub args: String,
     /// The model's accompanying text.
     pub rationale: Option<String>,
+    /// Provider state the model's turn carried (the Responses API's
+    /// reasoning items, JSON), sent back with the call in later prompts.
+    /// Opaque to the kernel and not part of the audit: it is shown to the
+    /// model, never acted on.
+    pub carry: Option<String>,
 }
 
 /// What a tool call returned, as the model will see it.

@@ -15,6 +15,13 @@
 //! context_window = 8192              # tokens per slot (default: asked of the server)
 //! max_failures = 5                   # consecutive failed quanta on one error that end a process
 //! extra_body = { top_k = 40 }        # sent verbatim, merged last
+//! fallback = ["claude"]              # profiles a call goes to when this one is down or rate-limited
+//!
+//! [models.claude]
+//! kind = "anthropic"                 # the Messages API (also "responses": OpenAI's Responses API)
+//! base_url = "https://api.anthropic.com/v1"   # the default for this kind
+//! model = "claude-sonnet-4-5"
+//! api_key_env = "ANTHROPIC_API_KEY"  # the default for this kind
 //!
 //! [models.local]
 //! kind = "scripted"                  # plays a script file instead of calling an endpoint
@@ -44,13 +51,17 @@ use serde::Deserialize;
 mod http;
 
 use crate::model::ChatModel;
-use crate::model::openai::{ApiKey, OpenAiConfig, OpenAiModel};
+use crate::model::http::{ApiKey, HttpConfig, HttpModel};
 use crate::model::retry::RetryPolicy;
+use crate::model::route::Route;
 use crate::model::scripted::{Script, ScriptedModel};
-use crate::model::settings::{CallMode, Sampling};
+use crate::model::settings::{CallMode, Protocol, Sampling};
 
 /// The default base URL when only a key or model is given.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// The default base URL of `kind = "anthropic"`.
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,6 +128,8 @@ struct ProfileToml {
     max_failures: Option<u32>,
     #[serde(default)]
     extra_body: Option<toml::Table>,
+    #[serde(default)]
+    fallback: Vec<String>,
 }
 
 /// What a profile's tokens cost, in USD per million (so a token costs that
@@ -141,8 +154,8 @@ impl Price {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Profile {
-    /// An OpenAI-compatible endpoint.
-    OpenAi(OpenAiConfig),
+    /// An HTTP endpoint (Chat Completions, Messages or Responses).
+    Http(HttpConfig),
     /// A script file.
     Scripted {
         /// Profile name.
@@ -164,6 +177,8 @@ pub struct Config {
     pub profiles: BTreeMap<String, Profile>,
     /// Prices by profile name (profiles without prices cost nothing).
     pub prices: BTreeMap<String, Price>,
+    /// The profiles a profile's calls go to when it is down or rate-limited, in order.
+    pub fallbacks: BTreeMap<String, Vec<String>>,
     /// MCP servers by name.
     pub mcp: BTreeMap<ServerName, McpServer>,
     /// Operator-defined command tools by name (checked: each makes a registry entry).
@@ -215,6 +230,7 @@ impl Config {
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
             profiles: BTreeMap::new(),
             prices: BTreeMap::new(),
+            fallbacks: BTreeMap::new(),
             mcp,
             tools,
             http,
@@ -227,6 +243,9 @@ impl Config {
                 }
                 config.prices.insert(name.clone(), price);
             }
+            if !p.fallback.is_empty() {
+                config.fallbacks.insert(name.clone(), p.fallback.clone());
+            }
             let profile = profile_from_toml(&origin, &base, &name, p, env)?;
             config.profiles.insert(name, profile);
         }
@@ -234,6 +253,21 @@ impl Config {
             && let Some(p) = default_from_env(env)
         {
             config.profiles.insert("default".to_string(), p);
+        }
+        for (name, chain) in &config.fallbacks {
+            let err = |m: String| format!("config {origin}: models.{name}: fallback: {m}");
+            let mut seen = std::collections::BTreeSet::new();
+            for other in chain {
+                if other == name {
+                    return Err(err("a profile cannot be its own fallback".to_string()));
+                }
+                if !config.profiles.contains_key(other) {
+                    return Err(err(format!("no profile `{other}` (define [models.{other}])")));
+                }
+                if !seen.insert(other) {
+                    return Err(err(format!("`{other}` is named twice")));
+                }
+            }
         }
         // A command tool named like a built-in is refused now, not at the first run.
         config.registry().map_err(|e| format!("config {origin}: {e}"))?;
@@ -251,7 +285,7 @@ impl Config {
     pub fn loaded_paths(&self) -> Vec<PathBuf> {
         let scripts = self.profiles.values().filter_map(|p| match p {
             Profile::Scripted { script, .. } => Some(script.clone()),
-            Profile::OpenAi(_) => None,
+            Profile::Http(_) => None,
         });
         let servers = self.mcp.values().filter_map(|s| match &s.transport {
             McpTransport::Stdio(stdio) if stdio.command.contains('/') => Some(PathBuf::from(&stdio.command)),
@@ -284,8 +318,9 @@ impl Config {
 
 fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env: Env<'_>) -> Result<Profile, String> {
     let err = |m: String| format!("config {origin}: models.{name}: {m}");
-    match p.kind.as_deref().unwrap_or("openai") {
-        "openai" => {
+    let kind = p.kind.as_deref().unwrap_or("openai");
+    match Protocol::parse(kind) {
+        Some(protocol) => {
             let model = p.model.clone().ok_or_else(|| err("`model` is required".to_string()))?;
             // The key stays in the environment until a request needs it.
             let api_key = match &p.api_key_env {
@@ -293,17 +328,32 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
                     env(var).ok_or_else(|| err(format!("environment variable {var} is not set")))?;
                     ApiKey::Env(var.clone())
                 }
+                None if protocol == Protocol::Messages => match env("ANTHROPIC_API_KEY") {
+                    Some(_) => ApiKey::Env("ANTHROPIC_API_KEY".to_string()),
+                    None => ApiKey::None,
+                },
                 None => key_from_env(env),
             };
             let defaults = RetryPolicy::default();
             let call_mode = match p.call_mode.as_deref() {
                 None => None,
-                Some(m) => Some(
-                    CallMode::parse(m)
-                        .ok_or_else(|| err(format!("call_mode `{m}` is not one of native, schema, text")))?,
-                ),
+                Some(m) => {
+                    let mode = CallMode::parse(m)
+                        .ok_or_else(|| err(format!("call_mode `{m}` is not one of native, schema, text")))?;
+                    if !protocol.modes().contains(&mode) {
+                        return Err(err(format!(
+                            "call_mode `{m}` needs a response_format, which the {} API does not take \
+                             (kind = \"{kind}\"): use native (tool_choice any: exactly one tool_use) or text",
+                            protocol.api()
+                        )));
+                    }
+                    Some(mode)
+                }
             };
             let sampling = sampling(&p).map_err(err)?;
+            if let Some(why) = protocol.refuses(&sampling) {
+                return Err(err(why));
+            }
             if let Some(w) = p.context_window
                 && w <= u64::from(sampling.max_tokens)
             {
@@ -312,9 +362,11 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
                     sampling.max_tokens
                 )));
             }
-            Ok(Profile::OpenAi(OpenAiConfig {
+            let default_base = if protocol == Protocol::Messages { ANTHROPIC_BASE_URL } else { DEFAULT_BASE_URL };
+            Ok(Profile::Http(HttpConfig {
                 profile: name.to_string(),
-                base_url: p.base_url.clone().unwrap_or_else(|| DEFAULT_BASE_URL.to_string()),
+                protocol,
+                base_url: p.base_url.clone().unwrap_or_else(|| default_base.to_string()),
                 api_key,
                 model,
                 timeout: Duration::from_secs(p.timeout_s.unwrap_or(120).max(1)),
@@ -326,11 +378,11 @@ fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env:
                 max_failures: p.max_failures.unwrap_or(crate::model::DEFAULT_MAX_FAILURES).max(1),
             }))
         }
-        "scripted" => {
+        None if kind == "scripted" => {
             let script = p.script.ok_or_else(|| err("`script` is required for kind = \"scripted\"".to_string()))?;
             Ok(Profile::Scripted { name: name.to_string(), script: base.join(script) })
         }
-        other => Err(err(format!("unknown kind `{other}` (expected openai or scripted)"))),
+        None => Err(err(format!("unknown kind `{kind}` (expected openai, anthropic, responses or scripted)"))),
     }
 }
 
@@ -382,10 +434,7 @@ fn default_from_env(env: Env<'_>) -> Option<Profile> {
     }
     let base_url = base_url.unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
     let model = model.unwrap_or_else(|| "gpt-4o-mini".to_string());
-    Some(Profile::OpenAi(OpenAiConfig {
-        api_key: key_from_env(env),
-        ..OpenAiConfig::new("default", &base_url, &model)
-    }))
+    Some(Profile::Http(HttpConfig { api_key: key_from_env(env), ..HttpConfig::new("default", &base_url, &model) }))
 }
 
 /// Maps profile names to models. With an override (`--script`), every profile
@@ -393,6 +442,8 @@ fn default_from_env(env: Env<'_>) -> Option<Profile> {
 #[derive(Clone, Default)]
 pub struct ModelRouter {
     models: HashMap<String, Arc<dyn ChatModel>>,
+    /// Profiles with fallbacks: what their name resolves to.
+    routes: HashMap<String, Arc<dyn ChatModel>>,
     prices: HashMap<String, Price>,
     unavailable: HashMap<String, String>,
     all: Option<Arc<dyn ChatModel>>,
@@ -408,7 +459,7 @@ impl ModelRouter {
         };
         for (name, profile) in &config.profiles {
             let built: Result<Arc<dyn ChatModel>, String> = match profile {
-                Profile::OpenAi(c) => OpenAiModel::new(c.clone()).map(|m| Arc::new(m) as _).map_err(|e| e.to_string()),
+                Profile::Http(c) => HttpModel::new(c.clone()).map(|m| Arc::new(m) as _).map_err(|e| e.to_string()),
                 Profile::Scripted { name, script } => {
                     Script::load(script).map(|s| Arc::new(ScriptedModel::new(name, s)) as _)
                 }
@@ -420,6 +471,15 @@ impl ModelRouter {
                 Err(e) => {
                     router.unavailable.insert(name.clone(), e);
                 }
+            }
+        }
+        // A profile with fallbacks resolves to its route (of the profiles that could be built).
+        for (name, chain) in &config.fallbacks {
+            let Some(first) = router.models.get(name).cloned() else { continue };
+            let mut models = vec![first];
+            models.extend(chain.iter().filter_map(|other| router.models.get(other).cloned()));
+            if let Some(route) = Route::new(models) {
+                router.routes.insert(name.clone(), Arc::new(route));
             }
         }
         router
@@ -451,7 +511,7 @@ impl ModelRouter {
         if let Some(m) = &self.all {
             return Ok(m.clone());
         }
-        if let Some(m) = self.models.get(profile) {
+        if let Some(m) = self.routes.get(profile).or_else(|| self.models.get(profile)) {
             return Ok(m.clone());
         }
         if let Some(e) = self.unavailable.get(profile) {

@@ -27,7 +27,7 @@ pub mod replay;
 pub mod scheduler;
 
 pub use config::{Config, ModelRouter, Profile};
-pub use model::openai::{OpenAiConfig, OpenAiModel};
+pub use model::http::{HttpConfig, HttpModel};
 pub use model::retry::RetryPolicy;
 pub use model::scripted::{Script, ScriptedModel};
 pub use model::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, RequestMeta, ToolTable};

@@ -213,6 +213,7 @@ pub fn build(
                 name: entry.call.tool.clone(),
                 arguments: entry.call.args.clone(),
             }],
+            carry: entry.call.carry.clone(),
         });
         messages.push(ChatMessage::Tool { call_id: entry.call.call_id.clone(), content: result });
     }

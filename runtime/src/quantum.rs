@@ -140,6 +140,12 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         Ok(m) => m,
         Err(e) => return fail(FailureKind::ModelError, e),
     };
+    // The image's profile for repair turns, if it names one.
+    let repairer = match image.repair_model.as_deref().map(|p| env.models.get(p)) {
+        None => model.clone(),
+        Some(Ok(m)) => m,
+        Some(Err(e)) => return fail(FailureKind::ModelError, format!("repair_model: {e}")),
+    };
     let window = image.context.transcript_window as usize;
     let history = kernel.recent_history(lease.pid, window, prompt::COMPACT_LINES)?;
     let win = model.window().await;
@@ -183,15 +189,18 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             }
         }
         let started = Instant::now();
-        let answer = model.complete(&request).await;
+        let asked = if repairs > 0 { &repairer } else { &model };
+        let answer = asked.complete(&request).await;
         let latency = started.elapsed();
-        let price = env.models.price(&image.model);
         let record =
             |response: String, content: Option<String>, model_name: String, usage: TokenUsage, info: &CallInfo| {
+                // The profile that answered (a route may have handed the call on).
+                let profile = info.profile.clone().unwrap_or_else(|| asked.profile().to_string());
+                let price = env.models.price(&profile);
                 ModelCallRecord {
                     cost_micros: price.map_or(0, |p| p.cost_micros(usage.input, usage.output)),
                     attempt,
-                    profile: model.profile().to_string(),
+                    profile,
                     model: model_name,
                     request_digest: digest.clone(),
                     request_bytes: bytes,
@@ -205,6 +214,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                         call_mode: info.mode.map(|m| m.as_str().to_string()),
                         finish_reason: info.finish_reason.clone(),
                         sent: info.sent.clone(),
+                        usage: None,
                     },
                 }
             };
@@ -212,8 +222,10 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         let retried = |info: &CallInfo| -> Result<(), KernelError> {
             for why in &info.retried {
                 let mut m = record(String::new(), None, String::new(), TokenUsage::default(), info);
+                m.profile = why.profile.clone();
+                m.cost_micros = 0;
                 m.outcome = ModelCallOutcome::Error;
-                m.error = Some(format!("{RETRIED}{why}"));
+                m.error = Some(format!("{RETRIED}{}", why.error));
                 m.detail.finish_reason = None;
                 kernel.record_attempt(lease, &m)?;
             }
@@ -285,13 +297,17 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         };
         spent_in += usage.input;
         let mut m = record(resp.raw.clone(), resp.content.clone(), resp.model.clone(), usage, &resp.info);
+        m.detail.usage = resp
+            .usage
+            .filter(|u| u.cache_read + u.cache_write > 0)
+            .map(|u| serde_json::json!({"cache_read": u.cache_read, "cache_write": u.cache_write}).to_string());
         let parsed = extract::one_call(&resp, tools.set.names(), &fallback_id).and_then(|found| {
             ToolCall::parse(&found.call.name, &found.call.arguments, &tools.set).map(|call| (found, call))
         });
         let (found, call) = match parsed {
             Ok(ok) => ok,
             Err(reason) => {
-                let cut_off = resp.info.finish_reason.as_deref() == Some("length");
+                let cut_off = crate::model::settings::cut_off(resp.info.finish_reason.as_deref());
                 let text = if cut_off {
                     format!("the answer was cut off at max_tokens ({}) before it was complete; {reason}", win.output)
                 } else {
@@ -315,6 +331,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             tool: call.name().to_string(),
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
+            carry: resp.carry.clone(),
         };
         return dispatch(env, lease, &workspace, image.limits, Some(m), call_rec, &call, seen, None).await;
     }
@@ -589,10 +606,18 @@ fn offending(resp: &ChatResponse) -> (Option<String>, Option<String>) {
 fn push_repair(messages: &mut Vec<ChatMessage>, resp: &ChatResponse, reason: &str) {
     let note = format!("error: {reason}. Reply again with exactly one valid tool call.");
     if resp.tool_calls.is_empty() {
-        messages.push(ChatMessage::Assistant { content: resp.content.clone(), tool_calls: Vec::new() });
+        messages.push(ChatMessage::Assistant {
+            content: resp.content.clone(),
+            tool_calls: Vec::new(),
+            carry: resp.carry.clone(),
+        });
         messages.push(ChatMessage::User(note));
     } else {
-        messages.push(ChatMessage::Assistant { content: resp.content.clone(), tool_calls: resp.tool_calls.clone() });
+        messages.push(ChatMessage::Assistant {
+            content: resp.content.clone(),
+            tool_calls: resp.tool_calls.clone(),
+            carry: resp.carry.clone(),
+        });
         for call in &resp.tool_calls {
             messages.push(ChatMessage::Tool { call_id: call.id.clone(), content: note.clone() });
         }

@@ -57,6 +57,7 @@ impl ChatModel for Counting {
             tool_calls: vec![RawToolCall { id: format!("c{}", request.meta.call_index), name: name.into(), arguments }],
             usage: None,
             raw: "{}".into(),
+            carry: None,
             info: Default::default(),
         })
     }
@@ -152,6 +153,7 @@ impl ChatModel for Locking {
             }],
             usage: None,
             raw: "{}".into(),
+            carry: None,
             info: Default::default(),
         })
     }

@@ -69,6 +69,7 @@ impl ChatModel for Steps {
             }],
             usage: None,
             raw: "{}".into(),
+            carry: None,
             info: Default::default(),
         })
     }

@@ -89,15 +89,17 @@ fn describe_profile(config: &libos_runtime::Config, name: &str) -> String {
     match config.profiles.get(name) {
         None => format!("`{name}` is not configured (define [models.{name}] in libos.toml, or run with --script FILE)"),
         Some(libos_runtime::Profile::Scripted { script, .. }) => format!("`{name}`: scripted, {}", script.display()),
-        Some(libos_runtime::Profile::OpenAi(c)) => format!(
-            "`{name}`: {} at {} · call_mode {} · {} · context_window {} · timeout_s {} · max_failures {}",
+        Some(libos_runtime::Profile::Http(c)) => format!(
+            "`{name}`: {} at {} ({}) · call_mode {} · {} · context_window {} · timeout_s {} · max_failures {}{}",
             c.model,
             c.base_url,
+            c.protocol.api(),
             c.call_mode.map_or("asked of the server", |m| m.as_str()),
             c.sampling.describe(),
             c.context_window.map_or_else(|| "asked of the server".to_string(), |w| w.to_string()),
             c.timeout.as_secs(),
-            c.max_failures
+            c.max_failures,
+            config.fallbacks.get(name).map_or_else(String::new, |f| format!(" · fallback {}", f.join(", ")))
         ),
     }
 }

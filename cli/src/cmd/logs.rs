@@ -66,10 +66,11 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
         {
             let d = &c.record.detail;
             outln!(
-                "  mode {} · finish {} · sent {}",
+                "  mode {} · finish {} · sent {}{}",
                 one_line(d.call_mode.as_deref().unwrap_or("?")),
                 one_line(d.finish_reason.as_deref().unwrap_or("-")),
-                one_line(d.sent.as_deref().unwrap_or("-"))
+                one_line(d.sent.as_deref().unwrap_or("-")),
+                d.usage.as_deref().map_or_else(String::new, |u| format!(" · usage {}", one_line(u)))
             );
         }
         for c in &q.calls {

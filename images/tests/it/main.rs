@@ -80,7 +80,7 @@ fn bad_specs_point_at_the_field() {
     );
     check(
         &format!("{GOOD}colour = \"red\"\n"),
-        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `mcp`, `mcp_tools`, `grants`, `budget`, `model`, `context`, `limits`",
+        "image mini.toml: line 6, column 1: unknown field `colour`, expected one of `name`, `version`, `description`, `system_prompt`, `tools`, `mcp`, `mcp_tools`, `grants`, `budget`, `model`, `repair_model`, `context`, `limits`",
     );
     check(
         &format!("{GOOD}grants = [\"read fs:**\", \"read fs:../up\"]\n"),

@@ -155,8 +155,8 @@ impl Tx<'_> {
         now: Timestamp,
     ) -> Result<(), KernelError> {
         self.exec(
-            "INSERT INTO parked (pid, quantum, call_id, tool, args, rationale, request_id, parked_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO parked (pid, quantum, call_id, tool, args, rationale, request_id, parked_at, carry) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             &[
                 &pid.get(),
                 &(quantum as i64),
@@ -166,6 +166,7 @@ impl Tx<'_> {
                 &call.rationale,
                 &request.map(RequestId::get),
                 &now.micros(),
+                &call.carry,
             ],
         )?;
         Ok(())
@@ -174,12 +175,18 @@ impl Tx<'_> {
     /// The call `pid` is parked on, if any.
     pub(crate) fn parked(&self, pid: Pid) -> Result<Option<ParkedCall>, KernelError> {
         self.row(
-            "SELECT quantum, call_id, tool, args, rationale, request_id, approved FROM parked WHERE pid = ?",
+            "SELECT quantum, call_id, tool, args, rationale, request_id, approved, carry FROM parked WHERE pid = ?",
             &[&pid.get()],
             |r| {
                 Ok(ParkedCall {
                     quantum: r.get::<i64>(0)? as u64,
-                    call: ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(4)? },
+                    call: ToolCallRecord {
+                        call_id: r.get(1)?,
+                        tool: r.get(2)?,
+                        args: r.get(3)?,
+                        rationale: r.get(4)?,
+                        carry: r.get(7)?,
+                    },
                     request: r.get::<Option<i64>>(5)?.map(RequestId),
                     approved: r.get(6)?,
                 })

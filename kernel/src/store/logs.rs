@@ -41,7 +41,12 @@ fn model_call_from_row(r: &Row<'_, '_>) -> Result<ModelCallRow, KernelError> {
                 _ => ModelCallOutcome::Error,
             },
             error: r.get(16)?,
-            detail: CallDetail { call_mode: r.get(18)?, finish_reason: r.get(19)?, sent: r.get(20)? },
+            detail: CallDetail {
+                call_mode: r.get(18)?,
+                finish_reason: r.get(19)?,
+                sent: r.get(20)?,
+                usage: r.get(21)?,
+            },
         },
     })
 }
@@ -50,7 +55,13 @@ fn transcript_from_row(r: &Row<'_, '_>) -> Result<(TranscriptEntry, String), Ker
     Ok((
         TranscriptEntry {
             quantum: r.get::<i64>(0)? as u64,
-            call: ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(6)? },
+            call: ToolCallRecord {
+                call_id: r.get(1)?,
+                tool: r.get(2)?,
+                args: r.get(3)?,
+                rationale: r.get(6)?,
+                carry: r.get(8)?,
+            },
             result: ToolResultRecord { outcome: Outcome::Ok, content: r.get(4)? },
             at: Timestamp(r.get(7)?),
         },
@@ -76,8 +87,8 @@ impl Tx<'_> {
         let id: i64 = self.one(
             "INSERT INTO model_calls (pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
              response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, \
-             cost_micros, call_mode, finish_reason, sent) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             cost_micros, call_mode, finish_reason, sent, usage_detail) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             &[
                 &pid.get(),
                 &(quantum as i64),
@@ -99,6 +110,7 @@ impl Tx<'_> {
                 &m.detail.call_mode,
                 &m.detail.finish_reason,
                 &m.detail.sent,
+                &m.detail.usage,
             ],
             |r| r.get(0),
         )?;
@@ -110,7 +122,7 @@ impl Tx<'_> {
         self.rows(
             "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
              rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros, \
-             call_mode, finish_reason, sent FROM model_calls WHERE pid = ? ORDER BY id",
+             call_mode, finish_reason, sent, usage_detail FROM model_calls WHERE pid = ? ORDER BY id",
             &[&pid.get()],
             model_call_from_row,
         )
@@ -126,8 +138,8 @@ impl Tx<'_> {
         now: Timestamp,
     ) -> Result<(), KernelError> {
         self.exec(
-            "INSERT INTO transcript (pid, quantum, call_id, tool, args, result, outcome, rationale, at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO transcript (pid, quantum, call_id, tool, args, result, outcome, rationale, at, carry) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             &[
                 &pid.get(),
                 &(quantum as i64),
@@ -138,6 +150,7 @@ impl Tx<'_> {
                 &result.outcome.as_str(),
                 &call.rationale,
                 &now.micros(),
+                &call.carry,
             ],
         )?;
         Ok(())
@@ -155,7 +168,7 @@ impl Tx<'_> {
         // whenever it changes, which cost a full parse on every quantum.
         let limit = limit.map(|l| format!(" LIMIT {l}")).unwrap_or_default();
         let sql = format!(
-            "SELECT quantum, call_id, tool, args, result, outcome, rationale, at FROM transcript \
+            "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, carry FROM transcript \
              WHERE pid = ? ORDER BY id DESC{limit}"
         );
         let mut out = self.rows(&sql, &[&pid.get()], |r| with_outcome(transcript_from_row(r)?))?;
@@ -173,8 +186,8 @@ impl Tx<'_> {
         now: Timestamp,
     ) -> Result<(), KernelError> {
         self.exec(
-            "INSERT INTO effects (pid, quantum, call_id, tool, args, rationale, started_at, audit_seq) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO effects (pid, quantum, call_id, tool, args, rationale, started_at, audit_seq, carry) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             &[
                 &pid.get(),
                 &(quantum as i64),
@@ -184,6 +197,7 @@ impl Tx<'_> {
                 &call.rationale,
                 &now.micros(),
                 &seq.get(),
+                &call.carry,
             ],
         )?;
         Ok(())
@@ -192,12 +206,18 @@ impl Tx<'_> {
     /// Removes and returns the pending effect of a process, if any.
     pub(crate) fn take_effect(&self, pid: Pid) -> Result<Option<(u64, ToolCallRecord)>, KernelError> {
         let found = self.row(
-            "SELECT quantum, call_id, tool, args, rationale FROM effects WHERE pid = ?",
+            "SELECT quantum, call_id, tool, args, rationale, carry FROM effects WHERE pid = ?",
             &[&pid.get()],
             |r| {
                 Ok((
                     r.get::<i64>(0)? as u64,
-                    ToolCallRecord { call_id: r.get(1)?, tool: r.get(2)?, args: r.get(3)?, rationale: r.get(4)? },
+                    ToolCallRecord {
+                        call_id: r.get(1)?,
+                        tool: r.get(2)?,
+                        args: r.get(3)?,
+                        rationale: r.get(4)?,
+                        carry: r.get(5)?,
+                    },
                 ))
             },
         )?;
@@ -216,15 +236,15 @@ impl Tx<'_> {
     /// snapshot, as only the leased quantum appends to this process's transcript.
     pub(crate) fn recent_history(&self, pid: Pid, window: usize, compact: usize) -> Result<RecentHistory, KernelError> {
         let sql = format!(
-            "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, id, \
+            "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, carry, id, \
          (SELECT count(*) FROM transcript WHERE pid = ?1) FROM transcript \
          WHERE pid = ?1 ORDER BY id DESC LIMIT {window}"
         );
         let mut total = 0u64;
         let mut first_id = i64::MAX;
         let mut full = self.rows(&sql, &[&pid.get()], |r| {
-            total = r.get::<i64>(9)? as u64;
-            first_id = first_id.min(r.get(8)?);
+            total = r.get::<i64>(10)? as u64;
+            first_id = first_id.min(r.get(9)?);
             with_outcome(transcript_from_row(r)?)
         })?;
         full.reverse();

@@ -257,6 +257,16 @@ ALTER TABLE model_calls ADD COLUMN call_mode TEXT;
 ALTER TABLE model_calls ADD COLUMN finish_reason TEXT;
 ALTER TABLE model_calls ADD COLUMN sent TEXT;
 "#,
+    // 9: provider state a model's turn carries to later prompts (the
+    // Responses API's reasoning items), kept with its call wherever the
+    // call is kept; and usage beyond input and output tokens (cache reads
+    // and writes).
+    r#"
+ALTER TABLE transcript ADD COLUMN carry TEXT;
+ALTER TABLE parked ADD COLUMN carry TEXT;
+ALTER TABLE effects ADD COLUMN carry TEXT;
+ALTER TABLE model_calls ADD COLUMN usage_detail TEXT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -39,7 +39,13 @@ fn spawn_child(kernel: &Kernel, image: &SpawnImage, wanted: Vec<GrantSpec>) -> P
     let lease = lease_one(kernel);
     let commit = QuantumCommit {
         model_call: Some(model_call()),
-        call: ToolCallRecord { call_id: "c".into(), tool: "spawn".into(), args: "{}".into(), rationale: None },
+        call: ToolCallRecord {
+            call_id: "c".into(),
+            tool: "spawn".into(),
+            args: "{}".into(),
+            rationale: None,
+            carry: None,
+        },
         checks: Vec::new(),
         action: Action::Syscall(Syscall::Spawn {
             image: Box::new(image.clone()),

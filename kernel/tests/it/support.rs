@@ -89,6 +89,7 @@ pub fn commit(tool: &str, args: &str, next: Next) -> QuantumCommit {
             tool: tool.to_string(),
             args: args.to_string(),
             rationale: Some("because".to_string()),
+            carry: None,
         },
         checks: Vec::new(),
         action: Action::Done { result: ToolResultRecord { outcome: Outcome::Ok, content: "fine".to_string() }, next },

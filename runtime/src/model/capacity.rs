@@ -107,6 +107,12 @@ impl Capacity {
         let until = Instant::now() + delay;
         s.blocked_until = Some(s.blocked_until.map_or(until, |t| t.max(until)));
     }
+
+    /// Whether the profile is backing off now.
+    pub fn backing_off(&self) -> bool {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.blocked_until.is_some_and(|t| t > Instant::now())
+    }
 }
 
 #[cfg(test)]

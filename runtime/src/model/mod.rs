@@ -1,14 +1,21 @@
 //! Chat models: the trait the quantum calls, and its implementations.
 //!
-//! - [`openai`]: OpenAI-compatible Chat Completions over HTTP, with retries.
+//! - [`http`]: a model behind an HTTP endpoint, with retries, in one of
+//!   three wire protocols: OpenAI Chat Completions ([`wire`]), Anthropic
+//!   Messages ([`anthropic`]) and OpenAI Responses ([`responses`]).
+//! - [`route`]: a profile with fallbacks, handing a call to the next
+//!   profile when one is down or rate-limited.
 //! - [`scripted`]: plays a file of tool calls (demos, tests, experiments).
-//! - [`wire`]: the request's JSON body, shared by the HTTP client and the digest.
+//! - [`wire`]: the Chat Completions body, shared by the HTTP client and the digest.
 //! - [`retry`]: backoff policy.
 
+pub mod anthropic;
 pub mod capacity;
-pub mod openai;
+pub mod http;
 pub mod replay;
+pub mod responses;
 pub mod retry;
+pub mod route;
 pub mod scripted;
 pub mod settings;
 pub mod wire;
@@ -32,6 +39,10 @@ pub enum ChatMessage {
         content: Option<String>,
         /// Calls it made.
         tool_calls: Vec<RawToolCall>,
+        /// Provider state the model's turn carries to the next request
+        /// (the Responses API's reasoning items, as a JSON array), sent
+        /// back verbatim by the protocol that produced it, ignored by others.
+        carry: Option<String>,
     },
     /// A tool's result, answering one call.
     Tool {
@@ -75,6 +86,7 @@ pub struct ToolTable {
     specs: Vec<ToolSpec>,
     json: Vec<u8>,
     response_format: Vec<u8>,
+    text_format: Vec<u8>,
     loosened: Vec<(String, String)>,
     described: String,
 }
@@ -83,9 +95,10 @@ impl ToolTable {
     /// A table of these tools, in this order.
     pub fn new(specs: Vec<ToolSpec>) -> ToolTable {
         let json = wire::tools_json(&specs);
-        let (response_format, loosened) = wire::response_format(&specs);
+        let (format, loosened) = wire::response_format(&specs);
         let described = wire::describe_tools(&specs);
-        ToolTable { specs, json, response_format, loosened, described }
+        let (response_format, text_format) = (wire::chat_format(&format), wire::text_format(&format));
+        ToolTable { specs, json, response_format, text_format, loosened, described }
     }
 
     /// The `tools` array as JSON.
@@ -96,6 +109,11 @@ impl ToolTable {
     /// The `response_format` of `schema` mode: one `{tool, args}` per tool.
     pub fn response_format(&self) -> &[u8] {
         &self.response_format
+    }
+
+    /// The same schema as the Responses API's `text.format`.
+    pub fn text_format(&self) -> &[u8] {
+        &self.text_format
     }
 
     /// Tools whose argument schemas use a keyword constrained decoders do
@@ -139,12 +157,26 @@ pub struct ChatRequest {
 }
 
 /// Tokens a model reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReportedUsage {
-    /// Prompt tokens.
+    /// Prompt tokens, cached ones included.
     pub input: u64,
     /// Completion tokens.
     pub output: u64,
+    /// Of the prompt tokens, read from the server's prompt cache.
+    pub cache_read: u64,
+    /// Of the prompt tokens, written to the server's prompt cache.
+    pub cache_write: u64,
+}
+
+/// An attempt of a call that failed and was made again (or handed to a
+/// fallback profile).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retried {
+    /// The profile the attempt went to.
+    pub profile: String,
+    /// What it saw.
+    pub error: String,
 }
 
 /// How a call was made, for the record: what the client sent and what the
@@ -153,12 +185,17 @@ pub struct ReportedUsage {
 pub struct CallInfo {
     /// The call mode the request used (none: not an HTTP model).
     pub mode: Option<settings::CallMode>,
+    /// The wire protocol (none: not an HTTP model).
+    pub protocol: Option<settings::Protocol>,
+    /// The profile that answered, where a route handed the call on from
+    /// the one asked (none: the one asked).
+    pub profile: Option<String>,
     /// Why the answer ended (`stop`, `length`, `tool_calls`, ...), as reported.
     pub finish_reason: Option<String>,
     /// The settings sent besides the conversation (JSON: mode, max_tokens, sampling, extra_body).
     pub sent: Option<String>,
-    /// Earlier attempts of this call that failed and were retried, each its error.
-    pub retried: Vec<String>,
+    /// Earlier attempts of this call that failed and were retried.
+    pub retried: Vec<Retried>,
 }
 
 /// A model's answer.
@@ -174,6 +211,8 @@ pub struct ChatResponse {
     pub usage: Option<ReportedUsage>,
     /// The message as received (JSON text), for the record.
     pub raw: String,
+    /// Provider state to send back with this turn (see [`ChatMessage::Assistant`]).
+    pub carry: Option<String>,
     /// How the call was made.
     pub info: CallInfo,
 }
@@ -235,6 +274,13 @@ pub trait ChatModel: Send + Sync {
     /// The model's context window and output reservation.
     async fn window(&self) -> Window {
         Window { context: None, output: 0, ratio: 1.0, max_failures: DEFAULT_MAX_FAILURES }
+    }
+
+    /// Whether a call now would be worth making: false while the endpoint
+    /// is backing off after a 429 or was found down, so that a route hands
+    /// the call to its next profile at once.
+    fn available(&self) -> bool {
+        true
     }
 
     /// Completes one request. Retries of transient errors happen inside.

@@ -12,7 +12,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use libos_kernel::{Kernel, ModelCallOutcome, ModelCallRow, Pid};
 
-use super::openai::parse_message;
+use super::http::parse_message;
+use super::responses::read_items;
 use super::{ChatModel, ChatRequest, ChatResponse, ModelError, ReportedUsage};
 
 /// Answers from `original`'s recorded model calls.
@@ -96,13 +97,23 @@ impl ChatModel for ReplayModel {
         let message: serde_json::Value = serde_json::from_str(&r.response).map_err(|e| {
             ModelError::Fatal(format!("replay: recorded answer #{} of process {original} is not JSON: {e}", index + 1))
         })?;
-        let (content, tool_calls) = parse_message(message).map_err(ModelError::Fatal)?;
+        // A Chat Completions message, or the blocks (Messages) or output
+        // items (Responses) of the other protocols.
+        let (content, tool_calls) = match &message {
+            serde_json::Value::Array(items) => read_items(items),
+            _ => parse_message(message).map_err(ModelError::Fatal)?,
+        };
         Ok(ChatResponse {
             model: r.model,
             content,
             tool_calls,
-            usage: (!r.usage.estimated).then_some(ReportedUsage { input: r.usage.input, output: r.usage.output }),
+            usage: (!r.usage.estimated).then_some(ReportedUsage {
+                input: r.usage.input,
+                output: r.usage.output,
+                ..ReportedUsage::default()
+            }),
             raw: r.response,
+            carry: None,
             info: Default::default(),
         })
     }

@@ -239,6 +239,7 @@ impl ChatModel for ScriptedModel {
             tool_calls,
             usage: None,
             raw,
+            carry: None,
             info: Default::default(),
         })
     }

@@ -77,10 +77,24 @@ impl Default for Sampling {
 }
 
 impl Sampling {
-    /// The top-level body fields these settings add, `extra_body` last.
+    /// The top-level body fields these settings add in Chat Completions,
+    /// `extra_body` last.
     pub fn fields(&self) -> Map<String, Value> {
+        self.fields_for(Protocol::Chat)
+    }
+
+    /// The top-level body fields in `protocol`'s names (`max_tokens`,
+    /// `max_output_tokens`; `stop`, `stop_sequences`), `extra_body` last.
+    /// Settings a protocol has no field for are refused when the profile
+    /// is read ([`Protocol::refuses`]).
+    pub fn fields_for(&self, protocol: Protocol) -> Map<String, Value> {
         let mut out = Map::new();
-        out.insert("max_tokens".into(), self.max_tokens.into());
+        let (max, stop) = match protocol {
+            Protocol::Chat => ("max_tokens", "stop"),
+            Protocol::Messages => ("max_tokens", "stop_sequences"),
+            Protocol::Responses => ("max_output_tokens", "stop"),
+        };
+        out.insert(max.into(), self.max_tokens.into());
         if let Some(t) = self.temperature {
             out.insert("temperature".into(), t.into());
         }
@@ -91,7 +105,7 @@ impl Sampling {
             out.insert("seed".into(), s.into());
         }
         if !self.stop.is_empty() {
-            out.insert("stop".into(), self.stop.clone().into());
+            out.insert(stop.into(), self.stop.clone().into());
         }
         for (k, v) in &self.extra_body {
             out.insert(k.clone(), v.clone());
@@ -119,4 +133,92 @@ impl Sampling {
         }
         parts.join(" ")
     }
+}
+
+/// The wire protocol of an HTTP profile (`kind` in `libos.toml`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenAI Chat Completions (`POST /chat/completions`): `kind = "openai"`.
+    #[default]
+    Chat,
+    /// The Anthropic Messages API (`POST /messages`): `kind = "anthropic"`.
+    Messages,
+    /// The OpenAI Responses API (`POST /responses`): `kind = "responses"`.
+    Responses,
+}
+
+impl Protocol {
+    /// The `kind` naming it in `libos.toml` and in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Chat => "openai",
+            Protocol::Messages => "anthropic",
+            Protocol::Responses => "responses",
+        }
+    }
+
+    /// Parses a `kind` as [`Protocol::as_str`] writes it.
+    pub fn parse(kind: &str) -> Option<Protocol> {
+        match kind {
+            "openai" => Some(Protocol::Chat),
+            "anthropic" => Some(Protocol::Messages),
+            "responses" => Some(Protocol::Responses),
+            _ => None,
+        }
+    }
+
+    /// The path of its endpoint under the profile's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Protocol::Chat => "/chat/completions",
+            Protocol::Messages => "/messages",
+            Protocol::Responses => "/responses",
+        }
+    }
+
+    /// The call modes it can send: the Messages API has no `response_format`.
+    pub fn modes(self) -> &'static [CallMode] {
+        match self {
+            Protocol::Messages => &[CallMode::Native, CallMode::Text],
+            Protocol::Chat | Protocol::Responses => &[CallMode::Native, CallMode::Schema, CallMode::Text],
+        }
+    }
+
+    /// Why a sampling setting cannot be sent in this protocol, if one cannot.
+    pub fn refuses(self, sampling: &Sampling) -> Option<String> {
+        let unsupported = match self {
+            Protocol::Chat => None,
+            Protocol::Messages => sampling.seed.is_some().then_some("seed"),
+            Protocol::Responses => {
+                if sampling.seed.is_some() {
+                    Some("seed")
+                } else if !sampling.stop.is_empty() {
+                    Some("stop")
+                } else {
+                    None
+                }
+            }
+        }?;
+        Some(format!(
+            "`{unsupported}` is not part of the {} API (kind = \"{}\"); a server that takes it anyway can be sent it in extra_body",
+            self.api(),
+            self.as_str()
+        ))
+    }
+
+    /// The API's name, for people.
+    pub fn api(self) -> &'static str {
+        match self {
+            Protocol::Chat => "Chat Completions",
+            Protocol::Messages => "Anthropic Messages",
+            Protocol::Responses => "OpenAI Responses",
+        }
+    }
+}
+
+/// Whether a reported finish reason says the answer was cut off at its
+/// token limit (`length` in Chat Completions, `max_tokens` in Messages,
+/// `max_output_tokens` in Responses).
+pub fn cut_off(finish_reason: Option<&str>) -> bool {
+    matches!(finish_reason, Some("length" | "max_tokens" | "max_output_tokens"))
 }

@@ -72,10 +72,10 @@ fn message(m: &ChatMessage) -> Message<'_> {
         ChatMessage::User(text) => Message::Plain { content: Some(text), role: "user" },
         // An assistant turn without calls always has a content: OpenAI
         // refuses `null` there (an empty answer shown back in a repair).
-        ChatMessage::Assistant { content, tool_calls } if tool_calls.is_empty() => {
+        ChatMessage::Assistant { content, tool_calls, .. } if tool_calls.is_empty() => {
             Message::Plain { content: Some(content.as_deref().unwrap_or("")), role: "assistant" }
         }
-        ChatMessage::Assistant { content, tool_calls } => Message::Calls {
+        ChatMessage::Assistant { content, tool_calls, .. } => Message::Calls {
             content: content.as_deref(),
             role: "assistant",
             tool_calls: tool_calls.iter().map(call).collect(),
@@ -126,14 +126,14 @@ pub fn call_text(name: &str, arguments: &str) -> String {
 
 /// The conversation as `schema` and `text` modes send it: calls as text,
 /// results as user turns, the tools and the answer's format in the system message.
-fn text_messages(request: &ChatRequest) -> Vec<Value> {
+pub(crate) fn text_messages(request: &ChatRequest) -> Vec<Value> {
     let mut out = Vec::with_capacity(request.messages.len());
     let mut names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     for m in &request.messages {
         let (role, content) = match m {
             ChatMessage::System(text) => ("system", format!("{text}\n\n{}", request.tools.described())),
             ChatMessage::User(text) => ("user", text.clone()),
-            ChatMessage::Assistant { content, tool_calls } => {
+            ChatMessage::Assistant { content, tool_calls, .. } => {
                 let mut text = content.clone().unwrap_or_default();
                 for c in tool_calls {
                     names.insert(&c.id, &c.name);
@@ -270,8 +270,10 @@ pub fn unsupported_keyword(schema: &Value) -> Option<String> {
     None
 }
 
-/// The `response_format` of `schema` mode for these tools, and the tools
-/// whose argument schemas had to be loosened (with the keyword why).
+/// The named JSON schema of `schema` mode for these tools (the members
+/// `name`, `strict` and `schema`, which [`chat_format`] and [`text_format`]
+/// wrap), and the tools whose argument schemas had to be loosened (with
+/// the keyword why).
 pub fn response_format(specs: &[libos_tools::ToolSpec]) -> (Vec<u8>, Vec<(String, String)>) {
     let mut loosened = Vec::new();
     let mut branches = Vec::with_capacity(specs.len());
@@ -291,11 +293,18 @@ pub fn response_format(specs: &[libos_tools::ToolSpec]) -> (Vec<u8>, Vec<(String
             Value::String(t.name.as_str().to_string())
         ));
     }
-    let body = format!(
-        r#"{{"type":"json_schema","json_schema":{{"name":"tool_call","strict":true,"schema":{{"anyOf":[{}]}}}}}}"#,
-        branches.join(",")
-    );
-    (body.into_bytes(), loosened)
+    let format = format!(r#""name":"tool_call","strict":true,"schema":{{"anyOf":[{}]}}"#, branches.join(","));
+    (format.into_bytes(), loosened)
+}
+
+/// The Chat Completions `response_format` of a [`response_format`] schema.
+pub fn chat_format(format: &[u8]) -> Vec<u8> {
+    [br#"{"type":"json_schema","json_schema":{"#.as_slice(), format, b"}}"].concat()
+}
+
+/// The Responses API's `text.format` of a [`response_format`] schema.
+pub fn text_format(format: &[u8]) -> Vec<u8> {
+    [br#"{"type":"json_schema","#.as_slice(), format, b"}"].concat()
 }
 
 /// An argument schema as JSON with its `properties` in the order of its
@@ -398,6 +407,7 @@ mod tests {
                 ChatMessage::Assistant {
                     content: None,
                     tool_calls: vec![RawToolCall { id: "c1".into(), name: "now".into(), arguments: "{}".into() }],
+                    carry: None,
                 },
                 ChatMessage::Tool { call_id: "c1".into(), content: "12:00".into() },
             ],

@@ -11,19 +11,19 @@ use libos_kernel::{Actor, FailureKind, Kernel, ModelCallOutcome, Pid, ProcState,
 use libos_runtime::model::retry::RetryPolicy;
 use libos_runtime::model::settings::{CallMode, Sampling};
 use libos_runtime::quantum::{self, QuantumPolicy};
-use libos_runtime::{ChatModel, ModelRouter, OpenAiConfig, OpenAiModel, RunSummary, Scheduler, SchedulerConfig};
+use libos_runtime::{ChatModel, HttpConfig, HttpModel, ModelRouter, RunSummary, Scheduler, SchedulerConfig};
 use libos_tests::{MockServer, Reply};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
-struct World {
-    kernel: Kernel,
-    _dir: tempfile::TempDir,
-    pid: Pid,
+pub(crate) struct World {
+    pub(crate) kernel: Kernel,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) pid: Pid,
 }
 
 /// A kernel with one `assistant` process.
-fn world(goal: &str) -> World {
+pub(crate) fn world(goal: &str) -> World {
     let kernel = Kernel::in_memory().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let images = ImageSet::shipped().unwrap();
@@ -42,17 +42,17 @@ fn world(goal: &str) -> World {
     World { kernel, _dir: dir, pid }
 }
 
-fn profile(server: &MockServer, mode: Option<CallMode>) -> OpenAiConfig {
-    OpenAiConfig {
+pub(crate) fn profile(server: &MockServer, mode: Option<CallMode>) -> HttpConfig {
+    HttpConfig {
         retry: RetryPolicy { max_retries: 0, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
         call_mode: mode,
-        ..OpenAiConfig::new("default", &server.base_url(), "mock-1")
+        ..HttpConfig::new("default", &server.base_url(), "mock-1")
     }
 }
 
 impl World {
-    async fn run(&self, config: OpenAiConfig) -> RunSummary {
-        let model: Arc<dyn ChatModel> = Arc::new(OpenAiModel::new(config).unwrap());
+    pub(crate) async fn run(&self, config: HttpConfig) -> RunSummary {
+        let model: Arc<dyn ChatModel> = Arc::new(HttpModel::new(config).unwrap());
         let env = quantum::env(
             self.kernel.clone(),
             ModelRouter::default().with_override(model),
@@ -62,7 +62,7 @@ impl World {
         Scheduler::new(env, config).run(std::future::pending()).await.unwrap()
     }
 
-    fn state(&self) -> ProcState {
+    pub(crate) fn state(&self) -> ProcState {
         self.kernel.process(self.pid).unwrap().state
     }
 
@@ -80,7 +80,7 @@ fn some(s: &str) -> Option<String> {
     Some(s.to_string())
 }
 
-fn exited(result: &str) -> ProcState {
+pub(crate) fn exited(result: &str) -> ProcState {
     ProcState::Exited { code: 0, result: result.into() }
 }
 
@@ -151,7 +151,7 @@ async fn native_mode_requires_one_call_and_sends_the_profile_settings_with_extra
     let mut extra = serde_json::Map::new();
     extra.insert("top_k".into(), json!(40));
     extra.insert("max_tokens".into(), json!(77));
-    let config = OpenAiConfig {
+    let config = HttpConfig {
         sampling: Sampling {
             max_tokens: 300,
             temperature: Some(0.0),
@@ -240,7 +240,7 @@ async fn an_answer_cut_off_by_length_is_shown_as_cut_off() {
     ])
     .await;
     let w = world("finish");
-    w.run(OpenAiConfig {
+    w.run(HttpConfig {
         sampling: Sampling { max_tokens: 16, ..Sampling::default() },
         ..profile(&server, Some(CallMode::Schema))
     })
@@ -283,7 +283,7 @@ async fn a_context_overflow_makes_the_next_attempt_a_smaller_prompt() {
 async fn the_prompt_fits_the_context_window_less_the_answer() {
     let server = MockServer::start(vec![answer(r#"{"tool": "exit", "args": {"result": "done"}}"#, "stop")]).await;
     let w = world(&"a long goal ".repeat(2000));
-    let config = OpenAiConfig { context_window: Some(2048), ..profile(&server, Some(CallMode::Schema)) };
+    let config = HttpConfig { context_window: Some(2048), ..profile(&server, Some(CallMode::Schema)) };
     w.run(config).await;
     assert_eq!(w.state(), exited("done"));
     // (2048 - 1024 - margin) tokens of ~4 bytes: the goal was cut to fit.
@@ -298,7 +298,7 @@ async fn the_same_model_error_in_five_quanta_in_a_row_fails_the_process() {
     let server = MockServer::start(vec![]).await;
     server.always(Reply::status(500, r#"{"error": {"message": "failed to parse grammar"}}"#));
     let w = world("finish");
-    let config = OpenAiConfig {
+    let config = HttpConfig {
         retry: RetryPolicy { max_retries: 3, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
         ..profile(&server, Some(CallMode::Native))
     };
@@ -323,7 +323,7 @@ async fn until_idle_returns_when_only_backing_off_processes_remain() {
     let server = MockServer::start(vec![]).await;
     server.always(Reply::status(503, r#"{"error": {"message": "loading model"}}"#));
     let w = world("finish");
-    let model: Arc<dyn ChatModel> = Arc::new(OpenAiModel::new(profile(&server, Some(CallMode::Native))).unwrap());
+    let model: Arc<dyn ChatModel> = Arc::new(HttpModel::new(profile(&server, Some(CallMode::Native))).unwrap());
     let env = quantum::env(
         w.kernel.clone(),
         ModelRouter::default().with_override(model),

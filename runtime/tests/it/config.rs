@@ -2,13 +2,13 @@
 //! until a request needs it; the loaded configuration holds only its name,
 //! and nothing prints a key.
 
-use libos_runtime::model::openai::ApiKey;
+use libos_runtime::model::http::ApiKey;
 use libos_runtime::{Config, Profile};
 use pretty_assertions::assert_eq;
 
 fn key_of(config: &Config, profile: &str) -> ApiKey {
     match config.profiles.get(profile) {
-        Some(Profile::OpenAi(c)) => c.api_key.clone(),
+        Some(Profile::Http(c)) => c.api_key.clone(),
         other => panic!("no openai profile `{profile}`: {other:?}"),
     }
 }
@@ -128,7 +128,7 @@ fn profile_settings_are_read_and_bad_ones_named() {
         )
         .unwrap();
         Config::load(Some(&path), &|_: &str| None).map(|c| match c.profiles.get("local") {
-            Some(Profile::OpenAi(o)) => (o.call_mode, o.sampling.clone(), o.context_window, o.max_failures),
+            Some(Profile::Http(o)) => (o.call_mode, o.sampling.clone(), o.context_window, o.max_failures),
             other => panic!("{other:?}"),
         })
     };
@@ -161,4 +161,80 @@ fn profile_settings_are_read_and_bad_ones_named() {
         load("context_window = 1000\n"),
         err("context_window (1000) must be larger than max_tokens (1024), which it reserves for the answer")
     );
+}
+
+/// Issue 16: three wire protocols (`kind`), with their defaults; what a
+/// protocol cannot send is refused when the file is read, and so is a
+/// fallback that names no profile.
+#[test]
+fn kinds_and_fallbacks_are_read_and_bad_ones_named() {
+    use libos_runtime::model::settings::Protocol;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.toml");
+    let load = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        let env = |k: &str| (k == "ANTHROPIC_API_KEY").then(|| "sk-ant".to_string());
+        Config::load(Some(&path), &env)
+    };
+    let config = load(
+        "[models.default]\nmodel = \"gpt\"\nfallback = [\"claude\", \"resp\"]\n\
+         [models.claude]\nkind = \"anthropic\"\nmodel = \"claude-x\"\n\
+         [models.resp]\nkind = \"responses\"\nmodel = \"gpt-r\"\nbase_url = \"http://127.0.0.1:1/v1\"\n",
+    )
+    .unwrap();
+    let shape = |name: &str| match config.profiles.get(name) {
+        Some(Profile::Http(c)) => (c.protocol, c.base_url.clone(), c.api_key.clone()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        (shape("default"), shape("claude"), shape("resp")),
+        (
+            (Protocol::Chat, "https://api.openai.com/v1".into(), ApiKey::None),
+            (Protocol::Messages, "https://api.anthropic.com/v1".into(), ApiKey::Env("ANTHROPIC_API_KEY".into())),
+            (Protocol::Responses, "http://127.0.0.1:1/v1".into(), ApiKey::None),
+        )
+    );
+    assert_eq!(
+        config.fallbacks.into_iter().collect::<Vec<_>>(),
+        vec![("default".to_string(), vec!["claude".to_string(), "resp".to_string()])]
+    );
+    let err = |profile: &str, m: &str| Err(format!("config {}: models.{profile}: {m}", path.display()));
+    for (text, error) in [
+        (
+            "[models.c]\nkind = \"anthropic\"\nmodel = \"x\"\ncall_mode = \"schema\"\n",
+            err(
+                "c",
+                "call_mode `schema` needs a response_format, which the Anthropic Messages API does not take \
+                 (kind = \"anthropic\"): use native (tool_choice any: exactly one tool_use) or text",
+            ),
+        ),
+        (
+            "[models.c]\nkind = \"anthropic\"\nmodel = \"x\"\nseed = 1\n",
+            err(
+                "c",
+                "`seed` is not part of the Anthropic Messages API (kind = \"anthropic\"); a server that takes it \
+                 anyway can be sent it in extra_body",
+            ),
+        ),
+        (
+            "[models.r]\nkind = \"responses\"\nmodel = \"x\"\nstop = [\"x\"]\n",
+            err(
+                "r",
+                "`stop` is not part of the OpenAI Responses API (kind = \"responses\"); a server that takes it \
+                 anyway can be sent it in extra_body",
+            ),
+        ),
+        (
+            "[models.c]\nkind = \"gemini\"\nmodel = \"x\"\n",
+            err("c", "unknown kind `gemini` (expected openai, anthropic, responses or scripted)"),
+        ),
+        ("[models.a]\nmodel = \"x\"\nfallback = [\"b\"]\n", err("a", "fallback: no profile `b` (define [models.b])")),
+        ("[models.a]\nmodel = \"x\"\nfallback = [\"a\"]\n", err("a", "fallback: a profile cannot be its own fallback")),
+        (
+            "[models.a]\nmodel = \"x\"\nfallback = [\"b\", \"b\"]\n[models.b]\nmodel = \"y\"\n",
+            err("a", "fallback: `b` is named twice"),
+        ),
+    ] {
+        assert_eq!(load(text).map(|_| ()), error, "{text}");
+    }
 }

@@ -11,5 +11,6 @@ mod http;
 mod mcp;
 mod openai;
 mod prompt;
+mod protocols;
 mod robustness;
 mod scheduler;

@@ -4,20 +4,18 @@ use std::time::{Duration, Instant};
 
 use libos_kernel::Pid;
 use libos_runtime::model::retry::RetryPolicy;
-use libos_runtime::{
-    ChatMessage, ChatModel, ChatRequest, ModelError, OpenAiConfig, OpenAiModel, RawToolCall, RequestMeta,
-};
+use libos_runtime::{ChatMessage, ChatModel, ChatRequest, HttpConfig, HttpModel, ModelError, RawToolCall, RequestMeta};
 use libos_tests::{MockServer, Reply};
 use libos_tools::ToolName;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
-fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> OpenAiModel {
-    OpenAiModel::new(OpenAiConfig {
-        api_key: libos_runtime::model::openai::ApiKey::Value("sk-test".into()),
+fn client(server: &MockServer, max_retries: u32, timeout: Duration) -> HttpModel {
+    HttpModel::new(HttpConfig {
+        api_key: libos_runtime::model::http::ApiKey::Value("sk-test".into()),
         timeout,
         retry: RetryPolicy { max_retries, base: Duration::from_millis(5), max_delay: Duration::from_secs(5) },
-        ..OpenAiConfig::new("test", &server.base_url(), "mock-1")
+        ..HttpConfig::new("test", &server.base_url(), "mock-1")
     })
     .unwrap()
 }
@@ -105,7 +103,8 @@ async fn a_slow_server_times_out_and_is_retried() {
     let err = client(&server, 1, Duration::from_millis(200)).complete(&request()).await.unwrap_err();
     let ModelError::Transient { message, attempts, info, .. } = err else { panic!("{err:?}") };
     let timed_out = "request timed out after 0 s (the profile's timeout_s)";
-    assert_eq!((message.as_str(), attempts, info.retried), (timed_out, 2, vec![timed_out.to_string()]));
+    let retried: Vec<(&str, &str)> = info.retried.iter().map(|r| (r.profile.as_str(), r.error.as_str())).collect();
+    assert_eq!((message.as_str(), attempts, retried), (timed_out, 2, vec![("test", timed_out)]));
 }
 
 #[tokio::test]
@@ -145,10 +144,10 @@ async fn an_unreachable_endpoint_is_transient() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let model = OpenAiModel::new(OpenAiConfig {
+    let model = HttpModel::new(HttpConfig {
         timeout: Duration::from_secs(2),
         retry: RetryPolicy { max_retries: 1, base: Duration::from_millis(1), max_delay: Duration::from_millis(5) },
-        ..OpenAiConfig::new("p", &format!("http://127.0.0.1:{port}/v1"), "m")
+        ..HttpConfig::new("p", &format!("http://127.0.0.1:{port}/v1"), "m")
     })
     .unwrap();
     let err = model.complete(&request()).await.unwrap_err();

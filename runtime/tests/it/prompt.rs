@@ -18,6 +18,7 @@ fn entry(quantum: u64, tool: &str, args: &str, outcome: Outcome, result: &str) -
             tool: tool.into(),
             args: args.into(),
             rationale: (quantum == 2).then(|| "Check what is there first.".to_string()),
+            carry: None,
         },
         result: ToolResultRecord { outcome, content: result.into() },
         at: Timestamp(0),
@@ -81,7 +82,7 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
         .map(|m| match m {
             ChatMessage::System(t) => format!("[system]\n{t}"),
             ChatMessage::User(t) => format!("[user]\n{t}"),
-            ChatMessage::Assistant { content, tool_calls } => format!(
+            ChatMessage::Assistant { content, tool_calls, .. } => format!(
                 "[assistant] {}\n{}",
                 content.as_deref().unwrap_or("-"),
                 tool_calls

@@ -15,6 +15,7 @@ fn text(content: &str) -> ChatResponse {
         tool_calls: Vec::new(),
         usage: None,
         raw: String::new(),
+        carry: None,
         info: Default::default(),
     }
 }
@@ -124,6 +125,7 @@ proptest! {
             tool_calls: calls.iter().map(|(n, a)| RawToolCall { id: String::new(), name: n.clone(), arguments: a.clone() }).collect(),
             usage: None,
             raw: String::new(),
+            carry: None,
             info: Default::default(),
         };
         match (calls.len(), turn(&resp)) {

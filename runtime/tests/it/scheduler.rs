@@ -8,7 +8,7 @@ use libos_kernel::{Actor, AuditFilter, FailureKind, Kernel, Pid, ProcState, Spaw
 use libos_runtime::model::retry::RetryPolicy;
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{
-    ChatModel, ModelRouter, OpenAiConfig, OpenAiModel, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel,
+    ChatModel, HttpConfig, HttpModel, ModelRouter, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel,
 };
 use libos_tests::{MockServer, Reply};
 use pretty_assertions::assert_eq;
@@ -79,7 +79,7 @@ fn mock_model(server: &MockServer) -> Arc<dyn ChatModel> {
 
 fn mock_model_with(server: &MockServer, timeout: Duration, retry: RetryPolicy) -> Arc<dyn ChatModel> {
     Arc::new(
-        OpenAiModel::new(OpenAiConfig { timeout, retry, ..OpenAiConfig::new("default", &server.base_url(), "mock-1") })
+        HttpModel::new(HttpConfig { timeout, retry, ..HttpConfig::new("default", &server.base_url(), "mock-1") })
             .unwrap(),
     )
 }

@@ -1,15 +1,18 @@
-//! OpenAI-compatible Chat Completions over HTTP.
+//! A model behind an HTTP endpoint, in one of three wire protocols
+//! ([`Protocol`]): OpenAI Chat Completions ([`super::wire`]), Anthropic
+//! Messages ([`super::anthropic`]) and OpenAI Responses ([`super::responses`]).
 //!
 //! Sends the conversation in the profile's [`CallMode`] with its sampling
-//! settings (see [`super::wire::send_body`]); reads native `tool_calls`
-//! (arguments arrive as a JSON string; an object is accepted too), the
-//! text, `finish_reason` and usage.
+//! settings; reads native calls (Chat Completions' arguments arrive as a
+//! JSON string; an object is accepted too), the text, the finish reason
+//! and usage.
 //!
 //! A profile without `call_mode` asks the server once, at its first call:
 //! a server that answers llama.cpp's `GET /props` gets `schema` (its
 //! grammar constrains any model, with or without a tool-calling
-//! template), and its slot's context size becomes the context window; any
-//! other server gets `native`. A server that refuses `tool_choice:
+//! template) — `text` on the Messages API, which llama.cpp serves without
+//! a grammar or an enforced `tool_choice` — and its slot's context size
+//! becomes the context window; any other server gets `native`. A server that refuses `tool_choice:
 //! "required"` or `parallel_tool_calls` is sent `tool_choice: "auto"` from
 //! then on; one that refuses the `response_format` (a schema its grammar
 //! converter cannot take) is sent `text` mode from then on, with a warning.
@@ -30,15 +33,17 @@ use serde::Deserialize;
 
 use super::capacity::{Capacity, Limits};
 use super::retry::{RetryPolicy, parse_retry_after};
-use super::settings::{CallMode, Sampling};
-use super::wire::send_body;
-use super::{CallInfo, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, ReportedUsage, Window};
+use super::settings::{CallMode, Protocol, Sampling};
+use super::{CallInfo, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, ReportedUsage, Retried, Window};
+use super::{anthropic, responses, wire};
 
-/// Settings of one OpenAI-compatible profile.
+/// Settings of one HTTP profile.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OpenAiConfig {
+pub struct HttpConfig {
     /// Profile name.
     pub profile: String,
+    /// The wire protocol (`kind`).
+    pub protocol: Protocol,
     /// Base URL, e.g. `https://api.openai.com/v1`.
     pub base_url: String,
     /// Where the bearer token comes from, if the endpoint needs one.
@@ -61,11 +66,12 @@ pub struct OpenAiConfig {
     pub max_failures: u32,
 }
 
-impl OpenAiConfig {
+impl HttpConfig {
     /// A profile with the default settings for everything but these.
-    pub fn new(profile: &str, base_url: &str, model: &str) -> OpenAiConfig {
-        OpenAiConfig {
+    pub fn new(profile: &str, base_url: &str, model: &str) -> HttpConfig {
+        HttpConfig {
             profile: profile.to_string(),
+            protocol: Protocol::Chat,
             base_url: base_url.to_string(),
             api_key: ApiKey::None,
             model: model.to_string(),
@@ -119,12 +125,18 @@ impl ApiKey {
 struct Probed {
     mode: CallMode,
     context: Option<u64>,
+    /// It answered llama.cpp's `/props`.
+    llama: bool,
 }
 
-/// An OpenAI-compatible chat model.
+/// How long a profile whose endpoint could not be reached counts as down
+/// for a route, which hands calls to its next profile meanwhile.
+const DOWN_FOR: Duration = Duration::from_secs(30);
+
+/// A chat model behind an HTTP endpoint.
 #[derive(Debug)]
-pub struct OpenAiModel {
-    config: OpenAiConfig,
+pub struct HttpModel {
+    config: HttpConfig,
     url: String,
     http: reqwest::Client,
     /// Shared by every process on this profile (the router holds one model per profile).
@@ -136,19 +148,21 @@ pub struct OpenAiModel {
     no_schema: AtomicBool,
     /// Real prompt tokens per estimated one, from the last reported usage.
     ratio: Mutex<f64>,
+    /// Until when the endpoint counts as down (its retries ran out on connect errors or timeouts).
+    down_until: Mutex<Option<std::time::Instant>>,
 }
 
-impl OpenAiModel {
+impl HttpModel {
     /// Builds a client; fails only if the TLS backend cannot initialise.
-    pub fn new(config: OpenAiConfig) -> Result<OpenAiModel, ModelError> {
+    pub fn new(config: HttpConfig) -> Result<HttpModel, ModelError> {
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| ModelError::Fatal(format!("cannot build http client: {e}")))?;
-        let url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        let url = format!("{}{}", config.base_url.trim_end_matches('/'), config.protocol.path());
         let capacity = std::sync::Arc::new(Capacity::new(config.limits));
-        Ok(OpenAiModel {
+        Ok(HttpModel {
             config,
             url,
             http,
@@ -157,6 +171,7 @@ impl OpenAiModel {
             plain_choice: AtomicBool::new(false),
             no_schema: AtomicBool::new(false),
             ratio: Mutex::new(1.0),
+            down_until: Mutex::new(None),
         })
     }
 
@@ -167,16 +182,27 @@ impl OpenAiModel {
         *self
             .probed
             .get_or_init(|| async {
-                let configured = |mode| Probed { mode, context: self.config.context_window };
-                if let (Some(mode), Some(_)) = (self.config.call_mode, self.config.context_window) {
-                    return configured(mode);
+                // A profile that says everything needs no probe (but a
+                // `schema` profile on the Responses API: which form of the
+                // schema the server reads depends on which server it is).
+                let (mode, context) = (self.config.call_mode, self.config.context_window);
+                if let (Some(mode), Some(_)) = (mode, context)
+                    && !(self.config.protocol == Protocol::Responses && mode == CallMode::Schema)
+                {
+                    return Probed { mode, context, llama: false };
                 }
                 let props = self.props().await;
-                let mode =
-                    self.config.call_mode.unwrap_or(if props.is_some() { CallMode::Schema } else { CallMode::Native });
+                let llama = props.is_some();
+                let guessed = match (llama, self.config.protocol) {
+                    (false, _) => CallMode::Native,
+                    (true, Protocol::Messages) => CallMode::Text,
+                    (true, _) => CallMode::Schema,
+                };
+                let mode = self.config.call_mode.unwrap_or(guessed);
                 let context = self.config.context_window.or(props.flatten());
-                tracing::info!(profile = %self.config.profile, %mode, ?context, "model profile settings");
-                Probed { mode, context }
+                let kind = self.config.protocol.as_str();
+                tracing::info!(profile = %self.config.profile, kind, %mode, ?context, "model profile settings");
+                Probed { mode, context, llama }
             })
             .await
     }
@@ -204,16 +230,35 @@ impl OpenAiModel {
     }
 
     /// The profile's settings.
-    pub fn config(&self) -> &OpenAiConfig {
+    pub fn config(&self) -> &HttpConfig {
         &self.config
+    }
+
+    /// The body of a request now.
+    fn body(&self, request: &ChatRequest, mode: CallMode, native_choice: bool, llama: bool) -> Vec<u8> {
+        let (model, sampling) = (&self.config.model, &self.config.sampling);
+        match self.config.protocol {
+            Protocol::Chat => wire::send_body(request, model, mode, sampling, native_choice),
+            Protocol::Messages => anthropic::send_body(request, model, mode, sampling, native_choice),
+            Protocol::Responses => responses::send_body(request, model, mode, sampling, native_choice, llama),
+        }
     }
 
     async fn attempt(&self, body: &[u8], mode: CallMode) -> Attempt {
         let mut req =
             self.http.post(&self.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
-        if let Some(key) = self.config.api_key.current() {
-            req = req.bearer_auth(key);
-        }
+        let key = self.config.api_key.current();
+        req = match (self.config.protocol, key) {
+            (Protocol::Messages, key) => {
+                let req = req.header("anthropic-version", anthropic::VERSION);
+                match key {
+                    Some(key) => req.header("x-api-key", key),
+                    None => req,
+                }
+            }
+            (_, Some(key)) => req.bearer_auth(key),
+            (_, None) => req,
+        };
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => return Attempt::Retry { message: describe_reqwest(&e, self.config.timeout), retry_after: None },
@@ -231,8 +276,13 @@ impl OpenAiModel {
             }
         };
         if status.is_success() {
-            return match parse_body(&text) {
-                Ok(r) => Attempt::Done(r),
+            let parsed = match self.config.protocol {
+                Protocol::Chat => parse_body(&text),
+                Protocol::Messages => anthropic::parse_body(&text, mode != CallMode::Native),
+                Protocol::Responses => responses::parse_body(&text),
+            };
+            return match parsed {
+                Ok(r) => Attempt::Done(Box::new(r)),
                 Err(message) => Attempt::Retry { message, retry_after: None },
             };
         }
@@ -249,7 +299,9 @@ impl OpenAiModel {
                 return Attempt::Resend(message);
             }
             if mode == CallMode::Schema
-                && ["grammar", "json_schema", "response_format", "schema"].iter().any(|w| lower.contains(w))
+                && ["grammar", "json_schema", "response_format", "schema", "text.format"]
+                    .iter()
+                    .any(|w| lower.contains(w))
                 && !self.no_schema.swap(true, Ordering::Relaxed)
             {
                 return Attempt::Resend(message);
@@ -275,21 +327,30 @@ fn overflow(body: &str) -> Option<Option<u64>> {
     let field = |k: &str| err.get(k).and_then(serde_json::Value::as_str).unwrap_or("");
     let message = err.get("message").and_then(serde_json::Value::as_str).unwrap_or(body).to_ascii_lowercase();
     let typed = field("type") == "exceed_context_size_error" || field("code") == "context_length_exceeded";
-    let worded = ["context length", "context size", "context window", "maximum context", "too many tokens"]
-        .iter()
-        .any(|w| message.contains(w));
+    let worded = [
+        "context length",
+        "context size",
+        "context window",
+        "maximum context",
+        "too many tokens",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|w| message.contains(w));
     if !(typed || worded) {
         return None;
     }
+    let number = |after: &str| after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok();
     let named = err.get("n_ctx").and_then(serde_json::Value::as_u64).or_else(|| {
-        let after = message.split("context length is ").nth(1)?;
-        after.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        // OpenAI: "maximum context length is N tokens"; Anthropic: "prompt is too long: M tokens > N maximum".
+        let after = message.split("context length is ").nth(1).or_else(|| message.split(" > ").nth(1))?;
+        number(after)
     });
     Some(named)
 }
 
 enum Attempt {
-    Done(ChatResponse),
+    Done(Box<ChatResponse>),
     /// The server refused a mode's field; sent again without it, now.
     Resend(String),
     /// The prompt is over the context.
@@ -310,9 +371,14 @@ enum Attempt {
 }
 
 #[async_trait]
-impl ChatModel for OpenAiModel {
+impl ChatModel for HttpModel {
     fn profile(&self) -> &str {
         &self.config.profile
+    }
+
+    fn available(&self) -> bool {
+        let down = self.down_until.lock().is_ok_and(|d| d.is_some_and(|t| t > std::time::Instant::now()));
+        !down && !self.capacity.backing_off()
     }
 
     async fn window(&self) -> Window {
@@ -326,18 +392,22 @@ impl ChatModel for OpenAiModel {
     }
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        let mut retried: Vec<String> = Vec::new();
+        let mut retried: Vec<Retried> = Vec::new();
         let mut previous: Option<String> = None;
         let mut retry = 0;
+        let llama = self.probe().await.llama;
+        let attempted = |error: String| Retried { profile: self.config.profile.clone(), error };
         loop {
             let mode = self.mode().await;
             let native_choice = !self.plain_choice.load(Ordering::Relaxed);
-            let body = send_body(request, &self.config.model, mode, &self.config.sampling, native_choice);
+            let body = self.body(request, mode, native_choice, llama);
             let tokens = (body.len() as u64).div_ceil(4);
-            let info = |retried: &[String]| CallInfo {
+            let info = |retried: &[Retried]| CallInfo {
                 mode: Some(mode),
+                protocol: Some(self.config.protocol),
+                profile: None,
                 finish_reason: None,
-                sent: Some(self.sent(mode, native_choice)),
+                sent: Some(self.sent(mode, native_choice, llama)),
                 retried: retried.to_vec(),
             };
             self.capacity.acquire(tokens).await;
@@ -354,7 +424,7 @@ impl ChatModel for OpenAiModel {
                     }
                     let finish = r.info.finish_reason.take();
                     r.info = CallInfo { finish_reason: finish, ..info(&retried) };
-                    return Ok(r);
+                    return Ok(*r);
                 }
                 Attempt::Fatal(message) => return Err(ModelError::Fatal(message)),
                 Attempt::Overflow { message, limit } => {
@@ -363,7 +433,7 @@ impl ChatModel for OpenAiModel {
                 Attempt::Resend(message) => {
                     let shown = libos_kernel::text::escape_line(&message);
                     tracing::warn!(profile = %self.config.profile, %mode, "the server refused a field of {mode} mode, sending without it: {shown}");
-                    retried.push(format!("{message} (sent again without what it refused)"));
+                    retried.push(attempted(format!("{message} (sent again without what it refused)")));
                     continue;
                 }
                 Attempt::Retry { message, retry_after } => (message, retry_after, false),
@@ -377,13 +447,19 @@ impl ChatModel for OpenAiModel {
             // The same error body twice: the server answers this request so, retrying cannot help.
             let repeated = !throttled && previous.as_deref() == Some(message.as_str());
             if retry >= self.config.retry.max_retries || repeated {
+                if !throttled
+                    && (message.starts_with("cannot connect") || message.starts_with("request timed out"))
+                    && let Ok(mut down) = self.down_until.lock()
+                {
+                    *down = Some(std::time::Instant::now() + DOWN_FOR);
+                }
                 let info = Box::new(info(&retried));
                 return Err(ModelError::Transient { message, attempts: retry + 1, retry_after, info });
             }
             // A provider's error text goes to the operator's terminal: escaped, one line.
             let shown = libos_kernel::text::escape_line(&message);
             tracing::warn!(profile = %self.config.profile, retry, ?delay, "model call failed, retrying: {shown}");
-            retried.push(message.clone());
+            retried.push(attempted(message.clone()));
             previous = Some(message);
             if !throttled {
                 tokio::time::sleep(delay).await;
@@ -393,13 +469,26 @@ impl ChatModel for OpenAiModel {
     }
 }
 
-impl OpenAiModel {
+impl HttpModel {
     /// What a request sends besides the conversation, as recorded (JSON).
-    fn sent(&self, mode: CallMode, native_choice: bool) -> String {
-        let mut fields = self.config.sampling.fields();
+    fn sent(&self, mode: CallMode, native_choice: bool, llama: bool) -> String {
+        let protocol = self.config.protocol;
+        let mut fields = self.config.sampling.fields_for(protocol);
         fields.insert("call_mode".into(), mode.as_str().into());
+        if protocol != Protocol::Chat {
+            fields.insert("kind".into(), protocol.as_str().into());
+        }
         if mode == CallMode::Native {
-            fields.entry("tool_choice").or_insert_with(|| if native_choice { "required" } else { "auto" }.into());
+            let choice: serde_json::Value = match (protocol, native_choice) {
+                (Protocol::Messages, true) => serde_json::json!({"type": "any", "disable_parallel_tool_use": true}),
+                (Protocol::Messages, false) => serde_json::json!({"type": "auto", "disable_parallel_tool_use": true}),
+                (_, true) => "required".into(),
+                (_, false) => "auto".into(),
+            };
+            fields.entry("tool_choice").or_insert(choice);
+        }
+        if mode == CallMode::Schema && protocol == Protocol::Responses {
+            fields.insert("schema_in".into(), if llama { "response_format" } else { "text.format" }.into());
         }
         serde_json::Value::Object(fields).to_string()
     }
@@ -464,6 +553,8 @@ struct WireUsage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -522,7 +613,10 @@ fn parse_body(text: &str) -> Result<ChatResponse, String> {
     let finish_reason = choice.finish_reason;
     let (content, tool_calls) = parse_message(choice.message)?;
     let usage = wire.usage.and_then(|u| match (u.prompt_tokens, u.completion_tokens) {
-        (Some(input), Some(output)) => Some(ReportedUsage { input, output }),
+        (Some(input), Some(output)) => {
+            let cached = u.prompt_tokens_details.as_ref().and_then(|d| d["cached_tokens"].as_u64()).unwrap_or(0);
+            Some(ReportedUsage { input, output, cache_read: cached, cache_write: 0 })
+        }
         _ => None,
     });
     Ok(ChatResponse {
@@ -531,6 +625,7 @@ fn parse_body(text: &str) -> Result<ChatResponse, String> {
         tool_calls,
         usage,
         raw,
+        carry: None,
         info: CallInfo { finish_reason, ..CallInfo::default() },
     })
 }
