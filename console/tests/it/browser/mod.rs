@@ -1,30 +1,35 @@
-//! A real browser: headless Chromium, driven over WebDriver by chromedriver,
-//! loads the console, sees a process parked on an approval with its exact
-//! call, clicks approve, and sees the process resume and finish and the
-//! audit view gain the approval, all from the live event stream.
+//! A real browser: headless Chromium, driven over WebDriver by
+//! chromedriver, in a window 800 px wide, against a server on a private
+//! store. Each test writes screenshots of what it checked to
+//! `target/console-screenshots/` (or `$CARGO_TARGET_DIR/console-screenshots/`).
 //!
 //! Chromium and chromedriver come from Debian's `chromium` and
-//! `chromium-driver`; the test installs them with apt-get when they are
-//! missing and it can, and otherwise is skipped with the reason printed.
+//! `chromium-driver`; the tests install them with apt-get when they are
+//! missing, and are skipped with the reason printed only when apt cannot
+//! get them.
 
+mod approval;
+mod hostile;
+mod processes;
+
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use libos_kernel::caps::GrantSpec;
-use libos_kernel::{Actor, SpawnSpec};
-use libos_runtime::quantum::{self, QuantumPolicy};
-use libos_runtime::{ModelRouter, Scheduler, SchedulerConfig, Script, ScriptedModel};
-use pretty_assertions::assert_eq;
+use base64::Engine;
 use serde_json::{Value, json};
-
-use crate::support::{Server, TOKEN};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The window the console must fit without scrolling sideways.
+const WIDTH: u32 = 800;
 
-/// Makes sure Chromium and chromedriver are here, or says why not.
+/// Makes sure Chromium and chromedriver are here, or says why not. One
+/// test installs at a time (apt holds a lock).
 fn browser() -> Result<(), String> {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let present = || std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists();
     if present() {
         return Ok(());
@@ -49,6 +54,14 @@ fn browser() -> Result<(), String> {
     if present() { Ok(()) } else { Err("chromium installed but not at /usr/bin".into()) }
 }
 
+/// Where the screenshots go.
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("console-screenshots")
+}
+
 /// chromedriver on a free port, stopped when dropped.
 struct Driver {
     child: Child,
@@ -62,24 +75,90 @@ impl Drop for Driver {
     }
 }
 
-struct Session<'a> {
-    http: &'a reqwest::Client,
+/// A browser session on the console; closed when dropped.
+pub struct Browser {
+    http: reqwest::Client,
     url: String,
+    _driver: Driver,
 }
 
-impl Session<'_> {
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Best effort: the driver's exit ends the browser anyway.
+        let http = self.http.clone();
+        let url = self.url.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(rt) = rt {
+                rt.block_on(async { drop(http.delete(url).send().await) });
+            }
+        })
+        .join();
+    }
+}
+
+impl Browser {
+    /// A browser on `page`, or why there is none (the test then says so and passes).
+    pub async fn open(page: &str) -> Option<Browser> {
+        if let Err(why) = browser() {
+            println!("skipped: {why}");
+            return None;
+        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let driver = Driver { child, base: format!("http://127.0.0.1:{port}") };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = http.get(format!("{}/status", driver.base)).send().await
+                && let Ok(v) = r.json::<Value>().await
+                && v["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     format!("--window-size={WIDTH},1000"), "--hide-scrollbars"]
+        }}}});
+        let created: Value =
+            http.post(format!("{}/session", driver.base)).json(&caps).send().await.unwrap().json().await.unwrap();
+        let id = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
+        let b = Browser { http, url: format!("{}/session/{id}", driver.base), _driver: driver };
+        b.go(page).await;
+        Some(b)
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let r = self.http.request(method, format!("{}{path}", self.url)).json(&body).send().await.unwrap();
+        let mut r = self.http.request(method, format!("{}{path}", self.url));
+        if !body.is_null() {
+            r = r.json(&body);
+        }
+        let r = r.send().await.unwrap();
         let v: Value = r.json().await.unwrap();
         v["value"].clone()
     }
 
-    async fn js(&self, script: &str) -> Value {
+    /// Loads `url` (a reload when it is the page shown).
+    pub async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({"url": url})).await;
+    }
+
+    /// Runs `script` in the page (a function body: `return ...`).
+    pub async fn js(&self, script: &str) -> Value {
         self.call(reqwest::Method::POST, "/execute/sync", json!({"script": script, "args": []})).await
     }
 
     /// Polls `script` until `done` accepts its value; returns that value.
-    async fn until(&self, what: &str, script: &str, done: impl Fn(&Value) -> bool) -> Value {
+    pub async fn until(&self, what: &str, script: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let v = self.js(script).await;
@@ -91,139 +170,58 @@ impl Session<'_> {
         }
     }
 
-    async fn click(&self, css: &str) {
+    /// The text of the first element matching `css`, once there is one
+    /// whose text satisfies `done`.
+    pub async fn text_until(&self, what: &str, css: &str, done: impl Fn(&str) -> bool) -> String {
+        let script = format!("const e = document.querySelector({css:?}); return e ? e.innerText : null;");
+        let v = self.until(what, &script, |v| v.as_str().is_some_and(&done)).await;
+        v.as_str().unwrap().to_string()
+    }
+
+    /// Clicks the first element matching `css`, as a person would. The
+    /// page re-renders as events arrive: an element replaced between being
+    /// found and clicked is found again.
+    pub async fn click(&self, css: &str) {
+        for _ in 0..20 {
+            let found =
+                self.call(reqwest::Method::POST, "/element", json!({"using": "css selector", "value": css})).await;
+            let id = found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str);
+            let id = id.unwrap_or_else(|| panic!("no element {css}: {found}"));
+            let r = self.call(reqwest::Method::POST, &format!("/element/{id}/click"), json!({})).await;
+            if r["error"] == "stale element reference" {
+                continue;
+            }
+            assert!(r.is_null(), "clicking {css} failed: {r}");
+            return;
+        }
+        panic!("{css} kept being replaced before it could be clicked");
+    }
+
+    /// Types `text` into the element matching `css`.
+    pub async fn type_into(&self, css: &str, text: &str) {
         let found = self.call(reqwest::Method::POST, "/element", json!({"using": "css selector", "value": css})).await;
         let id = found.as_object().and_then(|o| o.values().next()).and_then(Value::as_str).expect("element found");
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), json!({})).await;
+        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), json!({"text": text})).await;
     }
-}
 
-async fn start_driver(http: &reqwest::Client) -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let driver = Driver { child, base: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("{}/status", driver.base)).send().await
-            && let Ok(v) = r.json::<Value>().await
-            && v["value"]["ready"] == true
-        {
-            return driver;
-        }
-        assert!(Instant::now() < deadline, "chromedriver did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    /// Scrolls `css` into view and writes the viewport to `NAME.png` in
+    /// [`screenshot_dir`].
+    pub async fn screenshot(&self, name: &str, css: &str) {
+        self.js(&format!("document.querySelector({css:?}).scrollIntoView({{block: 'start'}}); return null;")).await;
+        let png = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
     }
-}
 
-const SCRIPT: &str = r#"
-[[agent]]
-image = "orchestrator"
-[[agent.step]]
-say = "Writing the report."
-tool = "write_file"
-args = { path = "report.txt", content = "all good" }
-[[agent.step]]
-tool = "exit"
-args = { result = "report written" }
-"#;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_operator_approves_in_the_browser_and_watches_the_process_finish() {
-    if let Err(why) = browser() {
-        println!("skipped: {why}");
-        return;
+    /// The page fits the window: nothing sticks out sideways.
+    pub async fn fits(&self, view: &str) {
+        let widths = self
+            .js("const d = document.documentElement; return [window.innerWidth, d.scrollWidth, document.body.scrollWidth];")
+            .await;
+        assert_eq!(widths[0], json!(WIDTH), "the window is not {WIDTH} px wide");
+        let wide = widths.as_array().unwrap().iter().skip(1).any(|w| w.as_u64().unwrap() > u64::from(WIDTH));
+        assert!(!wide, "{view} scrolls sideways at {WIDTH} px: {widths}");
     }
-    let s = Server::start().await;
-    let workspace = tempfile::tempdir().unwrap();
-    let images = libos_images::ImageSet::shipped().unwrap();
-    let image = images.get("orchestrator").unwrap();
-    let digest = s.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
-    let spec = SpawnSpec {
-        image: digest,
-        goal: "write the report".into(),
-        workspace: workspace.path().to_path_buf(),
-        parent: None,
-        priority: 0,
-        actor: Actor::operator(),
-        budget: libos_kernel::budget::Budget::unlimited(),
-    };
-    let grants: Vec<GrantSpec> = image.grants.clone();
-    let pid = s.kernel.spawn_with_grants(&spec, &grants).unwrap();
-    // A scheduler in the same process, on the scripted model.
-    let model = Arc::new(ScriptedModel::new("scripted", Script::parse("browser", SCRIPT).unwrap()));
-    let env = quantum::env(s.kernel.clone(), ModelRouter::default().with_override(model), QuantumPolicy::default());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let scheduler = tokio::spawn(async move {
-        let config = SchedulerConfig { poll: Duration::from_millis(10), ..SchedulerConfig::default() };
-        Scheduler::new(env, config).run(async move { drop(stopped.await) }).await.unwrap();
-    });
-
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    let driver = start_driver(&http).await;
-    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-        "binary": CHROMIUM,
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-    }}}});
-    let created: Value =
-        http.post(format!("{}/session", driver.base)).json(&caps).send().await.unwrap().json().await.unwrap();
-    let id = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_string();
-    let session = Session { http: &http, url: format!("{}/session/{id}", driver.base) };
-    session.call(reqwest::Method::POST, "/url", json!({"url": format!("{}/#token={TOKEN}", s.base)})).await;
-
-    // The parked call, exactly as the process made it.
-    let card = session
-        .until(
-            "the pending approval",
-            "const c = document.querySelector('[data-request]'); return c ? c.innerText : null;",
-            |v| v.as_str().is_some_and(|t| t.contains("report.txt")),
-        )
-        .await;
-    let card = card.as_str().unwrap();
-    for needle in [
-        "request 1 · pid 1 (orchestrator)",
-        "asks: write fs:report.txt",
-        "call: write_file",
-        "\"content\": \"all good\"",
-    ] {
-        assert!(card.contains(needle), "the card lacks {needle:?}:\n{card}");
-    }
-    session.click("#showall").await;
-    session.click("[data-request='1'] button.approve").await;
-
-    // The process resumes and finishes; the tree shows it from the stream.
-    session
-        .until(
-            "the process exiting",
-            &format!(
-                "const p = document.querySelector('.proc[data-pid=\"{pid}\"]'); return p ? p.dataset.state : null;"
-            ),
-            |v| v == "exited",
-        )
-        .await;
-    // The audit view gained the approval (and what followed), live.
-    let actions = session
-        .until(
-            "the approval in the audit view",
-            "return [...document.querySelectorAll('#audit tr')].map(r => r.children[3].textContent);",
-            |v| v.as_array().is_some_and(|a| a.iter().any(|x| x == "approve")),
-        )
-        .await;
-    assert!(actions.as_array().unwrap().iter().any(|x| x == "exit"), "{actions}");
-    let pending = session.js("return document.querySelectorAll('[data-request]').length;").await;
-    assert_eq!(pending, json!(0));
-    assert_eq!(std::fs::read_to_string(workspace.path().join("report.txt")).unwrap(), "all good");
-
-    session.call(reqwest::Method::DELETE, "", json!({})).await;
-    drop(driver);
-    let _ = stop.send(());
-    scheduler.await.unwrap();
-    // The console's action is in the log as the operator's.
-    let approve =
-        s.kernel.audit(&libos_kernel::AuditFilter { action: Some("approve".into()), ..Default::default() }).unwrap();
-    assert_eq!(approve.iter().map(|r| r.actor.as_str()).collect::<Vec<_>>(), ["human:operator"]);
 }
