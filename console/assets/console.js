@@ -107,7 +107,7 @@ function renderTree() {
     const row = el("div", { class: "proc" + (p.pid === selected ? " sel" : "") + (visible(p) ? "" : " context"),
       role: "treeitem", "data-pid": p.pid, "data-state": p.state, onclick: () => select(p.pid) },
       twisty, el("span", {}, String(p.pid)), el("span", { class: "state s-" + p.state }, stateText(p)),
-      el("span", { class: "text" }, `${p.image} · ${p.usage.quanta} quanta${shut ? ` · ${children.length} hidden` : ""} · ${p.goal}`));
+      el("span", { class: "text" }, `${p.image} · ${p.usage.quanta} ${p.usage.quanta === 1 ? "quantum" : "quanta"}${shut ? ` · ${children.length} hidden` : ""} · ${p.goal}`));
     return el("div", { class: "node", "data-node": p.pid }, row, shut ? "" : el("div", { class: "kids", role: "group" }, ...children));
   };
   const roots = (kids.get(0) || []).map(node).filter(Boolean);

@@ -75,14 +75,20 @@ impl Server {
 
     /// A root process of the shipped `assistant` image.
     pub fn spawn(&self, goal: &str) -> Pid {
+        self.spawn_image("assistant", goal, None)
+    }
+
+    /// A process of the shipped `image` (a child of `parent`, if any) in
+    /// the server's workspace, with the image's grants.
+    pub fn spawn_image(&self, image: &str, goal: &str, parent: Option<Pid>) -> Pid {
         let images = libos_images::ImageSet::shipped().unwrap();
-        let image = images.get("assistant").unwrap();
+        let image = images.get(image).unwrap();
         let digest = self.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
         let spec = SpawnSpec {
             image: digest,
             goal: goal.into(),
             workspace: self.workspace.clone(),
-            parent: None,
+            parent,
             priority: 0,
             actor: Actor::operator(),
             budget: libos_kernel::budget::Budget::unlimited(),

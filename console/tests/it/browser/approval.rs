@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_kernel::{Actor, Pid, SpawnSpec};
+use libos_kernel::Pid;
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{ModelRouter, Scheduler, SchedulerConfig, Script, ScriptedModel};
 use pretty_assertions::assert_eq;
@@ -35,22 +35,6 @@ tool = "shell"
 args = { argv = ["sh", "-c", "cargo test 2>&1 | tail -n 5"] }
 "##;
 
-fn spawn(s: &Server, image: &str, goal: &str) -> Pid {
-    let images = libos_images::ImageSet::shipped().unwrap();
-    let image = images.get(image).unwrap();
-    let digest = s.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
-    let spec = SpawnSpec {
-        image: digest,
-        goal: goal.into(),
-        workspace: s.workspace.clone(),
-        parent: None,
-        priority: 0,
-        actor: Actor::operator(),
-        budget: libos_kernel::budget::Budget::unlimited(),
-    };
-    s.kernel.spawn_with_grants(&spec, &image.grants).unwrap()
-}
-
 /// The card of the request for `pid`'s call.
 fn card(pid: Pid) -> String {
     format!("[data-request][data-pid='{pid}']")
@@ -60,8 +44,8 @@ fn card(pid: Pid) -> String {
 async fn an_operator_reads_the_call_as_it_will_act_approves_it_and_watches_the_process_finish() {
     let s = Server::start().await;
     std::fs::write(s.workspace.join("report.txt"), "# Report\ndraft\n").unwrap();
-    let writer = spawn(&s, "orchestrator", "write the report");
-    let tester = spawn(&s, "coder", "run the tests");
+    let writer = s.spawn_image("orchestrator", "write the report", None);
+    let tester = s.spawn_image("coder", "run the tests", None);
     let model = Arc::new(ScriptedModel::new("scripted", Script::parse("browser", SCRIPT).unwrap()));
     let env = quantum::env(s.kernel.clone(), ModelRouter::default().with_override(model), QuantumPolicy::default());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

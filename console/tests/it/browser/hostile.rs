@@ -86,6 +86,7 @@ async fn markup_from_a_model_renders_as_inert_text_everywhere_it_is_shown() {
         .await;
     assert_eq!(parsed, json!([0, 1, true]));
     b.fits("hostile text").await;
+    b.screenshot("hostile-text", "#procview").await;
 }
 
 const OUTCOMES: &str = "return [...document.querySelectorAll('#audit tr')].map(r => r.dataset.seq);";

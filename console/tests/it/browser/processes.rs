@@ -7,28 +7,12 @@
 use libos_kernel::caps::{Resource, Right};
 use libos_kernel::quantum::{Action, Next, ToolResultRecord};
 use libos_kernel::syscall::Syscall;
-use libos_kernel::{Actor, FailureKind, Outcome, Pid, ProcState, QuantumEnd, SpawnSpec};
+use libos_kernel::{Actor, FailureKind, Outcome, Pid, ProcState, QuantumEnd};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use super::Browser;
 use crate::support::{Call, Server, TOKEN};
-
-fn spawn(s: &Server, image: &str, goal: &str, parent: Option<Pid>) -> Pid {
-    let images = libos_images::ImageSet::shipped().unwrap();
-    let image = images.get(image).unwrap();
-    let digest = s.kernel.register_image(&image.name, &image.version, &image.source).unwrap();
-    let spec = SpawnSpec {
-        image: digest,
-        goal: goal.into(),
-        workspace: s.workspace.clone(),
-        parent,
-        priority: 0,
-        actor: Actor::operator(),
-        budget: libos_kernel::budget::Budget::unlimited(),
-    };
-    s.kernel.spawn_with_grants(&spec, &image.grants).unwrap()
-}
 
 fn run(s: &Server, pid: Pid, tool: &str, args: &str, action: Action) {
     let lease = s.lease(Some(pid));
@@ -54,12 +38,12 @@ fn rows(list: &[(Pid, &str)]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tree_nests_and_folds_and_the_process_view_shows_grants_memory_children_and_quanta() {
     let s = Server::start().await;
-    let lead = spawn(&s, "orchestrator", "coordinate the release", None);
-    let docs = spawn(&s, "worker", "build the docs", Some(lead));
-    let tests = spawn(&s, "worker", "run the tests", Some(lead));
-    let fixer = spawn(&s, "coder", "fix the flaky test", Some(lead));
-    let logs = spawn(&s, "worker", "collect the logs", Some(fixer));
-    let other = spawn(&s, "assistant", "an unrelated chore", None);
+    let lead = s.spawn_image("orchestrator", "coordinate the release", None);
+    let docs = s.spawn_image("worker", "build the docs", Some(lead));
+    let tests = s.spawn_image("worker", "run the tests", Some(lead));
+    let fixer = s.spawn_image("coder", "fix the flaky test", Some(lead));
+    let logs = s.spawn_image("worker", "collect the logs", Some(fixer));
+    let other = s.spawn_image("assistant", "an unrelated chore", None);
     run(&s, lead, "wait", &format!(r#"{{"pid":{fixer}}}"#), Action::Syscall(Syscall::Wait { target: Some(fixer) }));
     let lease = s.lease(Some(docs));
     let fail = QuantumEnd::Fail { kind: FailureKind::ModelError, error: "the endpoint answered 401".into() };
