@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::{Shared, wire};
+use crate::{Shared, preview, timeline, wire};
 
 type Answer = Result<Json<Value>, ApiError>;
 
@@ -89,6 +89,52 @@ pub(crate) async fn transcript(State(s): State<Shared>, Path(p): Path<String>) -
     Ok(Json(wire::transcript(&info, &calls, &entries)))
 }
 
+/// `GET /api/processes/{pid}/caps`: its grants and where each stands.
+pub(crate) async fn caps(State(s): State<Shared>, Path(p): Path<String>) -> Answer {
+    let pid = pid(&p)?;
+    let grants = blocking(&s, move |k| k.caps(pid)).await?;
+    Ok(Json(Value::Array(grants.iter().map(|(g, status)| wire::grant(g, *status)).collect())))
+}
+
+/// Quanta a timeline shows unless asked for more.
+const TIMELINE_QUANTA: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TimelineQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/processes/{pid}/timeline[?limit=N]`: its last quanta, each with
+/// its model calls, tool call, decisions, result and wait.
+pub(crate) async fn timeline(
+    State(s): State<Shared>,
+    Path(p): Path<String>,
+    q: Result<Query<TimelineQuery>, QueryRejection>,
+) -> Answer {
+    let pid = pid(&p)?;
+    let limit = query(q)?.limit.unwrap_or(TIMELINE_QUANTA);
+    let out = blocking(&s, move |k| {
+        let process = k.process(pid)?;
+        let calls = k.model_calls(pid)?;
+        let (entries, _) = k.transcript(pid, None)?;
+        let records = k.audit(&AuditFilter { pid: Some(pid), ..AuditFilter::default() })?;
+        let parked = k.parked(pid)?;
+        let request = parked.as_ref().and_then(|p| p.request).map(|id| k.request(id)).transpose()?;
+        let sources = timeline::Sources {
+            process: &process,
+            calls: &calls,
+            entries: &entries,
+            records: &records,
+            parked: parked.as_ref(),
+            request: request.as_ref(),
+        };
+        Ok(timeline::timeline(&sources, limit))
+    })
+    .await?;
+    Ok(Json(out))
+}
+
 /// `GET /api/processes/{pid}/inbox`: every message to it, oldest first.
 pub(crate) async fn inbox(State(s): State<Shared>, Path(p): Path<String>) -> Answer {
     let pid = pid(&p)?;
@@ -110,17 +156,17 @@ pub(crate) async fn object(State(s): State<Shared>, Path(o): Path<String>) -> An
     Ok(Json(wire::object(&object)))
 }
 
-/// `GET /api/requests`: open approvals and questions.
+/// `GET /api/requests`: open approvals and questions, each with the
+/// model's rationale and its call's preview.
 pub(crate) async fn requests(State(s): State<Shared>) -> Answer {
-    let open = blocking(&s, |k| k.pending()).await?;
-    Ok(Json(Value::Array(open.iter().map(wire::request).collect())))
+    let open = blocking(&s, |k| k.pending()?.iter().map(|r| preview::request(k, r)).collect()).await?;
+    Ok(Json(Value::Array(open)))
 }
 
 /// `GET /api/requests/{id}`: one request, open or decided.
 pub(crate) async fn request(State(s): State<Shared>, Path(r): Path<String>) -> Answer {
     let id = request_id(&r)?;
-    let request = blocking(&s, move |k| k.request(id)).await?;
-    Ok(Json(wire::request(&request)))
+    Ok(Json(blocking(&s, move |k| preview::request(k, &k.request(id)?)).await?))
 }
 
 #[derive(Deserialize, Default)]
@@ -231,10 +277,12 @@ pub(crate) struct AuditQuery {
     outcome: Option<String>,
     since: Option<String>,
     after: Option<i64>,
+    before: Option<i64>,
     limit: Option<usize>,
 }
 
-/// `GET /api/audit?pid=&tool=&outcome=&since=&after=&limit=`: the CLI's filters.
+/// `GET /api/audit?pid=&tool=&outcome=&since=&after=&before=&limit=`: the
+/// CLI's filters; `before` pages back (the `limit` newest before that seq).
 pub(crate) async fn audit(State(s): State<Shared>, q: Result<Query<AuditQuery>, QueryRejection>) -> Answer {
     let q = query(q)?;
     let outcome = match &q.outcome {
@@ -254,6 +302,7 @@ pub(crate) async fn audit(State(s): State<Shared>, q: Result<Query<AuditQuery>, 
             .map(|t| Timestamp::parse_since(t, Timestamp::now()).map_err(ApiError::bad_request))
             .transpose()?,
         after: q.after.map(AuditSeq),
+        before: q.before.map(AuditSeq),
         limit: q.limit,
         first: None,
     };

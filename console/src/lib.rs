@@ -15,6 +15,9 @@
 mod api;
 pub mod error;
 mod events;
+mod page;
+mod preview;
+mod timeline;
 pub mod wire;
 
 use std::future::Future;
@@ -30,9 +33,6 @@ use axum::routing::{get, post};
 use libos_kernel::Kernel;
 
 pub use error::ApiError;
-
-/// The console page, with its script and styles inline.
-const CONSOLE: &str = include_str!("../assets/console.html");
 
 /// Who may do what.
 #[derive(Debug, Clone)]
@@ -73,6 +73,8 @@ pub fn router(kernel: Kernel, access: Access, shutdown: tokio::sync::watch::Rece
         .route("/api/processes", get(api::processes))
         .route("/api/processes/{pid}", get(api::process))
         .route("/api/processes/{pid}/transcript", get(api::transcript))
+        .route("/api/processes/{pid}/timeline", get(api::timeline))
+        .route("/api/processes/{pid}/caps", get(api::caps))
         .route("/api/processes/{pid}/inbox", get(api::inbox))
         .route("/api/processes/{pid}/memory", get(api::memory))
         .route("/api/processes/{pid}/kill", post(api::kill))
@@ -112,7 +114,7 @@ pub async fn serve(
 }
 
 async fn console() -> Html<&'static str> {
-    Html(CONSOLE)
+    Html(page::console())
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use libos_kernel::budget::{self, Budget, Dimension};
+use libos_kernel::caps::Grant;
 use libos_kernel::ipc::{Message, Request, RequestKind, ToolHints};
 use libos_kernel::memory::{Handle, Object};
 use libos_kernel::{
-    AuditRecord, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, VerifyReport, WaitOn,
+    AuditRecord, GrantStatus, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, VerifyReport, WaitOn,
 };
 use serde_json::{Value, json};
 
@@ -145,6 +146,23 @@ pub fn hints(h: &ToolHints) -> Value {
         "idempotent": h.idempotent,
         "open_world": h.open_world,
         "summary": h.label(),
+    })
+}
+
+/// A grant and where it stands.
+pub fn grant(g: &Grant, status: GrantStatus) -> Value {
+    json!({
+        "id": g.id.get(),
+        "holder": g.holder.get(),
+        "resource": g.resource.to_string(),
+        "rights": g.rights.to_string(),
+        "effect": g.effect.as_str(),
+        "uses_left": g.uses_left,
+        "expires_at": g.expires_at.map(|t| t.to_rfc3339()),
+        "delegable": g.delegable,
+        "parent": g.parent.map(|p| p.get()),
+        "granted_by": g.granted_by.to_string(),
+        "status": status.as_str(),
     })
 }
 

@@ -52,8 +52,8 @@ pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BY
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
     Action, ApprovedCall, Binding, CallDetail, CompactTurn, EffectIntent, InboxSummary, Lease, ModelCallOutcome,
-    ModelCallRecord, ModelCallRow, Next, QuantumCommit, RecentHistory, TokenUsage, ToolCallRecord, ToolResultRecord,
-    TranscriptEntry,
+    ModelCallRecord, ModelCallRow, Next, ParkedCall, QuantumCommit, RecentHistory, TokenUsage, ToolCallRecord,
+    ToolResultRecord, TranscriptEntry,
 };
 pub use state::{FailureKind, ProcState, WaitOn};
 pub use store::{OpenMode, StoreLocation, schema_version};

@@ -301,6 +301,19 @@ pub struct TranscriptEntry {
     pub at: Timestamp,
 }
 
+/// The call a parked process is parked on, stored beside its wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedCall {
+    /// The quantum that made the call (an approved call completes in it).
+    pub quantum: u64,
+    /// The call, with the model's rationale for it.
+    pub call: ToolCallRecord,
+    /// The request it waits on, when it waits on a person.
+    pub request: Option<RequestId>,
+    /// Approved: the next lease re-dispatches it.
+    pub approved: bool,
+}
+
 /// An external effect about to start (the intent record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EffectIntent {

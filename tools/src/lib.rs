@@ -42,4 +42,4 @@ pub use http::{HostHeaders, OperatorHeader, OperatorHeaders};
 pub use registry::{Entry, Registry, RegistryError, ServerTools, ToolName, ToolSet};
 pub use spec::ToolSpec;
 pub use tool::Tool;
-pub use workspace::{PathError, Workspace};
+pub use workspace::{Current, PathError, Peek, Workspace};

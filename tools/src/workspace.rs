@@ -137,7 +137,81 @@ impl Opened {
     }
 }
 
+impl Opened {
+    /// Reads at most `limit` bytes of the regular file found, through
+    /// [`Opened::reopen`]; true when the file holds more.
+    pub(crate) fn read_prefix(&self, limit: usize) -> std::io::Result<(Vec<u8>, bool)> {
+        use std::io::Read;
+        let file = std::fs::File::from(self.reopen(OFlags::RDONLY)?);
+        let mut bytes = Vec::new();
+        file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+        let more = bytes.len() > limit;
+        bytes.truncate(limit);
+        Ok((bytes, more))
+    }
+}
+
+/// What a file holds now, as [`Workspace::peek`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Current {
+    /// Nothing there yet (a write creates it).
+    Missing,
+    /// A UTF-8 text file, whole.
+    Text(String),
+    /// A regular file that is not UTF-8 text.
+    Binary {
+        /// Its size.
+        bytes: u64,
+    },
+    /// A regular file larger than the peek's limit.
+    TooLarge {
+        /// Its size.
+        bytes: u64,
+    },
+    /// Not a regular file (a directory, a FIFO, a device, a socket).
+    NotAFile,
+    /// There, but it could not be read (one line saying why).
+    Unreadable(String),
+}
+
+/// A path walked as the file tools walk it, and what is there now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peek {
+    /// The canonical path it leads to (inside the workspace, never protected).
+    pub path: PathBuf,
+    /// What the file holds; `None` when the path did not lead where the
+    /// caller wanted, so nothing was read.
+    pub current: Option<Current>,
+}
+
 impl Workspace {
+    /// Walks `given` exactly as the file tools do (no symlink followed out
+    /// of the workspace, protected paths refused) and, only if `wanted`
+    /// accepts the canonical path it leads to, reads what is there: at most
+    /// `limit` bytes of a regular file, opened without following a symlink
+    /// or blocking. For showing a person what a parked call would replace.
+    pub fn peek(&self, given: &str, limit: usize, wanted: impl FnOnce(&Path) -> bool) -> Result<Peek, PathError> {
+        let opened = self.open(given)?;
+        if !wanted(&opened.path) {
+            return Ok(Peek { path: opened.path, current: None });
+        }
+        let current = match &opened.found {
+            None => Current::Missing,
+            Some(f) if f.kind != FileType::RegularFile => Current::NotAFile,
+            Some(f) => match opened.read_prefix(limit) {
+                Ok((_, true)) => {
+                    Current::TooLarge { bytes: rustix::fs::fstat(&f.fd).map_or(limit as u64 + 1, |s| s.st_size as u64) }
+                }
+                Ok((bytes, false)) => match String::from_utf8(bytes) {
+                    Ok(text) => Current::Text(text),
+                    Err(e) => Current::Binary { bytes: e.as_bytes().len() as u64 },
+                },
+                Err(e) => Current::Unreadable(io_reason(&e)),
+            },
+        };
+        Ok(Peek { path: opened.path, current: Some(current) })
+    }
+
     /// A workspace rooted at `root` (must exist), never reaching any of `protected`.
     pub fn new(root: &Path, protected: Vec<PathBuf>) -> Result<Workspace, String> {
         let root = std::fs::canonicalize(root)

@@ -48,9 +48,8 @@ fn filter(args: &AuditArgs) -> anyhow::Result<AuditFilter> {
             .as_deref()
             .map(|s| Timestamp::parse_since(s, Timestamp::now()).map_err(UsageError))
             .transpose()?,
-        after: None,
         limit: args.limit,
-        first: None,
+        ..AuditFilter::default()
     })
 }
 

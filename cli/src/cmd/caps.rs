@@ -1,9 +1,9 @@
 //! `libos caps`, `libos grant`, `libos revoke`.
 
+use libos_console::wire;
 use libos_kernel::caps::{Effect, GrantSpec, ResourcePattern, Rights};
 use libos_kernel::time::parse_duration;
 use libos_kernel::{Actor, GrantId, OpenMode};
-use serde_json::json;
 
 use crate::args::{CapsArgs, GrantArgs, RevokeArgs};
 use crate::ctx::{Ctx, parse_pid};
@@ -16,24 +16,7 @@ pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let grants = kernel.caps(pid)?;
     if args.json {
-        let out: Vec<_> = grants
-            .iter()
-            .map(|(g, status)| {
-                json!({
-                    "id": g.id.get(),
-                    "holder": g.holder.get(),
-                    "resource": g.resource.to_string(),
-                    "rights": g.rights.to_string(),
-                    "effect": g.effect.as_str(),
-                    "uses_left": g.uses_left,
-                    "expires_at": g.expires_at.map(|t| t.to_rfc3339()),
-                    "delegable": g.delegable,
-                    "parent": g.parent.map(GrantId::get),
-                    "granted_by": g.granted_by.to_string(),
-                    "status": status.as_str(),
-                })
-            })
-            .collect();
+        let out: Vec<_> = grants.iter().map(|(g, status)| wire::grant(g, *status)).collect();
         outln!("{}", render::json(&out)?);
         return Ok(());
     }

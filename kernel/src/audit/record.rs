@@ -243,6 +243,8 @@ pub struct AuditFilter {
     pub since: Option<Timestamp>,
     /// Only records after this sequence number (for following).
     pub after: Option<AuditSeq>,
+    /// Only records before this sequence number (for paging back).
+    pub before: Option<AuditSeq>,
     /// At most this many, the most recent ones.
     pub limit: Option<usize>,
     /// At most this many, the oldest ones (for following a growing log in

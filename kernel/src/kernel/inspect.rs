@@ -6,7 +6,7 @@ use crate::audit::{AuditFilter, AuditRecord, VerifyReport};
 use crate::error::KernelError;
 use crate::ids::{AuditSeq, Pid};
 use crate::process::{ProcessFilter, ProcessInfo};
-use crate::quantum::{ModelCallRow, RecentHistory, TranscriptEntry};
+use crate::quantum::{ModelCallRow, ParkedCall, RecentHistory, TranscriptEntry};
 
 /// Chains shorter than this are verified on one connection: splitting them
 /// costs more in connections and threads than it saves.
@@ -44,6 +44,23 @@ impl Kernel {
         self.read(|tx| {
             tx.process(pid)?;
             tx.model_calls(pid)
+        })
+    }
+
+    /// The model calls of one quantum of a process, oldest first.
+    pub fn quantum_model_calls(&self, pid: Pid, quantum: u64) -> Result<Vec<ModelCallRow>, KernelError> {
+        self.read(|tx| {
+            tx.process(pid)?;
+            tx.quantum_model_calls(pid, quantum)
+        })
+    }
+
+    /// The call a process is parked on (waiting, or paused while waiting),
+    /// if any: what it will run or complete when its wait ends.
+    pub fn parked(&self, pid: Pid) -> Result<Option<ParkedCall>, KernelError> {
+        self.read(|tx| {
+            tx.process(pid)?;
+            tx.parked(pid)
         })
     }
 

@@ -135,6 +135,10 @@ impl Tx<'_> {
             clauses.push("seq > ?");
             args.push(Value::Int(after.get()));
         }
+        if let Some(before) = filter.before {
+            clauses.push("seq < ?");
+            args.push(Value::Int(before.get()));
+        }
         let mut sql = format!("SELECT {} FROM audit", *AUDIT_COLUMNS);
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");

@@ -14,14 +14,7 @@ fn corrupt(what: String) -> KernelError {
     KernelError::Store(crate::error::StoreError::Corrupt(what))
 }
 
-/// The call a parked process is parked on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ParkedCall {
-    pub quantum: u64,
-    pub call: ToolCallRecord,
-    pub request: Option<RequestId>,
-    pub approved: bool,
-}
+pub(crate) use crate::quantum::ParkedCall;
 
 const REQUEST_COLUMNS: &str = "r.id, r.pid, p.image_name, p.goal, r.kind, r.tool, r.args, r.args_sha256, r.resource, \
      r.wanted, r.question, r.status, r.answer, r.decided_by, r.decided_at, r.created_at, r.audit_seq, r.hints";

@@ -75,6 +75,11 @@ fn with_outcome((mut entry, outcome): (TranscriptEntry, String)) -> Result<Trans
     Ok(entry)
 }
 
+/// The columns `model_call_from_row` reads, in its order.
+const MODEL_CALL_COLUMNS: &str = "id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, \
+     response, rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros, \
+     call_mode, finish_reason, sent, usage_detail";
+
 impl Tx<'_> {
     /// Stores a model call.
     pub(crate) fn insert_model_call(
@@ -119,13 +124,14 @@ impl Tx<'_> {
 
     /// A process's model calls, oldest first.
     pub(crate) fn model_calls(&self, pid: Pid) -> Result<Vec<ModelCallRow>, KernelError> {
-        self.rows(
-            "SELECT id, pid, quantum, attempt, at, profile, model, request_digest, request_bytes, response, \
-             rationale, tokens_in, tokens_out, tokens_estimated, latency_us, outcome, error, cost_micros, \
-             call_mode, finish_reason, sent, usage_detail FROM model_calls WHERE pid = ? ORDER BY id",
-            &[&pid.get()],
-            model_call_from_row,
-        )
+        let sql = format!("SELECT {MODEL_CALL_COLUMNS} FROM model_calls WHERE pid = ? ORDER BY id");
+        self.rows(&sql, &[&pid.get()], model_call_from_row)
+    }
+
+    /// The model calls of one quantum of `pid`, oldest first.
+    pub(crate) fn quantum_model_calls(&self, pid: Pid, quantum: u64) -> Result<Vec<ModelCallRow>, KernelError> {
+        let sql = format!("SELECT {MODEL_CALL_COLUMNS} FROM model_calls WHERE pid = ? AND quantum = ? ORDER BY id");
+        self.rows(&sql, &[&pid.get(), &(quantum as i64)], model_call_from_row)
     }
 
     /// Appends a transcript entry.

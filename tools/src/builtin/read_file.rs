@@ -1,9 +1,7 @@
 //! `read_file(path)`: read a text file in the workspace.
 
-use std::io::Read;
-
 use libos_kernel::caps::Right;
-use rustix::fs::{FileType, OFlags};
+use rustix::fs::FileType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -36,17 +34,10 @@ fn run_it(a: &ReadFileArgs, ctx: &ToolContext) -> ToolOutput {
         // A FIFO would block, a device read forever.
         Some(_) => return ToolOutput::Error(format!("`{}` is not a regular file", a.path)),
     }
-    let mut file = match opened.reopen(OFlags::RDONLY) {
-        Ok(fd) => std::fs::File::from(fd),
+    let (bytes, cut) = match opened.read_prefix(MAX_READ_BYTES) {
+        Ok(read) => read,
         Err(e) => return ToolOutput::Error(format!("cannot read `{}`: {}", a.path, io_reason(&e))),
     };
-    let mut bytes = Vec::new();
-    let limit = MAX_READ_BYTES as u64 + 1;
-    if let Err(e) = (&mut file).take(limit).read_to_end(&mut bytes) {
-        return ToolOutput::Error(format!("cannot read `{}`: {}", a.path, io_reason(&e)));
-    }
-    let cut = bytes.len() > MAX_READ_BYTES;
-    bytes.truncate(MAX_READ_BYTES);
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         // A cut may split a character; only the tail can be invalid then.

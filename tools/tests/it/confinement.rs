@@ -147,3 +147,36 @@ fn a_workspace_that_does_not_exist_is_an_error_naming_it() {
     let err = Workspace::new(Path::new("/definitely/not/here"), Vec::new()).unwrap_err();
     assert_eq!(err, "workspace /definitely/not/here is not usable: no such file or directory");
 }
+
+/// Issue 17: an approval card shows what a write would replace, read by the
+/// same walk the tools use: never through a link out of the workspace or
+/// into libos's state, and only where the caller expects the path to lead.
+#[test]
+fn a_peek_reads_only_what_the_file_tools_would_reach() {
+    use libos_tools::{Current, PathError};
+    let f = fixture();
+    std::fs::write(f.ws.join("big.txt"), "x".repeat(65)).unwrap();
+    std::fs::write(f.ws.join("blob.bin"), [0xff, 0xfe, 0x00]).unwrap();
+    let workspace = Workspace::new(&f.ws, vec![f.ws.join(".libos"), f.ws.join(".libos/libos.db")]).unwrap();
+    let peek = |path: &str| {
+        workspace
+            .peek(path, 64, |_| true)
+            .map(|p| (p.path.strip_prefix(&f.ws).unwrap().display().to_string(), p.current))
+    };
+    let found = |at: &str, c: Current| Ok((at.to_string(), Some(c)));
+    let confined = |m: &str| Err(PathError::Confined(m.to_string()));
+    assert_eq!(peek("hello.txt"), found("hello.txt", Current::Text("hello".into())));
+    assert_eq!(peek("inner-link"), found("hello.txt", Current::Text("hello".into())));
+    assert_eq!(peek("sub/new.txt"), found("sub/new.txt", Current::Missing));
+    assert_eq!(peek("sub"), found("sub", Current::NotAFile));
+    assert_eq!(peek("big.txt"), found("big.txt", Current::TooLarge { bytes: 65 }));
+    assert_eq!(peek("blob.bin"), found("blob.bin", Current::Binary { bytes: 3 }));
+    assert_eq!(peek("secret-link"), confined("path `secret-link` is outside the workspace"));
+    assert_eq!(peek("escape/secret.txt"), confined("path `escape/secret.txt` is outside the workspace"));
+    let own = |p: &str| confined(&format!("path `{p}` is libos's own state and is never accessible to tools"));
+    assert_eq!(peek("store-link/libos.db"), own("store-link/libos.db"));
+    assert_eq!(peek("db-hard-link"), own("db-hard-link"));
+    // A path that now leads elsewhere than expected is not read.
+    let elsewhere = workspace.peek("inner-link", 64, |p| p == f.ws.join("inner-link")).unwrap();
+    assert_eq!((elsewhere.path, elsewhere.current), (f.ws.join("hello.txt"), None));
+}
