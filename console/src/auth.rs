@@ -109,11 +109,8 @@ pub(crate) async fn guard(State(s): State<Shared>, request: Request, next: Next)
     // The console page itself carries no data: it asks for the token.
     let needs_token = !reads || (!s.access.loopback && request.uri().path() != "/");
     if needs_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(bearer)
-            .unwrap_or_default();
+        let given =
+            headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(bearer).unwrap_or_default();
         if !same(given.as_bytes(), s.access.token.as_bytes()) {
             return ApiError::unauthorized().into_response();
         }

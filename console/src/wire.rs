@@ -51,7 +51,7 @@ pub fn process(p: &ProcessInfo) -> Value {
 }
 
 /// A budget by dimension (cost in USD, wall time in seconds); unlimited dimensions are absent.
-fn budget_json(b: &Budget) -> Value {
+pub fn budget_json(b: &Budget) -> Value {
     let mut map = serde_json::Map::new();
     for d in Dimension::ALL {
         if let Some(v) = b.get(d) {

@@ -59,9 +59,8 @@ fn a_token_the_page_cannot_carry_is_refused_and_a_short_one_only_off_loopback() 
 async fn serving_with_a_token_the_page_cannot_carry_fails_at_once() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let access = Access { token: "abc.def".into(), loopback: true };
-    let err = libos_console::serve(listener, Kernel::in_memory().unwrap(), access, std::future::pending())
-        .await
-        .unwrap_err();
+    let err =
+        libos_console::serve(listener, Kernel::in_memory().unwrap(), access, std::future::pending()).await.unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     assert_eq!(
         err.to_string(),
