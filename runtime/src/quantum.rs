@@ -612,7 +612,7 @@ pub fn env(kernel: Kernel, models: ModelRouter, policy: QuantumPolicy) -> Arc<Qu
     env_with_catalog(kernel, models, policy, ImageSet::shipped().unwrap_or_default())
 }
 
-/// Like [`env`], with the images processes may spawn.
+/// Like [`env()`], with the images processes may spawn.
 pub fn env_with_catalog(
     kernel: Kernel,
     models: ModelRouter,
