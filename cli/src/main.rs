@@ -18,8 +18,6 @@ mod usage;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::args::{Cli, Command};
 use crate::ctx::Ctx;
 
@@ -29,7 +27,7 @@ fn main() -> ExitCode {
     if libos_sandbox::launch::invoked() {
         libos_sandbox::launch::main();
     }
-    let cli = match Cli::try_parse() {
+    let cli = match usage::parse() {
         Ok(cli) => cli,
         Err(e) => return usage::report(&e),
     };

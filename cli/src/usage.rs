@@ -5,17 +5,30 @@
 use std::process::ExitCode;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::args::Cli;
+
+/// The command line, parsed without colour: an error's text is then exactly
+/// what was typed (escape sequences included), for [`one_line`] to escape.
+pub fn parse() -> Result<Cli, clap::Error> {
+    let plain = Cli::command().color(clap::ColorChoice::Never).styles(clap::builder::Styles::plain());
+    let matches = plain.try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
 
 /// Prints what `err` says and returns the exit code for it.
 pub fn report(err: &clap::Error) -> ExitCode {
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            // Help on standard output; a reader that went away is not an error.
-            let _ = err.print();
+            // Help on standard output, coloured as clap colours it (on a
+            // terminal, unless NO_COLOR): parsed again for that. A reader
+            // that went away is not an error.
+            let _ = Cli::command().try_get_matches().map_err(|e| e.print());
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = err.print();
+            let _ = Cli::command().try_get_matches().map_err(|e| e.print());
             ExitCode::from(crate::exit::USAGE)
         }
         _ => {
@@ -28,7 +41,9 @@ pub fn report(err: &clap::Error) -> ExitCode {
 /// clap's message on one line: the message itself, what clap suggests
 /// (`did you mean 'ps'?`, or its tip), and where the help is.
 pub fn one_line(err: &clap::Error) -> String {
-    let rendered = err.render().to_string();
+    // `ansi()`: the text as it is (there is no styling to strip, see [`parse`]);
+    // Display would strip what looks like styling from what was typed too.
+    let rendered = err.render().ansi().to_string();
     let paragraphs: Vec<String> = rendered
         .split("\n\n")
         .map(|p| p.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "))

@@ -18,6 +18,8 @@ fn check(env: &Env, args: &[&str], message: &str) {
 fn usage_errors_are_one_line_with_the_suggestion() {
     let env = Env::new();
     check(&env, &["pss"], "unrecognized subcommand 'pss' (did you mean 'ps'?); see 'libos --help'");
+    // What was typed is quoted escaped, never stripped or sent to the terminal.
+    check(&env, &["\u{1b}[2Jx"], "unrecognized subcommand '\\u{1b}[2Jx'; see 'libos --help'");
     check(&env, &["ps", "--al"], "unexpected argument '--al' found (did you mean '--all'?); see 'libos ps --help'");
     check(
         &env,
