@@ -121,8 +121,6 @@ pub fn answer(ctx: &Ctx, args: &AnswerArgs) -> anyhow::Result<()> {
 /// A decided request as the API answers a decision: the request, and the
 /// grant `--always` installed.
 fn print_decided(d: &Decided) -> anyhow::Result<()> {
-    let mut out = wire::request(&d.request);
-    out["grant"] = serde_json::json!(d.grant.map(|g| g.get()));
-    outln!("{}", render::json(&out)?);
+    outln!("{}", render::json(&wire::decided(d))?);
     Ok(())
 }

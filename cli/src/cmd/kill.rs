@@ -15,8 +15,7 @@ pub fn run(ctx: &Ctx, args: &KillArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let killed = kernel.kill_tree(pid, args.tree, Actor::operator(), &args.reason)?;
     if args.json {
-        let out = json!({"killed": killed.iter().map(|p| p.get()).collect::<Vec<_>>()});
-        outln!("{}", render::json(&out)?);
+        outln!("{}", render::json(&wire::killed(&killed))?);
         return Ok(());
     }
     let list: Vec<String> = killed.iter().map(ToString::to_string).collect();
@@ -57,8 +56,7 @@ pub fn resume(ctx: &Ctx, args: &PidArg) -> anyhow::Result<()> {
 /// Where a paused or resumed process now stands, as the API answers it.
 fn print_state(pid: Pid, state: &ProcState, json: bool) -> anyhow::Result<()> {
     if json {
-        let out = json!({"pid": pid.get(), "state": state.name(), "state_detail": wire::state_detail(state)});
-        outln!("{}", render::json(&out)?);
+        outln!("{}", render::json(&wire::state_change(pid, state))?);
     } else {
         // A state names what it waits on (a message filter's channel is model text).
         outln!("pid {pid} is {}", one_line(&state.to_string()));

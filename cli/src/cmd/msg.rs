@@ -22,7 +22,7 @@ pub fn send(ctx: &Ctx, args: &SendArgs) -> anyhow::Result<()> {
     };
     let id = kernel.send(&m, &Actor::operator())?;
     if args.json {
-        outln!("{}", render::json(&serde_json::json!({"id": id.get(), "to": pid.get()}))?);
+        outln!("{}", render::json(&wire::sent(id, pid))?);
         return Ok(());
     }
     outln!("sent message {id} to pid {pid}");
