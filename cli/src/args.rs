@@ -439,6 +439,9 @@ pub struct ServeArgs {
     /// Also run the scheduler in this process.
     #[arg(long)]
     pub run: bool,
+    /// Print where it listens as one JSON line (`url`, `addr`, `token`).
+    #[arg(long)]
+    pub json: bool,
     /// How often the scheduler looks for changes by other processes, in milliseconds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub poll_ms: u64,

@@ -65,9 +65,15 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
     let host = if loopback { format!("127.0.0.1:{}", addr.port()) } else { addr.to_string() };
     // The token travels in the fragment: the browser never sends it to the
     // server, the console moves it to the tab's session storage.
-    outln!("libos console: http://{host}/#token={token}");
-    if given.is_none() {
-        outln!("token (for `Authorization: Bearer`): {token}");
+    let url = format!("http://{host}/#token={token}");
+    if args.json {
+        let out = serde_json::json!({"url": url, "addr": addr.to_string(), "token": token});
+        outln!("{}", render::json_line(&out)?);
+    } else {
+        outln!("libos console: {url}");
+        if given.is_none() {
+            outln!("token (for `Authorization: Bearer`): {token}");
+        }
     }
     if !loopback {
         eprintln!("libos: listening on {addr}, beyond this machine: every request needs the token");

@@ -94,6 +94,18 @@ fn the_console_token_is_never_taken_on_the_command_line() {
     let _ = child.wait();
 }
 
+#[test]
+fn serve_json_says_where_it_listens_in_one_line() {
+    let env = Env::new();
+    let (mut child, mut lines) = serve(&env, &["--json"]);
+    let said: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let (addr, token) = (said["addr"].as_str().unwrap(), said["token"].as_str().unwrap());
+    assert_eq!(said["url"], format!("http://{addr}/#token={token}"));
+    assert_eq!(http(addr, "GET", "/api/audit/head", Some(token)).0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Issue 17, defect 9: a token with a character the console page does not
 /// keep (`abc.def`) was accepted, and every action from the page got 401;
 /// a short token was accepted on an address beyond this machine.
