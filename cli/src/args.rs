@@ -4,18 +4,27 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The version `--version` prints: the crate's, and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("LIBOS_COMMIT"), ")");
+
 /// libos: an operating system for LLM agents.
 #[derive(Debug, Parser)]
-#[command(name = "libos", version, about, long_about = None, max_term_width = 100)]
+#[command(name = "libos", version = VERSION, about, long_about = None, max_term_width = 100)]
+#[command(after_help = crate::help::LIBOS)]
 pub struct Cli {
     /// The store: an SQLite file, `:memory:`, or a PostgreSQL URL
     /// (`postgres://user@host/db`, shared by scheduler nodes; the schema is the
     /// search_path's, e.g. `?options=-csearch_path%3Dteam`).
-    #[arg(long, global = true, env = "LIBOS_DB", default_value = ".libos/libos.db")]
+    // The value is never shown in help: a URL may hold a password.
+    #[arg(long, global = true, env = "LIBOS_DB", default_value = ".libos/libos.db", hide_env_values = true)]
+    #[arg(display_order = 900)]
     pub db: String,
     /// Configuration file (model profiles, image directories); default ./libos.toml if present.
-    #[arg(long, global = true, env = "LIBOS_CONFIG")]
+    #[arg(long, global = true, env = "LIBOS_CONFIG", hide_env_values = true, display_order = 900)]
     pub config: Option<PathBuf>,
+    /// When to colour tables and messages: on a terminal unless NO_COLOR is set (auto), always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto", display_order = 900)]
+    pub color: crate::term::ColorChoice,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -25,57 +34,103 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the store (idempotent).
-    Init,
+    #[command(after_help = crate::help::INIT)]
+    Init(JsonArg),
     /// Spawn a root process from an image; prints its pid.
+    #[command(after_help = crate::help::SPAWN)]
     Spawn(SpawnArgs),
     /// Run the scheduler.
+    #[command(after_help = crate::help::RUN)]
     Run(RunArgs),
     /// List processes.
+    #[command(after_help = crate::help::PS)]
     Ps(PsArgs),
     /// Kill a process, cancelling its in-flight quantum.
+    #[command(after_help = crate::help::KILL)]
     Kill(KillArgs),
     /// Change a process's scheduling priority (higher runs first).
+    #[command(after_help = crate::help::RENICE)]
     Renice(ReniceArgs),
     /// Pause a process where it is (a waiting process stays parked on what it waits for).
+    #[command(after_help = crate::help::PAUSE)]
     Pause(PidArg),
     /// Return a paused process to exactly the state it was paused in.
+    #[command(after_help = crate::help::RESUME)]
     Resume(PidArg),
     /// List open approval requests and questions.
+    #[command(after_help = crate::help::PENDING)]
     Pending(JsonArg),
     /// Approve a parked call: it runs exactly as parked, once.
+    #[command(after_help = crate::help::APPROVE)]
     Approve(ApproveArgs),
     /// Deny a parked call (or refuse a question); the reason goes to the model.
+    #[command(after_help = crate::help::DENY)]
     Deny(DenyArgs),
     /// Answer a question asked with `ask_human`.
+    #[command(after_help = crate::help::ANSWER)]
     Answer(AnswerArgs),
     /// Send a message to a process as the operator.
+    #[command(after_help = crate::help::SEND)]
     Send(SendArgs),
     /// Show a process's messages.
+    #[command(after_help = crate::help::INBOX)]
     Inbox(InboxArgs),
     /// Show a process's capability grants.
+    #[command(after_help = crate::help::CAPS)]
     Caps(CapsArgs),
     /// Grant a process a capability.
+    #[command(after_help = crate::help::GRANT)]
     Grant(GrantArgs),
     /// Revoke a grant and everything derived from it.
+    #[command(after_help = crate::help::REVOKE)]
     Revoke(RevokeArgs),
     /// A process's memory view (`memory PID`), or one object (`memory show OID`).
+    #[command(after_help = crate::help::MEMORY)]
     Memory(MemoryArgs),
     /// Re-execute a finished process (and its children) on its recorded
     /// model answers in a scratch store, and compare its calls.
+    #[command(after_help = crate::help::REPLAY)]
     Replay(ReplayArgs),
     /// Show a process's transcript: model calls, tool calls, results.
+    #[command(after_help = crate::help::LOGS)]
     Logs(LogsArgs),
     /// List the images that can be spawned.
+    #[command(after_help = crate::help::IMAGES)]
     Images(ImagesArgs),
     /// Read, follow and verify the audit log.
+    #[command(after_help = crate::help::AUDIT)]
     Audit(AuditArgs),
     /// Run a scripted multi-agent demo in a fresh store (no network);
     /// `demo mcp` shows an agent using a real MCP server instead (npm, once).
+    #[command(after_help = crate::help::DEMO)]
     Demo(DemoArgs),
     /// Serve the JSON API, the live event stream and the browser console.
+    #[command(after_help = crate::help::SERVE)]
     Serve(ServeArgs),
     /// Check the MCP servers of libos.toml by hand: list them, their tools, call one.
+    #[command(after_help = crate::help::MCP)]
     Mcp(McpArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = crate::help::COMPLETIONS)]
+    Completions(CompletionsArgs),
+    /// Print the manual page, or write one per command into a directory.
+    #[command(after_help = crate::help::MAN)]
+    Man(ManArgs),
+}
+
+/// `libos completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `libos man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `libos.1` and a `libos-COMMAND.1` per command here instead of printing `libos.1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Scheduler options shared by `run`, `spawn --run` and `demo`.
@@ -135,6 +190,9 @@ pub struct SpawnArgs {
     /// Scheduler options (with --run).
     #[command(flatten)]
     pub sched: SchedArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos run`.
@@ -143,6 +201,9 @@ pub struct SpawnArgs {
 pub struct PidArg {
     /// The process.
     pub pid: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Just `--json`.
@@ -161,6 +222,9 @@ pub struct ApproveArgs {
     /// Also allow exactly this resource and right from now on (an exact grant).
     #[arg(long)]
     pub always: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos deny`.
@@ -174,6 +238,9 @@ pub struct DenyArgs {
     /// Why, shown to the model.
     #[arg(long, default_value = "")]
     pub reason: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos answer`.
@@ -183,6 +250,9 @@ pub struct AnswerArgs {
     pub id: String,
     /// The answer.
     pub text: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos send`.
@@ -198,6 +268,9 @@ pub struct SendArgs {
     /// A channel name.
     #[arg(long)]
     pub channel: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos inbox`.
@@ -244,6 +317,9 @@ pub struct GrantArgs {
     /// How long it lasts, e.g. `30m`.
     #[arg(long)]
     pub expires: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos memory`.
@@ -275,10 +351,14 @@ pub enum MemoryAction {
 
 /// `libos images`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ImagesArgs {
     /// `show NAME`.
     #[command(subcommand)]
     pub action: Option<ImagesAction>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos images` subcommands.
@@ -288,6 +368,9 @@ pub enum ImagesAction {
     Show {
         /// The image's name.
         name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -299,6 +382,9 @@ pub struct ReniceArgs {
     /// The new priority (higher runs first; may be negative).
     #[arg(allow_hyphen_values = true)]
     pub priority: i32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos replay`.
@@ -316,6 +402,9 @@ pub struct ReplayArgs {
 pub struct RevokeArgs {
     /// The grant id (see `libos caps`).
     pub grant: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +439,9 @@ pub struct ServeArgs {
     /// Also run the scheduler in this process.
     #[arg(long)]
     pub run: bool,
+    /// Print where it listens as one JSON line (`url`, `addr`, `token`).
+    #[arg(long)]
+    pub json: bool,
     /// How often the scheduler looks for changes by other processes, in milliseconds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub poll_ms: u64,
@@ -359,7 +451,7 @@ pub struct ServeArgs {
 }
 
 /// `libos ps`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct PsArgs {
     /// Include exited, failed and killed processes.
     #[arg(long, short)]
@@ -370,6 +462,22 @@ pub struct PsArgs {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+    /// Only processes in these states (comma-separated, or repeated); an
+    /// ended state (exited, failed, killed) needs no `--all`.
+    #[arg(long, value_delimiter = ',', value_parser = crate::cmd::ps::STATES)]
+    pub state: Vec<String>,
+    /// Only processes of this image.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Only the children of this process.
+    #[arg(long, value_name = "PID")]
+    pub parent: Option<String>,
+    /// Print only the pids, one a line.
+    #[arg(long, short, conflicts_with_all = ["json", "tree", "wide"])]
+    pub quiet: bool,
+    /// Show goals whole instead of cut to the terminal's width.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `libos kill`.
@@ -383,6 +491,9 @@ pub struct KillArgs {
     /// Why (recorded in the audit log).
     #[arg(long, default_value = "killed by operator")]
     pub reason: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `libos logs`.
@@ -390,13 +501,16 @@ pub struct KillArgs {
 pub struct LogsArgs {
     /// The process.
     pub pid: String,
-    /// JSON output.
+    /// JSON output (with `--follow`, one line per quantum, then the process).
     #[arg(long)]
     pub json: bool,
+    /// Keep printing quanta as they end, until the process ends (or Ctrl-C).
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 /// `libos audit`.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct AuditArgs {
     /// `verify` or `head`; without one, list records.
@@ -423,6 +537,9 @@ pub struct AuditArgs {
     /// Keep printing new records as they are appended.
     #[arg(long, short)]
     pub follow: bool,
+    /// Show details whole instead of cut to the terminal's width.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `libos audit verify | head`.

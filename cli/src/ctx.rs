@@ -251,24 +251,32 @@ pub fn report_summary(summary: &RunSummary) {
     }
 }
 
-/// Resolves once Ctrl-C (or SIGTERM) arrives.
-pub async fn interrupted() {
+/// Resolves once Ctrl-C (or SIGTERM) arrives. The signals are caught from
+/// this call on, not from the first poll: a command that prints before it
+/// waits is never killed by a Ctrl-C in between.
+pub fn interrupted() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let caught = signal(SignalKind::interrupt()).and_then(|i| Ok((i, signal(SignalKind::terminate())?)));
+        async move {
+            match caught {
+                Ok((mut int, mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -10,12 +10,13 @@ mod args;
 mod cmd;
 mod ctx;
 mod exit;
+mod help;
 mod mcp_run;
 mod render;
+mod term;
+mod usage;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 use crate::args::{Cli, Command};
 use crate::ctx::Ctx;
@@ -26,10 +27,15 @@ fn main() -> ExitCode {
     if libos_sandbox::launch::invoked() {
         libos_sandbox::launch::main();
     }
-    let cli = Cli::parse();
+    let cli = match usage::parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage::report(&e),
+    };
+    term::init(cli.color);
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LIBOS_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(term::color_stderr())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -68,7 +74,7 @@ fn dedup_chain(chain: &[String]) -> String {
 async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Ctx { db: cli.db.clone(), config: cli.config.clone() };
     match &cli.command {
-        Command::Init => cmd::init::run(&ctx),
+        Command::Init(a) => cmd::init::run(&ctx, a),
         Command::Spawn(a) => cmd::spawn::run(&ctx, a).await,
         Command::Run(a) => cmd::run::run(&ctx, a).await,
         Command::Ps(a) => cmd::ps::run(&ctx, a),
@@ -87,7 +93,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Revoke(a) => cmd::caps::revoke(&ctx, a),
         Command::Memory(a) => cmd::memory::run(&ctx, a),
         Command::Replay(a) => cmd::replay::run(&ctx, a).await,
-        Command::Logs(a) => cmd::logs::run(&ctx, a),
+        Command::Logs(a) => cmd::logs::run(&ctx, a).await,
         Command::Images(a) => cmd::images::run(&ctx, a).await,
         Command::Audit(a) => cmd::audit::run(&ctx, a).await,
         Command::Demo(a) => match &a.which {
@@ -96,5 +102,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         },
         Command::Serve(a) => cmd::serve::run(&ctx, a).await,
         Command::Mcp(a) => cmd::mcp::run(&ctx, a).await,
+        Command::Completions(a) => cmd::docs::completions(a),
+        Command::Man(a) => cmd::docs::man(a),
     }
 }

@@ -14,6 +14,14 @@ pub fn write(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes bytes to standard output as they are, or ends the program as above.
+pub fn write_bytes(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        fail(&e);
+    }
+}
+
 fn fail(e: &std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(141);

@@ -31,18 +31,145 @@ pub fn block(text: &str) -> Cow<'_, str> {
     text::escape_block(text)
 }
 
+/// How a cell is coloured on a terminal (never in files and pipes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Going well: running, ok, a live grant.
+    Good,
+    /// Waiting on something: waiting, parked, rejected.
+    Wait,
+    /// Stopped by someone: paused, pending.
+    Held,
+    /// Gone wrong: failed, killed, denied, error.
+    Bad,
+    /// Over and done: exited, revoked, expired.
+    Done,
+}
+
+impl Tone {
+    fn color(self) -> comfy_table::Color {
+        match self {
+            // The "dark" colours are the terminal's own eight (`38;5;1` to `6`).
+            Tone::Good => comfy_table::Color::DarkGreen,
+            Tone::Wait => comfy_table::Color::DarkYellow,
+            Tone::Held => comfy_table::Color::DarkCyan,
+            Tone::Bad => comfy_table::Color::DarkRed,
+            Tone::Done => comfy_table::Color::DarkGrey,
+        }
+    }
+}
+
+/// A table cell: its text (escaped when shown) and its colour on a terminal.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    text: String,
+    tone: Option<Tone>,
+}
+
+impl Cell {
+    /// A cell coloured `tone` on a terminal.
+    pub fn toned(text: impl Into<String>, tone: Option<Tone>) -> Cell {
+        Cell { text: text.into(), tone }
+    }
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Cell {
+        Cell { text, tone: None }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell::from(text.to_string())
+    }
+}
+
+/// The one column of a table that gives way: on a terminal it takes the
+/// width the others leave, into a pipe it is cut at `piped` characters,
+/// and with `wide` it is never cut.
+#[derive(Debug, Clone, Copy)]
+pub struct Flex {
+    /// Which column.
+    pub column: usize,
+    /// Its width when standard output is not a terminal.
+    pub piped: usize,
+    /// `--wide`: whole.
+    pub wide: bool,
+}
+
+/// The narrowest a flexible column gets on a narrow terminal.
+const MIN_FLEX: usize = 12;
+
 /// A borderless table with a header row; every cell is escaped as one line,
 /// so no cell can add a row or move the cursor.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    table_of(header, rows.into_iter().map(|r| r.into_iter().map(Cell::from).collect()).collect(), None)
+}
+
+/// [`table`] with coloured cells and a flexible column (its cells clipped
+/// as [`clip`] clips them).
+pub fn table_of(header: &[&str], rows: Vec<Vec<Cell>>, flex: Option<Flex>) -> String {
+    let flex_column = flex.map(|f| f.column);
+    let mut rows: Vec<Vec<Cell>> = rows
+        .into_iter()
+        .map(|r| {
+            r.into_iter()
+                .enumerate()
+                .map(
+                    |(i, c)| {
+                        if Some(i) == flex_column { c } else { Cell { text: one_line(&c.text).into_owned(), ..c } }
+                    },
+                )
+                .collect()
+        })
+        .collect();
+    if let Some(f) = flex {
+        let width = flex_width(header, &rows, f);
+        for row in &mut rows {
+            if let Some(cell) = row.get_mut(f.column) {
+                cell.text = clip(&cell.text, width);
+            }
+        }
+    }
+    let color = crate::term::color_stdout();
     let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header.iter().copied());
+    t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+    if color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
+    }
+    t.set_header(header.iter().copied());
     for row in rows {
-        t.add_row(row.iter().map(|cell| one_line(cell).into_owned()));
+        t.add_row(row.into_iter().map(|c| {
+            let cell = comfy_table::Cell::new(c.text);
+            match c.tone {
+                Some(tone) if color => cell.fg(tone.color()),
+                _ => cell,
+            }
+        }));
     }
     // comfy-table pads every cell by one space; trim the line ends.
     t.to_string().lines().map(|l| l.trim_end().strip_prefix(' ').unwrap_or(l.trim_end())).collect::<Vec<_>>().join("\n")
+}
+
+/// How wide the flexible column may be.
+fn flex_width(header: &[&str], rows: &[Vec<Cell>], f: Flex) -> usize {
+    if f.wide {
+        return usize::MAX;
+    }
+    let Some(term) = crate::term::stdout_width() else { return f.piped };
+    let columns = header.len().max(rows.iter().map(Vec::len).max().unwrap_or(0));
+    let others: usize = (0..columns)
+        .filter(|c| *c != f.column)
+        .map(|c| {
+            let head = header.get(c).map_or(0, |h| h.chars().count());
+            rows.iter().filter_map(|r| r.get(c)).map(|cell| cell.text.chars().count()).max().unwrap_or(0).max(head)
+        })
+        .sum();
+    // Two spaces between columns.
+    term.saturating_sub(others + 2 * columns.saturating_sub(1)).max(MIN_FLEX)
 }
 
 /// `text` on one line, escaped, at most `max` characters as shown, with `…`

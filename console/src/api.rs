@@ -183,9 +183,7 @@ pub(crate) struct Decision {
 async fn decide(s: Shared, r: String, verdict: Verdict) -> Answer {
     let id = request_id(&r)?;
     let decided = blocking(&s, move |k| k.decide(id, &verdict, &Actor::operator())).await?;
-    let mut out = wire::request(&decided.request);
-    out["grant"] = json!(decided.grant.map(|g| g.get()));
-    Ok(Json(out))
+    Ok(Json(wire::decided(&decided)))
 }
 
 /// `POST /api/requests/{id}/approve` `{"always": false}`.
@@ -223,21 +221,21 @@ pub(crate) async fn kill(State(s): State<Shared>, Path(p): Path<String>, bytes: 
     let b: KillBody = body(&bytes)?;
     let reason = b.reason.unwrap_or_else(|| "killed by the operator".to_string());
     let killed = blocking(&s, move |k| k.kill_tree(pid, b.tree, Actor::operator(), &reason)).await?;
-    Ok(Json(json!({"killed": killed.iter().map(|p| p.get()).collect::<Vec<_>>()})))
+    Ok(Json(wire::killed(&killed)))
 }
 
 /// `POST /api/processes/{pid}/pause`.
 pub(crate) async fn pause(State(s): State<Shared>, Path(p): Path<String>) -> Answer {
     let pid = pid(&p)?;
     let state = blocking(&s, move |k| k.pause(pid, Actor::operator())).await?;
-    Ok(Json(json!({"pid": pid.get(), "state": state.name(), "state_detail": wire::state_detail(&state)})))
+    Ok(Json(wire::state_change(pid, &state)))
 }
 
 /// `POST /api/processes/{pid}/resume`.
 pub(crate) async fn resume(State(s): State<Shared>, Path(p): Path<String>) -> Answer {
     let pid = pid(&p)?;
     let state = blocking(&s, move |k| k.resume(pid, Actor::operator())).await?;
-    Ok(Json(json!({"pid": pid.get(), "state": state.name(), "state_detail": wire::state_detail(&state)})))
+    Ok(Json(wire::state_change(pid, &state)))
 }
 
 #[derive(Deserialize, Default)]
@@ -266,7 +264,7 @@ pub(crate) async fn send(State(s): State<Shared>, Path(p): Path<String>, bytes: 
         reply_to: None,
     };
     let id = blocking(&s, move |k| k.send(&m, &Actor::operator())).await?;
-    Ok(Json(json!({"id": id.get(), "to": to.get()})))
+    Ok(Json(wire::sent(id, to)))
 }
 
 #[derive(Deserialize)]

@@ -11,44 +11,35 @@
 //!   server through DNS rebinding). Bound to any other address, reads need
 //!   the token too.
 //! - Actions are taken as the operator, exactly as the CLI takes them.
+//! - A token is letters, digits, `-` and `_` (what the page carries), and
+//!   at least 16 characters off loopback; the bearer scheme's case does not
+//!   matter.
+//! - A client has 10 s to send a request head, and at most 256 connections
+//!   are served at once (see [`Limits`]).
 
 mod api;
+mod auth;
 pub mod error;
 mod events;
 mod page;
 mod preview;
+mod serve;
 mod timeline;
 pub mod wire;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{Method, header};
-use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::Method;
+use axum::middleware;
+use axum::response::Html;
 use axum::routing::{get, post};
 use libos_kernel::Kernel;
 
+pub use auth::{Access, MIN_REMOTE_TOKEN, TokenError};
 pub use error::ApiError;
-
-/// Who may do what.
-#[derive(Debug, Clone)]
-pub struct Access {
-    /// The bearer token mutations (and, off loopback, reads) need.
-    pub token: String,
-    /// The server listens on a loopback address only.
-    pub loopback: bool,
-}
-
-impl Access {
-    /// A fresh random token (128 bits, hex).
-    pub fn generate_token() -> String {
-        uuid::Uuid::new_v4().simple().to_string()
-    }
-}
+pub use serve::Limits;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -92,25 +83,40 @@ pub fn router(kernel: Kernel, access: Access, shutdown: tokio::sync::watch::Rece
         .route("/api/audit/head", get(api::head))
         .route("/api/events", get(events::events))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(shared.clone(), guard))
+        .layer(middleware::from_fn_with_state(shared.clone(), auth::guard))
         .with_state(shared)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves, within the
+/// default [`Limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     kernel: Kernel,
     access: Access,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with(listener, kernel, access, Limits::default(), shutdown).await
+}
+
+/// [`serve`] within `limits`. Refuses (as `InvalidInput`) access whose
+/// token [`Access::check`] refuses.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    kernel: Kernel,
+    access: Access,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    access
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("the console token {e}")))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = router(kernel, access, stopped);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop.send(true);
-        })
-        .await
+    serve::run(listener, app, limits, async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    })
+    .await
 }
 
 async fn console() -> Html<&'static str> {
@@ -119,41 +125,4 @@ async fn console() -> Html<&'static str> {
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     ApiError::not_found(format!("no such endpoint: {method} {}", uri.path()))
-}
-
-/// The host part of a `Host` header (without the port).
-fn host_name(host: &str) -> &str {
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
-}
-
-/// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-async fn guard(State(s): State<Shared>, request: Request, next: Next) -> Response {
-    let headers = request.headers();
-    if s.access.loopback {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        if !matches!(host_name(host), "localhost" | "127.0.0.1" | "::1") {
-            return ApiError::forbidden_host(host).into_response();
-        }
-    }
-    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-    // The console page itself carries no data: it asks for the token.
-    let needs_token = !reads || (!s.access.loopback && request.uri().path() != "/");
-    if needs_token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if !same(given.trim().as_bytes(), s.access.token.as_bytes()) {
-            return ApiError::unauthorized().into_response();
-        }
-    }
-    next.run(request).await
 }

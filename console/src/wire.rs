@@ -8,7 +8,8 @@ use libos_kernel::caps::Grant;
 use libos_kernel::ipc::{Message, Request, RequestKind, ToolHints};
 use libos_kernel::memory::{Handle, Object};
 use libos_kernel::{
-    AuditRecord, GrantStatus, ModelCallRow, ProcState, ProcessInfo, Timestamp, TranscriptEntry, VerifyReport, WaitOn,
+    AuditRecord, Decided, GrantStatus, ModelCallRow, MsgId, Pid, ProcState, ProcessInfo, Timestamp, TranscriptEntry,
+    VerifyReport, WaitOn,
 };
 use serde_json::{Value, json};
 
@@ -52,7 +53,7 @@ pub fn process(p: &ProcessInfo) -> Value {
 }
 
 /// A budget by dimension (cost in USD, wall time in seconds); unlimited dimensions are absent.
-fn budget_json(b: &Budget) -> Value {
+pub fn budget_json(b: &Budget) -> Value {
     let mut map = serde_json::Map::new();
     for d in Dimension::ALL {
         if let Some(v) = b.get(d) {
@@ -264,4 +265,26 @@ pub fn verify(report: &VerifyReport) -> Value {
         "first_bad_seq": report.broken.as_ref().map(|b| b.seq.get()),
         "problem": report.broken.as_ref().map(|b| b.problem.clone()),
     })
+}
+
+/// Where a process stands after a pause or a resume.
+pub fn state_change(pid: Pid, state: &ProcState) -> Value {
+    json!({"pid": pid.get(), "state": state.name(), "state_detail": state_detail(state)})
+}
+
+/// The processes a kill ended.
+pub fn killed(pids: &[Pid]) -> Value {
+    json!({"killed": pids.iter().map(|p| p.get()).collect::<Vec<_>>()})
+}
+
+/// A decided request, and the grant `always` installed.
+pub fn decided(d: &Decided) -> Value {
+    let mut out = request(&d.request);
+    out["grant"] = json!(d.grant.map(|g| g.get()));
+    out
+}
+
+/// A message sent.
+pub fn sent(id: MsgId, to: Pid) -> Value {
+    json!({"id": id.get(), "to": to.get()})
 }

@@ -8,7 +8,7 @@
 //! Modules, in reading order:
 //! - [`spec`]: the TOML form and validation.
 //! - [`set`]: shipped images (in `images/shipped/`) and user directories.
-//! - [`file`]: reading a file libos loads at start (only a regular file, without blocking).
+//! - [`file`](mod@file): reading a file libos loads at start (only a regular file, without blocking).
 //! - [`error`]: what goes wrong, naming the file and field.
 
 pub mod error;

@@ -1,6 +1,6 @@
 //! Running the same tests on both stores (for libos's own test suites).
 //!
-//! [`Backend`] names the store a test runs on; [`on_both_stores!`] turns a
+//! [`Backend`] names the store a test runs on; [`on_both_stores!`](crate::on_both_stores) turns a
 //! test function taking one into two tests, `NAME::sqlite` and
 //! `NAME::postgres`. The PostgreSQL one runs in a fresh schema of the
 //! database at `LIBOS_TEST_POSTGRES`, dropped when the test ends, and is

@@ -190,13 +190,19 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         }
         let started = Instant::now();
         let asked = if repairs > 0 { &repairer } else { &model };
+        // The profile name the image asked for (prices are by profile name;
+        // an embedding program's override model may call itself anything).
+        let asked_name = match image.repair_model.as_deref() {
+            Some(p) if repairs > 0 => p,
+            _ => image.model.as_str(),
+        };
         let answer = asked.complete(&request).await;
         let latency = started.elapsed();
         let record =
             |response: String, content: Option<String>, model_name: String, usage: TokenUsage, info: &CallInfo| {
                 // The profile that answered (a route may have handed the call on).
+                let price = env.models.price(info.profile.as_deref().unwrap_or(asked_name));
                 let profile = info.profile.clone().unwrap_or_else(|| asked.profile().to_string());
-                let price = env.models.price(&profile);
                 ModelCallRecord {
                     cost_micros: price.map_or(0, |p| p.cost_micros(usage.input, usage.output)),
                     attempt,
@@ -637,7 +643,7 @@ pub fn env(kernel: Kernel, models: ModelRouter, policy: QuantumPolicy) -> Arc<Qu
     env_with_catalog(kernel, models, policy, ImageSet::shipped().unwrap_or_default())
 }
 
-/// Like [`env`], with the images processes may spawn.
+/// Like [`env()`], with the images processes may spawn.
 pub fn env_with_catalog(
     kernel: Kernel,
     models: ModelRouter,

@@ -27,7 +27,7 @@
 //! wrappers before the next stage starts, and what is inherited
 //! (namespaces, limits, the Landlock domain) carries over to the program.
 //! The one `unsafe` is closing the descriptors the launcher inherited,
-//! before it does anything else ([`close_inherited`]).
+//! before it does anything else (`close_inherited`).
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;

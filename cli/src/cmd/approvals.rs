@@ -1,7 +1,7 @@
 //! `libos pending`, `libos approve`, `libos deny`, `libos answer`.
 
 use libos_kernel::ipc::{Request, RequestKind};
-use libos_kernel::{Actor, OpenMode, RequestId, Verdict};
+use libos_kernel::{Actor, Decided, OpenMode, RequestId, Verdict};
 use serde_json::Value;
 
 use libos_console::wire;
@@ -9,7 +9,7 @@ use libos_console::wire;
 use crate::args::{AnswerArgs, ApproveArgs, DenyArgs, JsonArg};
 use crate::ctx::Ctx;
 use crate::exit::UsageError;
-use crate::render::{self, age, clip, one_line, table};
+use crate::render::{self, Flex, age, clip, one_line, table_of};
 
 fn request_id(text: &str) -> Result<RequestId, UsageError> {
     text.parse().map_err(UsageError)
@@ -45,24 +45,21 @@ pub fn pending(ctx: &Ctx, args: &JsonArg) -> anyhow::Result<()> {
         outln!("{}", render::json(&open.iter().map(wire::request).collect::<Vec<_>>())?);
         return Ok(());
     }
-    if open.is_empty() {
-        outln!("no pending requests");
-        return Ok(());
-    }
     let rows = open
         .iter()
         .map(|r| {
             vec![
-                r.id.to_string(),
-                r.pid.to_string(),
-                r.image.clone(),
-                r.tool.clone(),
-                clip(&what(r), 60),
-                age(r.created_at),
+                r.id.to_string().into(),
+                r.pid.to_string().into(),
+                r.image.clone().into(),
+                r.tool.clone().into(),
+                what(r).into(),
+                age(r.created_at).into(),
             ]
         })
         .collect();
-    outln!("{}", table(&["ID", "PID", "IMAGE", "TOOL", "ASKS", "AGE"], rows));
+    let flex = Flex { column: 4, piped: 60, wide: false };
+    outln!("{}", table_of(&["ID", "PID", "IMAGE", "TOOL", "ASKS", "AGE"], rows, Some(flex)));
     for r in &open {
         outln!("\nrequest {} · pid {} ({}) · {}", r.id, r.pid, one_line(&r.image), r.created_at.to_rfc3339());
         outln!("  goal: {}", clip(&r.goal, 200));
@@ -83,6 +80,9 @@ pub fn approve(ctx: &Ctx, args: &ApproveArgs) -> anyhow::Result<()> {
     let id = request_id(&args.id)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let d = kernel.decide(id, &Verdict::Approve { always: args.always }, &Actor::operator())?;
+    if args.json {
+        return print_decided(&d);
+    }
     outln!("approved request {id}: pid {} will run {} as parked", d.request.pid, one_line(&d.request.tool));
     if let Some(g) = d.grant {
         outln!("grant {g}: {} from now on", what(&d.request));
@@ -96,6 +96,9 @@ pub fn deny(ctx: &Ctx, args: &DenyArgs) -> anyhow::Result<()> {
     let kernel = ctx.open(OpenMode::Existing)?;
     let verdict = Verdict::Deny { always: args.always, reason: args.reason.clone() };
     let d = kernel.decide(id, &verdict, &Actor::operator())?;
+    if args.json {
+        return print_decided(&d);
+    }
     outln!("denied request {id}: pid {} is told so and goes on", d.request.pid);
     if let Some(g) = d.grant {
         outln!("grant {g}: {} is denied from now on", what(&d.request));
@@ -108,6 +111,16 @@ pub fn answer(ctx: &Ctx, args: &AnswerArgs) -> anyhow::Result<()> {
     let id = request_id(&args.id)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let d = kernel.decide(id, &Verdict::Answer { text: args.text.clone() }, &Actor::operator())?;
+    if args.json {
+        return print_decided(&d);
+    }
     outln!("answered request {id}: pid {} goes on", d.request.pid);
+    Ok(())
+}
+
+/// A decided request as the API answers a decision: the request, and the
+/// grant `--always` installed.
+fn print_decided(d: &Decided) -> anyhow::Result<()> {
+    outln!("{}", render::json(&wire::decided(d))?);
     Ok(())
 }

@@ -9,7 +9,7 @@ use libos_console::wire;
 use crate::args::{AuditAction, AuditArgs};
 use crate::ctx::{self, Ctx, parse_pid};
 use crate::exit::{AuditBroken, UsageError};
-use crate::render::{self, clip, one_line, table};
+use crate::render::{self, Cell, Flex, Tone, one_line, table_of};
 
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
@@ -56,7 +56,7 @@ fn filter(args: &AuditArgs) -> anyhow::Result<AuditFilter> {
 async fn list(kernel: &Kernel, args: &AuditArgs) -> anyhow::Result<()> {
     let mut f = filter(args)?;
     let records = kernel.audit(&f)?;
-    print_records(&records, args.json, true)?;
+    print_records(&records, args, true)?;
     if !args.follow {
         return Ok(());
     }
@@ -73,36 +73,37 @@ async fn list(kernel: &Kernel, args: &AuditArgs) -> anyhow::Result<()> {
         let new = kernel.audit(&f)?;
         if let Some(r) = new.last() {
             last = r.seq;
-            print_records(&new, args.json, false)?;
+            print_records(&new, args, false)?;
         }
     }
 }
 
-fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::Result<()> {
-    if json {
+fn print_records(records: &[AuditRecord], args: &AuditArgs, header: bool) -> anyhow::Result<()> {
+    if args.json {
         for r in records {
             outln!("{}", render::json_line(&wire::audit(r))?);
         }
         return Ok(());
     }
-    let rows: Vec<Vec<String>> = records
+    if records.is_empty() && !header {
+        return Ok(());
+    }
+    let rows: Vec<Vec<Cell>> = records
         .iter()
         .map(|r| {
             vec![
-                r.seq.to_string(),
-                r.at.to_rfc3339(),
-                r.actor.clone(),
-                r.kind.clone(),
-                r.action.clone(),
-                r.outcome.clone(),
-                clip(&r.detail.clone().unwrap_or_else(|| render::json_args(&r.args)), 60),
+                r.seq.to_string().into(),
+                r.at.to_rfc3339().into(),
+                r.actor.clone().into(),
+                r.kind.clone().into(),
+                r.action.clone().into(),
+                Cell::toned(r.outcome.clone(), Outcome::parse(&r.outcome).map(outcome_tone)),
+                r.detail.clone().unwrap_or_else(|| render::json_args(&r.args)).into(),
             ]
         })
         .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let text = table(&["SEQ", "TIME", "ACTOR", "KIND", "ACTION", "OUTCOME", "DETAIL"], rows);
+    let flex = Flex { column: 6, piped: 60, wide: args.wide };
+    let text = table_of(&["SEQ", "TIME", "ACTOR", "KIND", "ACTION", "OUTCOME", "DETAIL"], rows, Some(flex));
     if header {
         outln!("{text}");
     } else {
@@ -112,6 +113,16 @@ fn print_records(records: &[AuditRecord], json: bool, header: bool) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// How an outcome is coloured on a terminal.
+fn outcome_tone(o: Outcome) -> Tone {
+    match o {
+        Outcome::Ok => Tone::Good,
+        Outcome::Parked | Outcome::Rejected => Tone::Wait,
+        Outcome::Pending => Tone::Held,
+        Outcome::Error | Outcome::Denied | Outcome::Unknown => Tone::Bad,
+    }
 }
 
 fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Result<()> {

@@ -3,12 +3,13 @@
 use libos_console::wire;
 use libos_kernel::caps::{Effect, GrantSpec, ResourcePattern, Rights};
 use libos_kernel::time::parse_duration;
-use libos_kernel::{Actor, GrantId, OpenMode};
+use libos_kernel::{Actor, GrantId, GrantStatus, KernelError, OpenMode};
+use serde_json::json;
 
 use crate::args::{CapsArgs, GrantArgs, RevokeArgs};
 use crate::ctx::{Ctx, parse_pid};
 use crate::exit::UsageError;
-use crate::render::{self, one_line, table};
+use crate::render::{self, Cell, Tone, one_line, table_of};
 
 /// Lists a process's grants with where each stands.
 pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
@@ -23,24 +24,23 @@ pub fn caps(ctx: &Ctx, args: &CapsArgs) -> anyhow::Result<()> {
     let rows = grants
         .iter()
         .map(|(g, status)| {
+            let tone = if *status == GrantStatus::Live { Tone::Good } else { Tone::Done };
             vec![
-                g.id.to_string(),
-                g.rights.to_string(),
-                g.resource.to_string(),
-                g.effect.to_string(),
-                g.uses_left.map_or_else(|| "-".to_string(), |n| n.to_string()),
-                g.expires_at.map_or_else(|| "-".to_string(), |t| t.to_rfc3339()),
-                if g.delegable { "yes" } else { "no" }.to_string(),
-                g.parent.map_or_else(|| "-".to_string(), |p| p.to_string()),
-                g.granted_by.to_string(),
-                status.as_str().to_string(),
+                g.id.to_string().into(),
+                g.rights.to_string().into(),
+                g.resource.to_string().into(),
+                g.effect.to_string().into(),
+                g.uses_left.map_or_else(|| "-".to_string(), |n| n.to_string()).into(),
+                g.expires_at.map_or_else(|| "-".to_string(), |t| t.to_rfc3339()).into(),
+                if g.delegable { "yes" } else { "no" }.into(),
+                g.parent.map_or_else(|| "-".to_string(), |p| p.to_string()).into(),
+                g.granted_by.to_string().into(),
+                Cell::toned(status.as_str(), Some(tone)),
             ]
         })
         .collect();
-    outln!(
-        "{}",
-        table(&["GRANT", "RIGHTS", "RESOURCE", "EFFECT", "USES", "EXPIRES", "DELEGABLE", "FROM", "BY", "STATUS"], rows)
-    );
+    let header = ["GRANT", "RIGHTS", "RESOURCE", "EFFECT", "USES", "EXPIRES", "DELEGABLE", "FROM", "BY", "STATUS"];
+    outln!("{}", table_of(&header, rows, None));
     Ok(())
 }
 
@@ -78,6 +78,12 @@ pub fn grant(ctx: &Ctx, args: &GrantArgs) -> anyhow::Result<()> {
     };
     let kernel = ctx.open(OpenMode::Existing)?;
     let id = kernel.grant(pid, &spec, &Actor::operator())?;
+    if args.json {
+        let caps = kernel.caps(pid)?;
+        let (g, status) = caps.iter().find(|(g, _)| g.id == id).ok_or(KernelError::NoSuchGrant(id))?;
+        outln!("{}", render::json(&wire::grant(g, *status))?);
+        return Ok(());
+    }
     outln!("grant {id}: {} to pid {pid}", one_line(&spec.to_string()));
     Ok(())
 }
@@ -87,6 +93,11 @@ pub fn revoke(ctx: &Ctx, args: &RevokeArgs) -> anyhow::Result<()> {
     let id: GrantId = args.grant.parse().map_err(UsageError)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let (g, derived) = kernel.revoke(id, &Actor::operator())?;
+    if args.json {
+        let out = json!({"revoked": wire::grant(&g, GrantStatus::Revoked), "derived": derived});
+        outln!("{}", render::json(&out)?);
+        return Ok(());
+    }
     outln!(
         "revoked grant {id} ({} {} of pid {}) and {derived} grant{} derived from it",
         g.rights,

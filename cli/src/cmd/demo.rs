@@ -130,11 +130,11 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     outln!("\nscheduler stopped: {} quanta committed, {decided} requests decided by the operator", summary.quanta);
 
     section("libos ps --all --tree");
-    cmd::ps::run(&ctx, &PsArgs { all: true, tree: true, json: false })?;
+    cmd::ps::run(&ctx, &PsArgs { all: true, tree: true, ..PsArgs::default() })?;
     section(&format!("libos caps {}   (the ops worker: its write grant was dropped)", root.get() + 3));
     cmd::caps::caps(&ctx, &CapsArgs { pid: (root.get() + 3).to_string(), json: false })?;
     section(&format!("libos logs {root}"));
-    cmd::logs::run(&ctx, &LogsArgs { pid: root.to_string(), json: false })?;
+    cmd::logs::run(&ctx, &LogsArgs { pid: root.to_string(), json: false, follow: false }).await?;
     section("decisions in the audit log");
     for r in kernel.audit(&AuditFilter::default())? {
         if matches!(r.outcome.as_str(), "denied" | "parked") || matches!(r.action.as_str(), "approve" | "deny") {
@@ -156,7 +156,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
 }
 
 fn audit_args(action: Option<AuditAction>) -> AuditArgs {
-    AuditArgs { action, pid: None, tool: None, outcome: None, since: None, limit: None, json: false, follow: false }
+    AuditArgs { action, ..AuditArgs::default() }
 }
 
 fn section(title: &str) {

@@ -198,7 +198,7 @@ pub async fn run(args: &DemoMcpArgs) -> anyhow::Result<()> {
     outln!("\nscheduler stopped: {} quanta committed, {decided} request approved by the operator", summary.quanta);
 
     section(&format!("libos logs {pid}"));
-    cmd::logs::run(&ctx, &LogsArgs { pid: pid.to_string(), json: false })?;
+    cmd::logs::run(&ctx, &LogsArgs { pid: pid.to_string(), json: false, follow: false }).await?;
     section("MCP calls and decisions in the audit log");
     for r in kernel.audit(&AuditFilter::default())? {
         if r.action.starts_with("everything__") || matches!(r.action.as_str(), "approve" | "deny") {
@@ -207,16 +207,8 @@ pub async fn run(args: &DemoMcpArgs) -> anyhow::Result<()> {
         }
     }
     section("libos audit verify");
-    let audit = AuditArgs {
-        action: Some(AuditAction::Verify { expect_head: None, json: false }),
-        pid: None,
-        tool: None,
-        outcome: None,
-        since: None,
-        limit: None,
-        json: false,
-        follow: false,
-    };
+    let audit =
+        AuditArgs { action: Some(AuditAction::Verify { expect_head: None, json: false }), ..AuditArgs::default() };
     cmd::audit::run(&ctx, &audit).await?;
     outln!();
     outln!("Look around yourself:");

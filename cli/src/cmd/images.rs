@@ -1,10 +1,12 @@
 //! `libos images`, `libos images show NAME`.
 
+use libos_console::wire;
 use libos_images::Image;
+use serde_json::{Value, json};
 
 use crate::args::ImagesArgs;
 use crate::ctx::Ctx;
-use crate::render::{block, clip, one_line, table};
+use crate::render::{self, Flex, block, clip, one_line, table, table_of};
 
 /// Lists the images that can be spawned, or shows one whole. Showing an
 /// image that names MCP servers lists them (they are started to ask), so
@@ -12,7 +14,7 @@ use crate::render::{block, clip, one_line, table};
 pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     let config = ctx.config()?;
     let images = ctx.images(&config)?;
-    if let Some(crate::args::ImagesAction::Show { name }) = &args.action {
+    if let Some(crate::args::ImagesAction::Show { name, json }) = &args.action {
         let lenient = images.get(name)?;
         let names = crate::mcp_run::named(std::iter::once(lenient));
         let (i, tools) = if names.is_empty() {
@@ -24,24 +26,52 @@ pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
             tools.stop().await;
             (tools.catalog.get(name)?.clone(), Some(tools))
         };
-        show(&i, tools.as_ref().map(|t| &t.registry), &config);
+        if *json {
+            let mut out = image_json(&i);
+            out["system_prompt"] = i.system_prompt.clone().into();
+            out["mcp"] = i.mcp.iter().map(ToString::to_string).collect::<Vec<_>>().into();
+            out["unavailable"] = i.unavailable.clone().into();
+            out["source"] = i.source.clone().into();
+            outln!("{}", render::json(&out)?);
+        } else {
+            show(&i, tools.as_ref().map(|t| &t.registry), &config);
+        }
+        return Ok(());
+    }
+    if args.json {
+        outln!("{}", render::json(&images.iter().map(image_json).collect::<Vec<_>>())?);
         return Ok(());
     }
     let rows = images
         .iter()
         .map(|i| {
             vec![
-                i.name.clone(),
-                i.version.clone(),
-                i.model.clone(),
-                i.tools.len().to_string(),
-                i.grants.len().to_string(),
-                clip(&i.description, 70),
+                i.name.clone().into(),
+                i.version.clone().into(),
+                i.model.clone().into(),
+                i.tools.len().to_string().into(),
+                i.grants.len().to_string().into(),
+                i.description.clone().into(),
             ]
         })
         .collect();
-    outln!("{}", table(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows));
+    let flex = Flex { column: 5, piped: 70, wide: false };
+    outln!("{}", table_of(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows, Some(flex)));
     Ok(())
+}
+
+/// An image as `images --json` lists it.
+fn image_json(i: &Image) -> Value {
+    json!({
+        "name": i.name,
+        "version": i.version,
+        "description": i.description,
+        "model": i.model,
+        "tools": i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "grants": i.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "budget": wire::budget_json(&i.budget),
+        "context": {"token_budget": i.context.token_budget, "transcript_window": i.context.transcript_window},
+    })
 }
 
 fn show(i: &Image, registry: Option<&libos_tools::Registry>, config: &libos_runtime::Config) {

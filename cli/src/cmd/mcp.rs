@@ -158,9 +158,10 @@ async fn list(config: &Config, hub: Option<&Hub>, ws: &Path, as_json: bool) -> a
     }
     if as_json {
         outln!("{}", serde_json::to_string_pretty(&out)?);
-    } else if rows.is_empty() {
-        outln!("no MCP servers are configured (add [mcp.NAME] to libos.toml)");
     } else {
+        if rows.is_empty() {
+            eprintln!("libos: no MCP servers are configured (add [mcp.NAME] to libos.toml)");
+        }
         outln!("{}", table(&["NAME", "TRANSPORT", "RUNS", "TIMEOUT", "IDLE", "SCOPE", "STATE"], rows));
     }
     Ok(())

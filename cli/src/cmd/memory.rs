@@ -46,10 +46,6 @@ pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
         outln!("{}", render::json(&out)?);
         return Ok(());
     }
-    if view.is_empty() {
-        outln!("pid {pid} has no objects in its view");
-        return Ok(());
-    }
     let rows = view
         .iter()
         .map(|h| {

@@ -6,7 +6,7 @@ use libos_kernel::{Actor, OpenMode};
 
 use crate::args::{InboxArgs, SendArgs};
 use crate::ctx::{Ctx, parse_pid};
-use crate::render::{self, age, clip, table};
+use crate::render::{self, Flex, age, table_of};
 
 /// Sends a message as the operator; prints its id.
 pub fn send(ctx: &Ctx, args: &SendArgs) -> anyhow::Result<()> {
@@ -21,6 +21,10 @@ pub fn send(ctx: &Ctx, args: &SendArgs) -> anyhow::Result<()> {
         reply_to: None,
     };
     let id = kernel.send(&m, &Actor::operator())?;
+    if args.json {
+        outln!("{}", render::json(&wire::sent(id, pid))?);
+        return Ok(());
+    }
     outln!("sent message {id} to pid {pid}");
     Ok(())
 }
@@ -35,24 +39,21 @@ pub fn inbox(ctx: &Ctx, args: &InboxArgs) -> anyhow::Result<()> {
         outln!("{}", render::json(&out)?);
         return Ok(());
     }
-    if messages.is_empty() {
-        outln!("no messages for pid {pid}");
-        return Ok(());
-    }
     let rows = messages
         .iter()
         .map(|m| {
             vec![
-                m.id.to_string(),
-                m.from.to_string(),
-                m.kind.as_str().to_string(),
-                m.channel.clone().unwrap_or_else(|| "-".to_string()),
-                if m.read_at.is_some() { "read" } else { "unread" }.to_string(),
-                age(m.sent_at),
-                clip(&m.body, 60),
+                m.id.to_string().into(),
+                m.from.to_string().into(),
+                m.kind.as_str().into(),
+                m.channel.clone().unwrap_or_else(|| "-".to_string()).into(),
+                if m.read_at.is_some() { "read" } else { "unread" }.into(),
+                age(m.sent_at).into(),
+                m.body.clone().into(),
             ]
         })
         .collect();
-    outln!("{}", table(&["ID", "FROM", "KIND", "CHANNEL", "STATUS", "AGE", "BODY"], rows));
+    let flex = Flex { column: 6, piped: 60, wide: false };
+    outln!("{}", table_of(&["ID", "FROM", "KIND", "CHANNEL", "STATUS", "AGE", "BODY"], rows, Some(flex)));
     Ok(())
 }

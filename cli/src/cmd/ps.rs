@@ -7,14 +7,29 @@ use libos_kernel::{OpenMode, Pid, ProcState, ProcessFilter, ProcessInfo, WaitOn}
 use libos_console::wire;
 
 use crate::args::PsArgs;
-use crate::ctx::Ctx;
-use crate::render::{self, age, clip, quanta, table, tokens};
+use crate::ctx::{Ctx, parse_pid};
+use crate::render::{self, Cell, Flex, Tone, age, quanta, table_of, tokens};
 
-/// Prints live processes (all with `--all`), as a tree with `--tree`.
+/// Prints live processes (all with `--all`, or when `--state` names an
+/// ended state), filtered, as a tree with `--tree`, or their pids with `-q`.
 pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
+    let parent = args.parent.as_deref().map(parse_pid).transpose()?;
     let kernel = ctx.open(OpenMode::Existing)?;
-    let filter = if args.all { ProcessFilter::All } else { ProcessFilter::Live };
-    let procs = kernel.processes(filter)?;
+    let ended = args.state.iter().any(|s| matches!(s.as_str(), "exited" | "failed" | "killed"));
+    let filter = if args.all || ended { ProcessFilter::All } else { ProcessFilter::Live };
+    let procs: Vec<ProcessInfo> = kernel
+        .processes(filter)?
+        .into_iter()
+        .filter(|p| args.state.is_empty() || args.state.iter().any(|s| s == p.state.name()))
+        .filter(|p| args.image.as_ref().is_none_or(|i| *i == p.image))
+        .filter(|p| parent.is_none_or(|pp| p.ppid == Some(pp)))
+        .collect();
+    if args.quiet {
+        for p in &procs {
+            outln!("{}", p.pid);
+        }
+        return Ok(());
+    }
     if args.json {
         let list: Vec<_> = procs.iter().map(wire::process).collect();
         outln!("{}", render::json(&list)?);
@@ -26,19 +41,38 @@ pub fn run(ctx: &Ctx, args: &PsArgs) -> anyhow::Result<()> {
         .into_iter()
         .map(|(depth, p)| {
             vec![
-                if depth == 0 { p.pid.to_string() } else { format!("{}└ {}", "  ".repeat(depth - 1), p.pid) },
-                p.ppid.map_or_else(|| "-".to_string(), |x| x.to_string()),
-                p.image.clone(),
-                state_cell(&p.state),
-                quanta(p),
-                tokens(p),
-                age(p.created_at),
-                clip(&p.goal, 48),
+                Cell::from(if depth == 0 {
+                    p.pid.to_string()
+                } else {
+                    format!("{}└ {}", "  ".repeat(depth - 1), p.pid)
+                }),
+                p.ppid.map_or_else(|| "-".to_string(), |x| x.to_string()).into(),
+                p.image.clone().into(),
+                Cell::toned(state_cell(&p.state), Some(state_tone(&p.state))),
+                quanta(p).into(),
+                tokens(p).into(),
+                age(p.created_at).into(),
+                p.goal.clone().into(),
             ]
         })
         .collect();
-    outln!("{}", table(&["PID", "PPID", "IMAGE", "STATE", "QUANTA", "TOKENS", "AGE", "GOAL"], rows));
+    let flex = Flex { column: 7, piped: 48, wide: args.wide };
+    outln!("{}", table_of(&["PID", "PPID", "IMAGE", "STATE", "QUANTA", "TOKENS", "AGE", "GOAL"], rows, Some(flex)));
     Ok(())
+}
+
+/// The state names `--state` takes.
+pub const STATES: [&str; 7] = ["runnable", "running", "waiting", "paused", "exited", "failed", "killed"];
+
+/// How a state is coloured on a terminal.
+fn state_tone(s: &ProcState) -> Tone {
+    match s {
+        ProcState::Runnable { not_before: Some(_) } | ProcState::Waiting { .. } => Tone::Wait,
+        ProcState::Runnable { not_before: None } | ProcState::Running { .. } => Tone::Good,
+        ProcState::Paused { .. } => Tone::Held,
+        ProcState::Exited { code: 0, .. } => Tone::Done,
+        ProcState::Exited { .. } | ProcState::Failed { .. } | ProcState::Killed { .. } => Tone::Bad,
+    }
 }
 
 /// Processes depth-first under their parents; a process whose parent is

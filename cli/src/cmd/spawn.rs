@@ -9,7 +9,8 @@ use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, SpawnSpec};
 use crate::args::SpawnArgs;
 use crate::ctx::{self, Ctx};
 use crate::exit::UsageError;
-use crate::render::{block, one_line};
+use crate::render::{self, block, one_line};
+use libos_console::wire;
 
 /// Registers the image, spawns the process, prints its pid; with `--run`,
 /// runs the scheduler until idle and prints how the process ended.
@@ -39,7 +40,11 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     }
     let kernel = ctx.open(OpenMode::Create)?;
     let pid = spawn_with_budget(&kernel, image, &args.goal, workspace, args.priority, &extra, budget)?;
-    outln!("{pid}");
+    if !args.json {
+        outln!("{pid}");
+    } else if !args.run {
+        outln!("{}", render::json(&wire::process(&kernel.process(pid)?))?);
+    }
     if let Some(why) = missing {
         eprintln!("libos: warning: {why}; `libos run` refuses to start until then");
     }
@@ -52,6 +57,10 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
             ctx::report_summary(&summary);
         }
         let p = kernel.process(pid)?;
+        if args.json {
+            outln!("{}", render::json(&wire::process(&p))?);
+            return Ok(());
+        }
         match &p.state {
             ProcState::Exited { code, result } => outln!("pid {pid} exited({code}): {}", block(result)),
             other => outln!("pid {pid} is {}", one_line(&other.to_string())),

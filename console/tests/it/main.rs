@@ -20,6 +20,7 @@ macro_rules! stable {
 }
 
 mod api;
+mod auth;
 mod browser;
 mod events;
 mod support;

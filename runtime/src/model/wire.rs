@@ -246,7 +246,7 @@ const GRAMMAR_KEYWORDS: &[&str] = &[
     "nullable",
 ];
 
-/// The first keyword of `schema` outside [`GRAMMAR_KEYWORDS`], if any.
+/// The first keyword of `schema` outside `GRAMMAR_KEYWORDS`, if any.
 pub fn unsupported_keyword(schema: &Value) -> Option<String> {
     let Value::Object(obj) = schema else { return None };
     for (k, v) in obj {

@@ -1,7 +1,7 @@
-//! The built-in tools, one file each, and [`entries`], the list the
+//! The built-in tools, one file each, and `entries`, the list the
 //! registry is built from. Adding a built-in is a new file here with its
 //! arguments type and a [`crate::Tool`] impl, plus its line in
-//! [`entries`] (and its `mod` line).
+//! `entries` (and its `mod` line).
 
 use libos_kernel::caps::{Resource, ResourceKind, Right};
 use libos_kernel::syscall::Need;
