@@ -3,7 +3,7 @@
 //! 1. A virtual environment with maturin and pytest (pinned) is made once
 //!    under `target/pyenv/tools`, and pytest's wheels are kept in
 //!    `target/pyenv/wheels` so that later steps need no network.
-//! 2. maturin builds the wheel into the workspace's own target directory
+//! 2. maturin builds the (stripped) wheel on the workspace's own target directory
 //!    (`CARGO_TARGET_DIR`), so only this crate and pyo3 are compiled anew.
 //! 3. A fresh virtual environment (`target/pyenv/fresh`, made anew every
 //!    run) gets the wheel and pytest, offline, from those files.
@@ -87,7 +87,7 @@ fn the_python_package_passes_its_pytest_suite() {
     let wheels = dir.join("built");
     let _ = std::fs::remove_dir_all(&wheels);
     let built = run(Command::new(bin.join("maturin"))
-        .args(["build", "--quiet", "--manifest-path"])
+        .args(["build", "--quiet", "--strip", "--manifest-path"])
         .arg(root.join("python").join("Cargo.toml"))
         .arg("--interpreter")
         .arg(&tools)
