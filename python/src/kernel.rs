@@ -194,7 +194,14 @@ impl PyKernel {
         let kernel = py.detach(|| libos_kernel::Kernel::open(&location, OpenMode::Create)).map_err(error::open)?;
         let config = Config::load(config.as_deref(), &libos_runtime::config::process_env).map_err(error::invalid)?;
         kernel.protect(config.file.as_deref().unwrap_or(std::path::Path::new("libos.toml")));
-        let registry = config.registry().map_err(error::invalid)?;
+        let mut registry = config.registry().map_err(error::invalid)?;
+        // Images may name the configuration's MCP servers; their processes
+        // cannot run from here, and say why.
+        libos_runtime::mcp::declare_unlisted(
+            &mut registry,
+            config.mcp.keys().cloned(),
+            "the Python package does not start MCP servers",
+        );
         let mut images = ImageSet::shipped().map_err(error::image)?;
         for dir in &config.image_dirs {
             images.add_dir_with(dir, &registry).map_err(error::image)?;

@@ -10,8 +10,8 @@
 //! is easier said in Python (schemas from type hints, the async iterator)
 //! is in `libos/__init__.py`.
 //!
-//! Not here: MCP servers of a `libos.toml` (images naming them do not
-//! load), and the console.
+//! Not here: MCP servers of a `libos.toml` (processes of images naming
+//! them cannot run, and say why), and the console.
 //!
 //! Modules, in reading order:
 //! - [`error`]: libos's errors as Python exceptions.
