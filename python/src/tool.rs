@@ -23,7 +23,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use serde_json::Value;
 
-use crate::convert::{from_py, to_py};
+use crate::convert::to_py;
 use crate::error;
 
 /// Longest result a Python tool may return, in bytes (as for `read_file`).
@@ -74,7 +74,9 @@ fn result_text(value: &Bound<'_, PyAny>) -> Result<String, String> {
             .map(|c| c.into_owned())
             .map_err(|e| format!("the tool returned text that is not UTF-8: {e}"));
     }
-    from_py(value, "the tool's return value").map(|v| v.to_string()).map_err(|e| e.to_string())
+    pythonize::depythonize::<Value>(value)
+        .map(|v| v.to_string())
+        .map_err(|e| format!("the tool's return value must be a str or JSON-like (dicts, lists, numbers): {e}"))
 }
 
 /// `TypeName: message`, the way Python prints the last line of a traceback.

@@ -12,10 +12,14 @@ SLOW = libos.ScriptedModel([{"tool": "exit", "args": {"result": "slow"}, "delay_
 FAST = libos.ScriptedModel([("exit", {"result": "fast"})])
 
 
-def interrupt_when_running(kernel, n):
-    """Interrupts the main thread once `n` processes are running (or after 30 s)."""
+def interrupt_when_running(kernel, n, ready=None):
+    """Interrupts the main thread once `n` processes are running (or after
+    30 s), and once `ready` is set: the main thread sets it just before it
+    blocks, so that the interrupt reaches the call under test."""
 
     def watch():
+        if ready is not None:
+            ready.wait(30)
         events = kernel.events(after=0, idle_timeout=30)
         running = set()
         for e in events:
@@ -51,8 +55,10 @@ def test_a_keyboard_interrupt_stops_a_foreground_run_cleanly(kernel, workspace):
 def test_a_keyboard_interrupt_while_waiting_stops_a_background_run_cleanly(kernel, workspace):
     pids = [kernel.spawn("assistant", f"think {i}", workspace=str(workspace)) for i in range(3)]
     run = kernel.start(SLOW, concurrency=3)
-    watcher = interrupt_when_running(kernel, 3)
+    ready = threading.Event()
+    watcher = interrupt_when_running(kernel, 3, ready)
     with pytest.raises(KeyboardInterrupt):
+        ready.set()
         run.wait()
     watcher.join()
     summary = run.stop()
@@ -82,3 +88,16 @@ def test_a_background_run_until_idle_ends_by_itself(kernel, workspace):
     assert summary is not None and len(summary["finished"]) == 10
     assert run.wait() == summary
     assert [kernel.result(p) for p in pids] == ["fast"] * 10
+
+
+def test_a_collected_run_handle_stops_its_run(kernel, workspace):
+    import gc
+
+    pids = [kernel.spawn("assistant", "think", workspace=str(workspace))]
+    run = kernel.start(SLOW)
+    for e in kernel.events(after=0, idle_timeout=30):
+        if e["event"] == "process" and e["data"]["state"] == "running":
+            break
+    del run
+    gc.collect()
+    assert_left_clean(kernel, pids)

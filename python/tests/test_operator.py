@@ -67,3 +67,14 @@ def test_a_run_without_a_model_says_what_to_configure(kernel, workspace):
     kernel.spawn("assistant", "x", workspace=str(workspace))
     with pytest.raises(ValueError, match="default"):
         kernel.run()
+
+
+def test_names_with_control_characters_are_refused(kernel):
+    with pytest.raises(ValueError):
+        kernel.tool(lambda: "", name="bad\x1bname", schema={"type": "object"})
+    with pytest.raises(ValueError):
+        kernel.register_image({"name": "evil\n[x]", "version": "1", "system_prompt": "x", "tools": ["exit"]})
+    with pytest.raises(ValueError, match="TOML text or a dict"):
+        kernel.register_image(["not", "a", "spec"])
+    with pytest.raises(OverflowError):
+        kernel.process(2**70)

@@ -134,3 +134,45 @@ def test_schemas_come_from_type_hints():
 
     with pytest.raises(TypeError, match="args"):
         libos.schema_of(g)
+
+
+def test_a_tool_may_read_the_kernel_but_not_run_a_scheduler(kernel, workspace):
+    seen = {}
+
+    @kernel.tool
+    def inspect_self() -> str:
+        """Look at the process table from inside a tool."""
+        seen["processes"] = [p["pid"] for p in kernel.processes()]
+        kernel.run(libos.ScriptedModel([("exit", {"result": "nested"})]))
+        return "unreachable"
+
+    kernel.register_image(
+        {"name": "self", "version": "1", "system_prompt": "x", "tools": ["inspect_self", "exit"],
+         "grants": ["exec tool:inspect_self"]}
+    )
+    pid = kernel.spawn("self", "look", workspace=str(workspace))
+    kernel.run(libos.ScriptedModel([("inspect_self", {}), ("exit", {"result": "done"})], image="self"))
+    [call] = kernel.transcript(pid)["quanta"][0]["tool_calls"]
+    assert seen == {"processes": [pid]}
+    assert (call["outcome"], call["result"]) == (
+        "error",
+        "Error: a scheduler cannot be run or waited for from inside a Python tool",
+    )
+
+
+def test_what_a_tool_returns_is_bounded_and_must_be_json(kernel, workspace):
+    kernel.tool(lambda: "x" * (300 * 1024), name="huge", schema={"type": "object"})
+    kernel.tool(lambda: object(), name="opaque", schema={"type": "object"})
+    kernel.register_image(
+        {"name": "odd", "version": "1", "system_prompt": "x", "tools": ["huge", "opaque", "exit"],
+         "grants": ["exec tool:*"]}
+    )
+    pid = kernel.spawn("odd", "call", workspace=str(workspace))
+    kernel.run(libos.ScriptedModel([("huge", {}), ("opaque", {}), ("exit", {"result": "done"})], image="odd"))
+    calls = [q["tool_calls"][0] for q in kernel.transcript(pid)["quanta"][:2]]
+    assert [(c["tool"], c["outcome"]) for c in calls] == [("huge", "error"), ("opaque", "error")]
+    assert calls[0]["result"] == "the tool returned 307200 bytes, over the limit of 262144"
+    assert calls[1]["result"] == (
+        "the tool's return value must be a str or JSON-like (dicts, lists, numbers): unsupported type object"
+    )
+    assert kernel.result(pid) == "done"
