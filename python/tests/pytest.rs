@@ -7,7 +7,8 @@
 //!    (`CARGO_TARGET_DIR`), so only this crate and pyo3 are compiled anew.
 //! 3. A fresh virtual environment (`target/pyenv/fresh`, made anew every
 //!    run) gets the wheel and pytest, offline, from those files.
-//! 4. `pytest python/tests` runs in it.
+//! 4. `pytest python/tests` runs in it; with `LIBOS_TEST_POSTGRES` set, in
+//!    a scratch schema of that database as well (`LIBOS_PYTEST_POSTGRES`).
 //!
 //! An exclusive lock on `target/pyenv/lock` serialises concurrent runs.
 //! Where PyPI cannot be reached for step 1, the test says so and skips;
@@ -115,7 +116,12 @@ fn the_python_package_passes_its_pytest_suite() {
     // 4. The suite, from the package's own directory (so `import libos`
     //    finds the installed wheel, not the source tree).
     let tests = root.join("python").join("tests");
-    let out = run(Command::new(&python)
+    let postgres = libos_kernel::testing::ScratchSchema::new();
+    let mut pytest = Command::new(&python);
+    if let Some(schema) = &postgres {
+        pytest.env("LIBOS_PYTEST_POSTGRES", schema.url());
+    }
+    let out = run(pytest
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir"])
         .arg(&tests)
         .arg(&tests)
