@@ -115,13 +115,8 @@ impl PyKernel {
         py.detach(|| f(kernel)).map_err(error::kernel)
     }
 
-    /// The kernel's handle, for the other classes of the module.
-    pub fn inner(&self) -> &libos_kernel::Kernel {
-        &self.kernel
-    }
-
-    /// The catalog, for Python tools being registered into its registry.
-    pub fn register_tool(&self, tool: libos_tools::DynamicTool) -> PyResult<()> {
+    /// Adds a dynamic tool to the registry later images and runs use.
+    fn register_tool(&self, tool: libos_tools::DynamicTool) -> PyResult<()> {
         self.setup().registry.register(tool).map_err(|e| error::invalid(e.to_string()))
     }
 
