@@ -40,7 +40,7 @@ def main() -> None:
         for i in range(agents):
             k.spawn(image, f"agent {i}", budget=unlimited, workspace=tmp)
         spawn = time.perf_counter() - started
-        steps = [(tool, {})] * (quanta - 1) + [("exit", {"result": "done"})]
+        steps: list = [(tool, {})] * (quanta - 1) + [("exit", {"result": "done"})]
         model = libos.ScriptedModel(steps, image=image)
         started = time.perf_counter()
         summary = k.run(model, concurrency=16)

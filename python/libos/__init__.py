@@ -20,11 +20,14 @@ Everything comes back as the HTTP API's JSON shapes (dicts and lists).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Callable, Dict, Iterator, Optional, TypeVar, overload
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator, Optional, TypeVar, overload
 
 from . import _libos
 from ._libos import Error, NotFound, Refused, Run, ScriptedModel, StoreError
 from ._schema import description_of, schema_of
+
+if TYPE_CHECKING:
+    from ._libos import Event
 
 __all__ = [
     "Error",
@@ -58,13 +61,13 @@ class Events:
     def __init__(self, native: _libos.Events) -> None:
         self._native = native
 
-    def __iter__(self) -> Iterator[Dict[str, Any]]:
+    def __iter__(self) -> Iterator[Event]:
         return self
 
-    def __next__(self) -> Dict[str, Any]:
+    def __next__(self) -> Event:
         return next(self._native)
 
-    def poll(self, timeout: float = 0.0) -> Optional[Dict[str, Any]]:
+    def poll(self, timeout: float = 0.0) -> Optional[Event]:
         """The next event, or None if none came within `timeout` seconds."""
         return self._native.poll(timeout)
 
@@ -73,10 +76,10 @@ class Events:
         """The sequence number of the last record read."""
         return self._native.after
 
-    def __aiter__(self) -> AsyncIterator[Dict[str, Any]]:
+    def __aiter__(self) -> AsyncIterator[Event]:
         return self._follow()
 
-    async def _follow(self) -> AsyncIterator[Dict[str, Any]]:
+    async def _follow(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         while True:
             event = await loop.run_in_executor(None, self._native.poll, _ASYNC_SLICE)
@@ -88,7 +91,14 @@ class Kernel(_libos.Kernel):
     __doc__ = _libos.Kernel.__doc__
 
     @overload
-    def tool(self, func: F) -> F: ...
+    def tool(
+        self,
+        func: F,
+        *,
+        name: Optional[str] = None,
+        description: Optional[str] = None,
+        schema: Optional[Dict[str, Any]] = None,
+    ) -> F: ...
 
     @overload
     def tool(

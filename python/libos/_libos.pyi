@@ -7,7 +7,9 @@ does not apply is None).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
+
+__all__ = ["Error", "Events", "Kernel", "NotFound", "Refused", "Run", "ScriptedModel", "StoreError", "__version__"]
 
 __version__: str
 
@@ -136,12 +138,13 @@ class Event(TypedDict):
 Step = Union[Tuple[str], Tuple[str, Mapping[str, Any]], Mapping[str, Any]]
 Model = Union[None, str, "ScriptedModel"]
 
+@final
 class ScriptedModel:
     """A model that plays scripted tool calls, one step per model call."""
 
-    def __init__(
-        self, steps: Optional[Sequence[Step]] = None, *, image: Optional[str] = None, goal_contains: Optional[str] = None
-    ) -> None: ...
+    def __new__(
+        cls, steps: Optional[Sequence[Step]] = None, *, image: Optional[str] = None, goal_contains: Optional[str] = None
+    ) -> ScriptedModel: ...
     @staticmethod
     def from_toml(text: str) -> ScriptedModel:
         """A script in the TOML format of ``libos run --script FILE``."""
@@ -150,6 +153,7 @@ class ScriptedModel:
     ) -> ScriptedModel:
         """Adds an agent playing `steps`; returns the model."""
 
+@final
 class Run:
     """A scheduler running in the background."""
 
@@ -163,6 +167,7 @@ class Run:
     def __enter__(self) -> Run: ...
     def __exit__(self, *exc: object) -> bool: ...
 
+@final
 class Events:
     """The audit log's events as they commit."""
 
@@ -177,7 +182,7 @@ class Events:
 class Kernel:
     """A libos kernel over a store: ":memory:", an SQLite file or a postgres:// URL."""
 
-    def __init__(self, store: str = ":memory:", *, config: Optional[str] = None) -> None: ...
+    def __new__(cls, store: str = ":memory:", *, config: Optional[str] = None) -> Kernel: ...
     @property
     def store(self) -> str:
         """The store, as shown to people (a URL without its password)."""
@@ -193,7 +198,7 @@ class Kernel:
         image: str,
         goal: str,
         *,
-        grants: Sequence[str] = (),
+        grants: Sequence[str] = ...,
         budget: Optional[Mapping[str, Union[int, float, str, None]]] = None,
         workspace: Optional[str] = None,
         priority: int = 0,

@@ -49,8 +49,8 @@ def _type_schema(hint: Any, where: str) -> Tuple[Dict[str, Any], bool]:
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": _type_schema(args[0], where)[0]}, False
-        items = [_type_schema(a, where)[0] for a in args]
-        return {"type": "array", "prefixItems": items, "minItems": len(items), "maxItems": len(items)}, False
+        each = [_type_schema(a, where)[0] for a in args]
+        return {"type": "array", "prefixItems": each, "minItems": len(each), "maxItems": len(each)}, False
     if origin in (dict, collections.abc.Mapping):
         if len(args) == 2 and args[0] is not str:
             raise TypeError(f"{where}: object keys are strings, not {args[0]!r}")

@@ -1,6 +1,6 @@
 """Python callables as tools: capability checks, approvals, errors, audit."""
 
-from typing import List, Literal, Optional
+from typing import Dict, List, Literal, Optional, Tuple
 
 import pytest
 
@@ -129,11 +129,37 @@ def test_schemas_come_from_type_hints():
         "additionalProperties": False,
     }
 
+    def h(counts: Dict[str, int], pair: Tuple[int, str], many: Tuple[float, ...], anything, **rest):
+        pass
+
+    assert libos.schema_of(h) == {
+        "type": "object",
+        "properties": {
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "pair": {
+                "type": "array",
+                "prefixItems": [{"type": "integer"}, {"type": "string"}],
+                "minItems": 2,
+                "maxItems": 2,
+            },
+            "many": {"type": "array", "items": {"type": "number"}},
+            "anything": {},
+        },
+        "required": ["counts", "pair", "many", "anything"],
+        "additionalProperties": True,
+    }
+
     def g(*args):
         pass
 
     with pytest.raises(TypeError, match="args"):
         libos.schema_of(g)
+
+    def bad(when: complex):
+        pass
+
+    with pytest.raises(TypeError, match="give the tool a schema"):
+        libos.schema_of(bad)
 
 
 def test_a_tool_may_read_the_kernel_but_not_run_a_scheduler(kernel, workspace):
