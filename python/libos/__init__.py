@@ -23,7 +23,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Dict, Iterator, Optional, TypeVar, overload
 
 from . import _libos
-from ._libos import Error, NotFound, Refused, Run, ScriptedModel, StoreError
+from ._libos import Error, NotFound, Refused, Run, ScriptedModel, StoreError, current_call
 from ._schema import description_of, schema_of
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ __all__ = [
     "Run",
     "ScriptedModel",
     "StoreError",
+    "current_call",
     "schema_of",
 ]
 __version__: str = _libos.__version__
@@ -128,8 +129,9 @@ class Kernel(_libos.Kernel):
         tool:NAME`` (``ask`` parks the call for approval, as for any
         tool). The function gets the arguments by keyword; a ``str`` it
         returns is the result, anything else is sent as JSON, and an
-        exception becomes a tool error the model sees. Register tools
-        before the images that name them.
+        exception becomes a tool error the model sees. While it runs,
+        ``libos.current_call()`` names the calling process and its
+        workspace. Register tools before the images that name them.
         """
 
         def register(f: F) -> F:

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict, Union, final
 
-__all__ = ["Error", "Events", "Kernel", "NotFound", "Refused", "Run", "ScriptedModel", "StoreError", "__version__"]
+__all__ = [
+    "Error",
+    "Events",
+    "Kernel",
+    "NotFound",
+    "Refused",
+    "Run",
+    "ScriptedModel",
+    "StoreError",
+    "__version__",
+    "current_call",
+]
 
 __version__: str
 
@@ -134,6 +145,14 @@ class Event(TypedDict):
     """process, approval or audit."""
     seq: int
     data: Dict[str, Any]
+
+class Call(TypedDict):
+    tool: str
+    pid: Optional[int]
+    workspace: str
+
+def current_call() -> Optional[Call]:
+    """The Python tool call running on this thread (its process and workspace), or None outside one."""
 
 Step = Union[Tuple[str], Tuple[str, Mapping[str, Any]], Mapping[str, Any]]
 Model = Union[None, str, "ScriptedModel"]

@@ -42,6 +42,7 @@ fn _libos(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::ScriptedModel>()?;
     m.add_class::<run::Run>()?;
     m.add_class::<events::Events>()?;
+    m.add_function(wrap_pyfunction!(tool::current_call, m)?)?;
     m.add("Error", py.get_type::<error::Error>())?;
     m.add("NotFound", py.get_type::<error::NotFound>())?;
     m.add("Refused", py.get_type::<error::Refused>())?;

@@ -9,12 +9,15 @@
 //! keyword arguments, on a blocking thread that attaches to the
 //! interpreter. What it returns is the result the model sees: a `str` as it
 //! is, anything else as JSON; an exception is a tool error the model sees
-//! (`ValueError: ...`), never a failure of the process.
+//! (`ValueError: ...`), never a failure of the process. While it runs,
+//! `libos.current_call()` on its thread names the calling process and its
+//! workspace.
 //!
 //! A call that is cancelled (its process killed, the scheduler stopping) is
 //! no longer waited for, but the Python function runs to its end: Python
 //! code cannot be interrupted from another thread.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use libos_kernel::caps::{Resource, ResourceKind, Right};
@@ -29,16 +32,63 @@ use crate::error;
 /// Longest result a Python tool may return, in bytes (as for `read_file`).
 pub const MAX_RESULT_BYTES: usize = 256 * 1024;
 
+/// The call a Python tool is running on this thread, if any.
+#[derive(Debug, Clone)]
+struct Current {
+    tool: String,
+    pid: Option<i64>,
+    workspace: String,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Sets the current call for the life of the guard.
+struct During;
+
+impl During {
+    fn enter(current: Current) -> During {
+        CURRENT.with(|c| *c.borrow_mut() = Some(current));
+        During
+    }
+}
+
+impl Drop for During {
+    fn drop(&mut self) {
+        CURRENT.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// ``{"tool", "pid", "workspace"}`` of the Python tool call running on this
+/// thread (the calling process and its workspace root), or None outside one.
+#[pyfunction]
+pub fn current_call(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    match CURRENT.with(|c| c.borrow().clone()) {
+        Some(c) => to_py(py, &serde_json::json!({"tool": c.tool, "pid": c.pid, "workspace": c.workspace})),
+        None => Ok(py.None().into_bound(py)),
+    }
+}
+
 struct PyTool {
     func: Arc<Py<PyAny>>,
 }
 
 impl ToolHandler for PyTool {
-    fn call<'a>(&'a self, call: Invocation<'a>, _ctx: &'a ToolContext) -> ToolFuture<'a> {
+    fn call<'a>(&'a self, call: Invocation<'a>, ctx: &'a ToolContext) -> ToolFuture<'a> {
         let func = self.func.clone();
         let args = call.args.clone();
+        let current = Current {
+            tool: call.tool.to_string(),
+            pid: ctx.pid.map(|p| p.get()),
+            workspace: ctx.workspace.root().to_string_lossy().into_owned(),
+        };
         Box::pin(async move {
-            let ran = tokio::task::spawn_blocking(move || Python::attach(|py| run(py, &func, args))).await;
+            let ran = tokio::task::spawn_blocking(move || {
+                let _during = During::enter(current);
+                Python::attach(|py| run(py, &func, args))
+            })
+            .await;
             match ran {
                 Ok(output) => output,
                 Err(e) => ToolOutput::Error(format!("the Python tool stopped: {e}")),

@@ -101,3 +101,21 @@ def test_a_collected_run_handle_stops_its_run(kernel, workspace):
     del run
     gc.collect()
     assert_left_clean(kernel, pids)
+
+
+def test_a_kill_from_python_cancels_a_quantum_in_flight(kernel, workspace):
+    victim, other = (kernel.spawn("assistant", f"think {i}", workspace=str(workspace)) for i in range(2))
+    with kernel.start(SLOW, concurrency=2):
+        running = set()
+        for e in kernel.events(after=0, idle_timeout=30):
+            if e["event"] == "process" and e["data"]["state"] == "running":
+                running.add(e["data"]["pid"])
+                if running == {victim, other}:
+                    break
+        assert kernel.kill(victim, reason="enough") == [victim]
+        assert kernel.process(other)["state"] == "running"
+    # The quantum in flight was dropped: no tool record, no result.
+    p = kernel.process(victim)
+    assert (p["state"], p["state_detail"]["reason"], kernel.result(victim)) == ("killed", "enough", None)
+    assert [r["action"] for r in kernel.audit(pid=victim) if r["kind"] == "tool"] == []
+    assert_left_clean(kernel, [other])

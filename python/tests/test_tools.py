@@ -202,3 +202,23 @@ def test_what_a_tool_returns_is_bounded_and_must_be_json(kernel, workspace):
         "the tool's return value must be a str or JSON-like (dicts, lists, numbers): unsupported type object"
     )
     assert kernel.result(pid) == "done"
+
+
+def test_a_tool_knows_which_process_called_it(kernel, workspace):
+    calls = []
+
+    @kernel.tool
+    def where() -> str:
+        """Say where the call comes from."""
+        calls.append(libos.current_call())
+        return "here"
+
+    kernel.register_image(
+        {"name": "w", "version": "1", "system_prompt": "x", "tools": ["where", "exit"], "grants": ["exec tool:where"]}
+    )
+    pids = [kernel.spawn("w", f"ask {i}", workspace=str(workspace)) for i in range(2)]
+    kernel.run(libos.ScriptedModel([("where", {}), ("exit", {"result": "done"})], image="w"))
+    assert sorted(calls, key=lambda c: c["pid"]) == [
+        {"tool": "where", "pid": p, "workspace": str(workspace.resolve())} for p in pids
+    ]
+    assert libos.current_call() is None
