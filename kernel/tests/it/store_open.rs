@@ -103,3 +103,31 @@ fn protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target() {
         ]
     );
 }
+
+/// Issue 18: a quantum counted its process's whole transcript to say how
+/// many older turns the prompt leaves out; the process row counts them
+/// now, and a store from before (schema 9) gets its counts on upgrade.
+#[test]
+fn older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs() {
+    use crate::support::{commit, lease_one};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.db");
+    let kernel = open(&path, OpenMode::Create).unwrap();
+    let pid = crate::support::spawn(&kernel, "count me");
+    for _ in 0..5 {
+        let lease = lease_one(&kernel);
+        kernel.commit_quantum(&lease, &commit("now", "{}", libos_kernel::Next::Continue)).unwrap();
+    }
+    let shown = |k: &Kernel| {
+        let h = k.recent_history(pid, 2, 1).unwrap();
+        (h.full.iter().map(|e| e.quantum).collect::<Vec<_>>(), h.compact.len(), h.older)
+    };
+    assert_eq!(shown(&kernel), (vec![4, 5], 1, 2));
+    drop(kernel);
+    // The store as schema 9 left it: no counts.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE processes DROP COLUMN turns; PRAGMA user_version = 9;").unwrap();
+    drop(conn);
+    let kernel = open(&path, OpenMode::Existing).unwrap();
+    assert_eq!(shown(&kernel), (vec![4, 5], 1, 2));
+}
