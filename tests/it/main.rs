@@ -14,4 +14,5 @@ mod parking;
 mod real_model;
 mod schedulers;
 mod security;
+mod timers;
 mod world;

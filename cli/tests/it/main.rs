@@ -20,3 +20,4 @@ mod serve;
 mod store_faults;
 mod support;
 mod terminal;
+mod timers;
