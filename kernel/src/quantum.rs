@@ -64,9 +64,15 @@ pub enum Binding {
         /// The right it is for.
         right: Right,
     },
-    /// It is not (an edited store): never run it; this says why, for the
-    /// model and the audit record.
-    Broken(String),
+    /// It is not (an edited store): never run it. `why` is for the model
+    /// and the audit record; `need` is the resource and right the request
+    /// says it asked for (none when the request is gone), for the check.
+    Broken {
+        /// Why it is not the recorded call.
+        why: String,
+        /// What the approval was for, as the request row says.
+        need: Option<(Resource, Right)>,
+    },
 }
 
 /// What the prompt says about the inbox.

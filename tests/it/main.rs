@@ -6,6 +6,7 @@
 
 mod approvals;
 mod budgets;
+mod denials;
 mod embedded;
 mod example;
 mod fairness;
