@@ -160,6 +160,23 @@ pub struct CallDetail {
     pub sent: Option<String>,
 }
 
+/// How the error of a model call attempt the client retried begins.
+pub const RETRIED: &str = "retried: ";
+
+/// How the error of an attempt whose prompt the server found too large
+/// (sent again smaller) begins.
+pub const SHRUNK: &str = "prompt over the model's context, sent smaller: ";
+
+impl ModelCallRecord {
+    /// Whether this is an attempt of the client (retried, or a prompt sent
+    /// again smaller) rather than a call of the process: not charged,
+    /// skipped by a replay, shown as a retry.
+    pub fn is_attempt(&self) -> bool {
+        self.outcome == ModelCallOutcome::Error
+            && self.error.as_deref().is_some_and(|e| e.starts_with(RETRIED) || e.starts_with(SHRUNK))
+    }
+}
+
 /// A stored model call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelCallRow {

@@ -324,18 +324,13 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     )
 }
 
-/// How the error of a retried attempt begins.
-const RETRIED: &str = "retried: ";
-
-/// How the error of a prompt the server found too large begins.
-const SHRUNK: &str = "prompt over the model's context, sent smaller: ";
+use libos_kernel::quantum::{RETRIED, SHRUNK};
 
 /// Whether a recorded model call is an attempt of the client (retried, or
 /// a prompt sent again smaller) rather than a call of the process: such
 /// rows are not charged, and a replay skips them.
 pub fn is_attempt(m: &ModelCallRecord) -> bool {
-    m.outcome == ModelCallOutcome::Error
-        && m.error.as_deref().is_some_and(|e| e.starts_with(RETRIED) || e.starts_with(SHRUNK))
+    m.is_attempt()
 }
 
 /// Times a quantum sends a smaller prompt after a context overflow.

@@ -1,4 +1,5 @@
-//! `libos logs`: a process's quanta as a readable transcript.
+//! `libos logs`: a process's quanta as a readable transcript, every quantum
+//! number it was leased for, with what the audit log says happened to each.
 //!
 //! Nearly everything here was written by a model or came back from a tool,
 //! and is escaped as it is printed: the header, model names, errors and
@@ -8,6 +9,7 @@
 use std::collections::BTreeMap;
 
 use libos_console::wire;
+use libos_kernel::audit::trace::{LeaseEnd, LeaseTrace};
 use libos_kernel::{ModelCallOutcome, ModelCallRow, OpenMode, ProcState, TranscriptEntry};
 
 use crate::args::LogsArgs;
@@ -18,80 +20,43 @@ const MAX_RESULT_LINES: usize = 12;
 
 #[derive(Default)]
 struct Quantum<'a> {
+    leases: Vec<&'a LeaseTrace>,
     calls: Vec<&'a ModelCallRow>,
     entries: Vec<&'a TranscriptEntry>,
 }
 
-/// Prints the transcript of every quantum: model calls (with rejections and
-/// errors), the rationale, the tool call and its result.
+/// Prints the transcript of every quantum the process was leased for, in
+/// order: model calls (retried attempts, rejections and errors), the
+/// rationale, the tool call, how it parked and who decided it when, its
+/// result, and for a quantum that committed nothing, why.
 pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
     let pid = parse_pid(&args.pid)?;
     let kernel = ctx.open(OpenMode::Existing)?;
     let process = kernel.process(pid)?;
     let calls = kernel.model_calls(pid)?;
     let (entries, _) = kernel.transcript(pid, None)?;
+    let leases = kernel.leases(pid)?;
+    if args.json {
+        outln!("{}", render::json(&wire::transcript(&process, &calls, &entries, &leases))?);
+        return Ok(());
+    }
     let mut quanta: BTreeMap<u64, Quantum<'_>> = BTreeMap::new();
+    for l in &leases {
+        quanta.entry(l.quantum).or_default().leases.push(l);
+    }
     for c in &calls {
         quanta.entry(c.quantum).or_default().calls.push(c);
     }
     for e in &entries {
         quanta.entry(e.quantum).or_default().entries.push(e);
     }
-    if args.json {
-        outln!("{}", render::json(&wire::transcript(&process, &calls, &entries))?);
-        return Ok(());
-    }
+    // Which quantum re-ran the approved call of which.
+    let ran_in: BTreeMap<u64, u64> = leases.iter().filter_map(|l| l.resumed.map(|m| (m, l.quantum))).collect();
     let head = format!("pid {} · {} · {} · goal: {}", process.pid, process.image, process.state, process.goal);
     outln!("{}", one_line(&head));
     for (n, q) in &quanta {
         outln!();
-        let head = q.calls.last();
-        match head {
-            Some(c) => outln!(
-                "quantum {n} · {} · {} (profile {}) · {} ms · tokens {}{}/{}",
-                c.at,
-                // The model name is whatever the provider answered.
-                if c.record.model.is_empty() { "?".into() } else { one_line(&c.record.model) },
-                one_line(&c.record.profile),
-                c.record.latency.as_millis(),
-                if c.record.usage.estimated { "~" } else { "" },
-                c.record.usage.input,
-                c.record.usage.output
-            ),
-            None => outln!("quantum {n}"),
-        }
-        // How the call was made and how its answer ended (HTTP models only).
-        if let Some(c) = head
-            && (c.record.detail.call_mode.is_some() || c.record.detail.sent.is_some())
-        {
-            let d = &c.record.detail;
-            outln!(
-                "  mode {} · finish {} · sent {}",
-                one_line(d.call_mode.as_deref().unwrap_or("?")),
-                one_line(d.finish_reason.as_deref().unwrap_or("-")),
-                one_line(d.sent.as_deref().unwrap_or("-"))
-            );
-        }
-        for c in &q.calls {
-            match c.record.outcome {
-                ModelCallOutcome::Ok => {}
-                ModelCallOutcome::Rejected => outln!(
-                    "  rejected (attempt {}): {}",
-                    c.record.attempt + 1,
-                    one_line(c.record.error.as_deref().unwrap_or(""))
-                ),
-                ModelCallOutcome::Error => {
-                    outln!("  model error: {}", one_line(c.record.error.as_deref().unwrap_or("")));
-                }
-            }
-        }
-        for e in &q.entries {
-            if let Some(r) = &e.call.rationale {
-                outln!("  says: {}", indent(&block(r), "        "));
-            }
-            outln!("  call: {} {}", one_line(&e.call.tool), render::json_args(&e.call.args));
-            outln!("  result ({}): {}", e.result.outcome, indent(&cap(&block(&e.result.content)), "          "));
-        }
+        print_quantum(*n, q, ran_in.get(n).copied());
     }
     outln!();
     match &process.state {
@@ -101,6 +66,130 @@ pub fn run(ctx: &Ctx, args: &LogsArgs) -> anyhow::Result<()> {
         other => outln!("now {}", one_line(&other.to_string())),
     }
     Ok(())
+}
+
+fn print_quantum(n: u64, q: &Quantum<'_>, ran_in: Option<u64>) {
+    // The lease that made the quantum's calls is its last; earlier ones
+    // were given back before any model call, leaving it the number.
+    let last = q.leases.last();
+    match (q.calls.iter().rfind(|c| !c.record.is_attempt()).or(q.calls.last()), last) {
+        (Some(c), _) => outln!(
+            "quantum {n} · {} · {} (profile {}) · {} ms · tokens {}{}/{}",
+            c.at,
+            // The model name is whatever the provider answered.
+            if c.record.model.is_empty() { "?".into() } else { one_line(&c.record.model) },
+            one_line(&c.record.profile),
+            c.record.latency.as_millis(),
+            if c.record.usage.estimated { "~" } else { "" },
+            c.record.usage.input,
+            c.record.usage.output
+        ),
+        (None, Some(l)) => match l.resumed {
+            Some(m) => outln!("quantum {n} · {} · no model call: it ran the approved call of quantum {m}", l.at),
+            None => outln!("quantum {n} · {} · no model call", l.at),
+        },
+        (None, None) => outln!("quantum {n}"),
+    }
+    for l in q.leases.iter().take(q.leases.len().saturating_sub(1)) {
+        outln!("  leased at {}: {}", l.at, ending(l.ended.as_ref()));
+    }
+    // How the call was made and how its answer ended (HTTP models only).
+    if let Some(c) = q.calls.iter().rfind(|c| !c.record.is_attempt())
+        && (c.record.detail.call_mode.is_some() || c.record.detail.sent.is_some())
+    {
+        let d = &c.record.detail;
+        outln!(
+            "  mode {} · finish {} · sent {}",
+            one_line(d.call_mode.as_deref().unwrap_or("?")),
+            one_line(d.finish_reason.as_deref().unwrap_or("-")),
+            one_line(d.sent.as_deref().unwrap_or("-"))
+        );
+    }
+    let mut retries = 0;
+    for c in &q.calls {
+        let error = c.record.error.as_deref().unwrap_or("");
+        match c.record.outcome {
+            ModelCallOutcome::Ok => {}
+            _ if c.record.is_attempt() => {
+                retries += 1;
+                let why = error.strip_prefix(libos_kernel::quantum::RETRIED).unwrap_or(error);
+                outln!("  retried (attempt {retries}): {}", one_line(why));
+            }
+            ModelCallOutcome::Rejected => {
+                outln!("  rejected (attempt {}): {}", c.record.attempt + 1, one_line(error));
+            }
+            ModelCallOutcome::Error => outln!("  model error: {}", one_line(error)),
+        }
+    }
+    for e in &q.entries {
+        if let Some(r) = &e.call.rationale {
+            outln!("  says: {}", indent(&block(r), "        "));
+        }
+        outln!("  call: {} {}", one_line(&e.call.tool), render::json_args(&e.call.args));
+        if let Some(l) = last {
+            print_wait(l, ran_in);
+        }
+        outln!("  result ({}): {}", e.result.outcome, indent(&cap(&block(&e.result.content)), "          "));
+    }
+    // A call still parked has no transcript entry yet: say what it waits on.
+    if q.entries.is_empty()
+        && let Some(l) = last
+    {
+        print_wait(l, ran_in);
+    }
+    if let Some(l) = last {
+        match &l.ended {
+            Some(LeaseEnd::Committed | LeaseEnd::Exited | LeaseEnd::Parked(_)) => {}
+            other => outln!("  {}", ending(other.as_ref())),
+        }
+    }
+}
+
+/// What a lease parked on, who decided it and when, and how the wait ended.
+fn print_wait(l: &LeaseTrace, ran_in: Option<u64>) {
+    let Some(LeaseEnd::Parked(on)) = &l.ended else { return };
+    outln!("  parked: waiting ({})", one_line(on));
+    for d in &l.decisions {
+        let verb = match d.verdict.as_str() {
+            "approve" => "approved",
+            "deny" => "denied",
+            "answer" => "answered",
+            "cancel" => "cancelled",
+            other => other,
+        };
+        if d.outcome != "ok" {
+            let detail = d.detail.as_deref().unwrap_or("");
+            outln!("  {} by {} at {} refused (request {}): {}", d.verdict, d.by, d.at, d.request, one_line(detail));
+            continue;
+        }
+        let then = match (d.verdict.as_str(), ran_in) {
+            ("approve", Some(m)) => format!("; the call ran in quantum {m}"),
+            ("approve", None) => "; the call runs in the next quantum".to_string(),
+            _ => String::new(),
+        };
+        outln!("  {verb} by {} at {} (request {}){then}", one_line(&d.by), d.at, d.request);
+    }
+    if l.decisions.is_empty()
+        && let Some(w) = &l.woke
+    {
+        outln!("  woke at {}: {}", w.at, one_line(&w.why));
+    }
+}
+
+/// Why a lease committed nothing (or how it ended).
+fn ending(end: Option<&LeaseEnd>) -> String {
+    match end {
+        None => "running".to_string(),
+        Some(LeaseEnd::Committed) => "committed".to_string(),
+        Some(LeaseEnd::Exited) => "exited".to_string(),
+        Some(LeaseEnd::Parked(on)) => format!("parked ({})", one_line(on)),
+        Some(LeaseEnd::BackedOff) => "the model call failed: backing off before the next quantum".to_string(),
+        Some(LeaseEnd::Failed(error)) => format!("failed: {}", one_line(error)),
+        Some(LeaseEnd::Killed(by)) => format!("killed by {} during the quantum", one_line(by)),
+        Some(LeaseEnd::Paused(by)) => format!("paused by {} during the quantum: nothing was committed", one_line(by)),
+        Some(LeaseEnd::Released) => "given back when its scheduler stopped: nothing was committed".to_string(),
+        Some(LeaseEnd::Expired) => "its scheduler's lease lapsed and was recovered: nothing was committed".to_string(),
+    }
 }
 
 fn cap(text: &str) -> String {

@@ -9,6 +9,7 @@ mod crash_matrix;
 mod e2e;
 mod errors;
 mod http;
+mod logs;
 mod mcp;
 mod mcp_approval;
 mod mcp_run;
