@@ -17,3 +17,9 @@ mod schedulers;
 mod security;
 mod timers;
 mod world;
+
+/// The suite runs on libos's harness: PostgreSQL trials are listed as
+/// ignored (skipped) without `LIBOS_TEST_POSTGRES`.
+fn main() {
+    libos_kernel::testing::harness::main(concat!(env!("CARGO_MANIFEST_DIR"), "/it"))
+}

@@ -102,7 +102,6 @@ fn every_quantum_dispatched(w: &World, pid: Pid) {
     assert_eq!(outcomes, expected, "{:#?}", w.transcript(pid));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_local_model_in_schema_mode_writes_the_file_asked_for_with_every_call_valid() {
     let Some(server) = server() else { return };
     let model: Arc<dyn ChatModel> = Arc::new(OpenAiModel::new(local_profile(&server, CallMode::Schema)).unwrap());
@@ -149,3 +148,7 @@ async fn a_small_local_model_in_schema_mode_writes_the_file_asked_for_with_every
     );
     every_quantum_dispatched(&w, pid);
 }
+
+libos_kernel::tests!(async_multi_thread:
+    a_small_local_model_in_schema_mode_writes_the_file_asked_for_with_every_call_valid,
+);

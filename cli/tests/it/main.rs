@@ -13,7 +13,6 @@ mod logs;
 mod mcp;
 mod mcp_approval;
 mod mcp_run;
-mod nodes;
 mod parking;
 mod planted;
 mod sandbox;

@@ -132,7 +132,6 @@ tool = "exit"
 args = { result = "report written" }
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_approves_in_the_browser_and_watches_the_process_finish() {
     if let Err(why) = browser() {
         println!("skipped: {why}");
@@ -227,3 +226,7 @@ async fn an_operator_approves_in_the_browser_and_watches_the_process_finish() {
         s.kernel.audit(&libos_kernel::AuditFilter { action: Some("approve".into()), ..Default::default() }).unwrap();
     assert_eq!(approve.iter().map(|r| r.actor.as_str()).collect::<Vec<_>>(), ["human:operator"]);
 }
+
+libos_kernel::tests!(async_multi_thread:
+    an_operator_approves_in_the_browser_and_watches_the_process_finish,
+);

@@ -8,3 +8,9 @@ mod api;
 mod browser;
 mod events;
 mod support;
+
+/// The suite runs on libos's harness: PostgreSQL trials are listed as
+/// ignored (skipped) without `LIBOS_TEST_POSTGRES`.
+fn main() {
+    libos_kernel::testing::harness::main(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it"))
+}
