@@ -88,4 +88,8 @@ fn run_until_idle_wakes_timers_that_ran_out_and_says_what_it_leaves_parked() {
     );
     let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
     assert_eq!(ps[0]["state_detail"], serde_json::json!({"code": 0, "result": "rested"}));
+    // A bound no sleep can reach is a usage error.
+    let (code, err) = env.fails(&["run", "--until-idle", "--idle-wait", "8d"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("idle wait `8d` is longer than a sleep can last (at most 7d)"), "{err}");
 }
