@@ -33,7 +33,9 @@ pub(crate) async fn by_age(quanta: usize) -> anyhow::Result<()> {
     println!("scenario: quantum cost by the age of its process");
     println!("machine: {}", machine());
     println!("store: SQLite file, WAL, synchronous=NORMAL");
-    println!("parameters: 1 process x {quanta} quanta, instant model answering `now`, lease + quantum + commit per sample");
+    println!(
+        "parameters: 1 process x {quanta} quanta, instant model answering `now`, lease + quantum + commit per sample"
+    );
     println!("| quanta | p50 | p99 |");
     println!("|---|---|---|");
     let mut at = 10;

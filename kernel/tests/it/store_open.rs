@@ -9,7 +9,6 @@ fn open(path: &std::path::Path, mode: OpenMode) -> Result<Kernel, OpenError> {
     Kernel::open(&StoreLocation::File(path.to_path_buf()), mode)
 }
 
-#[test]
 fn bad_store_paths_give_one_line_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -46,7 +45,6 @@ fn bad_store_paths_give_one_line_errors_and_change_nothing() {
     }
 }
 
-#[test]
 fn a_store_from_a_newer_libos_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("libos.db");
@@ -63,7 +61,6 @@ fn a_store_from_a_newer_libos_is_refused() {
     );
 }
 
-#[test]
 fn a_store_reopens_with_its_processes_and_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub").join("libos.db");
@@ -79,7 +76,6 @@ fn a_store_reopens_with_its_processes_and_chain() {
 
 /// Issue 14: `protect("libos.toml")` kept a missing path relative, so it never
 /// matched the absolute paths tools resolve and an agent could plant one.
-#[test]
 fn protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target() {
     let dir = tempfile::tempdir().unwrap();
     let real = std::fs::canonicalize(dir.path()).unwrap();
@@ -107,7 +103,6 @@ fn protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target() {
 /// Issue 18: a quantum counted its process's whole transcript to say how
 /// many older turns the prompt leaves out; the process row counts them
 /// now, and a store from before (schema 9) gets its counts on upgrade.
-#[test]
 fn older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs() {
     use crate::support::{commit, lease_one};
     let dir = tempfile::tempdir().unwrap();
@@ -131,3 +126,11 @@ fn older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs()
     let kernel = open(&path, OpenMode::Existing).unwrap();
     assert_eq!(shown(&kernel), (vec![4, 5], 1, 2));
 }
+
+libos_kernel::tests!(sync:
+    bad_store_paths_give_one_line_errors_and_change_nothing,
+    a_store_from_a_newer_libos_is_refused,
+    a_store_reopens_with_its_processes_and_chain,
+    protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target,
+    older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs,
+);
