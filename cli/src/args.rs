@@ -429,6 +429,10 @@ pub struct RunArgs {
     /// How often to look for changes made by other processes, in milliseconds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub poll_ms: u64,
+    /// When it stops, print what it did as JSON on stdout (quanta, finished,
+    /// woken and left-parked processes with the HTTP API's process fields).
+    #[arg(long)]
+    pub json: bool,
     /// Scheduler options.
     #[command(flatten)]
     pub sched: SchedArgs,
