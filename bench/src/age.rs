@@ -38,8 +38,12 @@ pub(crate) async fn by_age(quanta: usize) -> anyhow::Result<()> {
     );
     println!("| quanta | p50 | p99 |");
     println!("|---|---|---|");
-    let mut at = 10;
-    while at <= quanta {
+    let mut ats: Vec<usize> =
+        std::iter::successors(Some(10usize), |a| a.checked_mul(10)).take_while(|a| *a <= quanta).collect();
+    if ats.last() != Some(&quanta) {
+        ats.push(quanta);
+    }
+    for at in ats {
         let mut window = samples[at.saturating_sub(100)..at].to_vec();
         window.sort();
         println!(
@@ -48,7 +52,6 @@ pub(crate) async fn by_age(quanta: usize) -> anyhow::Result<()> {
             percentile(&window, 0.50).as_micros(),
             percentile(&window, 0.99).as_micros()
         );
-        at *= 10;
     }
     println!("total: {quanta} quanta in {:.2} s", wall.as_secs_f64());
     Ok(())
