@@ -337,7 +337,9 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             tool: call.name().to_string(),
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
-            carry: resp.carry.clone(),
+            // Provider state past this size is not kept: it would crowd the
+            // prompt it is sent back in (the newest turn is always shown whole).
+            carry: resp.carry.clone().filter(|c| c.len() <= MAX_CARRY),
         };
         return dispatch(env, lease, &workspace, image.limits, Some(m), call_rec, &call, seen, None).await;
     }
@@ -355,6 +357,9 @@ use libos_kernel::quantum::{RETRIED, SHRUNK};
 pub fn is_attempt(m: &ModelCallRecord) -> bool {
     m.is_attempt()
 }
+
+/// The most bytes of provider state ([`ChatResponse::carry`]) kept with a call.
+const MAX_CARRY: usize = 64 * 1024;
 
 /// Times a quantum sends a smaller prompt after a context overflow.
 const MAX_SHRINKS: u32 = 3;
