@@ -137,16 +137,29 @@ fn next_batch(kernel: &Kernel, after: i64) -> Result<(Vec<Event>, i64), KernelEr
 }
 
 fn events_for(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<Event>, KernelError> {
+    let events = record_events(kernel, r)?.into_iter().map(|(name, data)| {
+        let event = json_event(name, &data);
+        if name == "audit" { event.id(r.seq.get().to_string()) } else { event }
+    });
+    Ok(events.collect())
+}
+
+/// The events one audit record makes, in the order the stream sends them:
+/// `process` (the process as it is now) when the record changed a
+/// process, `approval` when it opened or decided a request, then `audit`
+/// (the record). The console's stream and the Python package's event
+/// iterator both follow the log with it.
+pub fn record_events(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<(&'static str, Value)>, KernelError> {
     let mut out = Vec::new();
     let touches_process = r.kind == "state" || r.kind == "operator" || r.action == "spawn" || r.outcome == "parked";
     if let Some(pid) = r.pid.filter(|_| touches_process) {
         let p = kernel.process(pid)?;
-        out.push(json_event("process", &wire::process(&p)));
+        out.push(("process", wire::process(&p)));
         // A park on a person: the request it opened (if still open now).
         if r.outcome == "parked"
             && let ProcState::Waiting { on: WaitOn::Human(id) } = p.state
         {
-            out.push(json_event("approval", &wire::request(&kernel.request(id)?)));
+            out.push(("approval", wire::request(&kernel.request(id)?)));
         }
     }
     if matches!(r.action.as_str(), "approve" | "deny" | "answer")
@@ -155,12 +168,12 @@ fn events_for(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<Event>, KernelErro
     {
         // A refused decision may name a request that does not exist.
         match kernel.request(RequestId(id)) {
-            Ok(req) => out.push(json_event("approval", &wire::request(&req))),
+            Ok(req) => out.push(("approval", wire::request(&req))),
             Err(KernelError::NoSuchRequest(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    out.push(json_event("audit", &wire::audit(r)).id(r.seq.get().to_string()));
+    out.push(("audit", wire::audit(r)));
     Ok(out)
 }
 

@@ -39,6 +39,7 @@ use libos_kernel::Kernel;
 
 pub use auth::{Access, MIN_REMOTE_TOKEN, TokenError};
 pub use error::ApiError;
+pub use events::record_events;
 pub use serve::Limits;
 
 /// What every handler shares.
