@@ -14,6 +14,7 @@
 //! cargo run --release -p libos-bench -- scripted [AGENTS] [QUANTA_EACH]
 //! ```
 
+mod age;
 mod calls;
 mod mcp;
 mod scripted;
@@ -677,6 +678,7 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.first().map(String::as_str) {
         Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
+        Some("age") => rt.block_on(age::by_age(arg(&args, 1, 10_000)?)),
         Some("verify") => verify_speed(arg(&args, 1, 200_000)?),
         Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?, false)),
         Some("wake-postgres") => rt.block_on(wake_latency(arg(&args, 1, 200)?, true)),
@@ -693,7 +695,7 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(calls::call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
         }
         _ => anyhow::bail!(
-            "usage: libos-bench quantum [P] [Q] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
+            "usage: libos-bench quantum [P] [Q] | age [QUANTA] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
              | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA]"
         ),
     }

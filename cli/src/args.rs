@@ -153,6 +153,15 @@ pub struct SchedArgs {
     pub unconfined_shell: bool,
 }
 
+/// A `--idle-wait`: at most a week, the longest a `sleep` lasts.
+fn parse_idle_wait(text: &str) -> Result<std::time::Duration, String> {
+    let d = libos_kernel::time::parse_duration(text)?;
+    if d > std::time::Duration::from_secs(7 * 86_400) {
+        return Err(format!("idle wait `{text}` is longer than a sleep can last (at most 7d)"));
+    }
+    Ok(d)
+}
+
 fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
     let d = libos_kernel::time::parse_duration(text)?;
     if d < std::time::Duration::from_millis(300) {
@@ -409,12 +418,21 @@ pub struct RevokeArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Return once no process is runnable or running.
+    /// Return once no process is runnable or running and no sleeper is due
+    /// within `--idle-wait` (timers that ran out are woken first).
     #[arg(long)]
     pub until_idle: bool,
+    /// With `--until-idle`: how far ahead a sleeper's timer may be due and
+    /// still be waited for (e.g. 0s, 90s, 5m); a later one stays parked.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_idle_wait)]
+    pub idle_wait: std::time::Duration,
     /// How often to look for changes made by other processes, in milliseconds.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub poll_ms: u64,
+    /// When it stops, print what it did as JSON on stdout (quanta, finished,
+    /// woken and left-parked processes with the HTTP API's process fields).
+    #[arg(long)]
+    pub json: bool,
     /// Scheduler options.
     #[command(flatten)]
     pub sched: SchedArgs,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use libos_images::ImageSet;
-use libos_kernel::{Actor, Kernel, OpenMode, Pid, StoreLocation};
+use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, StoreLocation, text};
 use libos_runtime::quantum::QuantumPolicy;
 use libos_runtime::{Config, ModelRouter, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel};
 use libos_sandbox::{Launcher, Sandbox};
@@ -164,13 +164,14 @@ pub fn check_models(kernel: &Kernel, config: &Config, catalog: &ImageSet) -> any
     Ok(())
 }
 
-/// Runs a scheduler on `kernel` until idle (or until `shutdown`).
+/// Runs a scheduler on `kernel` until `shutdown`, or with `until_idle`
+/// until idle, waiting that long ahead for sleepers' timers.
 pub async fn run_scheduler(
     kernel: &Kernel,
     loaded: Loaded,
     sched: &SchedArgs,
     poll: Duration,
-    until_idle: bool,
+    until_idle: Option<Duration>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<RunSummary> {
     // What this run was loaded from is part of it, not the agents' to edit:
@@ -195,7 +196,8 @@ pub async fn run_scheduler(
     let config = SchedulerConfig {
         concurrency: usize::from(sched.concurrency),
         poll,
-        until_idle,
+        until_idle: until_idle.is_some(),
+        idle_wait: until_idle.unwrap_or_default(),
         lease_ttl: sched.lease_ttl,
         ..SchedulerConfig::default()
     };
@@ -236,18 +238,38 @@ fn sandbox(kernel: &Kernel, sched: &SchedArgs) -> anyhow::Result<Sandbox> {
     })
 }
 
-/// The line a scheduler prints when it stops.
-pub fn report_summary(summary: &RunSummary) {
+/// Parked processes a stopped run names one by one; the rest are counted.
+const PARKED_SHOWN: usize = 10;
+
+/// What a scheduler prints when it stops: its counts, the sleepers it
+/// woke, and for a run `until_idle` (waiting `bound` ahead for timers)
+/// what it stopped on and what it left parked.
+pub fn report_summary(summary: &RunSummary, until_idle: Option<Duration>) {
     eprintln!(
         "libos: {} quanta run, {} cancelled, {} processes finished",
         summary.quanta,
         summary.cancelled,
         summary.finished.len()
     );
+    if !summary.woken.is_empty() {
+        let pids: Vec<String> = summary.woken.iter().map(|p| format!("pid {p}")).collect();
+        eprintln!("libos: woke from sleep: {}", pids.join(", "));
+    }
     if summary.backing_off {
         eprintln!(
             "libos: stopped with processes backing off after model errors (see `libos ps`, `libos logs PID`); `libos run` tries them again"
         );
+    }
+    let Some(bound) = until_idle else { return };
+    let bound = libos_kernel::time::format_duration(bound);
+    eprintln!("libos: stopped idle: nothing runnable and no sleeper due within {bound} (--idle-wait)");
+    for (pid, state) in summary.parked.iter().take(PARKED_SHOWN) {
+        let asleep = matches!(state, ProcState::Waiting { on: libos_kernel::WaitOn::Timer(_) });
+        let later = if asleep { ": past the bound, a later `libos run` wakes it" } else { "" };
+        eprintln!("libos: left parked: pid {pid} {}{later}", text::escape_line(&state.to_string()));
+    }
+    if summary.parked.len() > PARKED_SHOWN {
+        eprintln!("libos: and {} more left parked (`libos ps`)", summary.parked.len() - PARKED_SHOWN);
     }
 }
 

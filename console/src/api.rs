@@ -76,17 +76,18 @@ pub(crate) async fn process(State(s): State<Shared>, Path(p): Path<String>) -> A
     Ok(Json(out))
 }
 
-/// `GET /api/processes/{pid}/transcript`: quanta with model and tool calls.
+/// `GET /api/processes/{pid}/transcript`: quanta with their leases, model
+/// and tool calls.
 pub(crate) async fn transcript(State(s): State<Shared>, Path(p): Path<String>) -> Answer {
     let pid = pid(&p)?;
-    let (info, calls, entries) = blocking(&s, move |k| {
+    let (info, calls, entries, leases) = blocking(&s, move |k| {
         let info = k.process(pid)?;
         let calls = k.model_calls(pid)?;
         let (entries, _) = k.transcript(pid, None)?;
-        Ok((info, calls, entries))
+        Ok((info, calls, entries, k.leases(pid)?))
     })
     .await?;
-    Ok(Json(wire::transcript(&info, &calls, &entries)))
+    Ok(Json(wire::transcript(&info, &calls, &entries, &leases)))
 }
 
 /// `GET /api/processes/{pid}/caps`: its grants and where each stands.

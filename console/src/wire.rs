@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use libos_kernel::audit::trace::{LeaseEnd, LeaseTrace};
 use libos_kernel::budget::{self, Budget, Dimension};
 use libos_kernel::caps::Grant;
 use libos_kernel::ipc::{Message, Request, RequestKind, ToolHints};
@@ -216,6 +217,7 @@ pub fn model_call(c: &ModelCallRow) -> Value {
         "tokens_in": c.record.usage.input,
         "tokens_out": c.record.usage.output,
         "tokens_estimated": c.record.usage.estimated,
+        "retry": c.record.is_attempt(),
         "latency_ms": c.record.latency.as_secs_f64() * 1000.0,
         "outcome": c.record.outcome.as_str(),
         "error": c.record.error,
@@ -239,19 +241,64 @@ pub fn tool_call(e: &TranscriptEntry) -> Value {
     })
 }
 
-/// A process and its transcript, quantum by quantum: model calls (with
-/// rejections and errors) and tool calls with their results.
-pub fn transcript(p: &ProcessInfo, calls: &[ModelCallRow], entries: &[TranscriptEntry]) -> Value {
-    let mut quanta: BTreeMap<u64, (Vec<Value>, Vec<Value>)> = BTreeMap::new();
+/// One lease of a quantum, as the audit log tells it: when, how it ended,
+/// the approved call of an earlier quantum it re-ran, the decisions on the
+/// requests it parked on, and how its wait ended.
+pub fn lease(l: &LeaseTrace) -> Value {
+    let decisions: Vec<Value> = l
+        .decisions
+        .iter()
+        .map(|d| {
+            json!({
+                "request": d.request.get(),
+                "verdict": d.verdict,
+                "by": d.by,
+                "at": d.at.to_rfc3339(),
+                "outcome": d.outcome,
+                "detail": d.detail,
+            })
+        })
+        .collect();
+    json!({
+        "at": l.at.to_rfc3339(),
+        "ended": l.ended.as_ref().map(LeaseEnd::as_str),
+        "ended_detail": l.ended.as_ref().and_then(LeaseEnd::detail),
+        "resumed": l.resumed,
+        "decisions": decisions,
+        "woke": l.woke.as_ref().map(|w| json!({"why": w.why, "at": w.at.to_rfc3339()})),
+    })
+}
+
+/// A process and its transcript, quantum by quantum, every number that
+/// was leased: its leases, model calls (with rejections, errors and
+/// retried attempts) and tool calls with their results.
+pub fn transcript(
+    p: &ProcessInfo,
+    calls: &[ModelCallRow],
+    entries: &[TranscriptEntry],
+    leases: &[LeaseTrace],
+) -> Value {
+    #[derive(Default)]
+    struct Quantum {
+        leases: Vec<Value>,
+        model_calls: Vec<Value>,
+        tool_calls: Vec<Value>,
+    }
+    let mut quanta: BTreeMap<u64, Quantum> = BTreeMap::new();
+    for l in leases {
+        quanta.entry(l.quantum).or_default().leases.push(lease(l));
+    }
     for c in calls {
-        quanta.entry(c.quantum).or_default().0.push(model_call(c));
+        quanta.entry(c.quantum).or_default().model_calls.push(model_call(c));
     }
     for e in entries {
-        quanta.entry(e.quantum).or_default().1.push(tool_call(e));
+        quanta.entry(e.quantum).or_default().tool_calls.push(tool_call(e));
     }
     let list: Vec<Value> = quanta
         .into_iter()
-        .map(|(n, (model_calls, tool_calls))| json!({"quantum": n, "model_calls": model_calls, "tool_calls": tool_calls}))
+        .map(|(n, q)| {
+            json!({"quantum": n, "leases": q.leases, "model_calls": q.model_calls, "tool_calls": q.tool_calls})
+        })
         .collect();
     json!({"process": process(p), "quanta": list})
 }

@@ -95,6 +95,11 @@ impl Rights {
         self.0 & other.0 != 0
     }
 
+    /// The rights in the set, in display order.
+    pub fn iter(self) -> impl Iterator<Item = Right> {
+        Right::ALL.into_iter().filter(move |r| self.contains(*r))
+    }
+
     /// The raw bits, for storage.
     pub fn bits(self) -> i64 {
         i64::from(self.0)
@@ -120,7 +125,7 @@ impl Rights {
 
 impl fmt::Display for Rights {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = Right::ALL.into_iter().filter(|r| self.contains(*r)).map(Right::as_str).collect();
+        let names: Vec<&str> = self.iter().map(Right::as_str).collect();
         f.write_str(&names.join(","))
     }
 }
@@ -592,20 +597,45 @@ impl Grant {
 pub struct Decision {
     /// The effect.
     pub effect: Effect,
-    /// The grant that decided it (`None`: nothing matched, or kinship).
+    /// The grant that decided it (`None`: nothing matched, or another basis).
     pub grant: Option<GrantId>,
-    /// Decided by kinship (a parent or own child), not a grant.
-    pub kinship: bool,
-    /// Refused by confinement before any grant was consulted: a path
-    /// outside the process's workspace, or libos's own files. No grant can
-    /// allow it.
-    pub confined: bool,
+    /// What decided it.
+    pub basis: Basis,
+}
+
+/// What a decision rests on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The process's grants: the deciding one, or none matching (deny).
+    Grants,
+    /// Kinship: a parent or own child needs no grant; a call only kinship
+    /// can allow (a wait, a share) is refused for anyone else.
+    Kinship,
+    /// Confinement, before any grant was consulted: a path outside the
+    /// process's workspace, or libos's own files. No grant can allow it.
+    Confined,
+    /// The process's memory view: the handle it holds on an object (and
+    /// its rights), or that it holds none.
+    View,
+    /// The audit chain: a stored call is refused because it is not what
+    /// the chain recorded when it parked.
+    Binding,
 }
 
 impl Decision {
     /// The denial of something no grant can reach.
     pub fn confined() -> Decision {
-        Decision { effect: Effect::Deny, grant: None, kinship: false, confined: true }
+        Decision::refused(Basis::Confined)
+    }
+
+    /// A denial on `basis`, no grant involved.
+    pub fn refused(basis: Basis) -> Decision {
+        Decision { effect: Effect::Deny, grant: None, basis }
+    }
+
+    /// Whether kinship allowed it.
+    pub fn by_kinship(&self) -> bool {
+        self.basis == Basis::Kinship && self.effect == Effect::Allow
     }
 }
 
@@ -625,8 +655,8 @@ pub fn decide<'g>(live: impl IntoIterator<Item = &'g Grant>, resource: &Resource
         };
     }
     match best {
-        Some((g, _)) => Decision { effect: g.effect, grant: Some(g.id), kinship: false, confined: false },
-        None => Decision { effect: Effect::Deny, grant: None, kinship: false, confined: false },
+        Some((g, _)) => Decision { effect: g.effect, grant: Some(g.id), basis: Basis::Grants },
+        None => Decision::refused(Basis::Grants),
     }
 }
 

@@ -64,9 +64,15 @@ pub enum Binding {
         /// The right it is for.
         right: Right,
     },
-    /// It is not (an edited store): never run it; this says why, for the
-    /// model and the audit record.
-    Broken(String),
+    /// It is not (an edited store): never run it. `why` is for the model
+    /// and the audit record; `need` is the resource and right the request
+    /// says it asked for (none when the request is gone), for the check.
+    Broken {
+        /// Why it is not the recorded call.
+        why: String,
+        /// What the approval was for, as the request row says.
+        need: Option<(Resource, Right)>,
+    },
 }
 
 /// What the prompt says about the inbox.
@@ -155,6 +161,23 @@ pub struct CallDetail {
     /// Usage beyond input and output tokens, as reported (JSON text:
     /// `cache_read`, `cache_write`), if there was any.
     pub usage: Option<String>,
+}
+
+/// How the error of a model call attempt the client retried begins.
+pub const RETRIED: &str = "retried: ";
+
+/// How the error of an attempt whose prompt the server found too large
+/// (sent again smaller) begins.
+pub const SHRUNK: &str = "prompt over the model's context, sent smaller: ";
+
+impl ModelCallRecord {
+    /// Whether this is an attempt of the client (retried, or a prompt sent
+    /// again smaller) rather than a call of the process: not charged,
+    /// skipped by a replay, shown as a retry.
+    pub fn is_attempt(&self) -> bool {
+        self.outcome == ModelCallOutcome::Error
+            && self.error.as_deref().is_some_and(|e| e.starts_with(RETRIED) || e.starts_with(SHRUNK))
+    }
 }
 
 /// A stored model call.

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::budget::Budget;
-use crate::caps::{Decision, GrantSpec, Resource, Right, Rights};
+use crate::caps::{Basis, Decision, GrantSpec, Resource, Right, Rights};
 use crate::ids::{ImageDigest, ObjectId, Pid};
 use crate::ipc::{MessageFilter, NewMessage};
 
@@ -183,11 +183,13 @@ pub struct Check {
 impl fmt::Display for Check {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}: {}", self.need.right, self.need.resource, self.decision.effect)?;
-        match (self.decision.kinship, self.decision.grant) {
-            _ if self.decision.confined => f.write_str(" (confined)"),
-            (true, _) => f.write_str(" (kinship)"),
-            (false, Some(g)) => write!(f, " (grant {g})"),
-            (false, None) => f.write_str(" (no grant matches)"),
+        match (self.decision.basis, self.decision.grant) {
+            (Basis::Confined, _) => f.write_str(" (confined)"),
+            (Basis::Kinship, _) => f.write_str(" (kinship)"),
+            (Basis::View, _) => f.write_str(" (memory view)"),
+            (Basis::Binding, _) => f.write_str(" (not what the audit log recorded)"),
+            (Basis::Grants, Some(g)) => write!(f, " (grant {g})"),
+            (Basis::Grants, None) => f.write_str(" (no grant matches)"),
         }
     }
 }

@@ -1,15 +1,21 @@
 //! Running the same tests on both stores (for libos's own test suites).
 //!
 //! [`Backend`] names the store a test runs on; [`on_both_stores!`](crate::on_both_stores) turns a
-//! test function taking one into two tests, `NAME::sqlite` and
+//! test function taking one into two trials, `NAME::sqlite` and
 //! `NAME::postgres`. The PostgreSQL one runs in a fresh schema of the
-//! database at `LIBOS_TEST_POSTGRES`, dropped when the test ends, and is
-//! skipped with a printed reason when that variable is not set.
+//! database at `LIBOS_TEST_POSTGRES`, dropped when the test ends. The
+//! suites run on [`harness`], which lists PostgreSQL trials as ignored when
+//! that variable is not set (so they count as skipped, not passed).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::store::{StoreLocation, pg};
+
+pub mod harness;
+
+#[doc(hidden)]
+pub use inventory;
 
 /// The environment variable naming the PostgreSQL database tests may use.
 pub const POSTGRES_ENV: &str = "LIBOS_TEST_POSTGRES";
@@ -158,52 +164,109 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
-/// Turns test functions taking a [`Backend`] into two tests each:
-/// `on_both_stores!(async: a, b)` for async functions (tokio tests),
-/// `async_multi_thread:` for ones that need a multi-threaded runtime, and
-/// `sync:` for plain ones.
+/// Registers plain test functions with the suite's harness
+/// ([`harness`]): `tests!(sync: a, b)`, `tests!(async: a)` for async ones
+/// (a current-thread tokio runtime, as `#[tokio::test]`), and
+/// `tests!(async_multi_thread: a)` for ones that need two workers. Each is
+/// the trial `MODULE::NAME`.
 #[macro_export]
-macro_rules! on_both_stores {
-    (async: $($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test]
-            async fn sqlite() {
-                super::$name($crate::testing::Backend::Sqlite).await
+macro_rules! tests {
+    (sync: $($name:ident),+ $(,)?) => {$(
+        const _: () = {
+            fn run() {
+                $name()
             }
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(backend) = $crate::testing::Backend::postgres() {
-                    super::$name(backend).await
+            $crate::testing::inventory::submit! {
+                $crate::testing::harness::Case {
+                    module: module_path!(), name: stringify!($name), needs: $crate::testing::harness::Needs::Nothing, run,
                 }
             }
-        }
+        };
+    )+};
+    (async: $($name:ident),+ $(,)?) => {$(
+        const _: () = {
+            fn run() {
+                $crate::testing::harness::block_on(false, $name())
+            }
+            $crate::testing::inventory::submit! {
+                $crate::testing::harness::Case {
+                    module: module_path!(), name: stringify!($name), needs: $crate::testing::harness::Needs::Nothing, run,
+                }
+            }
+        };
     )+};
     (async_multi_thread: $($name:ident),+ $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::testing::Backend::Sqlite).await
+        const _: () = {
+            fn run() {
+                $crate::testing::harness::block_on(true, $name())
             }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if let Some(backend) = $crate::testing::Backend::postgres() {
-                    super::$name(backend).await
+            $crate::testing::inventory::submit! {
+                $crate::testing::harness::Case {
+                    module: module_path!(), name: stringify!($name), needs: $crate::testing::harness::Needs::Nothing, run,
                 }
             }
-        }
+        };
     )+};
-    (sync: $($name:ident),+ $(,)?) => {$(
+}
+
+/// Registers test functions that need PostgreSQL (they make their own
+/// [`ScratchSchema`]): listed as ignored when `LIBOS_TEST_POSTGRES` is not
+/// set. `on_postgres!(sync: a)`, `async:`, `async_multi_thread:` as for
+/// [`tests!`].
+#[macro_export]
+macro_rules! on_postgres {
+    ($flavour:ident: $($name:ident),+ $(,)?) => {$(
+        const _: () = {
+            fn run() {
+                $crate::testing::harness::require_postgres();
+                $crate::on_postgres!(@call $flavour $name)
+            }
+            $crate::testing::inventory::submit! {
+                $crate::testing::harness::Case {
+                    module: module_path!(), name: stringify!($name), needs: $crate::testing::harness::Needs::Postgres, run,
+                }
+            }
+        };
+    )+};
+    (@call sync $name:ident) => { $name() };
+    (@call async $name:ident) => { $crate::testing::harness::block_on(false, $name()) };
+    (@call async_multi_thread $name:ident) => { $crate::testing::harness::block_on(true, $name()) };
+}
+
+/// Turns test functions taking a [`Backend`] into two trials each,
+/// `NAME::sqlite` and `NAME::postgres` (the second listed as ignored
+/// without `LIBOS_TEST_POSTGRES`): `on_both_stores!(async: a, b)` for async
+/// functions, `async_multi_thread:` for ones that need a multi-threaded
+/// runtime, and `sync:` for plain ones.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($flavour:ident: $($name:ident),+ $(,)?) => {$(
         mod $name {
-            #[test]
             fn sqlite() {
-                super::$name($crate::testing::Backend::Sqlite)
+                $crate::on_both_stores!(@call $flavour $name $crate::testing::Backend::Sqlite)
             }
-            #[test]
             fn postgres() {
-                if let Some(backend) = $crate::testing::Backend::postgres() {
-                    super::$name(backend)
+                $crate::testing::harness::require_postgres();
+                match $crate::testing::Backend::postgres() {
+                    Some(backend) => $crate::on_both_stores!(@call $flavour $name backend),
+                    None => unreachable!("LIBOS_TEST_POSTGRES was checked"),
+                }
+            }
+            $crate::testing::inventory::submit! {
+                $crate::testing::harness::Case {
+                    module: module_path!(), name: "sqlite", needs: $crate::testing::harness::Needs::Nothing, run: sqlite,
+                }
+            }
+            $crate::testing::inventory::submit! {
+                $crate::testing::harness::Case {
+                    module: module_path!(), name: "postgres", needs: $crate::testing::harness::Needs::Postgres, run: postgres,
                 }
             }
         }
     )+};
+    (@call sync $name:ident $backend:expr) => { super::$name($backend) };
+    (@call async $name:ident $backend:expr) => { $crate::testing::harness::block_on(false, super::$name($backend)) };
+    (@call async_multi_thread $name:ident $backend:expr) => {
+        $crate::testing::harness::block_on(true, super::$name($backend))
+    };
 }

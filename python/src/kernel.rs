@@ -385,9 +385,9 @@ impl PyKernel {
     /// A process and its quanta: model calls (rejections, errors) and tool calls with results.
     fn transcript<'py>(&self, py: Python<'py>, pid: i64) -> PyResult<Bound<'py, PyAny>> {
         let pid = id(pid, "pid", Pid)?;
-        let (info, calls, entries) =
-            self.call(py, |k| Ok((k.process(pid)?, k.model_calls(pid)?, k.transcript(pid, None)?.0)))?;
-        to_py(py, &wire::transcript(&info, &calls, &entries))
+        let (info, calls, entries, leases) =
+            self.call(py, |k| Ok((k.process(pid)?, k.model_calls(pid)?, k.transcript(pid, None)?.0, k.leases(pid)?)))?;
+        to_py(py, &wire::transcript(&info, &calls, &entries, &leases))
     }
 
     /// A process's messages, read and unread.

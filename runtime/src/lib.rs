@@ -32,4 +32,4 @@ pub use model::retry::RetryPolicy;
 pub use model::scripted::{Script, ScriptedModel};
 pub use model::{ChatMessage, ChatModel, ChatRequest, ChatResponse, ModelError, RawToolCall, RequestMeta, ToolTable};
 pub use quantum::{QuantumEnv, QuantumOutcome, QuantumPolicy};
-pub use scheduler::{RunSummary, Scheduler, SchedulerConfig};
+pub use scheduler::{DEFAULT_IDLE_WAIT, RunSummary, Scheduler, SchedulerConfig};

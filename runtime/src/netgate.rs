@@ -12,29 +12,68 @@
 //! the call (and may have been approved on an `ask`), so it asks only how
 //! far the deciding grant reaches ([`NetGate::reach`]); every redirect is a
 //! new destination, decided live like a program's connection.
+//!
+//! A refused destination is an audited denial with its check (a `connect`
+//! record of the process), at most [`DENIALS_AUDITED`] per call.
 
 use libos_kernel::caps::net::{host as canonical_host, is_exact};
-use libos_kernel::caps::{Effect, Resource, ResourceKind, Right, decide};
-use libos_kernel::syscall::Need;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libos_kernel::caps::{Basis, Decision, Effect, Resource, ResourceKind, Right, decide};
+use libos_kernel::syscall::{Check, Need};
 use libos_kernel::{GrantStatus, Kernel, KernelError, Pid};
 use libos_sandbox::{NetGate, Reach, Use};
+use serde_json::json;
 
-/// Decides connections for one process.
+/// Decides connections for one process, during one call.
 #[derive(Debug)]
 pub struct GrantGate {
     kernel: Kernel,
     pid: Pid,
+    /// The call the connections are made for.
+    tool: String,
+    /// Refusals audited so far (see [`DENIALS_AUDITED`]).
+    denials: AtomicUsize,
 }
 
+/// Refused connections of one call audited one by one; past this, one
+/// record says the rest are in the call's result only (a program retrying
+/// in a loop must not flood the audit log).
+pub const DENIALS_AUDITED: usize = 16;
+
 impl GrantGate {
-    /// The gate for `pid`, if it holds a live `net:` grant (without one,
-    /// its programs get no network at all, not even a proxy to ask).
-    pub fn for_process(kernel: &Kernel, pid: Pid) -> Result<Option<GrantGate>, KernelError> {
+    /// The gate for `pid`'s call of `tool`, if it holds a live `net:` grant
+    /// (without one, its programs get no network at all, not even a proxy
+    /// to ask).
+    pub fn for_process(kernel: &Kernel, pid: Pid, tool: &str) -> Result<Option<GrantGate>, KernelError> {
         let any = kernel
             .caps(pid)?
             .iter()
             .any(|(g, status)| *status == GrantStatus::Live && g.resource.kind == ResourceKind::Net);
-        Ok(any.then(|| GrantGate { kernel: kernel.clone(), pid }))
+        Ok(any.then(|| GrantGate { kernel: kernel.clone(), pid, tool: tool.to_string(), denials: AtomicUsize::new(0) }))
+    }
+
+    /// Audits a refused destination as a denial with its check (every
+    /// refusal of authority is one), up to [`DENIALS_AUDITED`] per call;
+    /// returns `why`, the refusal the caller reports.
+    fn refused(&self, host: &str, port: u16, right: Right, decision: Decision, why: String) -> String {
+        let n = self.denials.fetch_add(1, Ordering::Relaxed);
+        if n > DENIALS_AUDITED {
+            return why;
+        }
+        let need = Need::grant(Resource::net(host, port), right);
+        let check = Check { need, decision };
+        let args = json!({"tool": self.tool, "host": host, "port": port, "right": right.as_str()});
+        let detail = if n == DENIALS_AUDITED {
+            format!("{}: {why}; further refusals of this call are in its result only", self.tool)
+        } else {
+            format!("{}: {why}", self.tool)
+        };
+        if let Err(e) = self.kernel.record_denial(self.pid, "connect", args, &check, &detail) {
+            // The connection is refused either way; the record is what failed.
+            tracing::warn!(pid = self.pid.get(), "a refused connection could not be audited: {e}");
+        }
+        why
     }
 }
 
@@ -56,11 +95,15 @@ impl NetGate for GrantGate {
         let grant = caps.iter().map(|(g, _)| g).find(|g| Some(g.id) == decision.grant);
         match grant {
             Some(g) if decision.effect == Effect::Deny => {
-                Err(format!("{right} {resource} is denied now (grant {} denies it)", g.id))
+                let why = format!("{right} {resource} is denied now (grant {} denies it)", g.id);
+                Err(self.refused(&host, port, right, decision, why))
             }
             Some(g) if is_exact(&g.resource.name) => Ok(Reach::Any),
             Some(_) => Ok(Reach::Public),
-            None => Err(format!("no grant allows {right} {resource} any more")),
+            None => {
+                let why = format!("no grant allows {right} {resource} any more");
+                Err(self.refused(&host, port, right, decision, why))
+            }
         }
     }
 
@@ -79,8 +122,22 @@ impl NetGate for GrantGate {
                 let exact = caps.iter().any(|(g, _)| Some(g.id) == grant && is_exact(&g.resource.name));
                 Ok(if exact { Reach::Any } else { Reach::Public })
             }
-            Effect::Ask => Err(format!("{right} net:{host}:{port} needs approval, which a connection cannot wait for")),
-            Effect::Deny => Err(auth.denial()),
+            Effect::Ask => {
+                let why = format!("{right} net:{host}:{port} needs approval, which a connection cannot wait for");
+                let decision = auth.asking().map(|c| c.decision.clone());
+                Err(self.refused(&host, port, right, decision.unwrap_or(Decision::refused(Basis::Grants)), why))
+            }
+            Effect::Deny => {
+                let decision =
+                    auth.checks.iter().find(|c| c.decision.effect == Effect::Deny).map(|c| c.decision.clone());
+                Err(self.refused(
+                    &host,
+                    port,
+                    right,
+                    decision.unwrap_or(Decision::refused(Basis::Grants)),
+                    auth.denial(),
+                ))
+            }
         }
     }
 }

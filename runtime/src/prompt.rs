@@ -161,7 +161,10 @@ pub fn build(
             let kept = cut(&result, max).to_string();
             result = format!("{kept}\n[... cut: the result was {} bytes; {} shown]", result.len(), kept.len());
         }
-        let t = tokens(&result) + tokens(&entry.call.args) + 20;
+        // What the turn sends: the call, its result, the model's text and
+        // any provider state it carries (a reasoning model's items).
+        let said = entry.call.rationale.as_deref().map_or(0, tokens) + entry.call.carry.as_deref().map_or(0, tokens);
+        let t = tokens(&result) + tokens(&entry.call.args) + said + 20;
         // The newest turn is always shown; others only if they fit.
         if t > room && !shown.is_empty() {
             break;

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use libos_images::{Image, ImageSet};
 use libos_kernel::budget::{Dimension, amounts};
-use libos_kernel::caps::{Decision, Effect, Resource, Right};
-use libos_kernel::syscall::{Check, SpawnImage, Syscall};
+use libos_kernel::caps::{Basis, Decision, Effect, Resource, Right};
+use libos_kernel::syscall::{Check, Need, SpawnImage, Syscall};
 use libos_kernel::{
     Action, ApprovedCall, Binding, CallDetail, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
     ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
@@ -337,7 +337,9 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             tool: call.name().to_string(),
             args: call.canonical_args(),
             rationale: found.rationale.clone(),
-            carry: resp.carry.clone(),
+            // Provider state past this size is not kept: it would crowd the
+            // prompt it is sent back in (the newest turn is always shown whole).
+            carry: resp.carry.clone().filter(|c| c.len() <= MAX_CARRY),
         };
         return dispatch(env, lease, &workspace, image.limits, Some(m), call_rec, &call, seen, None).await;
     }
@@ -347,19 +349,17 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     )
 }
 
-/// How the error of a retried attempt begins.
-const RETRIED: &str = "retried: ";
-
-/// How the error of a prompt the server found too large begins.
-const SHRUNK: &str = "prompt over the model's context, sent smaller: ";
+use libos_kernel::quantum::{RETRIED, SHRUNK};
 
 /// Whether a recorded model call is an attempt of the client (retried, or
 /// a prompt sent again smaller) rather than a call of the process: such
 /// rows are not charged, and a replay skips them.
 pub fn is_attempt(m: &ModelCallRecord) -> bool {
-    m.outcome == ModelCallOutcome::Error
-        && m.error.as_deref().is_some_and(|e| e.starts_with(RETRIED) || e.starts_with(SHRUNK))
+    m.is_attempt()
 }
+
+/// The most bytes of provider state ([`ChatResponse::carry`]) kept with a call.
+const MAX_CARRY: usize = 64 * 1024;
 
 /// Times a quantum sends a smaller prompt after a context overflow.
 const MAX_SHRINKS: u32 = 3;
@@ -415,15 +415,26 @@ async fn resume_approved(
     approved: &ApprovedCall,
 ) -> Result<QuantumOutcome, KernelError> {
     let call_rec = &approved.call;
-    let not_run = |why: String| {
+    let not_run = |why: String, checks: Vec<Check>, outcome: Outcome| {
         // The model hears why; the call's audit record says it too.
-        let result = ToolResultRecord { outcome: Outcome::Error, content: format!("approved call not run: {why}") };
+        let result = ToolResultRecord { outcome, content: format!("approved call not run: {why}") };
         let action = Action::Done { result, next: Next::Continue };
-        commit(env, lease, None, call_rec.clone(), Vec::new(), action, Vec::new())
+        commit(env, lease, None, call_rec.clone(), checks, action, Vec::new())
     };
     let (resource, right) = match &approved.binding {
         Binding::Intact { resource, right } => (resource, *right),
-        Binding::Broken(why) => return not_run(why.clone()),
+        // Not what the chain recorded: a refusal of authority, audited as a
+        // denial with the check of what the approval was for.
+        Binding::Broken { why, need } => {
+            let checks = need
+                .iter()
+                .map(|(resource, right)| Check {
+                    need: Need::grant(resource.clone(), *right),
+                    decision: Decision::refused(Basis::Binding),
+                })
+                .collect();
+            return not_run(why.clone(), checks, Outcome::Denied);
+        }
     };
     match ToolCall::parse(&call_rec.tool, &call_rec.args, tools) {
         Ok(call) => {
@@ -431,7 +442,7 @@ async fn resume_approved(
             dispatch(env, lease, workspace, image.limits, None, call_rec.clone(), &call, Vec::new(), approved).await
         }
         // The stored call no longer parses (its image changed).
-        Err(reason) => not_run(reason.to_string()),
+        Err(reason) => not_run(reason.to_string(), Vec::new(), Outcome::Error),
     }
 }
 
@@ -502,7 +513,8 @@ async fn dispatch(
                     kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
                     // Dropping the quantum (a kill, a shutdown) stops what it started.
                     let cancel = CancelOnDrop(Cancel::new());
-                    let net = GrantGate::for_process(kernel, lease.pid)?.map(|g| Arc::new(g) as Arc<dyn NetGate>);
+                    let net = GrantGate::for_process(kernel, lease.pid, &call_rec.tool)?
+                        .map(|g| Arc::new(g) as Arc<dyn NetGate>);
                     let ctx = ToolContext {
                         cancel: cancel.0.clone(),
                         time_left: wall_time_left(&lease.process, ctx.now),

@@ -7,6 +7,11 @@
 //! (the CLI in another shell) through the store's change token; an idle
 //! scheduler does one cheap query per interval and nothing else.
 //!
+//! Timers that ran out while no scheduler ran are woken as it starts. A
+//! run `until_idle` returns once nothing is runnable now, nothing is in
+//! flight, and no sleeper's timer is due within its `idle_wait` (one due
+//! sooner is waited for); what it leaves parked is in its summary.
+//!
 //! After every wake-up with quanta in flight it compares its in-flight set
 //! with the leases the store says it holds: a quantum whose lease is gone
 //! (the process was killed) is aborted at once. Leases are renewed while held.
@@ -27,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, SchedulerId, StoreError, Timestamp};
+use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, ProcessFilter, SchedulerId, StoreError, Timestamp};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 
@@ -42,8 +47,13 @@ pub struct SchedulerConfig {
     pub lease_ttl: Duration,
     /// How often to look for other processes' commits.
     pub poll: Duration,
-    /// Return once nothing is runnable or running.
+    /// Return once nothing is runnable or running, and no sleeper's timer
+    /// is due within `idle_wait`.
     pub until_idle: bool,
+    /// With `until_idle`: how far ahead a sleeper's timer may be due and
+    /// still be waited for. A process whose timer is due later is left
+    /// parked (in [`RunSummary::parked`]) for a later run.
+    pub idle_wait: Duration,
     /// How long the store may keep failing with transient errors (busy,
     /// out of reach) before the scheduler stops with the last of them.
     pub store_outage: Duration,
@@ -56,10 +66,14 @@ impl Default for SchedulerConfig {
             lease_ttl: Duration::from_secs(60),
             poll: Duration::from_millis(20),
             until_idle: false,
+            idle_wait: DEFAULT_IDLE_WAIT,
             store_outage: Duration::from_secs(60),
         }
     }
 }
+
+/// How long an `until_idle` run waits for a sleeper's timer by default.
+pub const DEFAULT_IDLE_WAIT: Duration = Duration::from_secs(60);
 
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +89,13 @@ pub struct RunSummary {
     /// An `until_idle` run stopped with processes backing off (after a
     /// model error) rather than waiting for their next try.
     pub backing_off: bool,
+    /// Sleepers this run woke, their timers run out (before it started or
+    /// while it waited for them), in order.
+    pub woken: Vec<Pid>,
+    /// When an `until_idle` run stopped: the processes it left waiting or
+    /// paused, in pid order, with their states (a sleeper whose timer is
+    /// due past [`SchedulerConfig::idle_wait`] among them).
+    pub parked: Vec<(Pid, ProcState)>,
 }
 
 /// What a quantum task returns.
@@ -216,6 +237,8 @@ impl Scheduler {
         let kernel = &self.env.kernel;
         if !run.started {
             run.summary.recovered.extend(kernel.recover_expired()?);
+            // Timers that ran out while no scheduler ran are due now.
+            run.summary.woken.extend(kernel.wake_timers()?);
             run.token = kernel.change_token()?;
             run.started = true;
         }
@@ -234,7 +257,7 @@ impl Scheduler {
                 run.orphans = false;
             }
             if run.deadline.is_some_and(|d| d <= Timestamp::now()) {
-                kernel.wake_timers()?;
+                run.summary.woken.extend(kernel.wake_timers()?);
                 // Another scheduler's lease may have lapsed: take its processes over.
                 run.summary.recovered.extend(kernel.recover_expired()?);
             }
@@ -262,17 +285,27 @@ impl Scheduler {
             let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
             run.deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
             // Idle: nothing runnable now, nothing in flight here or under
-            // another scheduler's lease, nothing left to give back.
-            // Parked processes, sleepers included, stay parked for the
-            // next scheduler; so do processes backing off after a model
-            // error (waiting out a dead endpoint is not "until idle").
+            // another scheduler's lease, nothing left to give back, and no
+            // sleeper due within the bound (one due sooner is waited for:
+            // `deadline` wakes it). Other parked processes, and sleepers
+            // due later, stay parked for the next scheduler; so do
+            // processes backing off after a model error (waiting out a
+            // dead endpoint is not "until idle").
+            let bound = Timestamp::now().plus(self.config.idle_wait);
             if self.config.until_idle
                 && run.inflight.is_empty()
                 && run.abandoned.is_empty()
                 && !outlook.runnable_now
                 && outlook.leased_elsewhere.is_none()
+                && outlook.next_timer.is_none_or(|t| t > bound)
             {
                 run.summary.backing_off = outlook.runnable;
+                run.summary.parked = kernel
+                    .processes(ProcessFilter::Live)?
+                    .into_iter()
+                    .filter(|p| matches!(p.state, ProcState::Waiting { .. } | ProcState::Paused { .. }))
+                    .map(|p| (p.pid, p.state))
+                    .collect();
                 return Ok(Step::Stop);
             }
         }

@@ -76,6 +76,14 @@ fn caps(w: &World, pid: Pid) -> Vec<String> {
     w.kernel.caps(pid).unwrap().iter().map(|(g, _)| format!("{} {} {}", g.rights, g.resource, g.effect)).collect()
 }
 
+/// What request `id` says it asks for: `RIGHT RESOURCE`.
+fn asked(w: &World, id: RequestId) -> String {
+    match w.kernel.request(id).unwrap().kind {
+        libos_kernel::ipc::RequestKind::Approval { resource, right } => format!("{right} {resource}"),
+        other => panic!("request {id} is {other:?}"),
+    }
+}
+
 /// Checks a decision refused because `part` of the stored call was edited:
 /// the refusal is the error and an audit record, the request is cancelled,
 /// nothing runs, the process hears why and goes on, and the chain verifies.
@@ -85,7 +93,8 @@ async fn check_refused_decision(w: &World, pid: Pid, id: RequestId, always: bool
     let message =
         format!("request {id} refused: {}; the request is cancelled and the call will not run", differs(part, seq));
     assert_eq!(approve(w, id, always).unwrap_err().to_string(), message);
-    assert_eq!(operator_records(w, pid).last().cloned(), Some(format!("approve denied: {message}")));
+    let check = format!("{}: deny (not what the audit log recorded)", asked(w, id));
+    assert_eq!(operator_records(w, pid).last().cloned(), Some(format!("approve denied: {message} [{check}]")));
     assert_eq!(w.kernel.request(id).unwrap().status, libos_kernel::ipc::RequestStatus::Cancelled);
     assert_eq!(caps(w, pid), grants);
     w.run().await;
@@ -94,7 +103,7 @@ async fn check_refused_decision(w: &World, pid: Pid, id: RequestId, always: bool
     assert_eq!(
         w.transcript(pid),
         vec![
-            format!("{tool} error: not run: request {id} was cancelled: {}", differs(part, seq)),
+            format!("{tool} denied: not run: request {id} was cancelled: {}", differs(part, seq)),
             "exit ok: process exited".to_string(),
         ]
     );
@@ -142,11 +151,11 @@ async fn a_request_tool_edited_before_approve_is_refused(backend: Backend) {
 /// Checks an approved call refused when its lease resumes it, because
 /// `part` was edited after the approval: nothing runs, the process hears
 /// why, the refusal is the call's audit record, and the chain verifies.
-async fn check_refused_dispatch(w: &World, pid: Pid, tool: &str, part: &str) {
+async fn check_refused_dispatch(w: &World, pid: Pid, id: RequestId, tool: &str, part: &str) {
     let seq = park_record(w, pid);
     w.run().await;
     let content = format!("approved call not run: {}", differs(part, seq));
-    assert_eq!(w.transcript(pid), vec![format!("{tool} error: {content}"), "exit ok: process exited".to_string()]);
+    assert_eq!(w.transcript(pid), vec![format!("{tool} denied: {content}"), "exit ok: process exited".to_string()]);
     let calls: Vec<(String, String, String)> = w
         .kernel
         .audit(&AuditFilter { pid: Some(pid), ..Default::default() })
@@ -156,7 +165,9 @@ async fn check_refused_dispatch(w: &World, pid: Pid, tool: &str, part: &str) {
         .map(|r| (r.action, r.outcome, r.detail.unwrap_or_default()))
         .collect();
     assert_eq!(calls.len(), 3, "{calls:?}");
-    assert_eq!(calls[1], (tool.to_string(), "error".to_string(), content));
+    // A denial, with the check of what the approval was for.
+    let check = format!("{}: deny (not what the audit log recorded)", asked(w, id));
+    assert_eq!(calls[1], (tool.to_string(), "denied".to_string(), format!("{content} [{check}]")));
     assert!(w.kernel.audit_verify(None).unwrap().ok());
 }
 
@@ -165,7 +176,7 @@ async fn parked_args_edited_after_approve_are_refused_at_dispatch_and_never_run(
     let (pid, id) = parked_on_echo(&w).await;
     approve(&w, id, false).unwrap();
     w.tamper(&format!("UPDATE parked SET args = '{}' WHERE pid = {pid}", evil_args(&w)));
-    check_refused_dispatch(&w, pid, "shell", "the parked call's arguments").await;
+    check_refused_dispatch(&w, pid, id, "shell", "the parked call's arguments").await;
     assert!(!w.dir.path().join("pwned").exists());
 }
 
@@ -174,7 +185,7 @@ async fn a_parked_tool_edited_after_approve_is_refused_at_dispatch_and_never_run
     let (pid, id) = parked_on_listing(&w).await;
     approve(&w, id, false).unwrap();
     w.tamper(&format!("UPDATE parked SET tool = 'read_file' WHERE pid = {pid}"));
-    check_refused_dispatch(&w, pid, "read_file", "the parked call's tool").await;
+    check_refused_dispatch(&w, pid, id, "read_file", "the parked call's tool").await;
 }
 
 async fn a_request_resource_edited_after_approve_is_refused_at_dispatch(backend: Backend) {
@@ -182,7 +193,7 @@ async fn a_request_resource_edited_after_approve_is_refused_at_dispatch(backend:
     let (pid, id) = parked_on_echo(&w).await;
     approve(&w, id, false).unwrap();
     w.tamper(&format!("UPDATE requests SET resource = 'shell:sh' WHERE id = {id}"));
-    check_refused_dispatch(&w, pid, "shell", "the resource and right asked for").await;
+    check_refused_dispatch(&w, pid, id, "shell", "the resource and right asked for").await;
 }
 
 async fn every_refused_decision_leaves_an_audit_record(backend: Backend) {

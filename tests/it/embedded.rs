@@ -28,7 +28,6 @@ tool = "now"
 text = "{\"tool\": \"exit\", \"args\": {\"result\": \"odd done\"}}"
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_agents_run_concurrently_and_the_record_is_complete() {
     let kernel = Kernel::in_memory().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -77,3 +76,7 @@ async fn a_hundred_agents_run_concurrently_and_the_record_is_complete() {
     let pending = kernel.audit(&AuditFilter { outcome: Some(Outcome::Pending), ..Default::default() }).unwrap();
     assert_eq!(pending.len(), 50);
 }
+
+libos_kernel::tests!(async_multi_thread:
+    a_hundred_agents_run_concurrently_and_the_record_is_complete,
+);

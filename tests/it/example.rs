@@ -10,7 +10,6 @@ use libos_kernel::ProcState;
 use libos_tests::{MockServer, Reply};
 use pretty_assertions::assert_eq;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hundred_agents_example_collects_every_agents_result() {
     let s = hundred_agents::run(100, Model::Scripted).await.unwrap();
     assert_eq!(s.agents.len(), 100);
@@ -31,7 +30,6 @@ async fn the_hundred_agents_example_collects_every_agents_result() {
     assert_eq!(s.audit_records, 100 * (1 + 4 * 3));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_runs_on_a_configured_model_profile() {
     let mock = MockServer::start(Vec::new()).await;
     mock.always(Reply::tool_call("exit", serde_json::json!({"result": "notes.txt is there"})));
@@ -59,3 +57,8 @@ async fn the_example_runs_on_a_configured_model_profile() {
             .unwrap_err();
     assert!(unknown.to_string().starts_with("no model profile `nope`"), "{unknown}");
 }
+
+libos_kernel::tests!(async_multi_thread:
+    the_hundred_agents_example_collects_every_agents_result,
+    the_example_runs_on_a_configured_model_profile,
+);

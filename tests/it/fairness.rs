@@ -34,7 +34,6 @@ async fn run(w: &World, concurrency: usize) {
     Scheduler::new(env, config).run(std::future::pending()).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_process_falls_more_than_two_rounds_behind_its_peers() {
     let w = world();
     let pids: Vec<Pid> = (0..12).map(|i| w.spawn("assistant", &format!("peer {i}"), &[], quanta(6))).collect();
@@ -67,4 +66,8 @@ async fn a_higher_priority_runs_first_and_renice_takes_effect(backend: Backend) 
 
 libos_kernel::on_both_stores!(async:
     a_higher_priority_runs_first_and_renice_takes_effect,
+);
+
+libos_kernel::tests!(async_multi_thread:
+    no_process_falls_more_than_two_rounds_behind_its_peers,
 );

@@ -6,6 +6,7 @@
 
 mod approvals;
 mod budgets;
+mod denials;
 mod embedded;
 mod example;
 mod fairness;
@@ -14,4 +15,11 @@ mod parking;
 mod real_model;
 mod schedulers;
 mod security;
+mod timers;
 mod world;
+
+/// The suite runs on libos's harness: PostgreSQL trials are listed as
+/// ignored (skipped) without `LIBOS_TEST_POSTGRES`.
+fn main() {
+    libos_kernel::testing::harness::main(concat!(env!("CARGO_MANIFEST_DIR"), "/it"))
+}

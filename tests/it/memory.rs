@@ -52,7 +52,7 @@ async fn objects_are_shared_with_children_with_attenuated_rights_and_survive_a_r
         "{c:?}"
     );
     assert!(c.contains(&"memory_read error: no object named `plan` in your namespace".to_string()), "{c:?}");
-    assert!(c.contains(&"memory_read error: object 2 is not in your view".to_string()), "{c:?}");
+    assert!(c.contains(&"memory_read denied: permission denied: object 2 is not in your view".to_string()), "{c:?}");
     let view: Vec<String> = w
         .kernel
         .memory_view(child)
@@ -109,7 +109,10 @@ async fn a_child_cannot_share_more_than_it_holds(backend: Backend) {
     let middle = Pid(parent.get() + 1);
     let t = w.transcript(middle);
     assert!(
-        t.contains(&"memory_share error: you hold only read on object 1: you cannot share read,write".to_string()),
+        t.contains(
+            &"memory_share denied: permission denied: you hold only read on object 1: you cannot share read,write"
+                .to_string()
+        ),
         "{t:?}"
     );
     assert!(t.contains(&"memory_share ok: shared object 1 `secret` with process 3 (read)".to_string()), "{t:?}");

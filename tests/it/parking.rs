@@ -211,7 +211,6 @@ async fn a_child_gets_only_the_grants_its_parent_can_delegate(backend: Backend) 
 }
 
 // SQLite only: a PostgreSQL store has no files in the workspace.
-#[tokio::test]
 async fn file_tools_never_reach_the_store_even_with_the_whole_workspace_granted() {
     let w = world();
     let pid = w.spawn(
@@ -550,4 +549,8 @@ libos_kernel::on_both_stores!(async:
     a_counted_grant_and_the_grants_derived_from_it_share_one_counter,
     a_parent_signals_and_lists_its_own_children_but_not_strangers,
     a_coder_runs_programs_only_after_approval_without_a_shell_and_within_its_time_limit,
+);
+
+libos_kernel::tests!(async:
+    file_tools_never_reach_the_store_even_with_the_whole_workspace_granted,
 );

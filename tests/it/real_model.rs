@@ -163,14 +163,12 @@ async fn write_files(protocol: Protocol, mode: CallMode) {
     every_quantum_dispatched(&w, pid, mode);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_local_model_in_schema_mode_writes_the_file_asked_for_with_every_call_valid() {
     write_files(Protocol::Chat, CallMode::Schema).await;
 }
 
 /// llama.cpp's `/v1/responses` honours the Chat Completions
 /// `response_format` (not `text.format`), which `schema` mode sends it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_responses_api_in_schema_mode_writes_the_file_asked_for_with_every_call_valid() {
     write_files(Protocol::Responses, CallMode::Schema).await;
 }
@@ -178,7 +176,12 @@ async fn the_responses_api_in_schema_mode_writes_the_file_asked_for_with_every_c
 /// llama.cpp's `/v1/messages` takes no grammar and does not enforce
 /// `tool_choice`: the Messages API is tried in `text` mode, the
 /// assistant's turn prefilled with the start of a call.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_messages_api_in_text_mode_writes_the_file_asked_for_with_every_call_valid() {
     write_files(Protocol::Messages, CallMode::Text).await;
 }
+
+libos_kernel::tests!(async_multi_thread:
+    a_small_local_model_in_schema_mode_writes_the_file_asked_for_with_every_call_valid,
+    the_responses_api_in_schema_mode_writes_the_file_asked_for_with_every_call_valid,
+    the_messages_api_in_text_mode_writes_the_file_asked_for_with_every_call_valid,
+);

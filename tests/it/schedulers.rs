@@ -163,7 +163,6 @@ impl ChatModel for Locking {
 /// busy past its timeout now costs one quantum, whose lease is given back
 /// once the store answers again; the process runs again and ends once. A
 /// scheduler allowed no outage (`store_outage` zero) stops with the error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_busy_past_its_timeout_holds_a_scheduler_up_and_does_not_stop_it() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("libos.db");
@@ -218,3 +217,7 @@ async fn a_store_busy_past_its_timeout_holds_a_scheduler_up_and_does_not_stop_it
     assert_eq!(kernel.process(pid).unwrap().usage.model_calls, 1);
     assert!(kernel.audit_verify(None).unwrap().ok());
 }
+
+libos_kernel::tests!(async_multi_thread:
+    a_store_busy_past_its_timeout_holds_a_scheduler_up_and_does_not_stop_it,
+);

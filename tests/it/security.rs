@@ -61,7 +61,6 @@ fn then_exit(mut steps: Vec<Step>) -> Vec<Step> {
     steps
 }
 
-#[tokio::test]
 async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_not_granted() {
     let mut cases: Vec<(&str, Vec<String>)> = Vec::new();
 
@@ -360,7 +359,6 @@ fn shell_results(w: &World, pid: Pid) -> Vec<(String, String)> {
 /// job outlived the call and its time limit. Now the host's kernel stops
 /// each attempt, the program's own error is the tool result, and the call
 /// is in the audit chain.
-#[tokio::test]
 async fn programs_with_grants_are_stopped_by_the_operating_system_not_by_libos() {
     let (w, abs) = hostile_world();
     let ws = w.dir.path().canonicalize().unwrap();
@@ -468,7 +466,6 @@ fn http_server() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
 /// another port, a wildcard grant's loopback name and a destination behind
 /// `ask` are refused, each refusal is what the program sees, and every
 /// attempt is listed in the call's result in the audit chain.
-#[tokio::test]
 async fn programs_reach_only_the_hosts_their_process_was_granted() {
     let (w, _) = hostile_world();
     let (port, seen) = http_server();
@@ -521,7 +518,6 @@ async fn programs_reach_only_the_hosts_their_process_was_granted() {
 }
 
 /// Without a `net:` grant there is no proxy either: nothing to ask.
-#[tokio::test]
 async fn a_process_without_net_grants_gives_its_programs_no_proxy() {
     let (w, _) = hostile_world();
     let (port, seen) = http_server();
@@ -538,3 +534,10 @@ async fn a_process_without_net_grants_gives_its_programs_no_proxy() {
     assert!(!got[0].1.contains("network:"), "{}", got[0].1);
     assert!(seen.lock().unwrap().is_empty());
 }
+
+libos_kernel::tests!(async:
+    an_obedient_agent_following_injected_instructions_gets_nothing_it_was_not_granted,
+    programs_with_grants_are_stopped_by_the_operating_system_not_by_libos,
+    programs_reach_only_the_hosts_their_process_was_granted,
+    a_process_without_net_grants_gives_its_programs_no_proxy,
+);

@@ -92,7 +92,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
             image_dirs: Vec::new(),
             http: Default::default(),
         };
-        ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), false, shutdown).await
+        ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), None, shutdown).await
     });
 
     // The operator, from outside the scheduler: read each request, then decide.

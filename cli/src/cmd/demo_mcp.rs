@@ -165,7 +165,7 @@ pub async fn run(args: &DemoMcpArgs) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = stopped.await;
         };
-        ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), false, shutdown).await
+        ctx::run_scheduler(&k, loaded, &sched, Duration::from_millis(20), None, shutdown).await
     });
 
     // The operator, from outside the scheduler: read the request, then approve.

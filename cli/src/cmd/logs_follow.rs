@@ -14,7 +14,7 @@ use libos_console::wire;
 use libos_kernel::{Kernel, Pid, ProcState};
 use serde_json::json;
 
-use super::logs::{Quantum, print_end, print_head, print_quantum, quanta};
+use super::logs::{Quantum, print_end, print_head, print_quantum, quanta, ran_in};
 use crate::ctx;
 use crate::render::{self, one_line};
 
@@ -32,12 +32,14 @@ pub async fn run(kernel: &Kernel, pid: Pid, json: bool) -> anyhow::Result<()> {
         let process = kernel.process(pid)?;
         let calls = kernel.model_calls(pid)?;
         let (entries, _) = kernel.transcript(pid, None)?;
+        let leases = kernel.leases(pid)?;
         let ended = process.state.is_terminal();
         if first && !json {
             print_head(&process);
         }
         first = false;
-        let quanta = quanta(&calls, &entries);
+        let quanta = quanta(&leases, &calls, &entries);
+        let ran_in = ran_in(&leases);
         let last_with_result = quanta.iter().rev().find(|(_, q)| !q.entries.is_empty()).map_or(0, |(n, _)| *n);
         for (n, q) in quanta.range(shown + 1..) {
             if !(ended || !q.entries.is_empty() || *n < last_with_result) {
@@ -46,7 +48,7 @@ pub async fn run(kernel: &Kernel, pid: Pid, json: bool) -> anyhow::Result<()> {
             if json {
                 outln!("{}", render::json_line(&quantum_json(*n, q))?);
             } else {
-                print_quantum(*n, q);
+                print_quantum(*n, q, ran_in.get(n).copied());
             }
             shown = *n;
         }
@@ -79,6 +81,7 @@ pub async fn run(kernel: &Kernel, pid: Pid, json: bool) -> anyhow::Result<()> {
 fn quantum_json(n: u64, q: &Quantum<'_>) -> serde_json::Value {
     json!({
         "quantum": n,
+        "leases": q.leases.iter().map(|l| wire::lease(l)).collect::<Vec<_>>(),
         "model_calls": q.calls.iter().map(|c| wire::model_call(c)).collect::<Vec<_>>(),
         "tool_calls": q.entries.iter().map(|e| wire::tool_call(e)).collect::<Vec<_>>(),
     })

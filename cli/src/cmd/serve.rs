@@ -93,7 +93,7 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
         let loaded = ctx::load_run(&config, ctx.images(&config)?, args.sched.script.as_deref())?;
         let mut wait = stopped.clone();
         let poll = Duration::from_millis(args.poll_ms);
-        let summary = ctx::run_scheduler(&kernel, loaded, &args.sched, poll, false, async move {
+        let summary = ctx::run_scheduler(&kernel, loaded, &args.sched, poll, None, async move {
             let _ = wait.wait_for(|s| *s).await;
         })
         .await?;
@@ -107,7 +107,7 @@ pub async fn run(ctx: &Ctx, args: &ServeArgs) -> anyhow::Result<()> {
     let (served, ran, ()) = tokio::join!(server, scheduler, signal);
     served.context("the server stopped")?;
     if let Some(summary) = ran? {
-        ctx::report_summary(&summary);
+        ctx::report_summary(&summary, None);
     }
     Ok(())
 }

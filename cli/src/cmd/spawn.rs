@@ -50,11 +50,12 @@ pub async fn run(ctx: &Ctx, args: &SpawnArgs) -> anyhow::Result<()> {
     }
     if args.run {
         let loaded = ctx::load_run(&config, images, args.sched.script.as_deref())?;
+        let until_idle = Some(libos_runtime::DEFAULT_IDLE_WAIT);
         let summary =
-            ctx::run_scheduler(&kernel, loaded, &args.sched, Duration::from_millis(20), true, ctx::interrupted())
+            ctx::run_scheduler(&kernel, loaded, &args.sched, Duration::from_millis(20), until_idle, ctx::interrupted())
                 .await?;
-        if summary.backing_off {
-            ctx::report_summary(&summary);
+        if summary.backing_off || !summary.parked.is_empty() {
+            ctx::report_summary(&summary, until_idle);
         }
         let p = kernel.process(pid)?;
         if args.json {

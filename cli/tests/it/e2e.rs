@@ -114,6 +114,11 @@ fn a_kill_from_another_process_cancels_the_running_quantum() {
     let ps: Value = serde_json::from_str(&env.ok(&["ps", "--all", "--json"])).unwrap();
     assert_eq!(ps[0]["state_detail"], serde_json::json!({"by": "human:operator", "reason": "operator says stop"}));
     assert!(!env.path("late.txt").exists());
+    // The quantum it cut off committed nothing, and `logs` says why.
+    let logs = env.ok(&["logs", "1"]);
+    let quantum: Vec<&str> = logs.lines().skip(2).take(2).collect();
+    assert!(quantum[0].starts_with("quantum 1 · ") && quantum[0].ends_with(" · no model call"), "{logs}");
+    assert_eq!(quantum[1], "  killed by human:operator during the quantum", "{logs}");
     env.ok(&["audit", "verify"]);
 }
 

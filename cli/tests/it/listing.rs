@@ -64,7 +64,7 @@ fn every_command_that_prints_has_json() {
     let script = env.write("s.toml", SCRIPT);
     stable!("init_json", json(&env, &["init", "--json"]));
     stable!("spawn_json", json(&env, &["spawn", "assistant", "--goal", "tidy up", "--json"]));
-    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    stable!("run_json", json(&env, &["run", "--until-idle", "--script", s(&script), "--json"]));
     stable!("approve_json", json(&env, &["approve", "1", "--always", "--json"]));
     stable!("renice_json", json(&env, &["renice", "1", "5", "--json"]));
     stable!("pause_json", json(&env, &["pause", "1", "--json"]));

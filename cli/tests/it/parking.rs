@@ -234,8 +234,17 @@ args = { result = "done" }
     assert_eq!((code, stderr), (6, format!("libos: error: {message}\n")));
     let denied = env.ok(&["audit", "--outcome", "denied", "--json"]);
     let denied: Vec<Value> = denied.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let denied: Vec<(&Value, &Value)> = denied.iter().map(|r| (&r["action"], &r["detail"])).collect();
-    assert_eq!(denied, vec![(&Value::from("approve"), &Value::from(message))]);
+    let denied: Vec<(&Value, &Value, &Value)> =
+        denied.iter().map(|r| (&r["action"], &r["decision"], &r["detail"])).collect();
+    // The refusal, with its check; and the call it cancelled, refused too.
+    let check = "[exec shell:echo: deny (not what the audit log recorded)]";
+    assert_eq!(
+        denied,
+        vec![
+            (&Value::from("approve"), &Value::from("deny"), &Value::from(format!("{message} {check}"))),
+            (&Value::from("shell"), &Value::from("deny"), &Value::from("cancelled")),
+        ]
+    );
 
     env.ok(&["run", "--until-idle", "--script", s(&script)]);
     assert!(!env.path("pwned").exists());

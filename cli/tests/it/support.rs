@@ -15,7 +15,9 @@ impl Env {
         Env { dir: tempfile::tempdir().unwrap(), url: None }
     }
 
-    /// An env whose commands use the store at `url`.
+    /// An env whose commands use the store at `url` (the PostgreSQL suite's,
+    /// `tests/postgres`, which shares this file).
+    #[allow(dead_code)]
     pub fn on(url: String) -> Env {
         Env { dir: tempfile::tempdir().unwrap(), url: Some(url) }
     }

@@ -187,7 +187,6 @@ async fn wrong_ids_and_bad_input_get_json_errors_with_stable_codes(backend: Back
     assert_eq!(body["error"]["code"], "bad_request");
 }
 
-#[tokio::test]
 async fn a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_for_reads() {
     let s = Server::start().await;
     let r = s.client.get(format!("{}/api/processes", s.base)).header("host", "attacker.example").send().await.unwrap();
@@ -211,7 +210,6 @@ async fn a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_
 /// Issue 14, hole 6 (terminal injection), in the browser: model text with
 /// markup, escape sequences, newlines, C1 and bidi controls comes back from
 /// the API exactly, and the page only ever inserts it as text.
-#[tokio::test]
 async fn model_text_stays_exact_in_the_api_and_the_page_never_parses_it_as_html() {
     const GOAL: &str = "<img src=x onerror=alert(1)>\u{1b}[2J\u{1b}[H\nfake line\u{9b}2J\u{202e}gpj.exe";
     const ARGS: &str = r#"{"path":"<b>x</b>\u001b[1A\u001b[2K"}"#;
@@ -255,4 +253,9 @@ libos_kernel::on_both_stores!(async:
     actions_need_the_token_and_are_audited_as_the_operator,
     deny_answer_and_always_behave_as_in_the_cli,
     wrong_ids_and_bad_input_get_json_errors_with_stable_codes,
+);
+
+libos_kernel::tests!(async:
+    a_loopback_server_refuses_other_hosts_and_a_public_one_wants_the_token_for_reads,
+    model_text_stays_exact_in_the_api_and_the_page_never_parses_it_as_html,
 );

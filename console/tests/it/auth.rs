@@ -38,7 +38,6 @@ fn status(response: &str) -> &str {
     response.split_whitespace().nth(1).unwrap_or("none")
 }
 
-#[test]
 fn a_token_the_page_cannot_carry_is_refused_and_a_short_one_only_off_loopback() {
     let check = |token: &str, loopback| Access::new(token, loopback).map(|a| a.token);
     assert_eq!(check("abc.def", true), Err(TokenError::Character('.')));
@@ -55,7 +54,6 @@ fn a_token_the_page_cannot_carry_is_refused_and_a_short_one_only_off_loopback() 
     );
 }
 
-#[tokio::test]
 async fn serving_with_a_token_the_page_cannot_carry_fails_at_once() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let access = Access { token: "abc.def".into(), loopback: true };
@@ -68,7 +66,6 @@ async fn serving_with_a_token_the_page_cannot_carry_fails_at_once() {
     );
 }
 
-#[tokio::test]
 async fn the_bearer_scheme_is_accepted_in_any_case() {
     let s = Server::start().await;
     let pids: Vec<_> = (0..3).map(|i| s.spawn(&format!("goal {i}"))).collect();
@@ -92,7 +89,6 @@ async fn the_bearer_scheme_is_accepted_in_any_case() {
     assert_eq!(r.status().as_u16(), 401);
 }
 
-#[tokio::test]
 async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
     let addr = serve(Limits { header_timeout: Duration::from_millis(300), ..Limits::default() }).await;
     let mut slow = TcpStream::connect(&addr).await.unwrap();
@@ -109,7 +105,6 @@ async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
     read_all(&mut idle).await;
 }
 
-#[tokio::test]
 async fn connections_past_the_bound_are_answered_busy_and_those_held_are_still_served() {
     let addr = serve(Limits { header_timeout: Duration::from_secs(60), max_connections: 2 }).await;
     let mut held = Vec::new();
@@ -129,3 +124,14 @@ async fn connections_past_the_bound_are_answered_busy_and_those_held_are_still_s
         assert_eq!(status(&read_all(&mut c).await), "200");
     }
 }
+
+libos_kernel::tests!(sync:
+    a_token_the_page_cannot_carry_is_refused_and_a_short_one_only_off_loopback,
+);
+
+libos_kernel::tests!(async:
+    serving_with_a_token_the_page_cannot_carry_fails_at_once,
+    the_bearer_scheme_is_accepted_in_any_case,
+    a_client_that_never_finishes_its_request_head_is_disconnected,
+    connections_past_the_bound_are_answered_busy_and_those_held_are_still_served,
+);

@@ -25,3 +25,9 @@ mod browser;
 mod events;
 mod support;
 mod views;
+
+/// The suite runs on libos's harness: PostgreSQL trials are listed as
+/// ignored (skipped) without `LIBOS_TEST_POSTGRES`.
+fn main() {
+    libos_kernel::testing::harness::main(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it"))
+}

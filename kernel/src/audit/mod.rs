@@ -4,9 +4,11 @@
 //! canonical form is compact JSON with sorted keys over every field except the
 //! two hashes. Arguments are stored canonical and bounded ([`ARGS_LIMIT`]) with
 //! the sha256 of the full canonical text, so a huge argument never bloats the
-//! log yet stays provable. `verify` (in [`verify`]) recomputes everything.
+//! log yet stays provable. `verify` (in [`verify`]) recomputes everything;
+//! [`trace`] reads a process's quanta back from its records.
 
 mod record;
+pub mod trace;
 pub mod verify;
 
 pub use record::{

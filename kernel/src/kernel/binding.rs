@@ -166,19 +166,25 @@ pub(super) fn approved_call(
     parked: ParkedCall,
     id: RequestId,
 ) -> Result<ApprovedCall, KernelError> {
-    let binding = match tx.request(id)? {
-        None => Binding::Broken(format!("request {id} is gone")),
-        Some((req, _)) if req.pid != pid => Binding::Broken(format!("request {id} belongs to process {}", req.pid)),
-        Some((req, _)) if req.status != RequestStatus::Approved => {
-            Binding::Broken(format!("request {id} is {}, not approved", req.status.name()))
+    let Some((req, seq)) = tx.request(id)? else {
+        let binding = Binding::Broken { why: format!("request {id} is gone"), need: None };
+        return Ok(ApprovedCall { request: id, quantum: parked.quantum, call: parked.call, binding });
+    };
+    let need = match &req.kind {
+        RequestKind::Approval { resource, right } => Some((resource.clone(), *right)),
+        RequestKind::Question { .. } => None,
+    };
+    let broken = |why: String| Binding::Broken { why, need: need.clone() };
+    let binding = if req.pid != pid {
+        broken(format!("request {id} belongs to process {}", req.pid))
+    } else if req.status != RequestStatus::Approved {
+        broken(format!("request {id} is {}, not approved", req.status.name()))
+    } else {
+        match (check(tx, &req, seq, Some(&parked))?, &need) {
+            (Err(m), _) => broken(m.to_string()),
+            (Ok(()), Some((resource, right))) => Binding::Intact { resource: resource.clone(), right: *right },
+            (Ok(()), None) => broken(format!("request {id} is a question")),
         }
-        Some((req, seq)) => match (check(tx, &req, seq, Some(&parked))?, &req.kind) {
-            (Err(m), _) => Binding::Broken(m.to_string()),
-            (Ok(()), RequestKind::Approval { resource, right }) => {
-                Binding::Intact { resource: resource.clone(), right: *right }
-            }
-            (Ok(()), RequestKind::Question { .. }) => Binding::Broken(format!("request {id} is a question")),
-        },
     };
     Ok(ApprovedCall { request: id, quantum: parked.quantum, call: parked.call, binding })
 }

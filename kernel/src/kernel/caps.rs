@@ -5,7 +5,7 @@ use serde_json::json;
 use super::Kernel;
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
-use crate::caps::{Decision, Effect, Grant, GrantSpec, Resource, Right, decide};
+use crate::caps::{Basis, Decision, Effect, Grant, GrantSpec, Resource, Right, decide};
 use crate::error::KernelError;
 use crate::ids::{GrantId, Pid};
 use crate::store::Tx;
@@ -81,7 +81,7 @@ fn checks(tx: &Tx<'_>, pid: Pid, needs: &[Need], now: Timestamp) -> Result<Vec<C
                 Kinship::Child(t) => children.contains(&t),
             };
             let decision = if kin {
-                Decision { effect: Effect::Allow, grant: None, kinship: true, confined: false }
+                Decision { effect: Effect::Allow, grant: None, basis: Basis::Kinship }
             } else {
                 decide(&live, &need.resource, need.right)
             };
@@ -106,6 +106,36 @@ fn verdict(checks: &[Check], approved: Option<(&Resource, Right)>) -> Effect {
 }
 
 impl Kernel {
+    /// Records a refusal decided outside a quantum's commit, while a call
+    /// runs (a connection a program or `http_request` attempted, decided
+    /// live): a denial of `pid`'s, `action` naming what was refused, with
+    /// its check. Its kind is `kernel`, so it is not taken for a call.
+    pub fn record_denial(
+        &self,
+        pid: Pid,
+        action: &str,
+        args: serde_json::Value,
+        check: &Check,
+        detail: &str,
+    ) -> Result<(), KernelError> {
+        self.write(|tx| {
+            let draft = AuditDraft {
+                actor: Actor::Process(pid),
+                kind: AuditKind::Kernel,
+                action: action.to_string(),
+                pid: Some(pid),
+                args: args.clone(),
+                decision: Some(check.decision.effect.as_str().to_string()),
+                grant: check.decision.grant,
+                outcome: Outcome::Denied,
+                result: None,
+                detail: Some(format!("{detail} [{check}]")),
+            };
+            tx.append_audit(&draft, Timestamp::now())?;
+            Ok(())
+        })
+    }
+
     /// Decides a call that needs `needs`. With `approved` (a human approved
     /// this exact call, which asked for that resource and right), the `ask`
     /// of that need counts as `allow`; any other `ask` still asks, a `deny`

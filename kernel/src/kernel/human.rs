@@ -19,7 +19,7 @@ use super::binding::{self, Mismatch};
 use super::park::{complete_parked, waiting_on};
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
-use crate::caps::{Effect, GrantSpec, ResourcePattern, Rights};
+use crate::caps::{Effect, GrantSpec, Resource, ResourcePattern, Right, Rights};
 use crate::error::KernelError;
 use crate::ids::{GrantId, Pid, RequestId};
 use crate::ipc::{Request, RequestKind, RequestStatus};
@@ -79,7 +79,8 @@ enum Refusal {
     /// wrong verb): the operator hears why and nothing changes.
     Invalid { pid: Pid, message: String },
     /// The stored call differs from its record: nobody may decide it.
-    Tampered { pid: Pid, mismatch: Mismatch },
+    /// `need` is what the request says it asked for, for the check.
+    Tampered { pid: Pid, mismatch: Mismatch, need: Option<(Resource, Right)> },
 }
 
 /// Loads an open request that its process is still parked on, whose stored
@@ -102,7 +103,13 @@ fn open_request(tx: &Tx<'_>, id: RequestId) -> Result<Result<Request, Refusal>, 
     let parked = tx.parked(req.pid)?;
     Ok(match binding::check(tx, &req, seq, parked.as_ref())? {
         Ok(()) => Ok(req),
-        Err(mismatch) => Err(Refusal::Tampered { pid: req.pid, mismatch }),
+        Err(mismatch) => {
+            let need = match &req.kind {
+                RequestKind::Approval { resource, right } => Some((resource.clone(), *right)),
+                RequestKind::Question { .. } => None,
+            };
+            Err(Refusal::Tampered { pid: req.pid, mismatch, need })
+        }
     })
 }
 
@@ -117,13 +124,18 @@ fn refuse(
     refusal: Refusal,
 ) -> Result<KernelError, KernelError> {
     let now = Timestamp::now();
-    let (pid, outcome, error) = match &refusal {
-        Refusal::Missing => (None, Outcome::Error, KernelError::NoSuchRequest(id)),
-        Refusal::Invalid { pid, message } => (Some(*pid), Outcome::Error, KernelError::Refused(message.clone())),
-        Refusal::Tampered { pid, mismatch } => {
+    let (pid, outcome, error, check) = match &refusal {
+        Refusal::Missing => (None, Outcome::Error, KernelError::NoSuchRequest(id), None),
+        Refusal::Invalid { pid, message } => (Some(*pid), Outcome::Error, KernelError::Refused(message.clone()), None),
+        Refusal::Tampered { pid, mismatch, need } => {
             let message =
                 format!("request {id} refused: {mismatch}; the request is cancelled and the call will not run");
-            (Some(*pid), Outcome::Denied, KernelError::Refused(message))
+            // A refusal of authority, like any other: a denial with its check.
+            let check = match need {
+                Some((resource, right)) => format!("{right} {resource}: deny (not what the audit log recorded)"),
+                None => "deny (not what the audit log recorded)".to_string(),
+            };
+            (Some(*pid), Outcome::Denied, KernelError::Refused(message), Some(check))
         }
     };
     tx.append_audit(
@@ -133,18 +145,21 @@ fn refuse(
             action: verdict.action().to_string(),
             pid,
             args: json!({ "request": id.get() }),
-            decision: None,
+            decision: check.as_ref().map(|_| Effect::Deny.as_str().to_string()),
             grant: None,
             outcome,
             result: None,
-            detail: Some(error.to_string()),
+            detail: Some(match &check {
+                Some(c) => format!("{error} [{c}]"),
+                None => error.to_string(),
+            }),
         },
         now,
     )?;
-    if let Refusal::Tampered { pid, mismatch } = refusal {
+    if let Refusal::Tampered { pid, mismatch, .. } = refusal {
         tx.decide_request(id, &RequestStatus::Cancelled, &Actor::Kernel, now)?;
         let content = format!("not run: request {id} was cancelled: {mismatch}");
-        complete_parked(tx, pid, ToolResultRecord { outcome: Outcome::Error, content }, "cancelled", now)?;
+        complete_parked(tx, pid, ToolResultRecord { outcome: Outcome::Denied, content }, "cancelled", now)?;
     }
     Ok(error)
 }

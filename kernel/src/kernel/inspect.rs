@@ -1,6 +1,7 @@
 //! Read-side operations: processes, transcripts, model calls, the audit log.
 
 use super::Kernel;
+use crate::audit::trace::{self, LeaseTrace};
 use crate::audit::verify::Verifier;
 use crate::audit::{AuditFilter, AuditRecord, VerifyReport};
 use crate::error::KernelError;
@@ -61,6 +62,15 @@ impl Kernel {
         self.read(|tx| {
             tx.process(pid)?;
             tx.parked(pid)
+        })
+    }
+
+    /// What the audit log says of each lease of `pid`, oldest first (see
+    /// [`crate::audit::trace`]).
+    pub fn leases(&self, pid: Pid) -> Result<Vec<LeaseTrace>, KernelError> {
+        self.read(|tx| {
+            tx.process(pid)?;
+            Ok(trace::leases(&tx.audit_query(&AuditFilter { pid: Some(pid), ..Default::default() })?))
         })
     }
 

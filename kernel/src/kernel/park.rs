@@ -12,6 +12,7 @@ use serde_json::json;
 use super::apply;
 use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::caps::Effect;
 use crate::error::KernelError;
 use crate::ids::{MsgId, Pid};
 use crate::ipc::{Message, MessageKind, NewMessage};
@@ -108,7 +109,9 @@ pub(super) fn complete_parked(
                 action: parked.call.tool.clone(),
                 pid: Some(pid),
                 args: json!({"call_id": parked.call.call_id, "completed": why}),
-                decision: None,
+                // A call completed by a refusal (a human's denial, a
+                // request cancelled as edited) is a denial on the record.
+                decision: (result.outcome == Outcome::Denied).then(|| Effect::Deny.as_str().to_string()),
                 grant: None,
                 outcome: result.outcome,
                 result: Some(result.content.clone()),

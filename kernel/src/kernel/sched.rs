@@ -51,7 +51,8 @@ fn summarize(checks: &[Check], approved: bool) -> (Option<String>, Option<GrantI
     let Some(d) = decisive else {
         return (None, None, None);
     };
-    let mut decision = if d.decision.kinship { "kinship".to_string() } else { d.decision.effect.as_str().to_string() };
+    let mut decision =
+        if d.decision.by_kinship() { "kinship".to_string() } else { d.decision.effect.as_str().to_string() };
     if approved && d.decision.effect == Effect::Ask {
         decision = "approved".to_string();
     }
@@ -238,22 +239,37 @@ impl Kernel {
             // An approved call that asks again (a need its approval is not
             // for) parks as asking, not as approved.
             let approved = lease.resume.is_some() && !matches!(commit.action, Action::Ask { .. });
-            let (decision, grant, checks) = summarize(&commit.checks, approved);
-            let audit = |outcome: Outcome, result: Option<&str>, detail: Option<String>| AuditDraft {
-                actor: Actor::Process(pid),
-                kind: AuditKind::Tool,
-                action: commit.call.tool.clone(),
-                pid: Some(pid),
-                args: args.clone(),
-                decision: decision.clone(),
-                grant,
-                outcome,
-                result: result.map(str::to_string),
-                detail: join_detail(detail, checks.as_deref()),
+            // `refusal`: the check of a kernel call the kernel refused in the commit.
+            let audit = |outcome: Outcome, result: Option<&str>, detail: Option<String>, refusal: Option<&Check>| {
+                let mut all = commit.checks.clone();
+                all.extend(refusal.cloned());
+                let (decision, grant, checks) = summarize(&all, approved);
+                // A denial always says so, even one no check stands behind
+                // (an approved call whose request row is gone).
+                let decision = decision.or_else(|| (outcome == Outcome::Denied).then(|| "deny".to_string()));
+                AuditDraft {
+                    actor: Actor::Process(pid),
+                    kind: AuditKind::Tool,
+                    action: commit.call.tool.clone(),
+                    pid: Some(pid),
+                    args: args.clone(),
+                    decision,
+                    grant,
+                    outcome,
+                    result: result.map(str::to_string),
+                    detail: join_detail(detail, checks.as_deref()),
+                }
             };
-            let finish = |result: &ToolResultRecord, next: &Next| -> Result<ProcState, KernelError> {
+            let finish = |result: &ToolResultRecord,
+                          next: &Next,
+                          refusal: Option<&Check>,
+                          after: &[AuditDraft]|
+             -> Result<ProcState, KernelError> {
                 let detail = (result.outcome != Outcome::Ok).then(|| first_line(&result.content));
-                tx.append_audit(&audit(result.outcome, Some(&result.content), detail), now)?;
+                tx.append_audit(&audit(result.outcome, Some(&result.content), detail, refusal), now)?;
+                for record in after {
+                    tx.append_audit(record, now)?;
+                }
                 // An approved call belongs to the quantum that made it.
                 let quantum = lease.resume.as_ref().map_or(lease.quantum, |r| r.quantum);
                 tx.insert_transcript(pid, quantum, &commit.call, result, now)?;
@@ -278,7 +294,7 @@ impl Kernel {
                     Some(RequestKind::Question { .. }) => "parked: asked the operator".to_string(),
                     None => format!("parked: waiting on {on}"),
                 };
-                let record = tx.append_audit(&audit(Outcome::Parked, None, Some(detail)), now)?;
+                let record = tx.append_audit(&audit(Outcome::Parked, None, Some(detail), None), now)?;
                 let (on, request) = match request {
                     Some(kind) => {
                         let id = tx.insert_request(
@@ -310,14 +326,19 @@ impl Kernel {
                 Ok(apply_read(tx, &leased, Event::Park(on), now)?.0)
             };
             let state = match &commit.action {
-                Action::Done { result, next } => finish(result, next)?,
+                Action::Done { result, next } => finish(result, next, None, &[])?,
                 Action::Ask { resource, right, hints } => park(
                     WaitOn::Human(crate::ids::RequestId(0)),
                     Some(RequestKind::Approval { resource: resource.clone(), right: *right }),
                     hints.as_ref(),
                 )?,
                 Action::Syscall(call) => match syscalls::execute(tx, &leased, call, now)? {
-                    SyscallOutcome::Done(result) => finish(&result, &Next::Continue)?,
+                    SyscallOutcome::Done(result) => finish(&result, &Next::Continue, None, &[])?,
+                    SyscallOutcome::Spawned(result, after) => finish(&result, &Next::Continue, None, &after)?,
+                    SyscallOutcome::Denied(check, content) => {
+                        let result = ToolResultRecord { outcome: Outcome::Denied, content };
+                        finish(&result, &Next::Continue, Some(&check), &[])?
+                    }
                     SyscallOutcome::Park(on, request) => park(on, request, None)?,
                 },
             };

@@ -3,32 +3,43 @@
 //! Each returns the tool result the model sees, or the wait to park on. A
 //! problem the model caused (a pid that is not its child, a recipient that
 //! ended, a grant it cannot delegate) is a result, not an error: the process
-//! goes on. Only store failures are errors, and they abort the commit.
+//! goes on. A refusal of authority the kernel alone can judge (a process
+//! that is not the caller's child, an object outside its view, a grant it
+//! cannot delegate) is a denial, audited with its check. Only store
+//! failures are errors, and they abort the commit.
 
 use std::fmt::Write as _;
+
+use serde_json::json;
 
 use super::park::{self, deliver, render_messages, satisfied};
 use super::{apply, lifecycle};
 use crate::actor::Actor;
-use crate::audit::Outcome;
+use crate::audit::{AuditDraft, AuditKind, Outcome};
 use crate::budget::{Dimension, allotment, amounts};
-use crate::caps::covers;
-use crate::caps::{Right, Rights};
+use crate::caps::{Basis, Decision, Effect, GrantSpec, Resource, ResourceKind, Right, Rights, covers};
 use crate::error::KernelError;
-use crate::ids::Pid;
+use crate::ids::{GrantId, ObjectId, Pid};
 use crate::ipc::RequestKind;
 use crate::memory::{MAX_OBJECT_BYTES, check_name, namespace_of};
 use crate::process::{ProcessInfo, SpawnSpec};
 use crate::quantum::ToolResultRecord;
 use crate::state::{Event, WaitOn};
 use crate::store::Tx;
-use crate::syscall::{ObjectRef, SignalAction, Syscall};
+use crate::syscall::{Check, Kinship, Need, ObjectRef, SignalAction, Syscall};
 use crate::time::Timestamp;
 
 /// How a kernel call ended.
 pub(super) enum SyscallOutcome {
     /// It completed with this result.
     Done(ToolResultRecord),
+    /// A spawn: its result, and the records of the decisions it made on
+    /// the grants it was asked to delegate (appended after the call's).
+    Spawned(ToolResultRecord, Vec<AuditDraft>),
+    /// The kernel refused it for want of authority only it can see (not
+    /// the caller's child, not in its memory view): a denial, audited with
+    /// this check; the text is what the model sees.
+    Denied(Check, String),
     /// The process parks on this (with a request to a human, for questions).
     Park(WaitOn, Option<RequestKind>),
 }
@@ -41,12 +52,39 @@ fn err(content: String) -> SyscallOutcome {
     SyscallOutcome::Done(ToolResultRecord { outcome: Outcome::Error, content })
 }
 
-/// The process `target` if it is a child of `me`.
-fn own_child(tx: &Tx<'_>, me: Pid, target: Pid) -> Result<Result<ProcessInfo, String>, KernelError> {
+/// A refusal of `right` on `resource`, decided on `basis` (see [`SyscallOutcome::Denied`]).
+fn denied(resource: Resource, right: Right, kinship: Kinship, basis: Basis, why: String) -> SyscallOutcome {
+    let check = Check { need: Need { resource, right, kinship }, decision: Decision::refused(basis) };
+    SyscallOutcome::Denied(check, format!("permission denied: {why}"))
+}
+
+/// The resource an object is, for a check: `memory:NAMESPACE/NAME`, or
+/// `memory:object/OID` for one that does not exist.
+fn object_resource(tx: &Tx<'_>, oid: ObjectId) -> Result<Resource, KernelError> {
+    Ok(match tx.object(oid)? {
+        Some(o) => Resource::new(ResourceKind::Memory, format!("{}/{}", o.namespace, o.name)),
+        None => Resource::new(ResourceKind::Memory, format!("object/{oid}")),
+    })
+}
+
+/// The process `target` if it is a child of `me`; otherwise how the call
+/// ends: a denial on kinship (`right` on `process:TARGET`) or, for no such
+/// process, an error; either reason followed by `note`.
+fn own_child(
+    tx: &Tx<'_>,
+    me: Pid,
+    target: Pid,
+    right: Right,
+    note: &str,
+) -> Result<Result<ProcessInfo, SyscallOutcome>, KernelError> {
     match tx.process(target) {
         Ok(p) if p.ppid == Some(me) => Ok(Ok(p)),
-        Ok(_) => Ok(Err(format!("process {target} is not your child"))),
-        Err(KernelError::NoSuchProcess(_)) => Ok(Err(format!("no process with pid {target}"))),
+        Ok(_) => {
+            let resource = Resource::new(ResourceKind::Process, target.to_string());
+            let why = format!("process {target} is not your child{note}");
+            Ok(Err(denied(resource, right, Kinship::Child(target), Basis::Kinship, why)))
+        }
+        Err(KernelError::NoSuchProcess(_)) => Ok(Err(err(format!("no process with pid {target}{note}")))),
         Err(e) => Err(e),
     }
 }
@@ -65,8 +103,8 @@ pub(super) fn execute(
             let mut dropped = Vec::new();
             for wanted in image.grants.iter().chain(grants) {
                 match covers(&live, wanted, now) {
-                    Ok((parent, spec)) => kept.push((parent, spec)),
-                    Err(why) => dropped.push(why),
+                    Ok((parent, spec)) => kept.push((wanted, parent, spec)),
+                    Err(why) => dropped.push((wanted, why)),
                 }
             }
             // The child's budget is carved out of what this process has left.
@@ -117,19 +155,27 @@ pub(super) fn execute(
             if !budget.is_unlimited() {
                 let _ = write!(text, "\nbudget: {budget}");
             }
-            for (parent, spec) in &kept {
+            // What the spawn could not delegate, dropped or narrowed, is
+            // a refusal of authority like any other: audited with its check.
+            let mut refusals = Vec::new();
+            for (wanted, parent, spec) in &kept {
                 let id = tx.insert_grant(child, spec, Some(*parent), &Actor::Process(pid), now)?;
                 let _ = write!(text, "\ngranted: {spec} (grant {id}, from your grant {parent})");
+                if *spec != **wanted {
+                    let why = format!("narrowed to `{spec}` (grant {id}): your grant {parent} holds no more");
+                    refusals.push(delegation(pid, child, wanted, Some(*parent), why));
+                }
             }
-            for why in &dropped {
+            for (wanted, why) in &dropped {
                 let _ = write!(text, "\ndropped: {why}");
+                refusals.push(delegation(pid, child, wanted, None, format!("dropped: {why}")));
             }
-            Ok(ok(text))
+            Ok(SyscallOutcome::Spawned(ToolResultRecord { outcome: Outcome::Ok, content: text }, refusals))
         }
         Syscall::Wait { target } => {
             if let Some(t) = target {
-                if let Err(why) = own_child(tx, pid, *t)? {
-                    return Ok(err(why));
+                if let Err(refused) = own_child(tx, pid, *t, Right::Read, "")? {
+                    return Ok(refused);
                 }
                 if tx.is_reaped(*t)? {
                     return Ok(err(format!("child {t} was already waited for")));
@@ -233,8 +279,14 @@ pub(super) fn execute(
                 ObjectRef::Name(name) => tx.object_named(&namespace_of(pid), name)?,
                 ObjectRef::Oid(oid) => match tx.handle(pid, *oid)? {
                     Some(h) if h.rights.contains(Right::Read) => tx.object(*oid)?,
-                    Some(_) => return Ok(err(format!("your handle on object {oid} does not allow read"))),
-                    None => return Ok(err(format!("object {oid} is not in your view"))),
+                    Some(_) => {
+                        let why = format!("your handle on object {oid} does not allow read");
+                        return Ok(denied(object_resource(tx, *oid)?, Right::Read, Kinship::None, Basis::View, why));
+                    }
+                    None => {
+                        let why = format!("object {oid} is not in your view");
+                        return Ok(denied(object_resource(tx, *oid)?, Right::Read, Kinship::None, Basis::View, why));
+                    }
                 },
             };
             Ok(match found {
@@ -270,21 +322,30 @@ pub(super) fn execute(
             Ok(ok(lines.join("\n")))
         }
         Syscall::MemoryShare { oid, pid: child, rights } => {
-            if let Err(why) = own_child(tx, pid, *child)? {
-                return Ok(err(format!("{why}: objects are shared only with your own children")));
+            let note = ": objects are shared only with your own children";
+            if let Err(refused) = own_child(tx, pid, *child, Right::Send, note)? {
+                return Ok(refused);
             }
-            let Some(h) = tx.handle(pid, *oid)? else {
+            // The first right asked for that the caller's handle lacks (all of them without one).
+            let held = tx.handle(pid, *oid)?;
+            let lacking = rights.iter().find(|r| !held.as_ref().is_some_and(|h| h.rights.contains(*r)));
+            if let Some(right) = lacking {
+                let why = match &held {
+                    None => format!("object {oid} is not in your view"),
+                    Some(h) => format!("you hold only {} on object {oid}: you cannot share {rights}", h.rights),
+                };
+                return Ok(denied(object_resource(tx, *oid)?, right, Kinship::None, Basis::View, why));
+            }
+            let Some(h) = held else {
                 return Ok(err(format!("object {oid} is not in your view")));
             };
-            if !h.rights.is_superset(*rights) {
-                return Ok(err(format!("you hold only {} on object {oid}: you cannot share {rights}", h.rights)));
-            }
             tx.put_handle(*child, *oid, *rights, &Actor::Process(pid), now)?;
             Ok(ok(format!("shared object {oid} `{}` with process {child} ({rights})", h.name)))
         }
         Syscall::MemoryPin { oid, pinned } => {
             if !tx.set_pinned(pid, *oid, *pinned)? {
-                return Ok(err(format!("object {oid} is not in your view")));
+                let why = format!("object {oid} is not in your view");
+                return Ok(denied(object_resource(tx, *oid)?, Right::Read, Kinship::None, Basis::View, why));
             }
             Ok(ok(format!("{} object {oid}", if *pinned { "pinned" } else { "unpinned" })))
         }
@@ -293,6 +354,27 @@ pub(super) fn execute(
             WaitOn::Human(crate::ids::RequestId(0)),
             Some(RequestKind::Question { text: question.clone() }),
         )),
+    }
+}
+
+/// The record of a grant `parent` asked to delegate to `child` and could
+/// not, wholly (`dropped`) or in part (narrowed by its covering `grant`).
+fn delegation(parent: Pid, child: Pid, wanted: &GrantSpec, grant: Option<GrantId>, why: String) -> AuditDraft {
+    let check = match grant {
+        Some(g) => format!("delegate {} {}: deny past grant {g}", wanted.rights, wanted.resource),
+        None => format!("delegate {} {}: deny (no delegable grant covers it)", wanted.rights, wanted.resource),
+    };
+    AuditDraft {
+        actor: Actor::Kernel,
+        kind: AuditKind::Kernel,
+        action: "delegate".to_string(),
+        pid: Some(parent),
+        args: json!({ "child": child.get(), "grant": wanted.to_string() }),
+        decision: Some(Effect::Deny.as_str().to_string()),
+        grant,
+        outcome: Outcome::Denied,
+        result: None,
+        detail: Some(format!("{why} [{check}]")),
     }
 }
 

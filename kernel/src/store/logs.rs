@@ -159,6 +159,7 @@ impl Tx<'_> {
                 &call.carry,
             ],
         )?;
+        self.exec("UPDATE processes SET turns = turns + 1 WHERE pid = ?", &[&pid.get()])?;
         Ok(())
     }
 
@@ -243,7 +244,7 @@ impl Tx<'_> {
     pub(crate) fn recent_history(&self, pid: Pid, window: usize, compact: usize) -> Result<RecentHistory, KernelError> {
         let sql = format!(
             "SELECT quantum, call_id, tool, args, result, outcome, rationale, at, carry, id, \
-         (SELECT count(*) FROM transcript WHERE pid = ?1) FROM transcript \
+         (SELECT turns FROM processes WHERE pid = ?1) FROM transcript \
          WHERE pid = ?1 ORDER BY id DESC LIMIT {window}"
         );
         let mut total = 0u64;

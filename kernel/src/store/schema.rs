@@ -267,6 +267,12 @@ ALTER TABLE parked ADD COLUMN carry TEXT;
 ALTER TABLE effects ADD COLUMN carry TEXT;
 ALTER TABLE model_calls ADD COLUMN usage_detail TEXT;
 "#,
+    // 10: each process counts its transcript's turns, so that a quantum
+    // does not count them (`recent_history` did, O(history) per quantum).
+    r#"
+ALTER TABLE processes ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
+UPDATE processes SET turns = (SELECT count(*) FROM transcript WHERE transcript.pid = processes.pid);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -73,7 +73,6 @@ fn an_intact_chain_verifies_and_reports_its_head(backend: Backend) {
     assert_eq!(first_bad(kernel, Some(&head.to_uppercase())), None);
 }
 
-#[test]
 fn altering_any_byte_of_any_field_of_any_record_is_detected_at_that_record() {
     let (_dir, kernel, path) = chain();
     let conn = Connection::open(&path).unwrap();
@@ -165,7 +164,6 @@ fn deleting_swapping_inserting_or_truncating_records_is_detected(backend: Backen
     assert_eq!(first_bad(kernel, Some(&head)), Some(count - 1));
 }
 
-#[test]
 fn a_chain_rebuilt_from_scratch_is_caught_only_by_the_kept_head() {
     // A forger with write access can build a whole new, internally
     // consistent chain (here: the same history replayed into another
@@ -182,4 +180,9 @@ fn a_chain_rebuilt_from_scratch_is_caught_only_by_the_kept_head() {
 libos_kernel::on_both_stores!(sync:
     an_intact_chain_verifies_and_reports_its_head,
     deleting_swapping_inserting_or_truncating_records_is_detected,
+);
+
+libos_kernel::tests!(sync:
+    altering_any_byte_of_any_field_of_any_record_is_detected_at_that_record,
+    a_chain_rebuilt_from_scratch_is_caught_only_by_the_kept_head,
 );

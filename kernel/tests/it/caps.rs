@@ -71,7 +71,6 @@ fn within(child: &Grant, parent: &Grant) -> bool {
         }
 }
 
-#[test]
 fn derived_grants_stay_within_their_parents_and_revocation_reaches_the_whole_subtree() {
     let mut derived = 0;
     let mut revoked_checks = 0;
@@ -156,3 +155,7 @@ fn derived_grants_stay_within_their_parents_and_revocation_reaches_the_whole_sub
     // The property was exercised, not vacuous.
     assert!(derived > 40 && revoked_checks > 40, "derived {derived}, checks against revoked grants {revoked_checks}");
 }
+
+libos_kernel::tests!(sync:
+    derived_grants_stay_within_their_parents_and_revocation_reaches_the_whole_subtree,
+);

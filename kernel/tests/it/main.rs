@@ -9,3 +9,9 @@ mod lost_connections;
 mod store_open;
 mod support;
 mod transitions;
+
+/// The suite runs on libos's harness: PostgreSQL trials are listed as
+/// ignored (skipped) without `LIBOS_TEST_POSTGRES`.
+fn main() {
+    libos_kernel::testing::harness::main(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it"))
+}

@@ -9,7 +9,6 @@ fn open(path: &std::path::Path, mode: OpenMode) -> Result<Kernel, OpenError> {
     Kernel::open(&StoreLocation::File(path.to_path_buf()), mode)
 }
 
-#[test]
 fn bad_store_paths_give_one_line_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -46,7 +45,6 @@ fn bad_store_paths_give_one_line_errors_and_change_nothing() {
     }
 }
 
-#[test]
 fn a_store_from_a_newer_libos_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("libos.db");
@@ -63,7 +61,6 @@ fn a_store_from_a_newer_libos_is_refused() {
     );
 }
 
-#[test]
 fn a_store_reopens_with_its_processes_and_chain() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub").join("libos.db");
@@ -79,7 +76,6 @@ fn a_store_reopens_with_its_processes_and_chain() {
 
 /// Issue 14: `protect("libos.toml")` kept a missing path relative, so it never
 /// matched the absolute paths tools resolve and an agent could plant one.
-#[test]
 fn protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target() {
     let dir = tempfile::tempdir().unwrap();
     let real = std::fs::canonicalize(dir.path()).unwrap();
@@ -103,3 +99,38 @@ fn protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target() {
         ]
     );
 }
+
+/// Issue 18: a quantum counted its process's whole transcript to say how
+/// many older turns the prompt leaves out; the process row counts them
+/// now, and a store from before (schema 9) gets its counts on upgrade.
+fn older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs() {
+    use crate::support::{commit, lease_one};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("libos.db");
+    let kernel = open(&path, OpenMode::Create).unwrap();
+    let pid = crate::support::spawn(&kernel, "count me");
+    for _ in 0..5 {
+        let lease = lease_one(&kernel);
+        kernel.commit_quantum(&lease, &commit("now", "{}", libos_kernel::Next::Continue)).unwrap();
+    }
+    let shown = |k: &Kernel| {
+        let h = k.recent_history(pid, 2, 1).unwrap();
+        (h.full.iter().map(|e| e.quantum).collect::<Vec<_>>(), h.compact.len(), h.older)
+    };
+    assert_eq!(shown(&kernel), (vec![4, 5], 1, 2));
+    drop(kernel);
+    // The store as schema 9 left it: no counts.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("ALTER TABLE processes DROP COLUMN turns; PRAGMA user_version = 9;").unwrap();
+    drop(conn);
+    let kernel = open(&path, OpenMode::Existing).unwrap();
+    assert_eq!(shown(&kernel), (vec![4, 5], 1, 2));
+}
+
+libos_kernel::tests!(sync:
+    bad_store_paths_give_one_line_errors_and_change_nothing,
+    a_store_from_a_newer_libos_is_refused,
+    a_store_reopens_with_its_processes_and_chain,
+    protect_makes_a_missing_path_absolute_and_names_a_symlink_and_its_target,
+    older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs,
+);

@@ -36,7 +36,6 @@ fn events() -> Vec<Event> {
     ]
 }
 
-#[test]
 fn every_state_event_pair_has_one_defined_outcome() {
     // Rows: state; columns in event order lease, yield, expired, release, exit, fail, kill.
     let compact: Vec<String> = states()
@@ -61,7 +60,6 @@ fn every_state_event_pair_has_one_defined_outcome() {
     );
 }
 
-#[test]
 fn a_transition_produces_its_audit_record() {
     let t =
         transition(Pid(7), &ProcState::Running { lease: lease_info() }, Event::Exit { code: 0, result: "done".into() })
@@ -298,7 +296,6 @@ libos_kernel::on_both_stores!(sync:
 /// for the write order; when another writer holds that order longer, the
 /// claim gives way (so it never deadlocks with a writer waiting for its
 /// rows) and is tried again, and the lease still comes through.
-#[test]
 fn a_lease_claim_that_gives_way_to_a_long_writer_is_retried() {
     let Some(backend @ Backend::Postgres(_)) = Backend::postgres() else { return };
     let store = kernel_on(backend);
@@ -322,7 +319,6 @@ fn a_lease_claim_that_gives_way_to_a_long_writer_is_retried() {
 /// Issue 16: a quantum given back before it reached the model (the
 /// scheduler shut down) counted against the `quanta` budget; now it does
 /// not, while one that made a model call still does.
-#[test]
 fn a_quantum_given_back_before_the_model_is_not_counted() {
     let s = kernel_on(Backend::Sqlite);
     let kernel = &s.kernel;
@@ -339,3 +335,13 @@ fn a_quantum_given_back_before_the_model_is_not_counted() {
     kernel.release(&lease).unwrap();
     assert_eq!(kernel.process(pid).unwrap().usage.quanta, 1);
 }
+
+libos_kernel::tests!(sync:
+    every_state_event_pair_has_one_defined_outcome,
+    a_transition_produces_its_audit_record,
+    a_quantum_given_back_before_the_model_is_not_counted,
+);
+
+libos_kernel::on_postgres!(sync:
+    a_lease_claim_that_gives_way_to_a_long_writer_is_retried,
+);

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::settings::{CallMode, Protocol, Sampling};
-use super::wire::text_messages;
+use super::wire::text_turns;
 use super::{CallInfo, ChatMessage, ChatRequest, ChatResponse, RawToolCall, ReportedUsage};
 
 /// The API version sent as `anthropic-version`.
@@ -102,16 +102,10 @@ fn native_messages(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
 /// `system` and `messages` of a `text` request: the conversation as text
 /// turns, and the prefilled start of the answer.
 fn text_request(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
-    let mut system = Vec::new();
+    let (system, turns) = text_turns(request);
     let mut out = Vec::new();
-    for m in text_messages(request) {
-        let role = m["role"].as_str().unwrap_or("user");
-        let content = m["content"].as_str().unwrap_or("");
-        if role == "system" {
-            system.push(content.to_string());
-        } else {
-            push(&mut out, role, vec![text_block(content)]);
-        }
+    for (role, content) in &turns {
+        push(&mut out, role, vec![text_block(content)]);
     }
     push(&mut out, "assistant", vec![json!({ "type": "text", "text": PREFILL })]);
     (system, out)

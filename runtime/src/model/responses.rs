@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::settings::{CallMode, Protocol, Sampling};
-use super::wire::text_messages;
+use super::wire::text_turns;
 use super::{CallInfo, ChatMessage, ChatRequest, ChatResponse, RawToolCall, ReportedUsage};
 
 fn message(role: &str, text: &str) -> Value {
@@ -64,18 +64,8 @@ fn native_input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
 
 /// `instructions` and `input` of a `schema` or `text` request.
 fn text_input(request: &ChatRequest) -> (Vec<String>, Vec<Value>) {
-    let mut instructions = Vec::new();
-    let mut input = Vec::new();
-    for m in text_messages(request) {
-        let role = m["role"].as_str().unwrap_or("user");
-        let content = m["content"].as_str().unwrap_or("");
-        if role == "system" {
-            instructions.push(content.to_string());
-        } else {
-            input.push(message(role, content));
-        }
-    }
-    (instructions, input)
+    let (instructions, turns) = text_turns(request);
+    (instructions, turns.iter().map(|(role, content)| message(role, content)).collect())
 }
 
 /// The body sent for `model` in `mode`. `chat_format`: a `schema` request

@@ -154,6 +154,24 @@ pub(crate) fn text_messages(request: &ChatRequest) -> Vec<Value> {
     out
 }
 
+/// The conversation as `schema` and `text` modes send it, with the system
+/// messages apart (the Messages and Responses APIs take them as a field):
+/// the system texts, and the other turns as (role, text).
+pub(crate) fn text_turns(request: &ChatRequest) -> (Vec<String>, Vec<(String, String)>) {
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    for m in text_messages(request) {
+        let role = m["role"].as_str().unwrap_or("user").to_string();
+        let content = m["content"].as_str().unwrap_or("").to_string();
+        if role == "system" {
+            system.push(content);
+        } else {
+            turns.push((role, content));
+        }
+    }
+    (system, turns)
+}
+
 /// The body sent for `model` in `mode`: the conversation, the mode's
 /// fields, then the sampling settings (`extra_body` last, its keys win).
 /// `native_choice`: send `tool_choice: "required"` and

@@ -306,6 +306,59 @@ async fn redirects_are_followed_only_to_hosts_the_grants_allow_now() {
     assert_eq!(lines(&first.requests()), vec!["GET /start HTTP/1.1", "GET /start HTTP/1.1", "GET /next HTTP/1.1"]);
 }
 
+/// Issue 17, defect 3: a destination refused mid-call (a redirect) was in
+/// the call's result only; it is an audited denial of its own, with its
+/// check, and the call's record still says how the call ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_refused_mid_call_is_an_audited_denial_with_its_check() {
+    let elsewhere = MockServer::start(vec![]).await;
+    let b = port(&elsewhere);
+    let first =
+        MockServer::start(vec![Reply::status(302, "").header("location", &format!("http://127.0.0.1:{b}/stolen"))])
+            .await;
+    let c = port(&first);
+    let f = Fetch::run(
+        &[&format!("read net:127.0.0.1:{c}")],
+        vec![get(&format!("http://127.0.0.1:{c}/start"))],
+        OperatorHeaders::default(),
+    )
+    .await;
+    let records = f.kernel.audit(&AuditFilter { pid: Some(f.pid), ..Default::default() }).unwrap();
+    let refusals: Vec<String> = records
+        .iter()
+        .filter(|r| r.outcome == "denied" || r.action == "http_request")
+        .map(|r| {
+            let decision = r.decision.as_deref().unwrap_or("-");
+            let grant = r.grant.map_or("-".to_string(), |g| g.to_string());
+            format!("{} {} {} {decision} {grant} {} {}", r.actor, r.kind, r.action, r.outcome, r.args)
+        })
+        .collect();
+    let pid = f.pid;
+    let call = json!({"method": "GET", "url": format!("http://127.0.0.1:{c}/start")});
+    let denial = json!({"tool": "http_request", "host": "127.0.0.1", "port": b, "right": "read"});
+    // Grant 1: the process's only one, `read net:127.0.0.1:C`.
+    assert_eq!(
+        refusals,
+        vec![
+            format!("pid:{pid} effect http_request - - pending {call}"),
+            format!("pid:{pid} kernel connect deny - denied {denial}"),
+            format!("pid:{pid} tool http_request allow 1 error {call}"),
+        ]
+    );
+    let detail = records.iter().find(|r| r.action == "connect").and_then(|r| r.detail.clone());
+    assert_eq!(
+        detail.as_deref(),
+        Some(
+            format!(
+                "http_request: permission denied: read net:127.0.0.1:{b} (no grant of yours covers it) \
+                 [read net:127.0.0.1:{b}: deny (no grant matches)]"
+            )
+            .as_str()
+        )
+    );
+    assert!(f.kernel.audit_verify(None).unwrap().ok());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_resolving_to_loopback_needs_a_grant_naming_it_exactly() {
     let server = MockServer::start(vec![Reply::ok(json!("local"))]).await;

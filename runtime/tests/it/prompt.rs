@@ -122,12 +122,17 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
         created_at: Timestamp(0),
         updated_at: Timestamp(0),
     };
-    // Thirty turns: small reads, and two large ones near the end.
+    // Thirty turns: small reads, and two large ones near the end; two
+    // carry a reasoning model's state (sent back with their calls).
     let recent: Vec<TranscriptEntry> = (11..=40)
         .map(|q| {
             let big = q == 37 || q == 39;
             let result = if big { "x".repeat(3000) } else { format!("line {q}") };
-            entry(q, "read_file", &format!(r#"{{"path":"notes/{q}.md"}}"#), Outcome::Ok, &result)
+            let mut e = entry(q, "read_file", &format!(r#"{{"path":"notes/{q}.md"}}"#), Outcome::Ok, &result);
+            if q == 38 || q == 40 {
+                e.call.carry = Some(format!(r#"[{{"type":"reasoning","encrypted_content":"{}"}}]"#, "r".repeat(2400)));
+            }
+            e
         })
         .collect();
     let object = |oid: i64, name: &str, content: String| libos_kernel::memory::Object {
@@ -176,7 +181,11 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
         .iter()
         .map(|m| match m {
             ChatMessage::System(t) | ChatMessage::User(t) => prompt::tokens(t),
-            ChatMessage::Assistant { tool_calls, .. } => tool_calls.iter().map(|c| prompt::tokens(&c.arguments)).sum(),
+            ChatMessage::Assistant { content, tool_calls, carry } => {
+                tool_calls.iter().map(|c| prompt::tokens(&c.arguments)).sum::<u64>()
+                    + content.as_deref().map_or(0, prompt::tokens)
+                    + carry.as_deref().map_or(0, prompt::tokens)
+            }
             ChatMessage::Tool { content, .. } => prompt::tokens(content),
         })
         .sum();

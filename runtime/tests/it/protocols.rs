@@ -338,3 +338,22 @@ async fn an_image_may_name_another_profile_for_its_repair_turns() {
     let repair = &strong.requests()[0].body["messages"];
     assert_eq!(repair[2], json!({"role": "assistant", "content": "I think I will write a poem instead."}));
 }
+
+/// A provider's state is not kept past 64 KiB: sent back in every later
+/// prompt, it would crowd out the conversation.
+#[tokio::test]
+async fn reasoning_items_past_their_bound_are_not_carried() {
+    let huge = json!({"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "e".repeat(70 * 1024)});
+    let server = MockServer::start(vec![
+        response(json!([huge, {"type": "function_call", "call_id": "c1", "name": "now", "arguments": "{}"}])),
+        response(
+            json!([{"type": "function_call", "call_id": "c2", "name": "exit", "arguments": "{\"result\": \"r\"}"}]),
+        ),
+    ])
+    .await;
+    let w = world("what time is it");
+    w.run(kind(&server, Protocol::Responses, Some(CallMode::Native))).await;
+    let input = server.requests()[1].body["input"].clone();
+    let types: Vec<&str> = input.as_array().unwrap().iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!((w.state(), types), (exited("r"), vec!["message", "function_call", "function_call_output"]));
+}

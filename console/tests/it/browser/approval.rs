@@ -40,7 +40,6 @@ fn card(pid: Pid) -> String {
     format!("[data-request][data-pid='{pid}']")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_reads_the_call_as_it_will_act_approves_it_and_watches_the_process_finish() {
     let s = Server::start().await;
     std::fs::write(s.workspace.join("report.txt"), "# Report\ndraft\n").unwrap();
@@ -136,3 +135,7 @@ async fn an_operator_reads_the_call_as_it_will_act_approves_it_and_watches_the_p
         .collect();
     assert_eq!(by_operator, ["approve"]);
 }
+
+libos_kernel::tests!(async_multi_thread:
+    an_operator_reads_the_call_as_it_will_act_approves_it_and_watches_the_process_finish,
+);

@@ -15,7 +15,6 @@ const IMG: &str = "<img src=x onerror=\"window.pwned=(window.pwned||0)+1\">";
 /// The same without spaces, for a path a grant names.
 const PATH: &str = "<img/src=x/onerror=window.pwned=2>";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn markup_from_a_model_renders_as_inert_text_everywhere_it_is_shown() {
     let s = Server::start().await;
     let images = libos_images::ImageSet::shipped().unwrap();
@@ -95,7 +94,6 @@ fn seqs(v: &Value) -> Vec<i64> {
     v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().parse().unwrap()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_table_pages_and_denied_and_failed_rows_stand_out() {
     let s = Server::start().await;
     for n in 0..14 {
@@ -151,3 +149,8 @@ async fn the_audit_table_pages_and_denied_and_failed_rows_stand_out() {
     let record = s.kernel.audit(&libos_kernel::AuditFilter { outcome: Some(Outcome::Denied), ..Default::default() });
     assert_eq!(seqs(&only), [record.unwrap()[0].seq.get()]);
 }
+
+libos_kernel::tests!(async_multi_thread:
+    markup_from_a_model_renders_as_inert_text_everywhere_it_is_shown,
+    the_audit_table_pages_and_denied_and_failed_rows_stand_out,
+);

@@ -35,7 +35,6 @@ fn rows(list: &[(Pid, &str)]) -> Value {
     json!(list.iter().map(|(p, s)| json!([p.get(), s])).collect::<Vec<_>>())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tree_nests_and_folds_and_the_process_view_shows_grants_memory_children_and_quanta() {
     let s = Server::start().await;
     let lead = s.spawn_image("orchestrator", "coordinate the release", None);
@@ -167,3 +166,7 @@ async fn the_tree_nests_and_folds_and_the_process_view_shows_grants_memory_child
     let why = "read-only: needs the token `libos serve` printed";
     assert_eq!(read_only, json!([[true, why], [true, why], [true, why], [true, why]]));
 }
+
+libos_kernel::tests!(async_multi_thread:
+    the_tree_nests_and_folds_and_the_process_view_shows_grants_memory_children_and_quanta,
+);

@@ -2,7 +2,7 @@
 //! processes, one killed midway; two whose sessions are terminated again
 //! and again; and wake-ups that arrive by notification.
 //!
-//! Skipped, with the reason printed, without `LIBOS_TEST_POSTGRES`.
+//! Listed as ignored (skipped, not passed) without `LIBOS_TEST_POSTGRES`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -161,7 +161,6 @@ fn state_records(kernel: &Kernel) -> BTreeMap<i64, Vec<(String, String)>> {
     by_pid
 }
 
-#[test]
 fn three_nodes_one_killed_every_process_ends_exactly_once() {
     let Some(schema) = ScratchSchema::new() else { return };
     let env = Env::on(schema.url());
@@ -207,7 +206,6 @@ fn three_nodes_one_killed_every_process_ends_exactly_once() {
 /// due to administrator command`. Here every session of two nodes is
 /// terminated again and again while they run: both keep running to the
 /// end, and every process still runs each step exactly once.
-#[test]
 fn terminated_backends_stop_no_node_and_lose_nothing() {
     let Some(schema) = ScratchSchema::new() else { return };
     // The nodes' sessions carry a name of their own; the test's do not.
@@ -246,7 +244,6 @@ fn terminated_backends_stop_no_node_and_lose_nothing() {
     assert_eq!(verify["ok"], true, "{verify}");
 }
 
-#[test]
 fn an_approval_from_another_process_wakes_a_node_by_notification() {
     let Some(schema) = ScratchSchema::new() else { return };
     let env = Env::on(schema.url());
@@ -284,7 +281,6 @@ args = { result = "written" }
     assert_eq!(std::fs::read_to_string(env.path("out.txt")).unwrap(), "approved");
 }
 
-#[test]
 fn the_demo_runs_on_postgres_and_refuses_a_store_already_in_use() {
     let Some(schema) = ScratchSchema::new() else { return };
     let env = Env::new();
@@ -301,3 +297,10 @@ fn the_demo_runs_on_postgres_and_refuses_a_store_already_in_use() {
         )
     );
 }
+
+libos_kernel::on_postgres!(sync:
+    three_nodes_one_killed_every_process_ends_exactly_once,
+    terminated_backends_stop_no_node_and_lose_nothing,
+    an_approval_from_another_process_wakes_a_node_by_notification,
+    the_demo_runs_on_postgres_and_refuses_a_store_already_in_use,
+);
