@@ -303,6 +303,21 @@ pub fn transcript(
     json!({"process": process(p), "quanta": list})
 }
 
+/// An image as `libos images --json` (and the Python package) shows it.
+pub fn image(i: &libos_images::Image) -> Value {
+    json!({
+        "name": i.name,
+        "version": i.version,
+        "description": i.description,
+        "model": i.model,
+        "repair_model": i.repair_model,
+        "tools": i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+        "grants": i.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "budget": budget_json(&i.budget),
+        "context": {"token_budget": i.context.token_budget, "transcript_window": i.context.transcript_window},
+    })
+}
+
 /// The result of verifying the audit chain.
 pub fn verify(report: &VerifyReport) -> Value {
     json!({

@@ -62,20 +62,6 @@ fn seconds(value: f64, what: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|_| error::invalid(format!("{what} must be a non-negative number")))
 }
 
-/// An image as `libos images --json` shows it.
-fn image_json(i: &Image) -> Value {
-    json!({
-        "name": i.name,
-        "version": i.version,
-        "description": i.description,
-        "model": i.model,
-        "tools": i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-        "grants": i.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "budget": wire::budget_json(&i.budget),
-        "context": {"token_budget": i.context.token_budget, "transcript_window": i.context.transcript_window},
-    })
-}
-
 /// A budget dict (`{"quanta": 8, "wall_time": "10m", "cost_usd": 0.5}`)
 /// applied over `budget`; None removes a limit.
 fn apply_budget(budget: &mut libos_kernel::budget::Budget, given: &Bound<'_, PyDict>) -> PyResult<()> {
@@ -220,14 +206,14 @@ impl PyKernel {
 
     /// The images processes may be spawned from (shipped, configured, registered).
     fn images<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        list_to_py(py, self.setup().images.iter().map(image_json).collect())
+        list_to_py(py, self.setup().images.iter().map(wire::image).collect())
     }
 
     /// One image, with its spec text (``spec``).
     fn image<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         let setup = self.setup();
         let image = setup.images.get(name).map_err(error::image)?;
-        let mut out = image_json(image);
+        let mut out = wire::image(image);
         out["spec"] = json!(image.source);
         out["system_prompt"] = json!(image.system_prompt);
         to_py(py, &out)

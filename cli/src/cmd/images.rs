@@ -2,7 +2,6 @@
 
 use libos_console::wire;
 use libos_images::Image;
-use serde_json::{Value, json};
 
 use crate::args::ImagesArgs;
 use crate::ctx::Ctx;
@@ -27,7 +26,7 @@ pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
             (tools.catalog.get(name)?.clone(), Some(tools))
         };
         if *json {
-            let mut out = image_json(&i);
+            let mut out = wire::image(&i);
             out["system_prompt"] = i.system_prompt.clone().into();
             out["mcp"] = i.mcp.iter().map(ToString::to_string).collect::<Vec<_>>().into();
             out["unavailable"] = i.unavailable.clone().into();
@@ -39,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if args.json {
-        outln!("{}", render::json(&images.iter().map(image_json).collect::<Vec<_>>())?);
+        outln!("{}", render::json(&images.iter().map(wire::image).collect::<Vec<_>>())?);
         return Ok(());
     }
     let rows = images
@@ -58,20 +57,6 @@ pub async fn run(ctx: &Ctx, args: &ImagesArgs) -> anyhow::Result<()> {
     let flex = Flex { column: 5, piped: 70, wide: false };
     outln!("{}", table_of(&["NAME", "VERSION", "MODEL", "TOOLS", "GRANTS", "DESCRIPTION"], rows, Some(flex)));
     Ok(())
-}
-
-/// An image as `images --json` lists it.
-fn image_json(i: &Image) -> Value {
-    json!({
-        "name": i.name,
-        "version": i.version,
-        "description": i.description,
-        "model": i.model,
-        "tools": i.tools.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-        "grants": i.grants.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "budget": wire::budget_json(&i.budget),
-        "context": {"token_budget": i.context.token_budget, "transcript_window": i.context.transcript_window},
-    })
 }
 
 fn show(i: &Image, registry: Option<&libos_tools::Registry>, config: &libos_runtime::Config) {
