@@ -607,7 +607,7 @@ async fn takeover(ttl_s: usize) -> anyhow::Result<()> {
     tokio::time::sleep(ttl * 2).await;
     let held: Vec<libos_kernel::Pid> = a.leased_by(&a_id)?.into_iter().map(|(pid, _)| pid).collect();
     node_a.abort();
-    let died = libos_kernel::Timestamp::now();
+    let died = libos_kernel::clock::system_now();
     let _ = node_a.await;
     // Wait until each of A's processes has been leased by B.
     let mut taken: Vec<Duration> = Vec::new();

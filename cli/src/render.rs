@@ -260,5 +260,5 @@ pub fn quanta(p: &ProcessInfo) -> String {
 
 /// Age since `t`.
 pub fn age(t: Timestamp) -> String {
-    human_age(Timestamp::now().since(t))
+    human_age(libos_kernel::clock::system_now().since(t))
 }

@@ -298,7 +298,7 @@ pub(crate) async fn audit(State(s): State<Shared>, q: Result<Query<AuditQuery>, 
         since: q
             .since
             .as_deref()
-            .map(|t| Timestamp::parse_since(t, Timestamp::now()).map_err(ApiError::bad_request))
+            .map(|t| Timestamp::parse_since(t, libos_kernel::clock::system_now()).map_err(ApiError::bad_request))
             .transpose()?,
         after: q.after.map(AuditSeq),
         before: q.before.map(AuditSeq),

@@ -9,8 +9,8 @@ use libos_kernel::caps::Grant;
 use libos_kernel::ipc::{Message, Request, RequestKind, ToolHints};
 use libos_kernel::memory::{Handle, Object};
 use libos_kernel::{
-    AuditRecord, Decided, GrantStatus, ModelCallRow, MsgId, Pid, ProcState, ProcessInfo, Timestamp, TranscriptEntry,
-    VerifyReport, WaitOn,
+    AuditRecord, Decided, GrantStatus, ModelCallRow, MsgId, Pid, ProcState, ProcessInfo, TranscriptEntry, VerifyReport,
+    WaitOn,
 };
 use serde_json::{Value, json};
 
@@ -45,7 +45,7 @@ pub fn process(p: &ProcessInfo) -> Value {
         "budget": budget_json(&p.budget),
         "held_for_children": budget::amounts_to_json(&p.held_for_children()),
         "budget_left": budget_json(&p.budget.remaining(
-            &budget::amounts(&p.usage, Timestamp::now().since(p.created_at)),
+            &budget::amounts(&p.usage, libos_kernel::clock::system_now().since(p.created_at)),
             &p.held_for_children()
         )),
         "created_at": p.created_at.to_rfc3339(),

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use libos_kernel::budget::Budget;
-use libos_kernel::caps::{Effect, GrantSpec, PatternName, ResourceKind};
+use libos_core::budget::Budget;
+use libos_core::caps::{Effect, GrantSpec, PatternName, ResourceKind};
 use libos_tools::{Registry, ServerTools, ToolName};
 use serde::Deserialize;
 
@@ -256,7 +256,7 @@ impl Image {
         let mut limits = libos_sandbox::Limits::default();
         if let Some(l) = spec.limits {
             if let Some(cpu) = &l.cpu {
-                let d = libos_kernel::time::parse_duration(cpu).map_err(|e| invalid("limits.cpu", e))?;
+                let d = libos_core::time::parse_duration(cpu).map_err(|e| invalid("limits.cpu", e))?;
                 limits.cpu_s = d.as_secs().max(1);
             }
             if let Some(v) = &l.memory {

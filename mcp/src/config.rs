@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use libos_kernel::caps::ResourcePattern;
+use libos_core::caps::ResourcePattern;
 use serde::Deserialize;
 
 /// Default time a call (or a start) may take.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_kernel::caps::{Resource, ResourcePattern};
+use libos_core::caps::{Resource, ResourcePattern};
 use libos_sandbox::{End, Interactive, NetGate, Network, Reach, Sandbox, Spawned, Use};
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -90,13 +90,13 @@ struct ServerNet {
 
 impl NetGate for ServerNet {
     fn decide(&self, host: &str, port: u16, _use: Use) -> Result<Reach, String> {
-        let host = libos_kernel::caps::net::host(host)?;
+        let host = libos_core::caps::net::host(host)?;
         let resource = Resource::net(&host, port);
         let matching: Vec<&ResourcePattern> = self.allowed.iter().filter(|p| p.matches(&resource)).collect();
         if matching.is_empty() {
             return Err(format!("mcp.{}.net does not name {host}:{port}", self.server));
         }
-        let exact = matching.iter().any(|p| libos_kernel::caps::net::is_exact(&p.name));
+        let exact = matching.iter().any(|p| libos_core::caps::net::is_exact(&p.name));
         Ok(if exact { Reach::Any } else { Reach::Public })
     }
 }

@@ -167,7 +167,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
     let seen: Vec<_> = lease.inbox.interrupts.iter().map(|m| m.id).collect();
     let fallback_id = format!("call_{}_{}", lease.pid, lease.quantum);
 
-    let used = amounts(&process.usage, libos_kernel::Timestamp::now().since(process.created_at));
+    let used = amounts(&process.usage, env.kernel.now().since(process.created_at));
     let tokens_in_left = process.budget.remaining(&used, &process.held_for_children()).get(Dimension::TokensIn);
     let mut spent_in = 0u64;
     let mut last_reason = String::new();
@@ -493,7 +493,7 @@ async fn dispatch(
             let ctx = ToolContext {
                 pid: Some(lease.pid),
                 workspace: workspace.clone(),
-                now: libos_kernel::Timestamp::now(),
+                now: env.kernel.now(),
                 sandbox: env.sandbox.clone(),
                 cancel: Cancel::new(),
                 time_left: None,

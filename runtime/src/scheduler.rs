@@ -256,7 +256,7 @@ impl Scheduler {
                 }
                 run.orphans = false;
             }
-            if run.deadline.is_some_and(|d| d <= Timestamp::now()) {
+            if run.deadline.is_some_and(|d| d <= self.env.kernel.now()) {
                 run.summary.woken.extend(kernel.wake_timers()?);
                 // Another scheduler's lease may have lapsed: take its processes over.
                 run.summary.recovered.extend(kernel.recover_expired()?);
@@ -291,7 +291,7 @@ impl Scheduler {
             // due later, stay parked for the next scheduler; so do
             // processes backing off after a model error (waiting out a
             // dead endpoint is not "until idle").
-            let bound = Timestamp::now().plus(self.config.idle_wait);
+            let bound = self.env.kernel.now().plus(self.config.idle_wait);
             if self.config.until_idle
                 && run.inflight.is_empty()
                 && run.abandoned.is_empty()
@@ -324,7 +324,7 @@ impl Scheduler {
             _ = self.wake.notified() => run.dirty = true,
             _ = tokio::time::sleep(self.config.poll) => {
                 let now = kernel.change_token()?;
-                if now != run.token || run.deadline.is_some_and(|d| d <= Timestamp::now()) {
+                if now != run.token || run.deadline.is_some_and(|d| d <= self.env.kernel.now()) {
                     run.token = now;
                     run.dirty = true;
                 }

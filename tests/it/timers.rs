@@ -45,7 +45,7 @@ async fn a_run_until_idle_wakes_a_sleeper_whose_timer_ran_out(backend: Backend) 
     let until = deadline(&w, pid);
     assert_eq!(first.parked, vec![(pid, w.state(pid))]);
     // Past the deadline: the timer has run out before the next run starts.
-    while Timestamp::now() <= until {
+    while libos_kernel::clock::system_now() <= until {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let summary = run_until_idle(&w, Duration::ZERO).await;
@@ -73,7 +73,7 @@ async fn a_run_until_idle_waits_for_timers_within_its_bound_and_leaves_the_rest_
     let summary = run_until_idle(&w, Duration::from_secs(60)).await;
     assert_eq!(w.transcript(nap), vec!["sleep ok: slept until the deadline", "exit ok: process exited"]);
     let until = deadline(&w, hibernate);
-    assert!(until > Timestamp::now().plus(Duration::from_secs(3000)), "{until}");
+    assert!(until > libos_kernel::clock::system_now().plus(Duration::from_secs(3000)), "{until}");
     assert_eq!(summary.woken, vec![nap]);
     assert_eq!(summary.finished, vec![(nap, w.state(nap))]);
     assert_eq!(summary.parked, vec![(hibernate, ProcState::Waiting { on: WaitOn::Timer(until) })]);

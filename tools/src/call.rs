@@ -6,7 +6,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use libos_kernel::syscall::Need;
+use libos_core::syscall::Need;
 
 use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 use crate::dynamic::ToolFuture;
@@ -196,7 +196,7 @@ impl ToolCall {
 }
 
 /// Model text quoted in a rejection: control characters escaped as every
-/// renderer escapes them (`libos_kernel::text`), so the message stays one
+/// renderer escapes them (`libos_core::text`), so the message stays one
 /// line, and cut at `max` bytes.
 pub(crate) fn one_line(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max) + 3);
@@ -205,7 +205,7 @@ pub(crate) fn one_line(s: &str, max: usize) -> String {
             out.push_str("...");
             break;
         }
-        libos_kernel::text::push_escaped(&mut out, c);
+        libos_core::text::push_escaped(&mut out, c);
     }
     out
 }

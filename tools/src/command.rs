@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
+use libos_core::caps::{Resource, ResourceKind, Right};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -18,10 +18,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_kernel::budget::Budget;
-use libos_kernel::caps::{GrantSpec, Right};
-use libos_kernel::syscall::{Need, Syscall};
-use libos_kernel::{Pid, Timestamp};
+use libos_core::budget::Budget;
+use libos_core::caps::{GrantSpec, Right};
+use libos_core::syscall::{Need, Syscall};
+use libos_core::{Pid, Timestamp};
 use libos_sandbox::{Cancel, Limits, NetGate, Sandbox};
 
 use crate::http::OperatorHeaders;

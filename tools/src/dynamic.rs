@@ -17,8 +17,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use libos_kernel::caps::{Resource, Right};
-use libos_kernel::syscall::Need;
+use libos_core::caps::{Resource, Right};
+use libos_core::syscall::Need;
 
 use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 use crate::registry::{RegistryError, ToolName};
@@ -61,7 +61,7 @@ pub trait ToolHandler: Send + Sync + 'static {
 /// Display-only hints a tool's source gives (MCP tool annotations). Never
 /// authority: grants decide, whatever a tool says of itself. The kernel's
 /// type, so a parked call's request can carry them to approvals.
-pub type ToolAnnotations = libos_kernel::ipc::ToolHints;
+pub type ToolAnnotations = libos_core::ipc::ToolHints;
 
 /// A tool whose schema and behaviour come from outside libos.
 pub struct DynamicTool {

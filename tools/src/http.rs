@@ -63,7 +63,7 @@ impl Default for OperatorHeaders {
 }
 
 impl OperatorHeaders {
-    /// Headers for `hosts` (keys canonical, see `libos_kernel::caps::net::host`),
+    /// Headers for `hosts` (keys canonical, see `libos_core::caps::net::host`),
     /// their values read from the process environment.
     pub fn new(hosts: BTreeMap<String, HostHeaders>) -> OperatorHeaders {
         OperatorHeaders { hosts, env: Arc::new(|var| std::env::var(var).ok()) }

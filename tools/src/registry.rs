@@ -38,7 +38,7 @@ impl ToolName {
 
     /// A name checked to be safe on the wire (1 to 64 of `a-z A-Z 0-9 _ -`).
     pub fn new(name: &str) -> Result<ToolName, RegistryError> {
-        if libos_kernel::caps::is_wire_name(name) {
+        if libos_core::caps::is_wire_name(name) {
             Ok(ToolName(NameText::Shared(Arc::from(name))))
         } else {
             Err(RegistryError::BadName {

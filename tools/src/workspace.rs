@@ -269,10 +269,10 @@ impl Workspace {
 
     /// A resolved path as the capability resource it is: `fs:` and the path
     /// relative to the root, `/`-separated (empty for the root itself).
-    pub fn resource(&self, resolved: &Path) -> libos_kernel::caps::Resource {
+    pub fn resource(&self, resolved: &Path) -> libos_core::caps::Resource {
         let rel = resolved.strip_prefix(&self.root).unwrap_or(resolved);
         let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-        libos_kernel::caps::Resource::fs(&parts.join("/"))
+        libos_core::caps::Resource::fs(&parts.join("/"))
     }
 
     /// `path` relative to the root, for messages.

@@ -46,7 +46,7 @@ fn filter(args: &AuditArgs) -> anyhow::Result<AuditFilter> {
         since: args
             .since
             .as_deref()
-            .map(|s| Timestamp::parse_since(s, Timestamp::now()).map_err(UsageError))
+            .map(|s| Timestamp::parse_since(s, libos_kernel::clock::system_now()).map_err(UsageError))
             .transpose()?,
         limit: args.limit,
         ..AuditFilter::default()

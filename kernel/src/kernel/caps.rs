@@ -67,7 +67,7 @@ impl GrantStatus {
     }
 }
 
-fn checks(tx: &Tx<'_>, pid: Pid, needs: &[Need], now: Timestamp) -> Result<Vec<Check>, KernelError> {
+fn checks_at(tx: &Tx<'_>, pid: Pid, needs: &[Need], now: Timestamp) -> Result<Vec<Check>, KernelError> {
     let live = tx.live_grants(pid, now)?;
     let me = tx.process(pid)?;
     let needs_kin = needs.iter().any(|n| n.kinship != Kinship::None);
@@ -131,7 +131,7 @@ impl Kernel {
                 result: None,
                 detail: Some(format!("{detail} [{check}]")),
             };
-            tx.append_audit(&draft, Timestamp::now())?;
+            tx.append_audit(&draft, self.now())?;
             Ok(())
         })
     }
@@ -151,9 +151,9 @@ impl Kernel {
             // Nothing to check (`exit`, `now`, own inbox, own children): no transaction.
             return Ok(Authorization { effect: Effect::Allow, checks: Vec::new() });
         }
-        let now = Timestamp::now();
+        let now = self.now();
         let first = self.read(|tx| {
-            let checks = checks(tx, pid, needs, now)?;
+            let checks = checks_at(tx, pid, needs, now)?;
             let mut counted = false;
             for c in &checks {
                 if let Some(g) = c.decision.grant {
@@ -170,7 +170,7 @@ impl Kernel {
         // Decide again under the write lock and spend the uses; if a counter
         // ran out meanwhile, the whole spend rolls back and the call is denied.
         let spent = self.write(|tx| {
-            let checks = checks_now(tx, pid, needs)?;
+            let checks = checks_at(tx, pid, needs, self.now())?;
             if verdict(&checks, approved) != Effect::Allow {
                 return Ok(Err(checks));
             }
@@ -188,7 +188,7 @@ impl Kernel {
             Ok(Ok(checks)) => Ok(Authorization { effect: Effect::Allow, checks }),
             Ok(Err(checks)) => Ok(Authorization { effect: verdict(&checks, approved), checks }),
             Err(KernelError::Refused(_)) => {
-                let checks = self.read(|tx| checks_now(tx, pid, needs))?;
+                let checks = self.read(|tx| checks_at(tx, pid, needs, self.now()))?;
                 let effect = verdict(&checks, approved).max(Effect::Deny);
                 Ok(Authorization { effect, checks })
             }
@@ -199,7 +199,7 @@ impl Kernel {
     /// Adds a grant to a live process (an operator's, trusted as given).
     pub fn grant(&self, pid: Pid, spec: &GrantSpec, by: &Actor) -> Result<GrantId, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let p = tx.process(pid)?;
             if p.state.is_terminal() {
                 return Err(KernelError::Refused(format!("process {pid} has ended ({})", p.state)));
@@ -228,7 +228,7 @@ impl Kernel {
     /// it. Returns the grant and how many grants derive from it.
     pub fn revoke(&self, id: GrantId, by: &Actor) -> Result<(Grant, u64), KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let (g, derived) = tx.revoke_grant(id, now)?.ok_or(KernelError::NoSuchGrant(id))?;
             if g.revoked_at.is_some() {
                 return Err(KernelError::Refused(format!("grant {id} was already revoked")));
@@ -256,7 +256,7 @@ impl Kernel {
     pub fn caps(&self, pid: Pid) -> Result<Vec<(Grant, GrantStatus)>, KernelError> {
         self.read(|tx| {
             tx.process(pid)?;
-            let now = Timestamp::now();
+            let now = self.now();
             let live: Vec<GrantId> = tx.live_grants(pid, now)?.into_iter().map(|g| g.id).collect();
             let mut out = Vec::new();
             for g in tx.grants_of(pid)? {
@@ -266,10 +266,6 @@ impl Kernel {
             Ok(out)
         })
     }
-}
-
-fn checks_now(tx: &Tx<'_>, pid: Pid, needs: &[Need]) -> Result<Vec<Check>, KernelError> {
-    checks(tx, pid, needs, Timestamp::now())
 }
 
 /// Why a grant that is not live stopped matching (the first cause along its chain).

@@ -122,8 +122,8 @@ fn refuse(
     verdict: &Verdict,
     by: &Actor,
     refusal: Refusal,
+    now: Timestamp,
 ) -> Result<KernelError, KernelError> {
-    let now = Timestamp::now();
     let (pid, outcome, error, check) = match &refusal {
         Refusal::Missing => (None, Outcome::Error, KernelError::NoSuchRequest(id), None),
         Refusal::Invalid { pid, message } => (Some(*pid), Outcome::Error, KernelError::Refused(message.clone()), None),
@@ -183,9 +183,9 @@ impl Kernel {
     pub fn decide(&self, id: RequestId, verdict: &Verdict, by: &Actor) -> Result<Decided, KernelError> {
         // Every refusal is found before anything is written, so its record
         // commits alone (with the cancellation, for a tampered request).
-        self.write(|tx| match decide_in(tx, id, verdict, by)? {
+        self.write(|tx| match decide_in(tx, id, verdict, by, self.now())? {
             Ok(decided) => Ok(Ok(decided)),
-            Err(refusal) => refuse(tx, id, verdict, by, refusal).map(Err),
+            Err(refusal) => refuse(tx, id, verdict, by, refusal, self.now()).map(Err),
         })?
     }
 }
@@ -196,8 +196,8 @@ fn decide_in(
     id: RequestId,
     verdict: &Verdict,
     by: &Actor,
+    now: Timestamp,
 ) -> Result<Result<Decided, Refusal>, KernelError> {
-    let now = Timestamp::now();
     let req = match open_request(tx, id)? {
         Ok(req) => req,
         Err(refusal) => return Ok(Err(refusal)),

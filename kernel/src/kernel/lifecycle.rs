@@ -21,7 +21,7 @@ impl Kernel {
     pub fn register_image(&self, name: &str, version: &str, spec: &str) -> Result<ImageDigest, KernelError> {
         let digest = ImageDigest(sha256_hex(spec.as_bytes()));
         let d = digest.clone();
-        self.write(|tx| tx.insert_image(&d, name, version, spec, Timestamp::now()))?;
+        self.write(|tx| tx.insert_image(&d, name, version, spec, self.now()))?;
         Ok(digest)
     }
 
@@ -40,7 +40,7 @@ impl Kernel {
     pub fn spawn_with_grants(&self, spec: &SpawnSpec, grants: &[GrantSpec]) -> Result<Pid, KernelError> {
         check_goal(&spec.goal)?;
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let pid = spawn_in(tx, spec, now)?;
             for g in grants {
                 tx.insert_grant(pid, g, None, &spec.actor, now)?;
@@ -53,7 +53,7 @@ impl Kernel {
     /// lease at once (its commit will be refused); its scheduler cancels it.
     pub fn kill(&self, pid: Pid, by: Actor, reason: &str) -> Result<ProcState, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let (state, _, _) = apply(tx, pid, None, Event::Kill { by: by.clone(), reason: reason.to_string() }, now)?;
             Ok(state)
         })

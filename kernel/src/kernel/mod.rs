@@ -25,17 +25,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use crate::audit::AuditRecord;
+use crate::clock::SystemClock;
 use crate::error::{KernelError, OpenError};
 use crate::ids::{Generation, Pid};
 use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
 use crate::store::{OpenMode, Store, StoreLocation, Tx};
-use crate::time::Timestamp;
+use crate::time::{Clock, Timestamp};
 
 type Listener = Box<dyn Fn() + Send + Sync>;
 
 struct Inner {
     store: Store,
+    /// Where every operation reads the time (the system clock unless the
+    /// kernel was opened with another, [`Kernel::open_with_clock`]).
+    clock: Arc<dyn Clock>,
     listeners: Arc<Mutex<Vec<Listener>>>,
     /// Computed at open (plus what callers add with [`Kernel::protect`]):
     /// the quantum asks for them every time.
@@ -57,6 +61,17 @@ impl std::fmt::Debug for Kernel {
 impl Kernel {
     /// Opens (or, with [`OpenMode::Create`], creates) a store and migrates it.
     pub fn open(location: &StoreLocation, mode: OpenMode) -> Result<Kernel, OpenError> {
+        Kernel::open_with_clock(location, mode, Arc::new(SystemClock))
+    }
+
+    /// [`Kernel::open`] with the time read from `clock`: a test of a timing
+    /// rule (a lease's expiry, a timer) moves a [`crate::ManualClock`]
+    /// instead of sleeping.
+    pub fn open_with_clock(
+        location: &StoreLocation,
+        mode: OpenMode,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Kernel, OpenError> {
         let listeners: Arc<Mutex<Vec<Listener>>> = Arc::default();
         // Another node's commit to a shared store wakes this one's listeners too.
         let wake = {
@@ -70,12 +85,17 @@ impl Kernel {
         let store = Store::open(location, mode, wake)?;
         let protected = protected_paths(store.path());
         let protected = std::sync::RwLock::new(protected);
-        Ok(Kernel { inner: Arc::new(Inner { store, listeners, protected }) })
+        Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected }) })
     }
 
     /// A private in-memory kernel, for embedding and tests.
     pub fn in_memory() -> Result<Kernel, OpenError> {
         Kernel::open(&StoreLocation::Memory, OpenMode::Create)
+    }
+
+    /// The time by this kernel's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
     }
 
     /// Calls `f` after every commit made through this handle (and its clones)

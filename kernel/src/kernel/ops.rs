@@ -64,7 +64,7 @@ impl Kernel {
                 result: None,
                 detail: Some(detail.to_string()),
             };
-            tx.append_audit(&draft, Timestamp::now())?;
+            tx.append_audit(&draft, self.now())?;
             Ok(())
         })
     }
@@ -72,7 +72,7 @@ impl Kernel {
     /// Sends a message as `by` (the operator can always send).
     pub fn send(&self, m: &NewMessage, by: &Actor) -> Result<MsgId, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let id = deliver(tx, by, m, now)?;
             let args = json!({"message": id.get(), "kind": m.kind.as_str(), "channel": m.channel, "body": m.body});
             tx.append_audit(
@@ -96,7 +96,7 @@ impl Kernel {
     /// Cancels its open requests. Returns the pids killed.
     pub fn kill_tree(&self, pid: Pid, tree_too: bool, by: Actor, reason: &str) -> Result<Vec<Pid>, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let targets = if tree_too { tree(tx, pid)? } else { vec![pid] };
             let mut killed = Vec::new();
             // Children first, so a parent ending does not detach them before they are reached.
@@ -117,7 +117,7 @@ impl Kernel {
     /// returns the old one. Audited.
     pub fn renice(&self, pid: Pid, priority: i32, by: &Actor) -> Result<i32, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let p = tx.process(pid)?;
             if p.state.is_terminal() {
                 return Err(KernelError::Refused(format!("process {pid} has ended ({})", p.state)));
@@ -136,7 +136,7 @@ impl Kernel {
     /// its lease (its scheduler cancels it, as for a kill).
     pub fn pause(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             Ok(apply(tx, pid, None, Event::Pause { by: by.clone() }, now)?.0)
         })
     }
@@ -146,7 +146,7 @@ impl Kernel {
     /// nothing else is dispatched.
     pub fn resume(&self, pid: Pid, by: Actor) -> Result<ProcState, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             apply(tx, pid, None, Event::Resume { by: by.clone() }, now)?;
             recheck(tx, pid, now)?;
             Ok(tx.process(pid)?.state)
@@ -156,7 +156,7 @@ impl Kernel {
     /// Wakes every process whose sleep is over; returns them.
     pub fn wake_timers(&self) -> Result<Vec<Pid>, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let due = tx.due_timers(now)?;
             for pid in &due {
                 let content = "slept until the deadline".to_string();

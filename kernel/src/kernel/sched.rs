@@ -92,7 +92,7 @@ impl Kernel {
             return Ok(Vec::new());
         }
         self.write_claim(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let expires_at = now.plus(ttl);
             let mut out = Vec::new();
             let due = tx.due_runnable(now, limit, exclude)?;
@@ -152,7 +152,7 @@ impl Kernel {
         error: &str,
     ) -> Result<(), KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             check_lease(tx, lease)?;
             tx.insert_model_call(lease.pid, lease.quantum, model_call, now)?;
             tx.charge(lease.pid, model_call.usage, model_call.cost_micros, false)?;
@@ -180,7 +180,7 @@ impl Kernel {
     pub fn record_attempt(&self, lease: &Lease, model_call: &ModelCallRecord) -> Result<(), KernelError> {
         self.write(|tx| {
             check_lease(tx, lease)?;
-            tx.insert_model_call(lease.pid, lease.quantum, model_call, Timestamp::now())?;
+            tx.insert_model_call(lease.pid, lease.quantum, model_call, self.now())?;
             Ok(())
         })
     }
@@ -189,7 +189,7 @@ impl Kernel {
     /// before [`Kernel::commit_quantum`] leaves an explicit unknown outcome.
     pub fn begin_effect(&self, lease: &Lease, intent: &EffectIntent) -> Result<(), KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             check_lease(tx, lease)?;
             let args: serde_json::Value = serde_json::from_str(&intent.call.args).unwrap_or(serde_json::Value::Null);
             let record = tx.append_audit(
@@ -220,7 +220,7 @@ impl Kernel {
     /// lease was lost.
     pub fn commit_quantum(&self, lease: &Lease, commit: &QuantumCommit) -> Result<CommitReceipt, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let leased = check_lease(tx, lease)?;
             let pid = lease.pid;
             match &commit.model_call {
@@ -356,7 +356,7 @@ impl Kernel {
         outcome: QuantumEnd,
     ) -> Result<CommitReceipt, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             check_lease(tx, lease)?;
             if let Some(m) = model_call {
                 tx.insert_model_call(lease.pid, lease.quantum, m, now)?;
@@ -374,7 +374,7 @@ impl Kernel {
     /// Gives a lease back without finishing the quantum (scheduler shutdown).
     pub fn release(&self, lease: &Lease) -> Result<(), KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             check_lease(tx, lease)?;
             apply(tx, lease.pid, Some(lease.generation), Event::Release, now)?;
             tx.refund_quantum(lease.pid, lease.quantum)?;
@@ -388,7 +388,7 @@ impl Kernel {
     /// Returns their pids.
     pub fn release_orphans(&self, owner: &SchedulerId, keep: &[Pid]) -> Result<Vec<Pid>, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let mut out = Vec::new();
             for (pid, generation) in tx.leased_by(owner)? {
                 if !keep.contains(&pid) {
@@ -402,7 +402,7 @@ impl Kernel {
 
     /// Extends every lease `owner` holds; returns how many.
     pub fn renew_leases(&self, owner: &SchedulerId, ttl: Duration) -> Result<usize, KernelError> {
-        self.write(|tx| tx.renew_leases(owner, Timestamp::now().plus(ttl)))
+        self.write(|tx| tx.renew_leases(owner, self.now().plus(ttl)))
     }
 
     /// Pids (with generation) currently leased by `owner`.
@@ -414,7 +414,7 @@ impl Kernel {
     /// effect had started gets an explicit unknown outcome instead of a re-run.
     pub fn recover_expired(&self) -> Result<Vec<Pid>, KernelError> {
         self.write(|tx| {
-            let now = Timestamp::now();
+            let now = self.now();
             let mut out = Vec::new();
             for p in tx.expired_leases(now)? {
                 apply(tx, p.pid, Some(p.generation), Event::LeaseExpired, now)?;
@@ -435,7 +435,7 @@ impl Kernel {
         self.read(|tx| {
             Ok(Outlook {
                 runnable: tx.any_runnable()?,
-                runnable_now: tx.any_runnable_now(Timestamp::now())?,
+                runnable_now: tx.any_runnable_now(self.now())?,
                 next_ready: tx.next_ready_at()?,
                 next_timer: tx.next_timer()?,
                 leased_elsewhere: if foreign { tx.next_foreign_expiry(owner)? } else { None },

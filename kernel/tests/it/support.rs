@@ -31,6 +31,16 @@ pub fn kernel_on(backend: Backend) -> Store {
     Store { kernel, backend, dir }
 }
 
+/// A kernel on `backend` whose time moves only when the returned clock is
+/// advanced: timing rules are tested without sleeping.
+pub fn kernel_on_clock(backend: Backend) -> (Store, std::sync::Arc<libos_kernel::ManualClock>) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(libos_kernel::ManualClock::new(libos_kernel::clock::system_now()));
+    let location = backend.location(&dir.path().join("libos.db"));
+    let kernel = Kernel::open_with_clock(&location, OpenMode::Create, clock.clone()).unwrap();
+    (Store { kernel, backend, dir }, clock)
+}
+
 pub fn file_kernel() -> (tempfile::TempDir, Kernel, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("libos.db");

@@ -133,7 +133,7 @@ fn killing_a_finished_process_is_refused_with_a_clear_error(backend: Backend) {
 }
 
 fn leases_are_round_robin_and_skip_excluded_and_backed_off_processes(backend: Backend) {
-    let store = kernel_on(backend);
+    let (store, clock) = kernel_on_clock(backend);
     let kernel = &store.kernel;
     let pids: Vec<Pid> = (0..3).map(|i| spawn(kernel, &format!("g{i}"))).collect();
     let mut order = Vec::new();
@@ -149,16 +149,30 @@ fn leases_are_round_robin_and_skip_excluded_and_backed_off_processes(backend: Ba
     let next = kernel.lease(&owner(), std::time::Duration::from_secs(60), 3, &[pids[1]]).unwrap();
     assert_eq!(next.iter().map(|l| l.pid.get()).collect::<Vec<_>>(), vec![3]);
     assert_eq!(kernel.processes(ProcessFilter::Live).unwrap().len(), 3);
+    for lease in &next {
+        kernel.commit_quantum(lease, &commit("now", "{}", Next::Continue)).unwrap();
+    }
+    // Its deadline reached by the kernel's clock, not by waiting: leasable again.
+    clock.advance(std::time::Duration::from_secs(3599));
+    let early = kernel.lease(&owner(), std::time::Duration::from_secs(60), 3, &[pids[1], pids[2]]).unwrap();
+    assert_eq!(early.iter().map(|l| l.pid.get()).collect::<Vec<_>>(), Vec::<i64>::new());
+    clock.advance(std::time::Duration::from_secs(2));
+    let due = kernel.lease(&owner(), std::time::Duration::from_secs(60), 3, &[pids[1], pids[2]]).unwrap();
+    assert_eq!(due.iter().map(|l| l.pid.get()).collect::<Vec<_>>(), vec![1]);
 }
 
 fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown(backend: Backend) {
-    let store = kernel_on(backend);
+    let (store, clock) = kernel_on_clock(backend);
     let kernel = &store.kernel;
     let pid = spawn(kernel, "g");
-    let lease = kernel.lease(&owner(), std::time::Duration::ZERO, 1, &[]).unwrap().remove(0);
+    let ttl = std::time::Duration::from_secs(60);
+    let lease = kernel.lease(&owner(), ttl, 1, &[]).unwrap().remove(0);
     let call = commit("write_file", r#"{"content":"x","path":"a"}"#, Next::Continue).call;
     kernel.begin_effect(&lease, &libos_kernel::EffectIntent { call }).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2));
+    // A lease is good until its expiry and not a microsecond past it.
+    clock.advance(ttl);
+    assert_eq!(kernel.recover_expired().unwrap(), Vec::<Pid>::new());
+    clock.advance(std::time::Duration::from_micros(1));
     assert_eq!(kernel.recover_expired().unwrap(), vec![pid]);
     let p = kernel.process(pid).unwrap();
     assert_eq!(p.state, ProcState::Runnable { not_before: None });
@@ -178,7 +192,7 @@ fn an_expired_lease_is_recovered_and_a_started_effect_becomes_unknown(backend: B
 
 fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again(backend: Backend) {
     use libos_kernel::caps::{Resource, Right};
-    let store = kernel_on(backend);
+    let (store, clock) = kernel_on_clock(backend);
     let kernel = &store.kernel;
     let pid = spawn(kernel, "g");
     let args = r#"{"content":"x","path":"a"}"#;
@@ -189,10 +203,10 @@ fn an_approved_call_cut_off_mid_effect_is_reported_unknown_and_not_run_again(bac
     kernel.decide(request, &libos_kernel::Verdict::Approve { always: false }, &Actor::operator()).unwrap();
 
     // The approved call is leased, starts its effect, and its scheduler dies.
-    let lease = kernel.lease(&owner(), std::time::Duration::ZERO, 1, &[]).unwrap().remove(0);
+    let lease = kernel.lease(&owner(), std::time::Duration::from_secs(60), 1, &[]).unwrap().remove(0);
     let resumed = lease.resume.clone().expect("the approved call is resumed");
     kernel.begin_effect(&lease, &libos_kernel::EffectIntent { call: resumed.call }).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2));
+    clock.advance(std::time::Duration::from_secs(61));
     assert_eq!(kernel.recover_expired().unwrap(), vec![pid]);
 
     // The next quantum asks the model again: the call is not re-dispatched.

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use libos_kernel::caps::ResourcePattern;
+use libos_core::caps::ResourcePattern;
 use libos_mcp::config::{self, EnvValue, Http, Scope, ServerConfig, ServerName, Stdio, Transport};
 use pretty_assertions::assert_eq;
 

@@ -573,7 +573,7 @@ async fn a_cancelled_call_stops_its_request_at_once() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let workspace = libos_tools::Workspace::new(dir.path(), Vec::new()).unwrap();
-    let mut ctx = libos_tools::ToolContext::new(workspace, libos_kernel::Timestamp::now());
+    let mut ctx = libos_tools::ToolContext::new(workspace, libos_kernel::clock::system_now());
     ctx.net = Some(Arc::new(Open));
     let cancel = ctx.cancel.clone();
     let running = tokio::task::spawn_blocking(move || call.run(&ctx));

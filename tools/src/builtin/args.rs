@@ -7,11 +7,11 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use libos_kernel::budget::Budget;
-use libos_kernel::caps::{Effect, GrantSpec, ResourcePattern, Rights};
-use libos_kernel::ipc::MessageKind;
-use libos_kernel::syscall::SignalAction;
-use libos_kernel::{ObjectId, Pid, time::parse_duration};
+use libos_core::budget::Budget;
+use libos_core::caps::{Effect, GrantSpec, ResourcePattern, Rights};
+use libos_core::ipc::MessageKind;
+use libos_core::syscall::SignalAction;
+use libos_core::{ObjectId, Pid, time::parse_duration};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

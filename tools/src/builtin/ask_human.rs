@@ -1,8 +1,8 @@
 //! `ask_human(question)`: ask the operator and park for the answer. A
 //! kernel call needing `human:operator` send.
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
-use libos_kernel::syscall::{Need, Syscall};
+use libos_core::caps::{Resource, ResourceKind, Right};
+use libos_core::syscall::{Need, Syscall};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

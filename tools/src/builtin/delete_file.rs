@@ -1,6 +1,6 @@
 //! `delete_file(path)`: remove a file from the workspace.
 
-use libos_kernel::caps::Right;
+use libos_core::caps::Right;
 use rustix::fs::{AtFlags, FileType};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use crate::builtin::fs_need;
 use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 use crate::tool::Tool;
 use crate::workspace::io_reason;
-use libos_kernel::syscall::Need;
+use libos_core::syscall::Need;
 
 /// Arguments of `delete_file`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -1,6 +1,6 @@
 //! The message filter `read` and `receive` share.
 
-use libos_kernel::ipc::{MessageFilter, MessageKind};
+use libos_core::ipc::{MessageFilter, MessageKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

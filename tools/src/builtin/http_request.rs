@@ -33,8 +33,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use libos_kernel::caps::{Resource, Right};
-use libos_kernel::syscall::Need;
+use libos_core::caps::{Resource, Right};
+use libos_core::syscall::Need;
 use libos_sandbox::{NetGate, Use};
 use reqwest::Url;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -168,7 +168,7 @@ impl JsonSchema for Method {
 }
 
 /// A URL that may be requested: `http` or `https`, no userinfo, no
-/// fragment, its host canonical (`libos_kernel::caps::net::host`) and its
+/// fragment, its host canonical (`libos_core::caps::net::host`) and its
 /// port known. Serialised as the URL it requests, which is what the audit
 /// and an approval show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +200,7 @@ impl Target {
         url.set_fragment(None);
         let host = match url.host() {
             Some(url::Host::Domain(d)) => {
-                let canonical = libos_kernel::caps::net::host(d)?;
+                let canonical = libos_core::caps::net::host(d)?;
                 if canonical != d {
                     url.set_host(Some(&canonical)).map_err(|e| format!("host `{canonical}`: {e}"))?;
                 }

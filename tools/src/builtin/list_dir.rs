@@ -3,7 +3,7 @@
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 
-use libos_kernel::caps::Right;
+use libos_core::caps::Right;
 use rustix::fs::{AtFlags, Dir, FileType, OFlags};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -12,7 +12,7 @@ use crate::builtin::fs_need;
 use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 use crate::tool::Tool;
 use crate::workspace::{Identity, io_reason};
-use libos_kernel::syscall::Need;
+use libos_core::syscall::Need;
 
 /// Most entries listed.
 pub const MAX_ENTRIES: usize = 1000;

@@ -1,6 +1,6 @@
 //! `memory_list(namespace)`: list one's view. A kernel call.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

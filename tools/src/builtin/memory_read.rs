@@ -1,7 +1,7 @@
 //! `memory_read(object)`: read an object by name or id. A kernel call; the
 //! view's handles decide.
 
-use libos_kernel::syscall::{ObjectRef, Syscall};
+use libos_core::syscall::{ObjectRef, Syscall};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! `memory_share(oid, pid, rights)`: give one's own child a handle on an
 //! object, never more than one holds. A kernel call.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! `memory_unpin(oid)`: stop showing a pinned object. A kernel call.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 
 use crate::builtin::memory_pin::MemoryPinArgs;
 use crate::dispatch::{Caller, Dispatch};

@@ -1,7 +1,7 @@
 //! `memory_write(name, content, kind)`: create or update an object in
 //! one's own namespace. A kernel call; the handles decide, in the kernel.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,7 @@ impl Tool for MemoryWrite {
         "Create or update an object in your private memory namespace (durable across restarts).";
 
     fn check(a: &MemoryWriteArgs) -> Result<(), String> {
-        libos_kernel::memory::check_name(&a.name)
+        libos_core::memory::check_name(&a.name)
     }
 
     fn dispatch(a: &MemoryWriteArgs, _caller: Caller<'_>) -> Result<Dispatch, String> {

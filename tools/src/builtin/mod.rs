@@ -3,8 +3,8 @@
 //! arguments type and a [`crate::Tool`] impl, plus its line in
 //! `entries` (and its `mod` line).
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
-use libos_kernel::syscall::Need;
+use libos_core::caps::{Resource, ResourceKind, Right};
+use libos_core::syscall::Need;
 
 use crate::dispatch::Refusal;
 use crate::registry::Entry;

@@ -1,6 +1,6 @@
 //! `read(filter)`: take matching unread messages without waiting. A kernel call on one's own inbox.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 
 use crate::builtin::filter::FilterArgs;
 use crate::dispatch::{Caller, Dispatch};

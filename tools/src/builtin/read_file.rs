@@ -1,6 +1,6 @@
 //! `read_file(path)`: read a text file in the workspace.
 
-use libos_kernel::caps::Right;
+use libos_core::caps::Right;
 use rustix::fs::FileType;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,7 +9,7 @@ use crate::builtin::fs_need;
 use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 use crate::tool::Tool;
 use crate::workspace::io_reason;
-use libos_kernel::syscall::Need;
+use libos_core::syscall::Need;
 
 /// Most bytes returned; longer files are cut with a notice.
 pub const MAX_READ_BYTES: usize = 256 * 1024;

@@ -1,7 +1,7 @@
 //! `receive(filter)`: take the first matching message, parking until one
 //! arrives. A kernel call on one's own inbox.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 
 use crate::builtin::filter::FilterArgs;
 use crate::dispatch::{Caller, Dispatch};

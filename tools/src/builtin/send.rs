@@ -2,10 +2,10 @@
 //! message. A kernel call; one's parent and own children need no grant,
 //! any other recipient `message:<pid>` send.
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
-use libos_kernel::ipc::{MAX_BODY_BYTES, MessageKind, NewMessage};
-use libos_kernel::syscall::{Kinship, Need, Syscall};
-use libos_kernel::{MsgId, Pid};
+use libos_core::caps::{Resource, ResourceKind, Right};
+use libos_core::ipc::{MAX_BODY_BYTES, MessageKind, NewMessage};
+use libos_core::syscall::{Kinship, Need, Syscall};
+use libos_core::{MsgId, Pid};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

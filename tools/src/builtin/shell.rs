@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use libos_sandbox::{Captured, Cmd, End, Limits, Network, Policy};
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
-use libos_kernel::syscall::Need;
+use libos_core::caps::{Resource, ResourceKind, Right};
+use libos_core::syscall::Need;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,8 @@
 //! `signal(pid, action)`: pause, resume or kill a process. A kernel call;
 //! one's own child needs no grant, any other `process:<pid>` signal.
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
-use libos_kernel::syscall::{Kinship, Need, Syscall};
+use libos_core::caps::{Resource, ResourceKind, Right};
+use libos_core::syscall::{Kinship, Need, Syscall};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! `sleep(seconds)`: park until a deadline (an interrupt wakes early). A kernel call.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

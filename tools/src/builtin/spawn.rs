@@ -2,8 +2,8 @@
 //! call whose image the runtime resolves first; the grants it asks for are
 //! attenuated by the kernel against the caller's delegable grants.
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
-use libos_kernel::syscall::Need;
+use libos_core::caps::{Resource, ResourceKind, Right};
+use libos_core::syscall::Need;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! `wait(pid | "any")`: park until a child ends. A kernel call; waiting
 //! for one's own child needs no grant.
 
-use libos_kernel::syscall::Syscall;
+use libos_core::syscall::Syscall;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use libos_kernel::caps::Right;
+use libos_core::caps::Right;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use schemars::JsonSchema;
@@ -20,7 +20,7 @@ use crate::builtin::fs_need;
 use crate::dispatch::{Caller, Dispatch, Refusal, ToolContext, ToolOutput};
 use crate::tool::Tool;
 use crate::workspace::io_reason;
-use libos_kernel::syscall::Need;
+use libos_core::syscall::Need;
 
 /// Arguments of `write_file`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

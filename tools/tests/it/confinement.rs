@@ -3,7 +3,7 @@
 use std::os::unix::fs::symlink;
 use std::path::Path;
 
-use libos_kernel::Timestamp;
+use libos_core::Timestamp;
 use libos_tools::{Caller, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace};
 use pretty_assertions::assert_eq;
 use rustix::fs::{FileType, Mode};

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use libos_kernel::Timestamp;
+use libos_core::Timestamp;
 use libos_tools::{Caller, ToolCall, ToolContext, ToolOutput, ToolSet, Workspace};
 use pretty_assertions::assert_eq;
 use rustix::fs::{CWD, RenameFlags, renameat_with};

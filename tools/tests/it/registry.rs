@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use libos_kernel::caps::{Resource, ResourceKind, Right};
+use libos_core::caps::{Resource, ResourceKind, Right};
 use libos_tools::{
     DynamicTool, Invocation, Registry, RegistryError, ToolAnnotations, ToolCall, ToolContext, ToolFuture, ToolHandler,
     ToolName, ToolOutput, ToolSet,
@@ -227,7 +227,7 @@ fn a_dynamic_call_is_validated_against_its_schema_before_anything_runs() {
     let caller = libos_tools::Caller { workspace: &workspace, parent: None };
     assert_eq!(
         call.needs(caller).unwrap(),
-        vec![libos_kernel::syscall::Need::grant(Resource::new(ResourceKind::Mcp, "git/git_status"), Right::Exec)]
+        vec![libos_core::syscall::Need::grant(Resource::new(ResourceKind::Mcp, "git/git_status"), Right::Exec)]
     );
     assert_eq!(call.dispatch(caller).unwrap(), libos_tools::Dispatch::External);
 }

@@ -68,7 +68,8 @@ impl Dimension {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// The dimension's place in a budget vector (`[u64; N]`).
+    pub fn index(self) -> usize {
         self as usize
     }
 }
