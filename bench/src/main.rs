@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH]
+//! cargo run --release -p libos-bench -- age [QUANTA]
+//! cargo run --release -p libos-bench -- age-of messages|memory|audit [LEVEL,LEVEL,...]
 //! cargo run --release -p libos-bench -- verify [RECORDS]
 //! cargo run --release -p libos-bench -- wake [APPROVALS]
 //! cargo run --release -p libos-bench -- spawn [PROCESSES]
@@ -665,6 +667,16 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A comma-separated list of sizes, e.g. `10,1000,10000`, ascending.
+fn levels(text: &str) -> anyhow::Result<Vec<usize>> {
+    let levels: Vec<usize> = text
+        .split(',')
+        .map(|l| l.trim().replace('_', "").parse().with_context(|| format!("not a size: {l:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(levels.windows(2).all(|w| w[0] < w[1]), "levels must ascend: {text}");
+    Ok(levels)
+}
+
 fn arg(args: &[String], i: usize, default: usize) -> anyhow::Result<usize> {
     args.get(i).map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a number")))
 }
@@ -679,6 +691,11 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
         Some("age") => rt.block_on(age::by_age(arg(&args, 1, 10_000)?)),
+        Some("age-of") => {
+            let growth = age::Growth::parse(args.get(1).map_or("messages", String::as_str))?;
+            let levels = levels(args.get(2).map_or("10,1000,10000", String::as_str))?;
+            rt.block_on(age::by_size(growth, &levels))
+        }
         Some("verify") => verify_speed(arg(&args, 1, 200_000)?),
         Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?, false)),
         Some("wake-postgres") => rt.block_on(wake_latency(arg(&args, 1, 200)?, true)),
@@ -695,7 +712,7 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(calls::call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
         }
         _ => anyhow::bail!(
-            "usage: libos-bench quantum [P] [Q] | age [QUANTA] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
+            "usage: libos-bench quantum [P] [Q] | age [QUANTA] | age-of messages|memory|audit [LEVELS] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
              | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA]"
         ),
     }
