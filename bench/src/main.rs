@@ -14,10 +14,12 @@
 //! cargo run --release -p libos-bench -- shell [RUNS]
 //! cargo run --release -p libos-bench -- mcp [SAMPLES]
 //! cargo run --release -p libos-bench -- scripted [AGENTS] [QUANTA_EACH]
+//! cargo run --release -p libos-bench -- langgraph [AGENTS] [CALLS]
 //! ```
 
 mod age;
 mod calls;
+mod langgraph;
 mod mcp;
 mod scripted;
 mod shell;
@@ -707,13 +709,14 @@ fn main() -> anyhow::Result<()> {
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
         Some("shell") => shell::sandbox_cost(arg(&args, 1, 500)?),
         Some("mcp") => rt.block_on(mcp::overhead(arg(&args, 1, 300)?)),
+        Some("langgraph") => rt.block_on(langgraph::side_by_side(arg(&args, 1, 100)?, arg(&args, 2, 10)?)),
         Some("scripted") => rt.block_on(scripted::scripted_run(arg(&args, 1, 1000)?, arg(&args, 2, 10)?)),
         Some("calls") => {
             rt.block_on(calls::call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
         }
         _ => anyhow::bail!(
             "usage: libos-bench quantum [P] [Q] | age [QUANTA] | age-of messages|memory|audit [LEVELS] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
-             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA]"
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA] | langgraph [AGENTS] [CALLS]"
         ),
     }
 }
