@@ -273,6 +273,18 @@ ALTER TABLE model_calls ADD COLUMN usage_detail TEXT;
 ALTER TABLE processes ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
 UPDATE processes SET turns = (SELECT count(*) FROM transcript WHERE transcript.pid = processes.pid);
 "#,
+    // 11: a lease reads a process's inbox summary and pinned memory in time
+    // independent of how many messages wait and how many objects it holds:
+    // the row counts unread messages (they were counted through the inbox
+    // index, O(unread) per quantum), interrupts and pins have partial
+    // indexes of their own (they were found by scanning every unread
+    // message and every handle).
+    r#"
+ALTER TABLE processes ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+UPDATE processes SET unread = (SELECT count(*) FROM messages WHERE messages.to_pid = processes.pid AND messages.read_at IS NULL);
+CREATE INDEX messages_interrupts ON messages (to_pid, id) WHERE read_at IS NULL AND kind = 'interrupt';
+CREATE INDEX views_pinned ON views (pid, created_at, oid) WHERE pinned = 1;
+"#,
 ];
 
 /// The schema version this build writes.
