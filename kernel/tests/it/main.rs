@@ -6,6 +6,7 @@
 mod audit_chain;
 mod caps;
 mod lost_connections;
+mod old_stores;
 mod store_open;
 mod support;
 mod transitions;
