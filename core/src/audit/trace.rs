@@ -159,10 +159,11 @@ pub fn leases(records: &[AuditRecord]) -> Vec<LeaseTrace> {
             AuditAction::Tool(_) | AuditAction::NoTool | AuditAction::BadName(_) => None,
         }) else {
             // A parked call completed where its wait ended.
-            if r.kind == crate::audit::AuditKind::Kernel && args(r).get("completed").is_some() {
-                if let Some(i) = parked.take() {
-                    out[i].woke = Some(WakeTrace { why: r.detail.clone().unwrap_or_default(), at: r.at });
-                }
+            if r.kind == crate::audit::AuditKind::Kernel
+                && args(r).get("completed").is_some()
+                && let Some(i) = parked.take()
+            {
+                out[i].woke = Some(WakeTrace { why: r.detail.clone().unwrap_or_default(), at: r.at });
             }
             continue;
         };

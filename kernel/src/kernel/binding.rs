@@ -25,8 +25,6 @@ use crate::ipc::{Request, RequestKind, RequestStatus};
 use crate::quantum::{ApprovedCall, Binding};
 use crate::store::{ParkedCall, Tx};
 
-/// The action of the record that binds a request to what asked.
-
 /// How a stored call differs from what the chain recorded when it parked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Mismatch {
