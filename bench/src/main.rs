@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use libos_images::ImageSet;
+use libos_kernel::audit::{AuditAction, KernelAction};
 use libos_kernel::{Actor, Kernel, OpenMode, SchedulerId, SpawnSpec, StoreLocation};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall};
@@ -284,9 +285,9 @@ async fn wake_latency(approvals: usize, postgres: bool) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     let mut approved_at = None;
     for r in &records {
-        match r.action.as_str() {
-            "approve" => approved_at = Some(r.at),
-            "lease" => {
+        match r.action {
+            AuditAction::Kernel(KernelAction::Approve) => approved_at = Some(r.at),
+            AuditAction::Kernel(KernelAction::Lease) => {
                 if let Some(t) = approved_at.take() {
                     samples.push(r.at.since(t));
                 }
@@ -423,8 +424,8 @@ async fn parked(n: usize, wakes: usize) -> anyhow::Result<()> {
         }
         // From the audit log's own timestamps: the send, then the lease.
         let records = kernel.audit(&libos_kernel::AuditFilter { pid: Some(pid), ..Default::default() })?;
-        let sent = records.iter().rev().find(|r| r.action == "send").map(|r| r.at);
-        let leased = records.iter().rev().find(|r| r.action == "lease").map(|r| r.at);
+        let sent = records.iter().rev().find(|r| r.action.is(KernelAction::Send)).map(|r| r.at);
+        let leased = records.iter().rev().find(|r| r.action.is(KernelAction::Lease)).map(|r| r.at);
         if let (Some(s), Some(l)) = (sent, leased) {
             samples.push(l.since(s));
         }
@@ -618,7 +619,7 @@ async fn takeover(ttl_s: usize) -> anyhow::Result<()> {
     for pid in &held {
         loop {
             let records = b.audit(&libos_kernel::AuditFilter { pid: Some(*pid), ..Default::default() })?;
-            if let Some(r) = records.iter().find(|r| r.at > died && r.action == "lease") {
+            if let Some(r) = records.iter().find(|r| r.at > died && r.action.is(KernelAction::Lease)) {
                 taken.push(r.at.since(died));
                 break;
             }

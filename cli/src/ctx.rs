@@ -214,7 +214,12 @@ pub async fn run_scheduler(
 fn sandbox(kernel: &Kernel, sched: &SchedArgs) -> anyhow::Result<Sandbox> {
     if sched.unconfined_shell {
         let detail = "scheduler started with --unconfined-shell: programs run with the scheduler's own authority";
-        kernel.record_operator(&Actor::operator(), "unconfined_shell", serde_json::json!({}), detail)?;
+        kernel.record_operator(
+            &Actor::operator(),
+            libos_kernel::audit::KernelAction::UnconfinedShell,
+            serde_json::json!({}),
+            detail,
+        )?;
         eprintln!("libos: warning: {detail}");
         return Ok(Sandbox::unconfined());
     }

@@ -21,6 +21,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
+use libos_kernel::audit::{AuditAction, AuditKind, KernelAction, Outcome};
 use libos_kernel::{AuditFilter, AuditRecord, AuditSeq, Kernel, KernelError, ProcState, RequestId, WaitOn};
 use serde::Deserialize;
 use serde_json::Value;
@@ -151,18 +152,21 @@ fn events_for(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<Event>, KernelErro
 /// iterator both follow the log with it.
 pub fn record_events(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<(&'static str, Value)>, KernelError> {
     let mut out = Vec::new();
-    let touches_process = r.kind == "state" || r.kind == "operator" || r.action == "spawn" || r.outcome == "parked";
+    // The spawn tool's record is the parent's; the child's state records follow.
+    let spawned = r.action.tool_name().is_some_and(|t| *t == "spawn");
+    let touches_process =
+        matches!(r.kind, AuditKind::State | AuditKind::Operator) || spawned || r.outcome == Outcome::Parked;
     if let Some(pid) = r.pid.filter(|_| touches_process) {
         let p = kernel.process(pid)?;
         out.push(("process", wire::process(&p)));
         // A park on a person: the request it opened (if still open now).
-        if r.outcome == "parked"
+        if r.outcome == Outcome::Parked
             && let ProcState::Waiting { on: WaitOn::Human(id) } = p.state
         {
             out.push(("approval", wire::request(&kernel.request(id)?)));
         }
     }
-    if matches!(r.action.as_str(), "approve" | "deny" | "answer")
+    if matches!(r.action, AuditAction::Kernel(KernelAction::Approve | KernelAction::Deny | KernelAction::Answer))
         && let Some(id) =
             serde_json::from_str::<Value>(&r.args).ok().and_then(|a| a.get("request").and_then(Value::as_i64))
     {

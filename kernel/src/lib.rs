@@ -16,7 +16,9 @@
 //! - [`kernel`](Kernel): the API, one transaction per operation.
 //! - [`error`]: error types.
 
-pub use libos_core::{actor, audit, budget, caps, ids, ipc, memory, process, quantum, state, syscall, text, time};
+pub use libos_core::{
+    actor, audit, budget, caps, ids, ipc, memory, process, quantum, state, syscall, text, time, tool_name,
+};
 
 pub mod clock;
 pub mod error;

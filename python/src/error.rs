@@ -39,7 +39,7 @@ pub fn kernel(e: KernelError) -> PyErr {
         | KernelError::NoSuchObject(_) => NotFound::new_err(text),
         KernelError::Store(_) => StoreError::new_err(text),
         KernelError::Transition(_) | KernelError::Stale { .. } | KernelError::Refused(_) => Refused::new_err(text),
-        KernelError::Invalid(_) => PyValueError::new_err(text),
+        KernelError::Invalid(_) | KernelError::BadToolName(_) => PyValueError::new_err(text),
     }
 }
 

@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use libos_images::{Image, ImageSet};
+use libos_kernel::audit::{AuditAction, AuditDecision, AuditKind, AuditRecord, KernelAction};
 use libos_kernel::caps::GrantSpec;
 use libos_kernel::ipc::RequestStatus;
 use libos_kernel::{Actor, AuditFilter, Kernel, Outcome, Pid, RequestId, SpawnSpec, Verdict};
@@ -50,14 +51,14 @@ const MAX_COPIED_BYTES: u64 = 256 * 1024 * 1024;
 /// One tool call as a replay compares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallSig {
-    /// The tool.
-    pub tool: String,
+    /// The tool (or, for a rejected output, what the model named).
+    pub tool: AuditAction,
     /// sha256 of its canonical arguments.
     pub args_sha256: String,
     /// The capability decision.
-    pub decision: Option<String>,
+    pub decision: Option<AuditDecision>,
     /// How it came out.
-    pub outcome: String,
+    pub outcome: Outcome,
 }
 
 impl std::fmt::Display for CallSig {
@@ -67,7 +68,7 @@ impl std::fmt::Display for CallSig {
             "{} args {} decision {} -> {}",
             self.tool,
             &self.args_sha256[..self.args_sha256.len().min(12)],
-            self.decision.as_deref().unwrap_or("-"),
+            self.decision.map_or("-", AuditDecision::as_str),
             self.outcome
         )
     }
@@ -131,17 +132,18 @@ pub fn tree(k: &Kernel, root: Pid) -> Result<Vec<Pid>, String> {
 }
 
 fn calls(k: &Kernel, pid: Pid) -> Result<Vec<CallSig>, String> {
-    let actor = Actor::Process(pid).to_string();
+    let actor = Actor::Process(pid);
     let records = k.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).map_err(|e| e.to_string())?;
     Ok(records
         .into_iter()
-        .filter(|r| r.kind == "tool" && r.actor == actor)
+        .filter(|r| r.kind == AuditKind::Tool && r.actor == actor)
         .map(|r| {
             // Whether a wait parked or found its message, child or deadline
             // already there depends on how other processes were scheduled,
             // not on what this one did: both count as the call succeeding.
-            let waited = r.outcome == "parked" && matches!(r.action.as_str(), "receive" | "wait" | "sleep");
-            let outcome = if waited { "ok".to_string() } else { r.outcome };
+            let waited = r.outcome == Outcome::Parked
+                && r.action.tool_name().is_some_and(|t| matches!(t.as_str(), "receive" | "wait" | "sleep"));
+            let outcome = if waited { Outcome::Ok } else { r.outcome };
             CallSig { tool: r.action, args_sha256: r.args_sha256, decision: r.decision, outcome }
         })
         .collect())
@@ -171,7 +173,10 @@ fn copy_dir(from: &Path, to: &Path, files: &mut usize, bytes: &mut u64) -> std::
 fn decisions(k: &Kernel, pid: Pid) -> Result<Vec<(Verdict, Actor)>, String> {
     let records = k.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
-    for r in records.iter().filter(|r| matches!(r.action.as_str(), "approve" | "deny" | "answer")) {
+    let decided = |r: &&AuditRecord| {
+        matches!(r.action, AuditAction::Kernel(KernelAction::Approve | KernelAction::Deny | KernelAction::Answer))
+    };
+    for r in records.iter().filter(decided) {
         let args: serde_json::Value = serde_json::from_str(&r.args).unwrap_or_default();
         let Some(id) = args.get("request").and_then(serde_json::Value::as_i64) else { continue };
         let always = args.get("always").and_then(serde_json::Value::as_bool).unwrap_or(false);
@@ -182,8 +187,7 @@ fn decisions(k: &Kernel, pid: Pid) -> Result<Vec<(Verdict, Actor)>, String> {
             RequestStatus::Answered { text } => Verdict::Answer { text },
             RequestStatus::Open | RequestStatus::Cancelled => continue,
         };
-        let by = r.actor.parse::<Actor>().unwrap_or_else(|_| Actor::operator());
-        out.push((verdict, by));
+        out.push((verdict, r.actor.clone()));
     }
     Ok(out)
 }

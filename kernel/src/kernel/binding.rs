@@ -17,16 +17,13 @@ use std::fmt;
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome, bound_args, sha256_hex};
+use crate::audit::{AuditDraft, AuditKind, KernelAction, Outcome, bound_args, sha256_hex};
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
 use crate::ids::{AuditSeq, Pid, RequestId};
 use crate::ipc::{Request, RequestKind, RequestStatus};
 use crate::quantum::{ApprovedCall, Binding};
 use crate::store::{ParkedCall, Tx};
-
-/// The action of the record that binds a request to what asked.
-const REQUEST_ACTION: &str = "request";
 
 /// How a stored call differs from what the chain recorded when it parked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +95,7 @@ pub(super) fn request_record(
     AuditDraft {
         actor: Actor::Kernel,
         kind: AuditKind::Kernel,
-        action: REQUEST_ACTION.to_string(),
+        action: KernelAction::Request.into(),
         pid: Some(pid),
         args: request_args(id, tool, args_sha256, resource, right),
         decision: None,
@@ -119,16 +116,10 @@ pub(super) fn check(
 ) -> Result<Result<(), Mismatch>, KernelError> {
     let differs = |part| Ok(Err(Mismatch::Differs(seq, part)));
     let call = match tx.audit_record(seq)? {
-        Some(r)
-            if r.kind == AuditKind::Tool.as_str()
-                && r.outcome == Outcome::Parked.as_str()
-                && r.pid == Some(req.pid) =>
-        {
-            r
-        }
+        Some(r) if r.kind == AuditKind::Tool && r.outcome == Outcome::Parked && r.pid == Some(req.pid) => r,
         _ => return Ok(Err(Mismatch::NoPark(seq))),
     };
-    if req.tool != call.action {
+    if req.tool != call.action.as_str() {
         return differs(Part::RequestTool);
     }
     if req.args_sha256 != call.args_sha256 || sha256_hex(req.args.as_bytes()) != call.args_sha256 {
@@ -137,17 +128,18 @@ pub(super) fn check(
     let Some(parked) = parked.filter(|p| p.request == Some(req.id)) else {
         return differs(Part::ParkedCall);
     };
-    if parked.call.tool != call.action {
+    if parked.call.tool != call.action.as_str() {
         return differs(Part::ParkedTool);
     }
     if sha256_hex(parked.call.args.as_bytes()) != call.args_sha256 {
         return differs(Part::ParkedArgs);
     }
     if let RequestKind::Approval { resource, right } = &req.kind {
-        let (_, expected) = bound_args(&request_args(req.id, &call.action, &call.args_sha256, resource, *right));
+        let (_, expected) =
+            bound_args(&request_args(req.id, call.action.as_str(), &call.args_sha256, resource, *right));
         let bound = tx.audit_record(AuditSeq(seq.get() + 1))?.is_some_and(|r| {
-            r.kind == AuditKind::Kernel.as_str()
-                && r.action == REQUEST_ACTION
+            r.kind == AuditKind::Kernel
+                && r.action.is(KernelAction::Request)
                 && r.pid == Some(req.pid)
                 && r.args_sha256 == expected
         });

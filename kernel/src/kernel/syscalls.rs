@@ -15,9 +15,9 @@ use serde_json::json;
 use super::park::{self, deliver, render_messages, satisfied};
 use super::{apply, lifecycle};
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditDecision, AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::budget::{Dimension, allotment, amounts};
-use crate::caps::{Basis, Decision, Effect, GrantSpec, Resource, ResourceKind, Right, Rights, covers};
+use crate::caps::{Basis, Decision, GrantSpec, Resource, ResourceKind, Right, Rights, covers};
 use crate::error::KernelError;
 use crate::ids::{GrantId, ObjectId, Pid};
 use crate::ipc::RequestKind;
@@ -367,10 +367,10 @@ fn delegation(parent: Pid, child: Pid, wanted: &GrantSpec, grant: Option<GrantId
     AuditDraft {
         actor: Actor::Kernel,
         kind: AuditKind::Kernel,
-        action: "delegate".to_string(),
+        action: KernelAction::Delegate.into(),
         pid: Some(parent),
         args: json!({ "child": child.get(), "grant": wanted.to_string() }),
-        decision: Some(Effect::Deny.as_str().to_string()),
+        decision: Some(AuditDecision::Deny),
         grant,
         outcome: Outcome::Denied,
         result: None,

@@ -6,10 +6,10 @@ use super::Tx;
 use super::db::{Param, Row, Value};
 use crate::audit::verify::Verifier;
 use crate::audit::{
-    AuditDraft, AuditFilter, AuditRecord, AuditRow, COLUMNS, GENESIS, bound_args, canonical_bytes, chain_hash,
-    sha256_hex,
+    AuditDecision, AuditDraft, AuditFilter, AuditRecord, AuditRow, COLUMNS, GENESIS, bound_args, canonical_bytes,
+    chain_hash, sha256_hex,
 };
-use crate::error::KernelError;
+use crate::error::{KernelError, StoreError};
 use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
 
@@ -18,24 +18,17 @@ static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
 static INSERT: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO audit ({}) VALUES ({})", *AUDIT_COLUMNS, ["?"; COLUMNS.len()].join(", ")));
 
+/// A row read into a typed record. A value of the wrong type, or text no
+/// record can have, is store corruption naming the record and the field.
 fn record_from_row(r: &Row<'_, '_>) -> Result<AuditRecord, KernelError> {
-    Ok(AuditRecord {
-        seq: AuditSeq(r.get(0)?),
-        at: Timestamp(r.get(1)?),
-        actor: r.get(2)?,
-        kind: r.get(3)?,
-        action: r.get(4)?,
-        pid: r.get::<Option<i64>>(5)?.map(Pid),
-        args: r.get(6)?,
-        args_sha256: r.get(7)?,
-        decision: r.get(8)?,
-        grant: r.get(9)?,
-        outcome: r.get(10)?,
-        result_digest: r.get(11)?,
-        detail: r.get(12)?,
-        prev_hash: r.get(13)?,
-        hash: r.get(14)?,
-    })
+    let row = row_ref(r).map_err(|field| {
+        let seq = match r.value(0) {
+            Ok(Value::Int(n)) => n.to_string(),
+            _ => "?".to_string(),
+        };
+        StoreError::Corrupt(format!("audit record {seq}: field `{field}` holds a value of the wrong type"))
+    })?;
+    AuditRecord::from_row(&row).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 
 impl Tx<'_> {
@@ -60,46 +53,72 @@ impl Tx<'_> {
     pub(crate) fn append_audit(&self, draft: &AuditDraft, now: Timestamp) -> Result<AuditRecord, KernelError> {
         let (prev_seq, prev_hash) = self.audit_head()?;
         let (args, args_sha256) = bound_args(&draft.args);
-        let mut record = AuditRecord {
-            seq: AuditSeq(prev_seq.get() + 1),
+        let seq = AuditSeq(prev_seq.get() + 1);
+        let actor = draft.actor.to_string();
+        let decision = draft.decision.map(AuditDecision::as_str);
+        let result_digest = draft.result.as_deref().map(|r| sha256_hex(r.as_bytes()));
+        let grant = draft.grant.map(GrantId::get);
+        let pid = draft.pid.map(Pid::get);
+        // The row exactly as stored: its canonical bytes are what the hash
+        // covers and what verification recomputes from the table's text.
+        let mut row = AuditRow {
+            seq: seq.get(),
+            at: now.micros(),
+            actor: &actor,
+            kind: draft.kind.as_str(),
+            action: draft.action.as_str(),
+            pid,
+            args: &args,
+            args_sha256: &args_sha256,
+            decision,
+            grant,
+            outcome: draft.outcome.as_str(),
+            result_digest: result_digest.as_deref(),
+            detail: draft.detail.as_deref(),
+            prev_hash: &prev_hash,
+            hash: "",
+        };
+        let mut buf = Vec::with_capacity(512);
+        canonical_bytes(&row, &mut buf);
+        let hash = chain_hash(&prev_hash, &buf);
+        row.hash = &hash;
+        self.exec(
+            &INSERT,
+            &[
+                &row.seq,
+                &row.at,
+                &row.actor,
+                &row.kind,
+                &row.action,
+                &row.pid,
+                &row.args,
+                &row.args_sha256,
+                &row.decision,
+                &row.grant,
+                &row.outcome,
+                &row.result_digest,
+                &row.detail,
+                &row.prev_hash,
+                &row.hash,
+            ],
+        )?;
+        let record = AuditRecord {
+            seq,
             at: now,
-            actor: draft.actor.to_string(),
-            kind: draft.kind.as_str().to_string(),
+            actor: draft.actor.clone(),
+            kind: draft.kind,
             action: draft.action.clone(),
             pid: draft.pid,
             args,
             args_sha256,
-            decision: draft.decision.clone(),
-            grant: draft.grant.map(GrantId::get),
-            outcome: draft.outcome.as_str().to_string(),
-            result_digest: draft.result.as_deref().map(|r| sha256_hex(r.as_bytes())),
+            decision: draft.decision,
+            grant,
+            outcome: draft.outcome,
+            result_digest,
             detail: draft.detail.clone(),
             prev_hash,
-            hash: String::new(),
+            hash,
         };
-        let mut buf = Vec::with_capacity(512);
-        canonical_bytes(&record.row(), &mut buf);
-        record.hash = chain_hash(&record.prev_hash, &buf);
-        self.exec(
-            &INSERT,
-            &[
-                &record.seq.get(),
-                &record.at.micros(),
-                &record.actor,
-                &record.kind,
-                &record.action,
-                &record.pid.map(Pid::get),
-                &record.args,
-                &record.args_sha256,
-                &record.decision,
-                &record.grant,
-                &record.outcome,
-                &record.result_digest,
-                &record.detail,
-                &record.prev_hash,
-                &record.hash,
-            ],
-        )?;
         *self.audit_head.borrow_mut() = Some((record.seq, record.hash.clone()));
         Ok(record)
     }

@@ -18,6 +18,7 @@ pub(crate) mod pg;
 mod pg_tx;
 mod processes;
 mod schema;
+mod state_row;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

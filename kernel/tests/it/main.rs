@@ -7,6 +7,7 @@ mod audit_chain;
 mod caps;
 mod inbox;
 mod lost_connections;
+mod old_stores;
 mod store_open;
 mod support;
 mod transitions;

@@ -247,9 +247,9 @@ fn dynamic_tools_cannot_shadow_builtins_or_each_other_and_need_safe_names_schema
         tool("t", json!({"type": "object", "properties": {"a": {"type": "strung"}}}), true).unwrap_err(),
         tool("t", json!([1]), true).unwrap_err(),
         tool("t", object.clone(), false).unwrap_err(),
-        ToolName::new("git.status").unwrap_err(),
-        ToolName::new(&"x".repeat(65)).unwrap_err(),
-        ToolName::new("a\u{1b}[2J").unwrap_err(),
+        ToolName::new("git.status").unwrap_err().into(),
+        ToolName::new(&"x".repeat(65)).unwrap_err().into(),
+        ToolName::new("a\u{1b}[2J").unwrap_err().into(),
         registry.table(&[ToolName::new("nope").unwrap()]).unwrap_err(),
     ];
     let lines: Vec<String> = errors.iter().map(RegistryError::to_string).collect();
