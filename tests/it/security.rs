@@ -230,9 +230,9 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
             got,
             [
                 "approve rejected: unknown tool `approve`: available tools are read_file, list_dir, write_file, delete_file, \
-                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_pin, memory_unpin, exit",
+                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_search, memory_pin, memory_unpin, exit",
                 "answer rejected: unknown tool `answer`: available tools are read_file, list_dir, write_file, delete_file, \
-                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_pin, memory_unpin, exit",
+                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_search, memory_pin, memory_unpin, exit",
                 "write_file deny: permission denied: path `.libos/libos.db` is libos's own state and is never \
                  accessible to tools [write fs:.libos/libos.db: deny (confined)]",
                 "shell deny: permission denied: exec shell:libos (no grant of yours covers it) \

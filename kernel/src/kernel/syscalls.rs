@@ -321,6 +321,21 @@ pub(super) fn execute(
                 .collect();
             Ok(ok(lines.join("\n")))
         }
+        Syscall::MemorySearch { query, namespace, limit } => {
+            let hits = tx.search_objects(pid, query, namespace.as_deref(), *limit)?;
+            if hits.is_empty() {
+                let words = query.words().join(" ");
+                return Ok(ok(format!("no object you may read matches `{words}`")));
+            }
+            let lines: Vec<String> = hits
+                .iter()
+                .map(|h| {
+                    let snippet = h.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+                    format!("{} {}/{} ({}, score {:.2}): {snippet}", h.oid, h.namespace, h.name, h.kind, h.score)
+                })
+                .collect();
+            Ok(ok(lines.join("\n")))
+        }
         Syscall::MemoryShare { oid, pid: child, rights } => {
             let note = ": objects are shared only with your own children";
             if let Err(refused) = own_child(tx, pid, *child, Right::Send, note)? {

@@ -356,7 +356,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(io)?;
     let run = || -> Result<(), rusqlite::Error> {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            conn.execute_batch(sql)?;
+            conn.execute_batch(&schema::sqlite_ddl(sql))?;
             conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
         conn.execute_batch("COMMIT")

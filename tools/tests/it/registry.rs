@@ -75,6 +75,17 @@ fn examples(tool: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
             (vec![json!({"object": 3}), json!({"object": "notes"})], vec![json!({}), json!({"object": true})])
         }
         "memory_list" => (vec![json!({}), json!({"namespace": "pid:1"})], vec![json!({"namespace": 1})]),
+        "memory_search" => (
+            vec![json!({"query": "launch window"}), json!({"query": "plan", "namespace": "pid:1", "limit": 50})],
+            vec![
+                json!({}),
+                json!({"query": ""}),
+                json!({"query": "plan", "limit": 0}),
+                json!({"query": "plan", "limit": 51}),
+                json!({"query": "plan", "limit": -1}),
+                json!({"query": "plan", "order": "score"}),
+            ],
+        ),
         "memory_share" => (
             vec![json!({"oid": 1, "pid": 2, "rights": "read"}), json!({"oid": 1, "pid": 2, "rights": "read,write"})],
             vec![
