@@ -39,5 +39,5 @@ pub use quantum::{
     ToolResultRecord, TranscriptEntry,
 };
 pub use state::{FailureKind, ProcState, WaitOn};
-pub use store::{OpenMode, StoreLocation, schema_version};
+pub use store::{GroupStats, OpenMode, StoreLocation, schema_version};
 pub use time::{Clock, Timestamp};

@@ -133,6 +133,12 @@ impl Kernel {
         }
     }
 
+    /// How the store's group commit has gone so far (SQLite only): what
+    /// the benchmark prints and the tests look at.
+    pub fn group_stats(&self) -> Option<crate::store::GroupStats> {
+        self.inner.store.group_stats()
+    }
+
     /// Runs `f` in a write transaction. `f` may run more than once (see
     /// [`Store::write`]): it must change nothing outside the transaction.
     fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {

@@ -11,6 +11,7 @@ mod audit;
 mod caps;
 mod checkpoint;
 mod db;
+mod group;
 mod ipc;
 mod logs;
 mod memory;
@@ -20,7 +21,6 @@ mod processes;
 mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -79,6 +79,17 @@ pub enum OpenMode {
     Existing,
 }
 
+/// What [`Store::group_stats`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Writes waiting for the connection at this moment.
+    pub waiting: usize,
+    /// Write transactions committed (each a group of one or more writes).
+    pub transactions: u64,
+    /// Writes those transactions held.
+    pub writes: u64,
+}
+
 /// An open store.
 pub(crate) struct Store {
     backend: Backend,
@@ -93,7 +104,8 @@ enum Backend {
 }
 
 struct Sqlite {
-    conn: Mutex<Connection>,
+    /// The one connection, and the group commit on it (see [`group`]).
+    writer: group::Writer,
     path: Option<PathBuf>,
     /// Declared after `conn` so that it stops after the main connection closes
     /// (the last close checkpoints the WAL itself).
@@ -187,8 +199,8 @@ impl Store {
     pub(crate) fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let mut conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
+                let mut slot = s.writer.idle();
+                let tx = slot.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
                 let value = f(&Tx::new(Conn::Sqlite(&tx), Chain::Read))?;
                 // A read transaction has nothing to commit; ending it releases the snapshot.
                 tx.rollback().map_err(store_err)?;
@@ -206,8 +218,8 @@ impl Store {
     ) -> Result<T, KernelError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
-                f(&Tx::new(Conn::Sqlite(&conn), Chain::Read))
+                let slot = s.writer.idle();
+                f(&Tx::new(Conn::Sqlite(&slot.conn), Chain::Read))
             }
             Backend::Postgres(p) => p.read_unsnapshotted(f),
         }
@@ -238,12 +250,21 @@ impl Store {
         Some(run())
     }
 
+    /// The group commit's figures: writes waiting for the connection now,
+    /// transactions committed and the writes they held. `None` on
+    /// PostgreSQL, where every write is its own transaction.
+    pub(crate) fn group_stats(&self) -> Option<GroupStats> {
+        let Backend::Sqlite(s) = &self.backend else { return None };
+        let (waiting, transactions, writes) = s.writer.stats();
+        Some(GroupStats { waiting, transactions, writes })
+    }
+
     /// A token that changes whenever anyone (this handle or another process) commits.
     pub(crate) fn change_token(&self) -> Result<u64, KernelError> {
         let external = match &self.backend {
             Backend::Sqlite(s) => {
-                let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
-                let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
+                let slot = s.writer.idle();
+                let v: i64 = slot.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
                 v as u64
             }
             // Counted as their notifications arrive: no query at all.
@@ -289,18 +310,11 @@ impl Sqlite {
         if checkpointer.is_some() {
             conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(io)?;
         }
-        Ok(Sqlite { conn: Mutex::new(conn), path, checkpointer })
+        Ok(Sqlite { writer: group::Writer::new(conn), path, checkpointer })
     }
 
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
-        let t = Tx::new(Conn::Sqlite(&tx), Chain::Held);
-        let value = f(&t)?;
-        let changed = t.changed();
-        drop(t);
-        tx.commit().map_err(store_err)?;
-        Ok((value, changed))
+        self.writer.write(f)
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod audit_chain;
 mod caps;
+mod group_commit;
 mod lost_connections;
 mod store_open;
 mod support;
