@@ -21,6 +21,8 @@ pub use human::{Decided, Verdict};
 pub use lifecycle::MAX_GOAL_BYTES;
 pub use sched::{CommitReceipt, Outlook, QuantumEnd};
 
+
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -30,7 +32,7 @@ use crate::error::{KernelError, OpenError};
 use crate::ids::{Generation, Pid};
 use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
-use crate::store::{OpenMode, Store, StoreLocation, Tx};
+use crate::store::{Durability, OpenMode, Store, StoreLocation, Tx};
 use crate::time::{Clock, Timestamp};
 
 type Listener = Box<dyn Fn() + Send + Sync>;
@@ -44,6 +46,27 @@ struct Inner {
     /// Computed at open (plus what callers add with [`Kernel::protect`]):
     /// the quantum asks for them every time.
     protected: std::sync::RwLock<Vec<PathBuf>>,
+}
+
+/// How [`Kernel::open_with`] opens a store.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Where every operation reads the time.
+    pub clock: Arc<dyn Clock>,
+    /// How much an SQLite file's commit survives (see [`Durability`]).
+    pub durability: Durability,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { clock: Arc::new(SystemClock), durability: Durability::default() }
+    }
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions").field("durability", &self.durability).finish_non_exhaustive()
+    }
 }
 
 /// A handle on one store. Cheap to clone; clones share the connection.
@@ -72,6 +95,13 @@ impl Kernel {
         mode: OpenMode,
         clock: Arc<dyn Clock>,
     ) -> Result<Kernel, OpenError> {
+        Kernel::open_with(location, mode, OpenOptions { clock, ..OpenOptions::default() })
+    }
+
+    /// [`Kernel::open`] with every option: the clock and the durability
+    /// of an SQLite file's commits.
+    pub fn open_with(location: &StoreLocation, mode: OpenMode, options: OpenOptions) -> Result<Kernel, OpenError> {
+        let OpenOptions { clock, durability } = options;
         let listeners: Arc<Mutex<Vec<Listener>>> = Arc::default();
         // Another node's commit to a shared store wakes this one's listeners too.
         let wake = {
@@ -82,7 +112,7 @@ impl Kernel {
                 }
             })
         };
-        let store = Store::open(location, mode, wake)?;
+        let store = Store::open(location, mode, durability, wake)?;
         let protected = protected_paths(store.path());
         let protected = std::sync::RwLock::new(protected);
         Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected }) })

@@ -79,6 +79,43 @@ pub enum OpenMode {
     Existing,
 }
 
+/// How much a commit to an SQLite file survives before it is answered
+/// (SQLite's `synchronous` setting; PostgreSQL has its own,
+/// `synchronous_commit`, set on the server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`, the default: a commit is in the WAL file
+    /// when answered, synced to disk at the next checkpoint. It survives a
+    /// crash of the process (the operating system has the file); a power
+    /// loss or a crash of the machine may lose the last commits, never
+    /// consistency (the store opens at an earlier commit, chain intact).
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every COMMIT syncs the WAL before it is
+    /// answered, so it also survives a power loss. Group commit shares one
+    /// sync among the writes that arrive together.
+    Full,
+}
+
+impl Durability {
+    /// `normal` or `full`, as `--sync` and `LIBOS_SYNC` take it.
+    pub fn parse(text: &str) -> Result<Durability, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Durability::Normal),
+            "full" => Ok(Durability::Full),
+            other => Err(format!("unknown durability `{other}` (expected `normal` or `full`)")),
+        }
+    }
+
+    /// The name `parse` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Normal => "normal",
+            Durability::Full => "full",
+        }
+    }
+}
+
 /// What [`Store::group_stats`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupStats {
@@ -124,7 +161,12 @@ impl Store {
     /// Opens a store. `wake` is called (on another thread) whenever another
     /// process commits to a PostgreSQL store; SQLite has no such signal and
     /// is polled through [`Store::change_token`].
-    pub(crate) fn open(location: &StoreLocation, mode: OpenMode, wake: Wake) -> Result<Store, OpenError> {
+    pub(crate) fn open(
+        location: &StoreLocation,
+        mode: OpenMode,
+        durability: Durability,
+        wake: Wake,
+    ) -> Result<Store, OpenError> {
         let backend = match location {
             StoreLocation::Url(url) if is_postgres_url(url) => {
                 let target = pg::Target::parse(url, wake)?;
@@ -132,7 +174,7 @@ impl Store {
                 Backend::Postgres(Box::new(pg_tx::Postgres::new(target, session)))
             }
             StoreLocation::Url(url) => return Err(OpenError::Unsupported(pg::redact(url))),
-            _ => Backend::Sqlite(Sqlite::open(location, mode)?),
+            _ => Backend::Sqlite(Sqlite::open(location, mode, durability)?),
         };
         Ok(Store { backend, local_commits: AtomicU64::new(0) })
     }
@@ -275,7 +317,7 @@ impl Store {
 }
 
 impl Sqlite {
-    fn open(location: &StoreLocation, mode: OpenMode) -> Result<Sqlite, OpenError> {
+    fn open(location: &StoreLocation, mode: OpenMode, durability: Durability) -> Result<Sqlite, OpenError> {
         let (conn, path) = match location {
             StoreLocation::File(path) => (open_file(path, mode)?, Some(path.clone())),
             _ => {
@@ -300,7 +342,11 @@ impl Sqlite {
                     reason: format!("could not switch to WAL mode (journal mode is {mode})"),
                 });
             }
-            conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(io)?;
+            let sync = match durability {
+                Durability::Normal => "PRAGMA synchronous = NORMAL",
+                Durability::Full => "PRAGMA synchronous = FULL",
+            };
+            conn.execute_batch(sync).map_err(io)?;
         }
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(io)?;
         // Every typed operation keeps its statement prepared; the default of 16 evicts some each quantum.
