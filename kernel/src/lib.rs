@@ -30,7 +30,7 @@ pub use audit::{AuditFilter, AuditKind, AuditRecord, ChainBreak, Outcome, Verify
 pub use clock::{ManualClock, SystemClock};
 pub use error::{KernelError, OpenError, StoreError};
 pub use ids::{AuditSeq, Generation, GrantId, ImageDigest, ModelCallId, MsgId, ObjectId, Pid, RequestId, SchedulerId};
-pub use kernel::{Kernel, OpenOptions};
+pub use kernel::{AsyncKernel, Kernel, OpenOptions};
 pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BYTES, Outlook, QuantumEnd, Verdict};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{

@@ -5,6 +5,7 @@
 //! any side rows: model call, transcript entry, effect intent) together. If
 //! any part fails, including the audit append, nothing commits.
 
+mod asynch;
 mod binding;
 mod caps;
 mod human;
@@ -16,6 +17,7 @@ mod park;
 mod sched;
 mod syscalls;
 
+pub use asynch::AsyncKernel;
 pub use caps::{Authorization, GrantStatus};
 pub use human::{Decided, Verdict};
 pub use lifecycle::MAX_GOAL_BYTES;
