@@ -13,4 +13,5 @@ mod openai;
 mod prompt;
 mod protocols;
 mod robustness;
+mod off_workers;
 mod scheduler;
