@@ -21,7 +21,9 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use libos_kernel::{AsyncKernel, AuditFilter, AuditRecord, AuditSeq, Kernel, KernelError, ProcState, RequestId, WaitOn};
+use libos_kernel::{
+    AsyncKernel, AuditFilter, AuditRecord, AuditSeq, Kernel, KernelError, ProcState, RequestId, WaitOn,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -68,9 +70,8 @@ pub(crate) async fn events(
         (None, None) => None,
     };
     let kernel = AsyncKernel::new(shared.kernel.clone());
-    let (head, token) = kernel
-        .call(|k| -> Result<_, KernelError> { Ok((k.audit_head()?.0.get(), k.change_token()?)) })
-        .await?;
+    let (head, token) =
+        kernel.call(|k| -> Result<_, KernelError> { Ok((k.audit_head()?.0.get(), k.change_token()?)) }).await?;
     let after = after.unwrap_or(head);
     let (commits, stop) = (Some(shared.commits.clone()), Some(shared.shutdown.clone()));
     let cursor = Cursor { shared, kernel, commits, stop, after, token, queue: Default::default(), failed: false };

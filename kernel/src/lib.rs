@@ -14,6 +14,8 @@
 //! - [`clock`]: the system clock and a manual one (time is a parameter of the core).
 //! - `store`: the store (SQLite or PostgreSQL) behind typed operations (private rows).
 //! - [`kernel`](Kernel): the API, one transaction per operation.
+//! - [`AsyncKernel`]: the same API for async code, every store call run on
+//!   tokio's blocking pool and awaited, so no async worker waits on the store.
 //! - [`error`]: error types.
 
 pub use libos_core::{actor, audit, budget, caps, ids, ipc, memory, process, quantum, state, syscall, text, time};

@@ -35,8 +35,9 @@ use libos_kernel::budget::{Dimension, amounts};
 use libos_kernel::caps::{Basis, Decision, Effect, Resource, Right};
 use libos_kernel::syscall::{Check, Need, SpawnImage, Syscall};
 use libos_kernel::{
-    Action, ApprovedCall, AsyncKernel, Authorization, Binding, CallDetail, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
-    ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
+    Action, ApprovedCall, AsyncKernel, Authorization, Binding, CallDetail, EffectIntent, FailureKind, Kernel,
+    KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd,
+    TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{
@@ -303,7 +304,9 @@ async fn run_inner(env: &Arc<QuantumEnv>, lease: &Arc<Lease>) -> Result<QuantumO
                         Err(retry_after.unwrap_or_default().max(env.policy.backoff))
                     }
                     ModelError::ContextOverflow { .. } => Err(env.policy.backoff),
-                    ModelError::Fatal(msg) => Ok(QuantumEnd::Fail { kind: FailureKind::ModelError, error: msg.clone() }),
+                    ModelError::Fatal(msg) => {
+                        Ok(QuantumEnd::Fail { kind: FailureKind::ModelError, error: msg.clone() })
+                    }
                 };
                 tracing::warn!("model call failed: {}", libos_kernel::text::escape_line(&error));
                 let (lease, max_failures) = (lease.clone(), win.max_failures);
@@ -406,9 +409,7 @@ async fn record_attempts(
         return Ok(());
     }
     let lease = lease.clone();
-    env.kernel
-        .call(move |k| attempts.iter().try_for_each(|m| k.record_attempt(&lease, m)))
-        .await
+    env.kernel.call(move |k| attempts.iter().try_for_each(|m| k.record_attempt(&lease, m))).await
 }
 
 use libos_kernel::quantum::{RETRIED, SHRUNK};
@@ -676,8 +677,7 @@ async fn commit(
 async fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, String> {
     let image = env.catalog.get(name).map_err(|e| e.to_string())?;
     let (n, version, source) = (image.name.clone(), image.version.clone(), image.source.clone());
-    let digest =
-        env.kernel.call(move |k| k.register_image(&n, &version, &source)).await.map_err(|e| e.to_string())?;
+    let digest = env.kernel.call(move |k| k.register_image(&n, &version, &source)).await.map_err(|e| e.to_string())?;
     Ok(SpawnImage { digest, name: image.name.clone(), grants: image.grants.clone(), budget: image.budget })
 }
 

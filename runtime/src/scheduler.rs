@@ -12,6 +12,11 @@
 //! flight, and no sleeper's timer is due within its `idle_wait` (one due
 //! sooner is waited for); what it leaves parked is in its summary.
 //!
+//! The store is reached only through [`libos_kernel::AsyncKernel::call`]:
+//! a pass's store work (give leases back, wake timers, take lapsed leases
+//! over, lease, the outlook) is one `Plan` run on the blocking pool, so
+//! the loop never waits on the store on an async worker.
+//!
 //! After every wake-up with quanta in flight it compares its in-flight set
 //! with the leases the store says it holds: a quantum whose lease is gone
 //! (the process was killed) is aborted at once. Leases are renewed while held.

@@ -23,8 +23,6 @@ pub use human::{Decided, Verdict};
 pub use lifecycle::MAX_GOAL_BYTES;
 pub use sched::{CommitReceipt, Outlook, QuantumEnd};
 
-
-
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
