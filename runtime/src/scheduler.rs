@@ -360,13 +360,48 @@ impl Scheduler {
         Ok(Step::Go)
     }
 
-    /// Aborts quanta whose lease the store no longer shows (killed meanwhile).
+    /// Aborts quanta whose lease the store no longer shows because their
+    /// process was killed, paused or leased again elsewhere. A lease also
+    /// ends when its own quantum commits, and the quantum's task finishes
+    /// a moment after its commit (on the blocking pool) returns: a
+    /// process that is runnable, waiting or ended is left to it, so a
+    /// committed quantum is never counted as cancelled.
     async fn cancel_lost(&self, inflight: &HashMap<Pid, InFlight>) -> Result<(), KernelError> {
         let id = self.id.clone();
-        let held: HashMap<Pid, Generation> =
-            self.env.kernel.call(move |k| k.leased_by(&id)).await?.into_iter().collect();
-        for (pid, f) in inflight {
-            if held.get(pid) != Some(&f.lease.generation) && !f.abort.is_finished() {
+        let ours: Vec<(Pid, Generation)> = inflight
+            .iter()
+            .filter(|(_, f)| !f.abort.is_finished())
+            .map(|(pid, f)| (*pid, f.lease.generation))
+            .collect();
+        let lost: Vec<Pid> = self
+            .env
+            .kernel
+            .call(move |k| -> Result<Vec<Pid>, KernelError> {
+                let held: HashMap<Pid, Generation> = k.leased_by(&id)?.into_iter().collect();
+                let mut lost = Vec::new();
+                for (pid, generation) in ours {
+                    if held.get(&pid) == Some(&generation) {
+                        continue;
+                    }
+                    let taken = match k.process(pid) {
+                        Ok(p) => {
+                            matches!(
+                                p.state,
+                                ProcState::Killed { .. } | ProcState::Paused { .. } | ProcState::Running { .. }
+                            )
+                        }
+                        Err(KernelError::NoSuchProcess(_)) => true,
+                        Err(e) => return Err(e),
+                    };
+                    if taken {
+                        lost.push(pid);
+                    }
+                }
+                Ok(lost)
+            })
+            .await?;
+        for pid in lost {
+            if let Some(f) = inflight.get(&pid).filter(|f| !f.abort.is_finished()) {
                 tracing::info!(pid = pid.get(), "lease lost, cancelling the in-flight quantum");
                 f.abort.abort();
             }
