@@ -142,7 +142,7 @@ enum Backend {
 
 struct Sqlite {
     /// The one connection, and the group commit on it (see [`group`]).
-    writer: group::Writer,
+    writer: Box<group::Writer>,
     path: Option<PathBuf>,
     /// Declared after `conn` so that it stops after the main connection closes
     /// (the last close checkpoints the WAL itself).
@@ -356,7 +356,7 @@ impl Sqlite {
         if checkpointer.is_some() {
             conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(io)?;
         }
-        Ok(Sqlite { writer: group::Writer::new(conn), path, checkpointer })
+        Ok(Sqlite { writer: Box::new(group::Writer::new(conn)), path, checkpointer })
     }
 
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
