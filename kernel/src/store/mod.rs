@@ -116,7 +116,7 @@ impl Durability {
     }
 }
 
-/// What [`Store::group_stats`] reports.
+/// What [`crate::Kernel::group_stats`] reports: how the SQLite store's group commit has gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GroupStats {
     /// Writes waiting for the connection at this moment.
