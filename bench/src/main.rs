@@ -2,7 +2,8 @@
 //! its result; BENCHMARKS.md records them with the command that reproduces them.
 //!
 //! ```text
-//! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH]
+//! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH] [normal|full]
+//! cargo run --release -p libos-bench -- appends [WRITERS] [COMMITS_EACH] [normal|full]
 //! cargo run --release -p libos-bench -- age [QUANTA]
 //! cargo run --release -p libos-bench -- age-of messages|memory|audit [LEVEL,LEVEL,...]
 //! cargo run --release -p libos-bench -- verify [RECORDS]
@@ -18,6 +19,7 @@
 //! ```
 
 mod age;
+mod appends;
 mod calls;
 mod langgraph;
 mod mcp;
@@ -31,7 +33,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use libos_images::ImageSet;
 use libos_kernel::audit::{AuditAction, KernelAction};
-use libos_kernel::{Actor, Kernel, OpenMode, SchedulerId, SpawnSpec, StoreLocation};
+use libos_kernel::{Actor, Durability, Kernel, OpenMode, OpenOptions, SchedulerId, SpawnSpec, StoreLocation};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall};
 
@@ -98,7 +100,28 @@ fn durable_kernel_of(
     n: usize,
     goal: impl Fn(usize) -> String,
 ) -> anyhow::Result<Kernel> {
-    let kernel = Kernel::open(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create)?;
+    durable_kernel_full(image, dir, n, goal, Durability::Normal)
+}
+
+/// [`durable_kernel`] with a durability setting.
+fn durable_kernel_with(
+    dir: &std::path::Path,
+    n: usize,
+    goal: impl Fn(usize) -> String,
+    durability: Durability,
+) -> anyhow::Result<Kernel> {
+    durable_kernel_full("assistant", dir, n, goal, durability)
+}
+
+fn durable_kernel_full(
+    image: &str,
+    dir: &std::path::Path,
+    n: usize,
+    goal: impl Fn(usize) -> String,
+    durability: Durability,
+) -> anyhow::Result<Kernel> {
+    let options = OpenOptions { durability, ..OpenOptions::default() };
+    let kernel = Kernel::open_with(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create, options)?;
     let images = ImageSet::shipped()?;
     let image = images.get(image)?;
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
@@ -116,9 +139,9 @@ fn durable_kernel_of(
     Ok(kernel)
 }
 
-async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
+async fn quantum_overhead(processes: usize, each: usize, durability: Durability) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let kernel = durable_kernel(dir.path(), processes, |i| format!("benchmark process {i}"))?;
+    let kernel = durable_kernel_with(dir.path(), processes, |i| format!("benchmark process {i}"), durability)?;
     let router = ModelRouter::default().with_override(Arc::new(NOW));
     let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
     let owner = SchedulerId("bench".into());
@@ -135,7 +158,11 @@ async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
     samples.sort();
     println!("scenario: quantum overhead excluding the model");
     println!("machine: {}", machine());
-    println!("store: SQLite file, WAL, synchronous=NORMAL ({})", dir.path().join("bench.db").display());
+    println!(
+        "store: SQLite file, WAL, synchronous={} ({})",
+        durability.as_str().to_uppercase(),
+        dir.path().join("bench.db").display()
+    );
     println!(
         "parameters: {processes} processes x {each} quanta, instant model answering `now`, lease + quantum + commit per sample"
     );
@@ -680,6 +707,10 @@ fn levels(text: &str) -> anyhow::Result<Vec<usize>> {
     Ok(levels)
 }
 
+fn durability(args: &[String], i: usize) -> anyhow::Result<Durability> {
+    args.get(i).map_or(Ok(Durability::Normal), |a| Durability::parse(a).map_err(anyhow::Error::msg))
+}
+
 fn arg(args: &[String], i: usize, default: usize) -> anyhow::Result<usize> {
     args.get(i).map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a number")))
 }
@@ -692,7 +723,10 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.first().map(String::as_str) {
-        Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
+        Some("quantum") => {
+            rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?, durability(&args, 3)?))
+        }
+        Some("appends") => appends::appends(arg(&args, 1, 64)?, arg(&args, 2, 2000)?, durability(&args, 3)?),
         Some("age") => rt.block_on(age::by_age(arg(&args, 1, 10_000)?)),
         Some("age-of") => {
             let growth = age::Growth::parse(args.get(1).map_or("messages", String::as_str))?;
@@ -716,7 +750,7 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(calls::call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
         }
         _ => anyhow::bail!(
-            "usage: libos-bench quantum [P] [Q] | age [QUANTA] | age-of messages|memory|audit [LEVELS] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
+            "usage: libos-bench quantum [P] [Q] [normal|full] | appends [WRITERS] [EACH] [normal|full] | age [QUANTA] | age-of messages|memory|audit [LEVELS] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
              | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA] | langgraph [AGENTS] [CALLS]"
         ),
     }

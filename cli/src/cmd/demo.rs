@@ -61,7 +61,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if !kernel.processes(libos_kernel::ProcessFilter::All)?.is_empty() {
         anyhow::bail!("the demo needs a store with no processes yet, and {location} has some");
     }
-    let ctx = Ctx { db: db.clone(), config: None };
+    let ctx = Ctx { db: db.clone(), config: None, sync: libos_kernel::Durability::default() };
     let images = libos_images::ImageSet::shipped()?;
     let orchestrator = images.get("orchestrator")?;
 

@@ -146,7 +146,7 @@ pub async fn run(args: &DemoMcpArgs) -> anyhow::Result<()> {
     outln!("{}", crate::render::block(IMAGE.trim_end()));
 
     let db = dir.join("libos.db").to_string_lossy().into_owned();
-    let ctx = Ctx { db: db.clone(), config: Some(config_path) };
+    let ctx = Ctx { db: db.clone(), config: Some(config_path), sync: libos_kernel::Durability::default() };
     let kernel = ctx.open(OpenMode::Create)?;
     anyhow::ensure!(
         kernel.processes(libos_kernel::ProcessFilter::All)?.is_empty(),

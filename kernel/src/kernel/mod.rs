@@ -5,6 +5,7 @@
 //! any side rows: model call, transcript entry, effect intent) together. If
 //! any part fails, including the audit append, nothing commits.
 
+mod asynch;
 mod binding;
 mod caps;
 mod human;
@@ -16,6 +17,7 @@ mod park;
 mod sched;
 mod syscalls;
 
+pub use asynch::AsyncKernel;
 pub use caps::{Authorization, GrantStatus};
 pub use human::{Decided, Verdict};
 pub use lifecycle::MAX_GOAL_BYTES;
@@ -30,7 +32,7 @@ use crate::error::{KernelError, OpenError};
 use crate::ids::{Generation, Pid};
 use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
-use crate::store::{OpenMode, Store, StoreLocation, Tx};
+use crate::store::{Durability, OpenMode, Store, StoreLocation, Tx};
 use crate::time::{Clock, Timestamp};
 
 type Listener = Box<dyn Fn() + Send + Sync>;
@@ -44,6 +46,27 @@ struct Inner {
     /// Computed at open (plus what callers add with [`Kernel::protect`]):
     /// the quantum asks for them every time.
     protected: std::sync::RwLock<Vec<PathBuf>>,
+}
+
+/// How [`Kernel::open_with`] opens a store.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Where every operation reads the time.
+    pub clock: Arc<dyn Clock>,
+    /// How much an SQLite file's commit survives (see [`Durability`]).
+    pub durability: Durability,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { clock: Arc::new(SystemClock), durability: Durability::default() }
+    }
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions").field("durability", &self.durability).finish_non_exhaustive()
+    }
 }
 
 /// A handle on one store. Cheap to clone; clones share the connection.
@@ -72,6 +95,13 @@ impl Kernel {
         mode: OpenMode,
         clock: Arc<dyn Clock>,
     ) -> Result<Kernel, OpenError> {
+        Kernel::open_with(location, mode, OpenOptions { clock, ..OpenOptions::default() })
+    }
+
+    /// [`Kernel::open`] with every option: the clock and the durability
+    /// of an SQLite file's commits.
+    pub fn open_with(location: &StoreLocation, mode: OpenMode, options: OpenOptions) -> Result<Kernel, OpenError> {
+        let OpenOptions { clock, durability } = options;
         let listeners: Arc<Mutex<Vec<Listener>>> = Arc::default();
         // Another node's commit to a shared store wakes this one's listeners too.
         let wake = {
@@ -82,7 +112,7 @@ impl Kernel {
                 }
             })
         };
-        let store = Store::open(location, mode, wake)?;
+        let store = Store::open(location, mode, durability, wake)?;
         let protected = protected_paths(store.path());
         let protected = std::sync::RwLock::new(protected);
         Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected }) })
@@ -131,6 +161,12 @@ impl Kernel {
                 protected.push(path);
             }
         }
+    }
+
+    /// How the store's group commit has gone so far (SQLite only): what
+    /// the benchmark prints and the tests look at.
+    pub fn group_stats(&self) -> Option<crate::store::GroupStats> {
+        self.inner.store.group_stats()
     }
 
     /// Runs `f` in a write transaction. `f` may run more than once (see

@@ -77,7 +77,8 @@ fn a_store_that_kept_no_unread_count_counts_its_inbox_when_upgraded() {
     // The store as schema 10 left it.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP INDEX messages_interrupts; DROP INDEX views_pinned; ALTER TABLE processes DROP COLUMN unread; \
+        "DROP TRIGGER objects_fts_insert; DROP TRIGGER objects_fts_update; DROP TRIGGER objects_fts_delete; \
+         DROP TABLE objects_fts; DROP INDEX messages_interrupts; DROP INDEX views_pinned; ALTER TABLE processes DROP COLUMN unread; \
          PRAGMA user_version = 10;",
     )
     .unwrap();

@@ -5,6 +5,7 @@
 
 mod audit_chain;
 mod caps;
+mod group_commit;
 mod inbox;
 mod lost_connections;
 mod old_stores;

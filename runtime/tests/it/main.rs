@@ -9,6 +9,7 @@ mod config;
 mod dynamic;
 mod http;
 mod mcp;
+mod off_workers;
 mod openai;
 mod prompt;
 mod protocols;
