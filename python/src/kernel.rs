@@ -562,7 +562,7 @@ impl PyKernel {
         let rt = run::runtime()?;
         let report = py
             .detach(|| rt.block_on(libos_runtime::replay::replay_with(&kernel, pid, &registry)))
-            .map_err(error::other)?;
+            .map_err(error::replay)?;
         to_py(py, &crate::replay::report(&report))
     }
 

@@ -36,6 +36,28 @@ impl ChatModel for Retrying {
     }
 }
 
+/// The world's scripted model, its answers recorded as a replay reads them
+/// (a Chat Completions message).
+struct Replayable(Arc<Steps>);
+
+#[async_trait]
+impl ChatModel for Replayable {
+    fn profile(&self) -> &str {
+        "steps"
+    }
+
+    async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        let mut answer = self.0.complete(request).await?;
+        let calls: Vec<_> = answer
+            .tool_calls
+            .iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        answer.raw = json!({"role": "assistant", "content": null, "tool_calls": calls}).to_string();
+        Ok(answer)
+    }
+}
+
 /// What a run did: each process's end and transcript, and the audit
 /// records other than the scheduler's leases and releases.
 #[derive(Debug, PartialEq)]
@@ -146,3 +168,28 @@ async fn a_transient_store_error_anywhere_costs_a_quantum_not_the_process(backen
 }
 
 libos_kernel::on_both_stores!(async_multi_thread: a_transient_store_error_anywhere_costs_a_quantum_not_the_process);
+
+/// Regression: a replay read the original's recorded answers as its
+/// processes asked for them, so a transient failure of the original's store
+/// failed the replayed process, which looked like a replay that diverged.
+/// It reads them before it starts: the replay fails with the store's error,
+/// and runs once the store answers.
+async fn a_transient_store_error_under_a_replay_fails_the_replay_not_its_process(backend: Backend) {
+    let mut w = world_on(backend);
+    w.router = libos_runtime::ModelRouter::default().with_override(Arc::new(Replayable(w.model.clone())));
+    let pid = w.spawn(
+        "worker",
+        "note it",
+        &[],
+        vec![step("memory_write", json!({"name": "n", "content": "1"})), step("exit", json!({"result": "noted"}))],
+    );
+    w.run().await;
+    w.kernel.store_faults().fail(Some("model_calls"), 0, 1, StoreError::Busy);
+    let err = libos_runtime::replay::replay(&w.kernel, pid).await.unwrap_err();
+    assert_eq!(err.to_string(), StoreError::Busy.to_string());
+    let report = libos_runtime::replay::replay(&w.kernel, pid).await.unwrap();
+    let ends: Vec<_> = report.processes.iter().map(|p| (p.original_end.clone(), p.replay_end.clone())).collect();
+    assert_eq!((ends, report.matches()), (vec![("exited(0)".to_string(), "exited(0)".to_string())], true));
+}
+
+libos_kernel::on_both_stores!(async: a_transient_store_error_under_a_replay_fails_the_replay_not_its_process);
