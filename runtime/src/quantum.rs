@@ -581,11 +581,14 @@ async fn dispatch(
                 },
                 Ok(Dispatch::Local) => Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue },
                 Ok(Dispatch::External) => {
+                    // The grants are read before the intent is written: a store
+                    // failing there must leave no effect to settle as unknown.
                     let (l, intent) = (lease.clone(), EffectIntent { call: call_rec.clone() });
                     let gate = kernel
                         .call(move |k| {
+                            let gate = GrantGate::for_process(k, l.pid, &intent.call.tool)?;
                             k.begin_effect(&l, &intent)?;
-                            GrantGate::for_process(k, l.pid, &intent.call.tool)
+                            Ok::<_, KernelError>(gate)
                         })
                         .await?;
                     // Dropping the quantum (a kill, a shutdown) stops what it started.
@@ -610,7 +613,9 @@ async fn dispatch(
                             .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")))
                     };
                     drop(cancel);
-                    Action::Done { result: tool_result(out), next: Next::Continue }
+                    let action = Action::Done { result: tool_result(out), next: Next::Continue };
+                    let commit = QuantumCommit { model_call, call: call_rec, checks: auth.checks, action, seen };
+                    return commit_effect(env, lease, commit).await;
                 }
                 Ok(Dispatch::Kernel(syscall)) => Action::Syscall(syscall),
                 Ok(Dispatch::Spawn { image, goal, grants, budget }) => match resolve_image(env, &image).await {
@@ -620,7 +625,9 @@ async fn dispatch(
                         grants,
                         budget: budget.map(Box::new),
                     }),
-                    Err(e) => error(e),
+                    Err(SpawnImageError::Catalog(e)) => error(e.to_string()),
+                    // The store's failure, not the model's: transient ones give the quantum back.
+                    Err(SpawnImageError::Store(e)) => return Err(e),
                 },
             }
         }
@@ -672,12 +679,55 @@ async fn commit(
     Ok(QuantumOutcome::Committed(receipt.state))
 }
 
+/// Commits the quantum of an external effect that has run. Its result
+/// exists nowhere else, so a transient store failure is waited out (the
+/// lease's generation fences every try) for as long as the lease was
+/// granted, before the quantum gives up and the effect is settled as
+/// unknown.
+async fn commit_effect(
+    env: &QuantumEnv,
+    lease: &Arc<Lease>,
+    commit: QuantumCommit,
+) -> Result<QuantumOutcome, KernelError> {
+    let commit = Arc::new(commit);
+    let mut pause = Duration::from_millis(50);
+    let mut tries = 1;
+    loop {
+        let (l, c) = (lease.clone(), commit.clone());
+        match env.kernel.call(move |k| k.commit_quantum(&l, &c)).await {
+            Ok(receipt) => return Ok(QuantumOutcome::Committed(receipt.state)),
+            Err(e) if e.is_transient() && tries < EFFECT_COMMIT_TRIES && env.kernel.now() < lease.expires_at => {
+                tracing::warn!("store: {e}; committing the effect's result again in {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Tries of [`commit_effect`] (with its pauses, about 8 s).
+const EFFECT_COMMIT_TRIES: u32 = 7;
+
+/// Why the image a `spawn` names could not be had.
+#[derive(Debug, thiserror::Error)]
+enum SpawnImageError {
+    /// No such image in the catalog: the model is told.
+    #[error(transparent)]
+    Catalog(#[from] libos_images::ImageError),
+    /// Registering it failed: the store's failure, which ends the quantum
+    /// (a transient one gives it back to run again), not the model's.
+    #[error(transparent)]
+    Store(#[from] KernelError),
+}
+
 /// The image a `spawn` names, registered in the store so the child can be
 /// spawned from its exact text.
-async fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, String> {
-    let image = env.catalog.get(name).map_err(|e| e.to_string())?;
+async fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, SpawnImageError> {
+    let image = env.catalog.get(name)?;
     let (n, version, source) = (image.name.clone(), image.version.clone(), image.source.clone());
-    let digest = env.kernel.call(move |k| k.register_image(&n, &version, &source)).await.map_err(|e| e.to_string())?;
+    let digest = env.kernel.call(move |k| k.register_image(&n, &version, &source)).await?;
     Ok(SpawnImage { digest, name: image.name.clone(), grants: image.grants.clone(), budget: image.budget })
 }
 

@@ -33,6 +33,7 @@ use crate::ids::{Generation, Pid};
 use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
 use crate::store::{Durability, OpenMode, Store, StoreLocation, Tx};
+use crate::testing::StoreFaults;
 use crate::time::{Clock, Timestamp};
 
 type Listener = Box<dyn Fn() + Send + Sync>;
@@ -46,6 +47,8 @@ struct Inner {
     /// Computed at open (plus what callers add with [`Kernel::protect`]):
     /// the quantum asks for them every time.
     protected: std::sync::RwLock<Vec<PathBuf>>,
+    /// Faults a test planned (see [`Kernel::store_faults`]).
+    faults: StoreFaults,
 }
 
 /// How [`Kernel::open_with`] opens a store.
@@ -115,7 +118,7 @@ impl Kernel {
         let store = Store::open(location, mode, durability, wake)?;
         let protected = protected_paths(store.path());
         let protected = std::sync::RwLock::new(protected);
-        Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected }) })
+        Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected, faults: StoreFaults::default() }) })
     }
 
     /// A private in-memory kernel, for embedding and tests.
@@ -171,7 +174,8 @@ impl Kernel {
 
     /// Runs `f` in a write transaction. `f` may run more than once (see
     /// [`Store::write`]): it must change nothing outside the transaction.
-    fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn write<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
         let (value, changed) = self.inner.store.write(f)?;
         if changed {
             notify(&self.inner.listeners);
@@ -180,7 +184,8 @@ impl Kernel {
     }
 
     /// [`Kernel::write`] for a lease claim (see [`Store::write_claim`]).
-    fn write_claim<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn write_claim<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
         let (value, changed) = self.inner.store.write_claim(f)?;
         if changed {
             notify(&self.inner.listeners);
@@ -188,8 +193,22 @@ impl Kernel {
         Ok(value)
     }
 
-    fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn read<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
         self.inner.store.read(f)
+    }
+
+    /// Runs `f` outside an explicit transaction (see [`Store::read_unsnapshotted`]).
+    fn read_latest<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
+        self.inner.store.read_unsnapshotted(f)
+    }
+
+    /// The faults a test makes this kernel's store operations meet (every
+    /// clone's too): none unless a test plans them.
+    #[doc(hidden)]
+    pub fn store_faults(&self) -> &StoreFaults {
+        &self.inner.faults
     }
 }
 
