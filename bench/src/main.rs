@@ -16,6 +16,7 @@
 //! cargo run --release -p libos-bench -- mcp [SAMPLES]
 //! cargo run --release -p libos-bench -- scripted [AGENTS] [QUANTA_EACH]
 //! cargo run --release -p libos-bench -- langgraph [AGENTS] [CALLS]
+//! cargo run --release -p libos-bench -- search [OBJECTS] [PROCESSES]
 //! ```
 
 mod age;
@@ -24,6 +25,7 @@ mod calls;
 mod langgraph;
 mod mcp;
 mod scripted;
+mod search;
 mod shell;
 
 use std::sync::Arc;
@@ -744,6 +746,7 @@ fn main() -> anyhow::Result<()> {
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
         Some("shell") => shell::sandbox_cost(arg(&args, 1, 500)?),
         Some("mcp") => rt.block_on(mcp::overhead(arg(&args, 1, 300)?)),
+        Some("search") => rt.block_on(search::at_scale(arg(&args, 1, 100_000)?, arg(&args, 2, 1000)?)),
         Some("langgraph") => rt.block_on(langgraph::side_by_side(arg(&args, 1, 100)?, arg(&args, 2, 10)?)),
         Some("scripted") => rt.block_on(scripted::scripted_run(arg(&args, 1, 1000)?, arg(&args, 2, 10)?)),
         Some("calls") => {
@@ -751,7 +754,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => anyhow::bail!(
             "usage: libos-bench quantum [P] [Q] [normal|full] | appends [WRITERS] [EACH] [normal|full] | age [QUANTA] | age-of messages|memory|audit [LEVELS] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
-             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA] | langgraph [AGENTS] [CALLS]"
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA] | langgraph [AGENTS] [CALLS] | search [OBJECTS] [PROCESSES]"
         ),
     }
 }

@@ -167,7 +167,23 @@ async fn run_inner(env: &Arc<QuantumEnv>, lease: &Arc<Lease>) -> Result<QuantumO
     };
     let window = image.context.transcript_window as usize;
     let pid = lease.pid;
-    let history = kernel.call(move |k| k.recent_history(pid, window, prompt::COMPACT_LINES)).await?;
+    let recall = usize::from(image.context.recall);
+    // Only an image that recalls pays for the copy and the search.
+    let searcher = (recall > 0).then(|| process.clone());
+    // One hop for the history and what the image recalls from memory.
+    let (history, recalled) = kernel
+        .call(move |k| -> Result<_, KernelError> {
+            let history = k.recent_history(pid, window, prompt::COMPACT_LINES)?;
+            let mut recalled = Vec::new();
+            if let Some(query) = searcher.as_ref().and_then(|p| prompt::recall_query(p, &history)) {
+                for hit in k.memory_search(pid, &query, None, recall)? {
+                    let object = k.memory_object(hit.oid)?;
+                    recalled.push(prompt::Recalled { score: hit.score, object });
+                }
+            }
+            Ok((history, recalled))
+        })
+        .await?;
     let win = model.window().await;
     let mut budget = fit_budget(u64::from(image.context.token_budget), &win, &tools.table);
     let build = |budget: u64| {
@@ -176,6 +192,7 @@ async fn run_inner(env: &Arc<QuantumEnv>, lease: &Arc<Lease>) -> Result<QuantumO
             process,
             &history,
             &lease.pinned,
+            &recalled,
             tools.table.clone(),
             &lease.inbox,
             process.usage.model_calls,

@@ -13,5 +13,6 @@ mod off_workers;
 mod openai;
 mod prompt;
 mod protocols;
+mod recall;
 mod robustness;
 mod scheduler;
