@@ -85,10 +85,13 @@ fn compact_line(turn: &CompactTurn) -> String {
 /// the words of its goal, then of its last result (a search takes at most
 /// [`libos_kernel::memory::MAX_QUERY_WORDS`] of them).
 pub fn recall_query(process: &ProcessInfo, history: &RecentHistory) -> Option<SearchQuery> {
-    let mut text = process.goal.clone();
+    // A query keeps only its first words, so only the start of a long
+    // goal or result is read (no copy of a 256 KiB result per quantum).
+    const READ: usize = 2048;
+    let mut text = cut(&process.goal, READ).to_string();
     if let Some(last) = history.full.last() {
         text.push(' ');
-        text.push_str(&last.result.content);
+        text.push_str(cut(&last.result.content, READ));
     }
     SearchQuery::parse(&text).ok()
 }

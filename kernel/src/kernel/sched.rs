@@ -418,7 +418,14 @@ impl Kernel {
             let now = self.now();
             let mut out = Vec::new();
             for p in tx.expired_leases(now)? {
-                apply(tx, p.pid, Some(p.generation), Event::LeaseExpired, now)?;
+                match apply(tx, p.pid, Some(p.generation), Event::LeaseExpired, now) {
+                    Ok(_) => {}
+                    // Another scheduler recovered it since the scan read it
+                    // (on PostgreSQL the scan is not under the write order):
+                    // nothing was written for it here; the rest go on.
+                    Err(KernelError::Stale { .. }) => continue,
+                    Err(e) => return Err(e),
+                }
                 tx.refund_quantum(p.pid, p.usage.quanta)?;
                 out.push(p.pid);
             }
