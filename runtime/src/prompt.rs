@@ -105,6 +105,44 @@ pub struct Recalled {
     pub object: Object,
 }
 
+/// Appends whole objects (with their search scores, if any) under
+/// `heading`, in order, while they fit `room` tokens; the ones that do not
+/// are named, to be read with memory_read.
+fn show_objects<'o>(
+    user: &mut String,
+    objects: impl Iterator<Item = (&'o Object, Option<f64>)>,
+    room: u64,
+    heading: &str,
+    what: &str,
+) {
+    let (mut shown, mut used, mut left_out) = (String::new(), 0, Vec::new());
+    for (o, score) in objects {
+        let score = score.map_or_else(String::new, |s| format!(", score {s:.2}"));
+        let block = format!(
+            "\n\n[memory {} `{}/{}` ({}, v{}{score})]\n{}",
+            o.oid, o.namespace, o.name, o.kind, o.version, o.content
+        );
+        let t = tokens(&block);
+        if used + t <= room {
+            shown.push_str(&block);
+            used += t;
+        } else {
+            left_out.push(format!("{} `{}` (~{t} tokens)", o.oid, o.name));
+        }
+    }
+    if !shown.is_empty() {
+        user.push_str("\n\n");
+        user.push_str(heading);
+        user.push_str(&shown);
+    }
+    if !left_out.is_empty() {
+        user.push_str(&format!(
+            "\n\n[{what} objects left out for the token budget: {}. Read them with memory_read.]",
+            left_out.join(", ")
+        ));
+    }
+}
+
 /// Builds the request for a quantum.
 #[allow(clippy::too_many_arguments)]
 pub fn build(
@@ -148,60 +186,20 @@ pub fn build(
     }
 
     // Pinned memory: whole objects within a quarter of the budget.
-    let mut left_out = Vec::new();
-    let mut memory = String::new();
-    let mut memory_tokens = 0;
-    for o in pinned {
-        let block =
-            format!("\n\n[memory {} `{}/{}` ({}, v{})]\n{}", o.oid, o.namespace, o.name, o.kind, o.version, o.content);
-        let t = tokens(&block);
-        if memory_tokens + t <= budget / 4 {
-            memory.push_str(&block);
-            memory_tokens += t;
-        } else {
-            left_out.push(format!("{} `{}` (~{t} tokens)", o.oid, o.name));
-        }
-    }
-    if !memory.is_empty() {
-        user.push_str("\n\nPinned memory:");
-        user.push_str(&memory);
-    }
-    if !left_out.is_empty() {
-        user.push_str(&format!(
-            "\n\n[Pinned objects left out for the token budget: {}. Read them with memory_read.]",
-            left_out.join(", ")
-        ));
-    }
-
-    // Recalled memory: the best matches of the goal and the last result,
-    // whole objects within the image's share of the budget, best first;
-    // what does not fit is named, to be read with memory_read.
+    let pins = pinned.iter().map(|o| (o, None));
+    show_objects(&mut user, pins, budget / 4, "Pinned memory:", "Pinned");
+    // Recalled memory: the best matches of the goal and the last result
+    // (those not pinned), best first, within the image's share of it.
     let share = budget * u64::from(image.context.recall_percent) / 100;
-    let (mut recall, mut recall_tokens, mut not_shown) = (String::new(), 0, Vec::new());
-    for r in recalled.iter().filter(|r| !pinned.iter().any(|p| p.oid == r.object.oid)) {
-        let o = &r.object;
-        let block = format!(
-            "\n\n[memory {} `{}/{}` ({}, v{}, score {:.2})]\n{}",
-            o.oid, o.namespace, o.name, o.kind, o.version, r.score, o.content
-        );
-        let t = tokens(&block);
-        if recall_tokens + t <= share {
-            recall.push_str(&block);
-            recall_tokens += t;
-        } else {
-            not_shown.push(format!("{} `{}` (~{t} tokens)", o.oid, o.name));
-        }
-    }
-    if !recall.is_empty() {
-        user.push_str("\n\nRecalled memory (objects matching your goal and last result):");
-        user.push_str(&recall);
-    }
-    if !not_shown.is_empty() {
-        user.push_str(&format!(
-            "\n\n[Recalled objects left out for the token budget: {}. Read them with memory_read.]",
-            not_shown.join(", ")
-        ));
-    }
+    let recalls = recalled.iter().filter(|r| !pinned.iter().any(|p| p.oid == r.object.oid));
+    let recalls = recalls.map(|r| (&r.object, Some(r.score)));
+    show_objects(
+        &mut user,
+        recalls,
+        share,
+        "Recalled memory (objects matching your goal and last result):",
+        "Recalled",
+    );
 
     // Recent turns in full, newest first, while they fit; the rest compacted.
     // An eighth of the budget is kept for the compacted lines.
