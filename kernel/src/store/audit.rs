@@ -1,10 +1,18 @@
 //! Audit rows: append inside the caller's transaction, query, and stream for verification.
+//!
+//! On SQLite a write holds the store's one write lock, so an append reads
+//! the head and chains the record at once. On PostgreSQL writers overlap:
+//! an append only collects the record, and as the transaction ends its
+//! records are inserted unsealed (no seq, no hashes) in one statement that
+//! also takes the transaction's place in commit order; the sealer (see
+//! [`super::seal`]) numbers and chains them shortly after. Readers see the
+//! sealed chain only (`seq IS NOT NULL`).
 
 use std::sync::LazyLock;
 
 use super::Tx;
 use super::db::{Param, Row, Value};
-use crate::audit::verify::Verifier;
+use crate::audit::verify::{Verifier, unsealed_digest};
 use crate::audit::{
     AuditDraft, AuditFilter, AuditRecord, AuditRow, COLUMNS, GENESIS, bound_args, canonical_bytes, chain_hash,
     sha256_hex,
@@ -13,8 +21,110 @@ use crate::error::KernelError;
 use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
 
+/// Where an audit record is, for the rows that refer to it (a request, an
+/// effect): its seq on SQLite; on PostgreSQL its row id, which it keeps
+/// when it is sealed (a record chained before the sealer existed has its
+/// seq as its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AuditRef(pub(crate) i64);
+
+impl std::fmt::Display for AuditRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What an append tells its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Appended {
+    /// The sha256 of the record's full canonical arguments.
+    pub(crate) args_sha256: String,
+}
+
+/// A record collected by a PostgreSQL write, inserted as its transaction ends.
+pub(crate) struct Unsealed {
+    /// Its row id when the caller needed one at once ([`Tx::append_audit_ref`]).
+    id: Option<i64>,
+    /// The record with seq 0 and no hashes.
+    record: AuditRecord,
+    /// sha256 of its canonical bytes (with seq 0).
+    digest: String,
+}
+
+/// The columns an unsealed row is inserted with, in the order of [`flush_sql`]'s values.
+const UNSEALED_COLUMNS: [(&str, &str); 15] = [
+    ("id", "bigint"),
+    ("pos", "integer"),
+    ("at", "bigint"),
+    ("actor", "text"),
+    ("kind", "text"),
+    ("action", "text"),
+    ("pid", "bigint"),
+    ("args", "text"),
+    ("args_sha256", "text"),
+    ("decision", "text"),
+    ("grant_id", "bigint"),
+    ("outcome", "text"),
+    ("result_digest", "text"),
+    ("detail", "text"),
+    ("digest", "text"),
+];
+
+/// The statement inserting `n` unsealed records: one `ord` for all of
+/// them, taken once (a materialized CTE), as the transaction ends.
+fn flush_sql(n: usize) -> String {
+    let names: Vec<&str> = UNSEALED_COLUMNS.iter().map(|(c, _)| *c).collect();
+    let typed: Vec<String> = UNSEALED_COLUMNS.iter().map(|(_, t)| format!("?::{t}")).collect();
+    let row = format!("({})", typed.join(", "));
+    let values = vec![row; n].join(", ");
+    let rest = &names[1..];
+    format!(
+        "WITH o AS MATERIALIZED (SELECT nextval('audit_ord') AS ord) \
+         INSERT INTO audit (id, ord, {}) \
+         SELECT coalesce(v.id, nextval('audit_id')), o.ord, {} FROM o, (VALUES {values}) AS v ({})",
+        rest.join(", "),
+        rest.iter().map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", "),
+        names.join(", "),
+    )
+}
+
+/// The record a draft becomes at `seq` after `prev_hash`, without its hash.
+fn record_of(draft: &AuditDraft, now: Timestamp, seq: AuditSeq, prev_hash: String) -> AuditRecord {
+    let (args, args_sha256) = bound_args(&draft.args);
+    AuditRecord {
+        seq,
+        at: now,
+        actor: draft.actor.to_string(),
+        kind: draft.kind.as_str().to_string(),
+        action: draft.action.clone(),
+        pid: draft.pid,
+        args,
+        args_sha256,
+        decision: draft.decision.clone(),
+        grant: draft.grant.map(GrantId::get),
+        outcome: draft.outcome.as_str().to_string(),
+        result_digest: draft.result.as_deref().map(|r| sha256_hex(r.as_bytes())),
+        detail: draft.detail.clone(),
+        prev_hash,
+        hash: String::new(),
+    }
+}
+
+
 /// The columns as a select list, and the insert statement (built once: every append uses it).
 static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
+/// The columns with `seq`, `prev_hash` and `hash` as they may be unsealed (NULL as 0 and '').
+static UNSEALED_SELECT: LazyLock<String> = LazyLock::new(|| {
+    COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "seq" => "coalesce(seq, 0)".to_string(),
+            "prev_hash" | "hash" => format!("coalesce({c}, '')"),
+            c => c.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 static INSERT: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO audit ({}) VALUES ({})", *AUDIT_COLUMNS, ["?"; COLUMNS.len()].join(", ")));
 
@@ -38,16 +148,35 @@ fn record_from_row(r: &Row<'_, '_>) -> Result<AuditRecord, KernelError> {
     })
 }
 
+/// A row with nothing in it, for an unreadable unsealed record.
+const EMPTY_ROW: AuditRow<'static> = AuditRow {
+    seq: 0,
+    at: 0,
+    actor: "",
+    kind: "",
+    action: "",
+    pid: None,
+    args: "",
+    args_sha256: "",
+    decision: None,
+    grant: None,
+    outcome: "",
+    result_digest: None,
+    detail: None,
+    prev_hash: "",
+    hash: "",
+};
+
 impl Tx<'_> {
-    /// The last record's (seq, hash), or (0, GENESIS) for an empty log.
+    /// The last sealed record's (seq, hash), or (0, GENESIS) for an empty chain.
     pub(crate) fn audit_head(&self) -> Result<(AuditSeq, String), KernelError> {
         if let Some(head) = self.audit_head.borrow().as_ref() {
             return Ok(head.clone());
         }
-        // A write reads the head it appends after only once it holds the write order.
-        self.lock_chain()?;
+        // An SQLite write holds the write order from its BEGIN, so the head
+        // read here is the one it appends after.
         let head = self
-            .row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[], |r| {
+            .row("SELECT seq, hash FROM audit WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1", &[], |r| {
                 Ok((AuditSeq(r.get(0)?), r.get::<String>(1)?))
             })?
             .unwrap_or((AuditSeq(0), GENESIS.to_string()));
@@ -57,27 +186,44 @@ impl Tx<'_> {
 
     /// Appends a record to the chain. Part of the caller's transaction: if the
     /// append fails, the action it records does not commit either.
-    pub(crate) fn append_audit(&self, draft: &AuditDraft, now: Timestamp) -> Result<AuditRecord, KernelError> {
-        let (prev_seq, prev_hash) = self.audit_head()?;
-        let (args, args_sha256) = bound_args(&draft.args);
-        let mut record = AuditRecord {
-            seq: AuditSeq(prev_seq.get() + 1),
-            at: now,
-            actor: draft.actor.to_string(),
-            kind: draft.kind.as_str().to_string(),
-            action: draft.action.clone(),
-            pid: draft.pid,
-            args,
-            args_sha256,
-            decision: draft.decision.clone(),
-            grant: draft.grant.map(GrantId::get),
-            outcome: draft.outcome.as_str().to_string(),
-            result_digest: draft.result.as_deref().map(|r| sha256_hex(r.as_bytes())),
-            detail: draft.detail.clone(),
-            prev_hash,
-            hash: String::new(),
-        };
+    pub(crate) fn append_audit(&self, draft: &AuditDraft, now: Timestamp) -> Result<Appended, KernelError> {
+        self.append(draft, now, false).map(|(appended, _)| appended)
+    }
+
+    /// [`Tx::append_audit`] for a caller that keeps a reference to the record.
+    pub(crate) fn append_audit_ref(
+        &self,
+        draft: &AuditDraft,
+        now: Timestamp,
+    ) -> Result<(Appended, AuditRef), KernelError> {
+        let (appended, at) = self.append(draft, now, true)?;
+        match at {
+            Some(at) => Ok((appended, at)),
+            None => Err(KernelError::Store(crate::error::StoreError::Other("an audit record without a reference".to_string()))),
+        }
+    }
+
+    fn append(
+        &self,
+        draft: &AuditDraft,
+        now: Timestamp,
+        keep_ref: bool,
+    ) -> Result<(Appended, Option<AuditRef>), KernelError> {
         let mut buf = Vec::with_capacity(512);
+        if self.is_postgres() {
+            let record = record_of(draft, now, AuditSeq(0), String::new());
+            let digest = unsealed_digest(&record.row(), &mut buf);
+            let id = if keep_ref {
+                Some(self.one("SELECT nextval('audit_id')", &[], |r| r.get::<i64>(0))?)
+            } else {
+                None
+            };
+            let appended = Appended { args_sha256: record.args_sha256.clone() };
+            self.unsealed.borrow_mut().push(Unsealed { id, record, digest });
+            return Ok((appended, id.map(AuditRef)));
+        }
+        let (prev_seq, prev_hash) = self.audit_head()?;
+        let mut record = record_of(draft, now, AuditSeq(prev_seq.get() + 1), prev_hash);
         canonical_bytes(&record.row(), &mut buf);
         record.hash = chain_hash(&record.prev_hash, &buf);
         self.exec(
@@ -101,7 +247,99 @@ impl Tx<'_> {
             ],
         )?;
         *self.audit_head.borrow_mut() = Some((record.seq, record.hash.clone()));
-        Ok(record)
+        Ok((Appended { args_sha256: record.args_sha256 }, Some(AuditRef(record.seq.get()))))
+    }
+
+    /// Inserts the records a PostgreSQL write collected, unsealed, in one
+    /// statement: called as the transaction ends, just before its COMMIT,
+    /// so that its place in commit order (`ord`) is taken after everything
+    /// it read (see [`super::seal`] for why that matters).
+    /// Says whether there was anything to insert.
+    pub(crate) fn flush_audit(&self) -> Result<bool, KernelError> {
+        let rows = std::mem::take(&mut *self.unsealed.borrow_mut());
+        if rows.is_empty() {
+            return Ok(false);
+        }
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(rows.len() * UNSEALED_COLUMNS.len());
+        for (pos, u) in rows.iter().enumerate() {
+            let r = &u.record;
+            values.extend([
+                u.id.map_or(Value::Null, Value::Int),
+                Value::Int(pos as i64),
+                Value::Int(r.at.micros()),
+                Value::Text(&r.actor),
+                Value::Text(&r.kind),
+                Value::Text(&r.action),
+                r.pid.map_or(Value::Null, |p| Value::Int(p.get())),
+                Value::Text(&r.args),
+                Value::Text(&r.args_sha256),
+                r.decision.as_deref().map_or(Value::Null, Value::Text),
+                r.grant.map_or(Value::Null, Value::Int),
+                Value::Text(&r.outcome),
+                r.result_digest.as_deref().map_or(Value::Null, Value::Text),
+                r.detail.as_deref().map_or(Value::Null, Value::Text),
+                Value::Text(&u.digest),
+            ]);
+        }
+        let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
+        self.exec(&flush_sql(rows.len()), &params)?;
+        Ok(true)
+    }
+
+    /// The record `at` refers to, sealed or not (an unsealed one with seq 0
+    /// and no hashes), and the record after it in its transaction.
+    pub(crate) fn audit_referred(
+        &self,
+        at: AuditRef,
+    ) -> Result<Option<(AuditRecord, Option<AuditRecord>)>, KernelError> {
+        if !self.is_postgres() {
+            let Some(record) = self.audit_record(AuditSeq(at.0))? else { return Ok(None) };
+            let next = self.audit_record(AuditSeq(at.0 + 1))?;
+            return Ok(Some((record, next)));
+        }
+        let sql = format!("SELECT {}, ord, pos FROM audit WHERE id = ?", *UNSEALED_SELECT);
+        let Some((record, ord, pos)) = self.row(&sql, &[&at.0], |r| {
+            Ok((record_from_row(r)?, r.get::<Option<i64>>(15)?, r.get::<Option<i64>>(16)?))
+        })?
+        else {
+            return Ok(None);
+        };
+        // A transaction's records stay together, in order, when sealed, so
+        // the next one in the transaction is the next one in the chain.
+        let next = match (ord, pos) {
+            (Some(ord), Some(pos)) => {
+                let sql = format!(
+                    "SELECT {} FROM audit WHERE ord = ? AND pos > ? ORDER BY pos LIMIT 1",
+                    *UNSEALED_SELECT
+                );
+                self.row(&sql, &[&ord, &pos], record_from_row)?
+            }
+            // Chained before the sealer: by its seq.
+            _ => self.audit_record(AuditSeq(record.seq.get() + 1))?,
+        };
+        Ok(Some((record, next)))
+    }
+
+    /// Streams the records waiting for sealing, in the order they will be
+    /// sealed, each with its row id and the digest it carries.
+    pub(crate) fn audit_unsealed(
+        &self,
+        mut f: impl FnMut(i64, &AuditRow<'_>, Option<&str>) -> bool,
+    ) -> Result<(), KernelError> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let sql = format!("SELECT {}, id, digest FROM audit WHERE seq IS NULL ORDER BY ord, pos", *UNSEALED_SELECT);
+        self.scan(&sql, &[], |row| {
+            let id: i64 = row.get(15)?;
+            let digest: Option<&str> = row.get(16)?;
+            let keep = match row_ref(row) {
+                Ok(r) => f(id, &r, digest),
+                // A field of the wrong type: no digest can match it.
+                Err(_) => f(id, &EMPTY_ROW, Some("")),
+            };
+            Ok(keep)
+        })
     }
 
     /// One record by its position in the chain.
@@ -139,10 +377,11 @@ impl Tx<'_> {
             clauses.push("seq < ?");
             args.push(Value::Int(before.get()));
         }
-        let mut sql = format!("SELECT {} FROM audit", *AUDIT_COLUMNS);
-        if !clauses.is_empty() {
-            sql.push_str(" WHERE ");
-            sql.push_str(&clauses.join(" AND "));
+        // Only the sealed chain (on SQLite every record is sealed).
+        let mut sql = format!("SELECT {} FROM audit WHERE seq IS NOT NULL", *AUDIT_COLUMNS);
+        for clause in &clauses {
+            sql.push_str(" AND ");
+            sql.push_str(clause);
         }
         match (filter.first, filter.limit) {
             (Some(first), _) => sql.push_str(&format!(" ORDER BY seq LIMIT {first}")),

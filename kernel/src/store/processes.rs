@@ -205,7 +205,14 @@ impl Tx<'_> {
     /// queue now: one past the audit head. Every such move is a transition
     /// that appends an audit record, so positions only grow, and no index
     /// over `rr` is kept up to date just to find its maximum.
+    ///
+    /// On PostgreSQL writers do not read the audit head (see
+    /// [`super::audit`]): the position comes from a sequence instead, which
+    /// only grows too.
     fn next_rr(&self) -> Result<i64, KernelError> {
+        if self.is_postgres() {
+            return self.one("SELECT nextval('processes_rr')", &[], |r| r.get(0));
+        }
         Ok(self.audit_head()?.0.get() + 1)
     }
 
@@ -242,9 +249,17 @@ impl Tx<'_> {
         Ok(Pid(pid))
     }
 
-    /// Loads one process.
+    /// Loads one process. A PostgreSQL write locks its row until it ends
+    /// (`FOR UPDATE`): whatever it decides from the row (a wake-up, a
+    /// park, a transition) cannot race another write deciding from the
+    /// same row, which waits, then reads the row as this one left it. That
+    /// is what SQLite's one writer gives for free (see [`super::pg`]).
     pub(crate) fn process(&self, pid: Pid) -> Result<ProcessInfo, KernelError> {
-        let sql = format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ?");
+        let sql = if self.is_postgres() && self.writes() {
+            format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ? FOR UPDATE")
+        } else {
+            format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ?")
+        };
         self.row(&sql, &[&pid.get()], process_from_row)?.ok_or(KernelError::NoSuchProcess(pid))
     }
 
