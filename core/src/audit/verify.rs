@@ -196,6 +196,7 @@ impl Verifier {
             return self;
         }
         self.records += next.records;
+        self.unsealed += next.unsealed;
         self.expected_seq = next.expected_seq;
         if next.prev_hash.is_some() {
             self.prev_hash = next.prev_hash;

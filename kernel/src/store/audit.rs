@@ -297,22 +297,31 @@ impl Tx<'_> {
             let next = self.audit_record(AuditSeq(at.0 + 1))?;
             return Ok(Some((record, next)));
         }
-        let sql = format!("SELECT {}, ord, pos FROM audit WHERE id = ?", *UNSEALED_SELECT);
-        let Some((record, ord, pos)) = self.row(&sql, &[&at.0], |r| {
-            Ok((record_from_row(r)?, r.get::<Option<i64>>(15)?, r.get::<Option<i64>>(16)?))
+        let sql = format!("SELECT {}, ord, pos, digest FROM audit WHERE id = ?", *UNSEALED_SELECT);
+        let Some((record, ord, pos, digest)) = self.row(&sql, &[&at.0], |r| {
+            Ok((record_from_row(r)?, r.get::<Option<i64>>(15)?, r.get::<Option<i64>>(16)?, r.get::<Option<String>>(17)?))
         })?
         else {
             return Ok(None);
         };
+        // Until it is chained, a record is only as good as its digest.
+        let intact = |r: &AuditRecord, digest: Option<&str>| {
+            r.seq.get() > 0 || digest == Some(unsealed_digest(&r.row(), &mut Vec::new()).as_str())
+        };
+        if !intact(&record, digest.as_deref()) {
+            return Ok(None);
+        }
         // A transaction's records stay together, in order, when sealed, so
         // the next one in the transaction is the next one in the chain.
         let next = match (ord, pos) {
             (Some(ord), Some(pos)) => {
                 let sql = format!(
-                    "SELECT {} FROM audit WHERE ord = ? AND pos > ? ORDER BY pos LIMIT 1",
+                    "SELECT {}, digest FROM audit WHERE ord = ? AND pos > ? ORDER BY pos LIMIT 1",
                     *UNSEALED_SELECT
                 );
-                self.row(&sql, &[&ord, &pos], record_from_row)?
+                self.row(&sql, &[&ord, &pos], |r| Ok((record_from_row(r)?, r.get::<Option<String>>(15)?)))?
+                    .filter(|(r, digest)| intact(r, digest.as_deref()))
+                    .map(|(r, _)| r)
             }
             // Chained before the sealer: by its seq.
             _ => self.audit_record(AuditSeq(record.seq.get() + 1))?,

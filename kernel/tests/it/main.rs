@@ -6,6 +6,7 @@
 mod audit_chain;
 mod caps;
 mod lost_connections;
+mod sealer;
 mod store_open;
 mod support;
 mod transitions;
