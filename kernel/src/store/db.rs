@@ -266,6 +266,15 @@ impl<'c> Tx<'c> {
         self.chain.get() != Chain::Read
     }
 
+    /// What a query over process rows a write goes on to change ends with:
+    /// on PostgreSQL `FOR UPDATE SKIP LOCKED`, so that the rows it gets are
+    /// its own until it ends, re-checked against the query on their newest
+    /// version, and rows another write is deciding on are left to that
+    /// write (see [`super::pg`]); nothing on SQLite or in a read.
+    pub(super) fn claim_rows(&self) -> &'static str {
+        if self.is_postgres() && self.writes() { " FOR UPDATE SKIP LOCKED" } else { "" }
+    }
+
     /// Runs a statement; returns how many rows it changed.
     pub(crate) fn exec(&self, sql: &str, params: &[&dyn Param]) -> Result<usize, KernelError> {
         let n = match self.conn {

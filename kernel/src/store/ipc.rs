@@ -391,9 +391,13 @@ impl Tx<'_> {
 
     /// Waiting processes whose timer is due at `now`.
     pub(crate) fn due_timers(&self, now: Timestamp) -> Result<Vec<Pid>, KernelError> {
-        self.rows(
+        let sql = format!(
             "SELECT pid FROM processes INDEXED BY processes_timers \
-             WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at",
+             WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at{}",
+            self.claim_rows()
+        );
+        self.rows(
+            &sql,
             &[&now.micros()],
             |r| Ok(Pid(r.get(0)?)),
         )

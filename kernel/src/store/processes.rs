@@ -324,7 +324,7 @@ impl Tx<'_> {
             limit + exclude.len(),
             // Nodes sharing a PostgreSQL store claim different rows at once;
             // SQLite has one writer at a time and no row locks.
-            if self.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" }
+            self.claim_rows()
         );
         let mut out = Vec::with_capacity(limit);
         self.scan(&sql, &[&now.micros()], |r| {
@@ -393,15 +393,20 @@ impl Tx<'_> {
     /// Running processes whose lease lapsed before `now`.
     pub(crate) fn expired_leases(&self, now: Timestamp) -> Result<Vec<ProcessInfo>, KernelError> {
         let sql = format!(
-            "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'running' AND lease_expires < ? ORDER BY pid"
+            "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'running' AND lease_expires < ? ORDER BY pid{}",
+            self.claim_rows()
         );
         self.rows(&sql, &[&now.micros()], process_from_row)
     }
 
     /// (pid, generation) of every process running under `owner`'s lease.
     pub(crate) fn leased_by(&self, owner: &SchedulerId) -> Result<Vec<(Pid, Generation)>, KernelError> {
+        let sql = format!(
+            "SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?{}",
+            self.claim_rows()
+        );
         self.rows(
-            "SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?",
+            &sql,
             &[&owner.0],
             |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?))),
         )
