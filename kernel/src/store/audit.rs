@@ -110,7 +110,6 @@ fn record_of(draft: &AuditDraft, now: Timestamp, seq: AuditSeq, prev_hash: Strin
     }
 }
 
-
 /// The columns as a select list, and the insert statement (built once: every append uses it).
 static AUDIT_COLUMNS: LazyLock<String> = LazyLock::new(|| COLUMNS.join(", "));
 /// The columns with `seq`, `prev_hash` and `hash` as they may be unsealed (NULL as 0 and '').
@@ -199,7 +198,9 @@ impl Tx<'_> {
         let (appended, at) = self.append(draft, now, true)?;
         match at {
             Some(at) => Ok((appended, at)),
-            None => Err(KernelError::Store(crate::error::StoreError::Other("an audit record without a reference".to_string()))),
+            None => Err(KernelError::Store(crate::error::StoreError::Other(
+                "an audit record without a reference".to_string(),
+            ))),
         }
     }
 
@@ -213,11 +214,8 @@ impl Tx<'_> {
         if self.is_postgres() {
             let record = record_of(draft, now, AuditSeq(0), String::new());
             let digest = unsealed_digest(&record.row(), &mut buf);
-            let id = if keep_ref {
-                Some(self.one("SELECT nextval('audit_id')", &[], |r| r.get::<i64>(0))?)
-            } else {
-                None
-            };
+            let id =
+                if keep_ref { Some(self.one("SELECT nextval('audit_id')", &[], |r| r.get::<i64>(0))?) } else { None };
             let appended = Appended { args_sha256: record.args_sha256.clone() };
             self.unsealed.borrow_mut().push(Unsealed { id, record, digest });
             return Ok((appended, id.map(AuditRef)));
@@ -299,7 +297,12 @@ impl Tx<'_> {
         }
         let sql = format!("SELECT {}, ord, pos, digest FROM audit WHERE id = ?", *UNSEALED_SELECT);
         let Some((record, ord, pos, digest)) = self.row(&sql, &[&at.0], |r| {
-            Ok((record_from_row(r)?, r.get::<Option<i64>>(15)?, r.get::<Option<i64>>(16)?, r.get::<Option<String>>(17)?))
+            Ok((
+                record_from_row(r)?,
+                r.get::<Option<i64>>(15)?,
+                r.get::<Option<i64>>(16)?,
+                r.get::<Option<String>>(17)?,
+            ))
         })?
         else {
             return Ok(None);

@@ -1,11 +1,11 @@
 //! Rows of parking: requests to humans, the parked call, messages, children.
 
 use super::Tx;
+use super::audit::AuditRef;
 use super::db::Row;
 use crate::actor::Actor;
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
-use super::audit::AuditRef;
 use crate::ids::{MsgId, Pid, RequestId};
 use crate::ipc::{Message, MessageFilter, MessageKind, NewMessage, Request, RequestKind, RequestStatus, ToolHints};
 use crate::quantum::ToolCallRecord;
@@ -396,11 +396,7 @@ impl Tx<'_> {
              WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at{}",
             self.claim_rows()
         );
-        self.rows(
-            &sql,
-            &[&now.micros()],
-            |r| Ok(Pid(r.get(0)?)),
-        )
+        self.rows(&sql, &[&now.micros()], |r| Ok(Pid(r.get(0)?)))
     }
 
     /// The earliest timer among waiting processes.

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use super::Tx;
+use super::audit::AuditRef;
 use super::db::Row;
 use crate::audit::Outcome;
 use crate::error::{KernelError, StoreError};
-use super::audit::AuditRef;
 use crate::ids::{ModelCallId, Pid};
 use crate::quantum::{
     CallDetail, CompactTurn, ModelCallOutcome, ModelCallRecord, ModelCallRow, RecentHistory, TokenUsage,

@@ -405,11 +405,7 @@ impl Tx<'_> {
             "SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?{}",
             self.claim_rows()
         );
-        self.rows(
-            &sql,
-            &[&owner.0],
-            |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?))),
-        )
+        self.rows(&sql, &[&owner.0], |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?))))
     }
 
     /// Extends every lease `owner` holds to `until`; returns how many.

@@ -147,10 +147,7 @@ pub(crate) type Link = (i64, i64, String, String);
 /// concurrent writers interleave, decide nothing. Stops before the
 /// transaction of the first record that does not match its digest, and
 /// names it.
-pub(crate) fn chain(
-    mut rows: Vec<Pending>,
-    head: (i64, String),
-) -> (Vec<Link>, Option<i64>) {
+pub(crate) fn chain(mut rows: Vec<Pending>, head: (i64, String)) -> (Vec<Link>, Option<i64>) {
     rows.sort_by_key(|r| (r.ord, r.pos, r.id));
     let mut buf = Vec::with_capacity(512);
     let altered = rows.iter().find(|r| r.digest.as_deref() != Some(unsealed_digest(&r.row(0), &mut buf).as_str()));
@@ -307,8 +304,9 @@ impl Sealer {
     pub(crate) fn start(config: tokio_postgres::Config, key: i32, channel: String) -> Sealer {
         let signal = Arc::new(Signal::default());
         let shared = signal.clone();
-        let spawned =
-            std::thread::Builder::new().name("libos-sealer".to_string()).spawn(move || run(config, key, &channel, &shared));
+        let spawned = std::thread::Builder::new()
+            .name("libos-sealer".to_string())
+            .spawn(move || run(config, key, &channel, &shared));
         if let Err(e) = spawned {
             // Readers still seal what they read, and every write's store seals as it closes.
             tracing::error!("cannot start the audit sealer thread: {e}");
@@ -359,8 +357,8 @@ fn serve(client: &Client, key: i32, channel: &str, signal: &Signal) -> Result<()
     let mut elected = false;
     loop {
         if !elected {
-            elected = pg::block(client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&key, &ELECTION]))?
-                .try_get(0)?;
+            elected =
+                pg::block(client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&key, &ELECTION]))?.try_get(0)?;
             if elected {
                 tracing::debug!("this store's audit sealer is elected");
             }

@@ -60,7 +60,11 @@ fn transitions_follow_on(kernel: &Kernel) -> Vec<String> {
         }
         let Some((from, to)) = r.detail.as_deref().and_then(|d| d.split_once(" -> ")) else { continue };
         if last.get(&pid.get()).map(String::as_str) != Some(from) {
-            broken.push(format!("record {}: process {pid} went {from} -> {to} after {:?}", r.seq, last.get(&pid.get())));
+            broken.push(format!(
+                "record {}: process {pid} went {from} -> {to} after {:?}",
+                r.seq,
+                last.get(&pid.get())
+            ));
         }
         last.insert(pid.get(), to.to_string());
     }
@@ -168,8 +172,10 @@ fn tampering_with_sealed_and_waiting_records_is_detected() {
     let db = schema.connect().unwrap();
 
     // A sealed record altered: named by its seq.
-    db.query("CREATE TABLE kept AS SELECT * FROM audit WHERE seq = 1; UPDATE audit SET action = 'forged' WHERE seq = 1")
-        .unwrap();
+    db.query(
+        "CREATE TABLE kept AS SELECT * FROM audit WHERE seq = 1; UPDATE audit SET action = 'forged' WHERE seq = 1",
+    )
+    .unwrap();
     let report = kernel.audit_verify(None).unwrap();
     assert_eq!(report.broken.map(|b| b.seq.get()), Some(1));
     db.query("UPDATE audit SET action = (SELECT action FROM kept) WHERE seq = 1").unwrap();
