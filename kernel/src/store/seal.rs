@@ -299,8 +299,8 @@ pub(crate) struct Sealer {
 
 impl Sealer {
     /// Starts the thread, which connects with `config` (its own session,
-    /// named after the store's with `-sealer`), listens on `channel` and
-    /// runs for the election on `key`.
+    /// named after the store's with `-sealer`), runs for the election on
+    /// `key`, and once elected listens on `channel`.
     pub(crate) fn start(config: tokio_postgres::Config, key: i32, channel: String) -> Sealer {
         let signal = Arc::new(Signal::default());
         let shared = signal.clone();
@@ -353,13 +353,14 @@ fn run(config: tokio_postgres::Config, key: i32, channel: &str, signal: &Arc<Sig
 
 /// One session of the sealer thread, until it is lost (`Err`) or stopped (`Ok`).
 fn serve(client: &Client, key: i32, channel: &str, signal: &Signal) -> Result<(), tokio_postgres::Error> {
-    pg::block(client.batch_execute(&format!("LISTEN {channel}")))?;
     let mut elected = false;
     loop {
         if !elected {
             elected =
                 pg::block(client.query_one("SELECT pg_try_advisory_lock($1, $2)", &[&key, &ELECTION]))?.try_get(0)?;
             if elected {
+                // Only the elected sealer listens: the others would be woken for nothing.
+                pg::block(client.batch_execute(&format!("LISTEN {channel}")))?;
                 tracing::debug!("this store's audit sealer is elected");
             }
         }
