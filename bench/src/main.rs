@@ -2,7 +2,10 @@
 //! its result; BENCHMARKS.md records them with the command that reproduces them.
 //!
 //! ```text
-//! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH]
+//! cargo run --release -p libos-bench -- quantum [PROCESSES] [QUANTA_EACH] [normal|full]
+//! cargo run --release -p libos-bench -- appends [WRITERS] [COMMITS_EACH] [normal|full]
+//! cargo run --release -p libos-bench -- age [QUANTA]
+//! cargo run --release -p libos-bench -- age-of messages|memory|audit [LEVEL,LEVEL,...]
 //! cargo run --release -p libos-bench -- verify [RECORDS]
 //! cargo run --release -p libos-bench -- wake [APPROVALS]
 //! cargo run --release -p libos-bench -- spawn [PROCESSES]
@@ -12,12 +15,17 @@
 //! cargo run --release -p libos-bench -- shell [RUNS]
 //! cargo run --release -p libos-bench -- mcp [SAMPLES]
 //! cargo run --release -p libos-bench -- scripted [AGENTS] [QUANTA_EACH]
+//! cargo run --release -p libos-bench -- langgraph [AGENTS] [CALLS]
+//! cargo run --release -p libos-bench -- search [OBJECTS] [PROCESSES]
 //! ```
 
 mod age;
+mod appends;
 mod calls;
+mod langgraph;
 mod mcp;
 mod scripted;
+mod search;
 mod shell;
 
 use std::sync::Arc;
@@ -26,7 +34,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use libos_images::ImageSet;
-use libos_kernel::{Actor, Kernel, OpenMode, SchedulerId, SpawnSpec, StoreLocation};
+use libos_kernel::audit::{AuditAction, KernelAction};
+use libos_kernel::{Actor, Durability, Kernel, OpenMode, OpenOptions, SchedulerId, SpawnSpec, StoreLocation};
 use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{ChatModel, ChatRequest, ChatResponse, ModelError, ModelRouter, RawToolCall};
 
@@ -93,7 +102,28 @@ fn durable_kernel_of(
     n: usize,
     goal: impl Fn(usize) -> String,
 ) -> anyhow::Result<Kernel> {
-    let kernel = Kernel::open(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create)?;
+    durable_kernel_full(image, dir, n, goal, Durability::Normal)
+}
+
+/// [`durable_kernel`] with a durability setting.
+fn durable_kernel_with(
+    dir: &std::path::Path,
+    n: usize,
+    goal: impl Fn(usize) -> String,
+    durability: Durability,
+) -> anyhow::Result<Kernel> {
+    durable_kernel_full("assistant", dir, n, goal, durability)
+}
+
+fn durable_kernel_full(
+    image: &str,
+    dir: &std::path::Path,
+    n: usize,
+    goal: impl Fn(usize) -> String,
+    durability: Durability,
+) -> anyhow::Result<Kernel> {
+    let options = OpenOptions { durability, ..OpenOptions::default() };
+    let kernel = Kernel::open_with(&StoreLocation::File(dir.join("bench.db")), OpenMode::Create, options)?;
     let images = ImageSet::shipped()?;
     let image = images.get(image)?;
     let digest = kernel.register_image(&image.name, &image.version, &image.source)?;
@@ -111,9 +141,9 @@ fn durable_kernel_of(
     Ok(kernel)
 }
 
-async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
+async fn quantum_overhead(processes: usize, each: usize, durability: Durability) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let kernel = durable_kernel(dir.path(), processes, |i| format!("benchmark process {i}"))?;
+    let kernel = durable_kernel_with(dir.path(), processes, |i| format!("benchmark process {i}"), durability)?;
     let router = ModelRouter::default().with_override(Arc::new(NOW));
     let env = quantum::env(kernel.clone(), router, QuantumPolicy::default());
     let owner = SchedulerId("bench".into());
@@ -130,7 +160,11 @@ async fn quantum_overhead(processes: usize, each: usize) -> anyhow::Result<()> {
     samples.sort();
     println!("scenario: quantum overhead excluding the model");
     println!("machine: {}", machine());
-    println!("store: SQLite file, WAL, synchronous=NORMAL ({})", dir.path().join("bench.db").display());
+    println!(
+        "store: SQLite file, WAL, synchronous={} ({})",
+        durability.as_str().to_uppercase(),
+        dir.path().join("bench.db").display()
+    );
     println!(
         "parameters: {processes} processes x {each} quanta, instant model answering `now`, lease + quantum + commit per sample"
     );
@@ -280,9 +314,9 @@ async fn wake_latency(approvals: usize, postgres: bool) -> anyhow::Result<()> {
     let mut samples = Vec::new();
     let mut approved_at = None;
     for r in &records {
-        match r.action.as_str() {
-            "approve" => approved_at = Some(r.at),
-            "lease" => {
+        match r.action {
+            AuditAction::Kernel(KernelAction::Approve) => approved_at = Some(r.at),
+            AuditAction::Kernel(KernelAction::Lease) => {
                 if let Some(t) = approved_at.take() {
                     samples.push(r.at.since(t));
                 }
@@ -419,8 +453,8 @@ async fn parked(n: usize, wakes: usize) -> anyhow::Result<()> {
         }
         // From the audit log's own timestamps: the send, then the lease.
         let records = kernel.audit(&libos_kernel::AuditFilter { pid: Some(pid), ..Default::default() })?;
-        let sent = records.iter().rev().find(|r| r.action == "send").map(|r| r.at);
-        let leased = records.iter().rev().find(|r| r.action == "lease").map(|r| r.at);
+        let sent = records.iter().rev().find(|r| r.action.is(KernelAction::Send)).map(|r| r.at);
+        let leased = records.iter().rev().find(|r| r.action.is(KernelAction::Lease)).map(|r| r.at);
         if let (Some(s), Some(l)) = (sent, leased) {
             samples.push(l.since(s));
         }
@@ -617,7 +651,7 @@ async fn takeover(ttl_s: usize) -> anyhow::Result<()> {
     for pid in &held {
         loop {
             let records = b.audit(&libos_kernel::AuditFilter { pid: Some(*pid), ..Default::default() })?;
-            if let Some(r) = records.iter().find(|r| r.at > died && r.action == "lease") {
+            if let Some(r) = records.iter().find(|r| r.at > died && r.action.is(KernelAction::Lease)) {
                 taken.push(r.at.since(died));
                 break;
             }
@@ -668,6 +702,20 @@ async fn idle(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A comma-separated list of sizes, e.g. `10,1000,10000`, ascending.
+fn levels(text: &str) -> anyhow::Result<Vec<usize>> {
+    let levels: Vec<usize> = text
+        .split(',')
+        .map(|l| l.trim().replace('_', "").parse().with_context(|| format!("not a size: {l:?}")))
+        .collect::<anyhow::Result<_>>()?;
+    anyhow::ensure!(levels.windows(2).all(|w| w[0] < w[1]), "levels must ascend: {text}");
+    Ok(levels)
+}
+
+fn durability(args: &[String], i: usize) -> anyhow::Result<Durability> {
+    args.get(i).map_or(Ok(Durability::Normal), |a| Durability::parse(a).map_err(anyhow::Error::msg))
+}
+
 fn arg(args: &[String], i: usize, default: usize) -> anyhow::Result<usize> {
     args.get(i).map_or(Ok(default), |a| a.parse().with_context(|| format!("`{a}` is not a number")))
 }
@@ -680,8 +728,16 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.first().map(String::as_str) {
-        Some("quantum") => rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?)),
+        Some("quantum") => {
+            rt.block_on(quantum_overhead(arg(&args, 1, 100)?, arg(&args, 2, 50)?, durability(&args, 3)?))
+        }
+        Some("appends") => appends::appends(arg(&args, 1, 64)?, arg(&args, 2, 2000)?, durability(&args, 3)?),
         Some("age") => rt.block_on(age::by_age(arg(&args, 1, 10_000)?)),
+        Some("age-of") => {
+            let growth = age::Growth::parse(args.get(1).map_or("messages", String::as_str))?;
+            let levels = levels(args.get(2).map_or("10,1000,10000", String::as_str))?;
+            rt.block_on(age::by_size(growth, &levels))
+        }
         Some("verify") => verify_speed(arg(&args, 1, 200_000)?),
         Some("wake") => rt.block_on(wake_latency(arg(&args, 1, 200)?, false)),
         Some("wake-postgres") => rt.block_on(wake_latency(arg(&args, 1, 200)?, true)),
@@ -693,13 +749,15 @@ fn main() -> anyhow::Result<()> {
         Some("takeover") => rt.block_on(takeover(arg(&args, 1, 3)?)),
         Some("shell") => shell::sandbox_cost(arg(&args, 1, 500)?),
         Some("mcp") => rt.block_on(mcp::overhead(arg(&args, 1, 300)?)),
+        Some("search") => rt.block_on(search::at_scale(arg(&args, 1, 100_000)?, arg(&args, 2, 1000)?)),
+        Some("langgraph") => rt.block_on(langgraph::side_by_side(arg(&args, 1, 100)?, arg(&args, 2, 10)?)),
         Some("scripted") => rt.block_on(scripted::scripted_run(arg(&args, 1, 1000)?, arg(&args, 2, 10)?)),
         Some("calls") => {
             rt.block_on(calls::call_modes(arg(&args, 1, 20)?, args.get(2).map_or("schema,text,native", String::as_str)))
         }
         _ => anyhow::bail!(
-            "usage: libos-bench quantum [P] [Q] | age [QUANTA] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
-             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA]"
+            "usage: libos-bench quantum [P] [Q] [normal|full] | appends [WRITERS] [EACH] [normal|full] | age [QUANTA] | age-of messages|memory|audit [LEVELS] | verify [RECORDS] | wake [APPROVALS] | wake-postgres [APPROVALS] | spawn [N] | parked [N] [WAKES] \
+             | mock [P] [Q] [CONCURRENCY] | idle [SECONDS] | nodes [P] [Q] [CONCURRENCY] | takeover [TTL_SECONDS] | shell [RUNS] | mcp [SAMPLES] | calls [GOALS] [MODES] | scripted [AGENTS] [QUANTA] | langgraph [AGENTS] [CALLS] | search [OBJECTS] [PROCESSES]"
         ),
     }
 }

@@ -14,7 +14,7 @@ use libos_runtime::quantum::{self, QuantumPolicy};
 use libos_runtime::{ModelRouter, Scheduler, SchedulerConfig, Script, ScriptedModel};
 
 /// The script every agent plays.
-fn script(quanta: usize) -> Script {
+pub(crate) fn script(quanta: usize) -> Script {
     let call = |tool: &str, args: &str| Step { text: None, calls: vec![(tool.into(), args.into())], delay: None };
     let mut steps: Vec<Step> = (1..quanta).map(|_| call("now", "{}")).collect();
     steps.push(call("exit", r#"{"result":"done"}"#));

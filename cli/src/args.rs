@@ -19,6 +19,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "LIBOS_DB", default_value = ".libos/libos.db", hide_env_values = true)]
     #[arg(display_order = 900)]
     pub db: String,
+    /// How much an SQLite store's commit survives before it is answered:
+    /// `normal` (a process crash; the last commits may be lost on power
+    /// loss) or `full` (a power loss too: every commit syncs the disk).
+    #[arg(long, global = true, env = "LIBOS_SYNC", value_name = "LEVEL", default_value = "normal")]
+    #[arg(value_parser = libos_kernel::Durability::parse, display_order = 900)]
+    pub sync: libos_kernel::Durability,
     /// Configuration file (model profiles, image directories); default ./libos.toml if present.
     #[arg(long, global = true, env = "LIBOS_CONFIG", hide_env_values = true, display_order = 900)]
     pub config: Option<PathBuf>,

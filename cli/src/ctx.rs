@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use libos_images::ImageSet;
-use libos_kernel::{Actor, Kernel, OpenMode, Pid, ProcState, StoreLocation, text};
+use libos_kernel::{Actor, Durability, Kernel, OpenMode, OpenOptions, Pid, ProcState, StoreLocation, text};
 use libos_runtime::quantum::QuantumPolicy;
 use libos_runtime::{Config, ModelRouter, RunSummary, Scheduler, SchedulerConfig, Script, ScriptedModel};
 use libos_sandbox::{Launcher, Sandbox};
@@ -22,6 +22,8 @@ pub struct Ctx {
     pub db: String,
     /// `--config`.
     pub config: Option<PathBuf>,
+    /// `--sync`.
+    pub sync: Durability,
 }
 
 impl Ctx {
@@ -29,7 +31,8 @@ impl Ctx {
     pub fn open(&self, mode: OpenMode) -> anyhow::Result<Kernel> {
         let location = StoreLocation::parse(&self.db);
         let fresh = matches!(&location, StoreLocation::File(p) if !p.exists());
-        let kernel = Kernel::open(&location, mode)?;
+        let options = OpenOptions { durability: self.sync, ..OpenOptions::default() };
+        let kernel = Kernel::open_with(&location, mode, options)?;
         if fresh && self.config.is_none() {
             write_config_template();
         }
@@ -214,7 +217,12 @@ pub async fn run_scheduler(
 fn sandbox(kernel: &Kernel, sched: &SchedArgs) -> anyhow::Result<Sandbox> {
     if sched.unconfined_shell {
         let detail = "scheduler started with --unconfined-shell: programs run with the scheduler's own authority";
-        kernel.record_operator(&Actor::operator(), "unconfined_shell", serde_json::json!({}), detail)?;
+        kernel.record_operator(
+            &Actor::operator(),
+            libos_kernel::audit::KernelAction::UnconfinedShell,
+            serde_json::json!({}),
+            detail,
+        )?;
         eprintln!("libos: warning: {detail}");
         return Ok(Sandbox::unconfined());
     }

@@ -68,7 +68,7 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
                 | KernelError::NoSuchObject(_) => NOT_FOUND,
                 KernelError::Store(_) => STORE,
                 KernelError::Transition(_) | KernelError::Stale { .. } | KernelError::Refused(_) => STATE,
-                KernelError::Invalid(_) => USAGE,
+                KernelError::Invalid(_) | KernelError::BadToolName(_) => USAGE,
             };
         }
     }

@@ -72,7 +72,7 @@ fn dedup_chain(chain: &[String]) -> String {
 }
 
 async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
-    let ctx = Ctx { db: cli.db.clone(), config: cli.config.clone() };
+    let ctx = Ctx { db: cli.db.clone(), config: cli.config.clone(), sync: cli.sync };
     match &cli.command {
         Command::Init(a) => cmd::init::run(&ctx, a),
         Command::Spawn(a) => cmd::spawn::run(&ctx, a).await,

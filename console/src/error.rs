@@ -65,7 +65,7 @@ impl From<KernelError> for ApiError {
             KernelError::Transition(_) | KernelError::Stale { .. } | KernelError::Refused(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
-            KernelError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            KernelError::Invalid(_) | KernelError::BadToolName(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             KernelError::Store(StoreError::Busy) => (StatusCode::SERVICE_UNAVAILABLE, "store_busy"),
             KernelError::Store(StoreError::Unreachable(_) | StoreError::CommitUnknown(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_unreachable")

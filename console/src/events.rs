@@ -21,7 +21,10 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream};
-use libos_kernel::{AuditFilter, AuditRecord, AuditSeq, Kernel, KernelError, ProcState, RequestId, WaitOn};
+use libos_kernel::audit::{AuditAction, AuditKind, KernelAction, Outcome};
+use libos_kernel::{
+    AsyncKernel, AuditFilter, AuditRecord, AuditSeq, Kernel, KernelError, ProcState, RequestId, WaitOn,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -41,6 +44,8 @@ pub(crate) struct EventsQuery {
 
 struct Cursor {
     shared: Shared,
+    /// Every read of the stream runs off the async workers.
+    kernel: AsyncKernel,
     commits: Option<tokio::sync::watch::Receiver<u64>>,
     stop: Option<tokio::sync::watch::Receiver<bool>>,
     after: i64,
@@ -60,14 +65,17 @@ pub(crate) async fn events(
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::trim);
     let after = match (resume, q.after) {
         (Some(id), _) => {
-            id.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid Last-Event-ID `{id}`")))?
+            Some(id.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid Last-Event-ID `{id}`")))?)
         }
-        (None, Some(n)) => n,
-        (None, None) => shared.kernel.audit_head()?.0.get(),
+        (None, Some(n)) => Some(n),
+        (None, None) => None,
     };
-    let token = shared.kernel.change_token()?;
+    let kernel = AsyncKernel::new(shared.kernel.clone());
+    let (head, token) =
+        kernel.call(|k| -> Result<_, KernelError> { Ok((k.audit_head()?.0.get(), k.change_token()?)) }).await?;
+    let after = after.unwrap_or(head);
     let (commits, stop) = (Some(shared.commits.clone()), Some(shared.shutdown.clone()));
-    let cursor = Cursor { shared, commits, stop, after, token, queue: Default::default(), failed: false };
+    let cursor = Cursor { shared, kernel, commits, stop, after, token, queue: Default::default(), failed: false };
     let stream = stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(event) = c.queue.pop_front() {
@@ -79,7 +87,8 @@ pub(crate) async fn events(
             if std::mem::take(&mut c.failed) {
                 tokio::time::sleep(POLL).await;
             }
-            match next_batch(&c.shared.kernel, c.after) {
+            let after = c.after;
+            match c.kernel.call(move |k| next_batch(k, after)).await {
                 Ok((events, last)) if !events.is_empty() => {
                     c.after = last;
                     c.queue.extend(events);
@@ -111,7 +120,7 @@ async fn wait_for_change(c: &mut Cursor) {
                 Some(()) => return,
                 None => c.stop = None,
             },
-            () = tokio::time::sleep(POLL) => match c.shared.kernel.change_token() {
+            () = tokio::time::sleep(POLL) => match c.kernel.call(Kernel::change_token).await {
                 Ok(now) if now != c.token => {
                     c.token = now;
                     return;
@@ -151,18 +160,21 @@ fn events_for(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<Event>, KernelErro
 /// iterator both follow the log with it.
 pub fn record_events(kernel: &Kernel, r: &AuditRecord) -> Result<Vec<(&'static str, Value)>, KernelError> {
     let mut out = Vec::new();
-    let touches_process = r.kind == "state" || r.kind == "operator" || r.action == "spawn" || r.outcome == "parked";
+    // The spawn tool's record is the parent's; the child's state records follow.
+    let spawned = r.action.tool_name().is_some_and(|t| *t == "spawn");
+    let touches_process =
+        matches!(r.kind, AuditKind::State | AuditKind::Operator) || spawned || r.outcome == Outcome::Parked;
     if let Some(pid) = r.pid.filter(|_| touches_process) {
         let p = kernel.process(pid)?;
         out.push(("process", wire::process(&p)));
         // A park on a person: the request it opened (if still open now).
-        if r.outcome == "parked"
+        if r.outcome == Outcome::Parked
             && let ProcState::Waiting { on: WaitOn::Human(id) } = p.state
         {
             out.push(("approval", wire::request(&kernel.request(id)?)));
         }
     }
-    if matches!(r.action.as_str(), "approve" | "deny" | "answer")
+    if matches!(r.action, AuditAction::Kernel(KernelAction::Approve | KernelAction::Deny | KernelAction::Answer))
         && let Some(id) =
             serde_json::from_str::<Value>(&r.args).ok().and_then(|a| a.get("request").and_then(Value::as_i64))
     {

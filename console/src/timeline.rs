@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use libos_kernel::audit::{AuditAction, AuditDecision, AuditKind, KernelAction};
 use libos_kernel::{
     AuditRecord, ModelCallRow, ParkedCall, ProcState, ProcessInfo, Timestamp, TranscriptEntry, ipc::Request,
 };
@@ -96,8 +97,10 @@ pub(crate) fn timeline(s: &Sources<'_>, limit: usize) -> Value {
     }
     let first_start = quanta.values().next().and_then(|q| q.events.iter().map(|(t, ..)| *t).min());
     let mut before = Vec::new();
-    for r in s.records.iter().filter(|r| !(r.kind == "state" && matches!(r.action.as_str(), "lease" | "yield"))) {
-        let own = matches!(r.kind.as_str(), "tool" | "effect");
+    for r in
+        s.records.iter().filter(|r| !matches!(r.action, AuditAction::Kernel(KernelAction::Lease | KernelAction::Yield)))
+    {
+        let own = matches!(r.kind, AuditKind::Tool | AuditKind::Effect);
         if !own && first_start.is_none_or(|t| r.at < t) {
             before.push(record(r));
             continue;
@@ -113,7 +116,7 @@ pub(crate) fn timeline(s: &Sources<'_>, limit: usize) -> Value {
                 }
             },
         };
-        let rank = if r.kind == "state" { Rank::State } else { Rank::Record };
+        let rank = if r.kind == AuditKind::State { Rank::State } else { Rank::Record };
         target.events.push((r.at, rank, r.seq.get(), record(r)));
     }
     if let (Some(p), Some(on)) = (s.parked, waiting_on(&s.process.state))
@@ -184,17 +187,17 @@ fn result(e: &TranscriptEntry) -> Value {
 /// (an operator's action, the kernel's completion of a wait, a state change)
 /// is shown as the record it is.
 fn record(r: &AuditRecord) -> Value {
-    let kind = if r.kind == "tool" { "decision" } else { "record" };
+    let kind = if r.kind == AuditKind::Tool { "decision" } else { "record" };
     json!({
         "kind": kind,
         "seq": r.seq.get(),
         "at": r.at.to_rfc3339(),
-        "actor": r.actor,
-        "record_kind": r.kind,
-        "action": r.action,
-        "decision": r.decision,
+        "actor": r.actor.to_string(),
+        "record_kind": r.kind.as_str(),
+        "action": r.action.as_str(),
+        "decision": r.decision.map(AuditDecision::as_str),
         "grant": r.grant,
-        "outcome": r.outcome,
+        "outcome": r.outcome.as_str(),
         "detail": r.detail,
     })
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use libos_kernel::audit::AuditDecision;
 use libos_kernel::audit::trace::{LeaseEnd, LeaseTrace};
 use libos_kernel::budget::{self, Budget, Dimension};
 use libos_kernel::caps::Grant;
@@ -96,15 +97,15 @@ pub fn audit(r: &AuditRecord) -> Value {
     json!({
         "seq": r.seq.get(),
         "at": r.at.to_rfc3339(),
-        "actor": r.actor,
-        "kind": r.kind,
-        "action": r.action,
+        "actor": r.actor.to_string(),
+        "kind": r.kind.as_str(),
+        "action": r.action.as_str(),
         "pid": r.pid.map(|p| p.get()),
         "args": json_text(&r.args),
         "args_sha256": r.args_sha256,
-        "decision": r.decision,
+        "decision": r.decision.map(AuditDecision::as_str),
         "grant": r.grant,
-        "outcome": r.outcome,
+        "outcome": r.outcome.as_str(),
         "result_digest": r.result_digest,
         "detail": r.detail,
         "prev_hash": r.prev_hash,
@@ -251,10 +252,10 @@ pub fn lease(l: &LeaseTrace) -> Value {
         .map(|d| {
             json!({
                 "request": d.request.get(),
-                "verdict": d.verdict,
-                "by": d.by,
+                "verdict": d.verdict.as_str(),
+                "by": d.by.to_string(),
                 "at": d.at.to_rfc3339(),
-                "outcome": d.outcome,
+                "outcome": d.outcome.as_str(),
                 "detail": d.detail,
             })
         })

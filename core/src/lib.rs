@@ -20,6 +20,7 @@
 //! - [`actor`]: who did something (`pid:N`, `human:NAME`, `kernel`).
 //! - [`budget`]: budget vectors and carving children's out of parents'.
 //! - [`caps`]: resources, rights, grants and the decision rule.
+//! - [`tool_name`]: a tool's name, checked once to be safe on the wire.
 //! - [`memory`]: the object store and process views.
 //! - [`ipc`]: messages and requests to humans.
 //! - [`state`]: process states and the one transition function.
@@ -41,9 +42,12 @@ pub mod state;
 pub mod syscall;
 pub mod text;
 pub mod time;
+pub mod tool_name;
 
 pub use actor::Actor;
-pub use audit::{AuditFilter, AuditKind, AuditRecord, ChainBreak, Outcome, VerifyReport};
+pub use audit::{
+    AuditAction, AuditDecision, AuditFilter, AuditKind, AuditRecord, ChainBreak, KernelAction, Outcome, VerifyReport,
+};
 pub use ids::{AuditSeq, Generation, GrantId, ImageDigest, ModelCallId, MsgId, ObjectId, Pid, RequestId, SchedulerId};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
@@ -53,3 +57,4 @@ pub use quantum::{
 };
 pub use state::{FailureKind, ProcState, WaitOn};
 pub use time::{Clock, Timestamp};
+pub use tool_name::ToolName;

@@ -69,6 +69,66 @@ pub struct Handle {
     pub granted_by: Actor,
 }
 
+/// Most hits one `memory_search` returns.
+pub const MAX_SEARCH_HITS: usize = 50;
+/// Most words of a search query that count (the rest are ignored).
+pub const MAX_QUERY_WORDS: usize = 16;
+
+/// A search query, reduced to the words it contains: letters and digits
+/// only, so no text a model wrote can be read as the search engine's own
+/// syntax (quotes, operators, column filters). Lowercased, at most
+/// [`MAX_QUERY_WORDS`] distinct words of at most 64 bytes each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    words: Vec<String>,
+}
+
+impl SearchQuery {
+    /// The words of `text`; an error if it has none.
+    pub fn parse(text: &str) -> Result<SearchQuery, String> {
+        let mut words: Vec<String> = Vec::new();
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if word.is_empty() || word.len() > 64 || words.contains(&word) {
+                continue;
+            }
+            words.push(word);
+            if words.len() == MAX_QUERY_WORDS {
+                break;
+            }
+        }
+        if words.is_empty() {
+            return Err("the search query has no words (letters or digits) to look for".to_string());
+        }
+        Ok(SearchQuery { words })
+    }
+
+    /// The words, in the order given.
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+}
+
+/// One object a search found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// The object.
+    pub oid: ObjectId,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: String,
+    /// A few words of its content around the matches, matches in `[...]`.
+    pub snippet: String,
+    /// Relevance, higher first, from this object alone (never from word
+    /// statistics of objects outside the view), the same on both stores:
+    /// 4 if it holds the whole query as a phrase, plus, per word, 2 if its
+    /// name holds it and 1 if its content does (words stemmed).
+    pub score: f64,
+}
+
 /// Checks an object name: non-empty, bounded, printable, no `/`.
 pub fn check_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() {

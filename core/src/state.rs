@@ -10,7 +10,7 @@ use std::fmt;
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::ids::{Pid, RequestId, SchedulerId};
 use crate::ipc::MessageFilter;
 use crate::time::Timestamp;
@@ -226,19 +226,19 @@ pub enum Event {
 }
 
 impl Event {
-    fn name(&self) -> &'static str {
+    fn action(&self) -> KernelAction {
         match self {
-            Event::Lease(_) => "lease",
-            Event::Yield { .. } => "yield",
-            Event::Park(_) => "park",
-            Event::Wake => "wake",
-            Event::Pause { .. } => "pause",
-            Event::Resume { .. } => "resume",
-            Event::LeaseExpired => "lease_expired",
-            Event::Release => "release",
-            Event::Exit { .. } => "exit",
-            Event::Fail { .. } => "fail",
-            Event::Kill { .. } => "kill",
+            Event::Lease(_) => KernelAction::Lease,
+            Event::Yield { .. } => KernelAction::Yield,
+            Event::Park(_) => KernelAction::Park,
+            Event::Wake => KernelAction::Wake,
+            Event::Pause { .. } => KernelAction::Pause,
+            Event::Resume { .. } => KernelAction::Resume,
+            Event::LeaseExpired => KernelAction::LeaseExpired,
+            Event::Release => KernelAction::Release,
+            Event::Exit { .. } => KernelAction::Exit,
+            Event::Fail { .. } => KernelAction::Fail,
+            Event::Kill { .. } => KernelAction::Kill,
         }
     }
 }
@@ -267,7 +267,8 @@ pub struct Transition {
 /// Applies `event` to a process in `state`. Pure: the caller commits the result.
 pub fn transition(pid: Pid, state: &ProcState, event: Event) -> Result<Transition, TransitionError> {
     use ProcState as S;
-    let refuse = |state: &ProcState, event: &Event| TransitionError { pid, state: state.name(), event: event.name() };
+    let refuse =
+        |state: &ProcState, event: &Event| TransitionError { pid, state: state.name(), event: event.action().as_str() };
     let (next, actor, extra) = match (state, &event) {
         (S::Runnable { .. }, Event::Lease(lease)) => (
             S::Running { lease: lease.clone() },
@@ -356,7 +357,7 @@ pub fn transition(pid: Pid, state: &ProcState, event: Event) -> Result<Transitio
     let record = AuditDraft {
         actor,
         kind: AuditKind::State,
-        action: event.name().to_string(),
+        action: event.action().into(),
         pid: Some(pid),
         args,
         decision: None,

@@ -115,6 +115,15 @@ pub enum Syscall {
         /// Only this namespace.
         namespace: Option<String>,
     },
+    /// Ranked full-text search over the objects the caller may read.
+    MemorySearch {
+        /// What to look for.
+        query: crate::memory::SearchQuery,
+        /// Only this namespace of the view.
+        namespace: Option<String>,
+        /// At most this many hits (1 to [`crate::memory::MAX_SEARCH_HITS`]).
+        limit: usize,
+    },
     /// Give one of the caller's own children a handle on an object.
     MemoryShare {
         /// The object.

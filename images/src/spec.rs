@@ -86,6 +86,10 @@ struct ContextSpecToml {
     token_budget: Option<u32>,
     #[serde(default)]
     transcript_window: Option<u32>,
+    #[serde(default)]
+    recall: Option<u8>,
+    #[serde(default)]
+    recall_percent: Option<u8>,
 }
 
 /// How much of a process's history goes into each prompt.
@@ -95,11 +99,20 @@ pub struct ContextSpec {
     pub token_budget: u32,
     /// Most recent tool calls (with results) shown in full.
     pub transcript_window: u32,
+    /// Memory objects recalled into every prompt: the best `recall` matches
+    /// of the goal and the last result among the objects the process may
+    /// read (0, the default: none).
+    pub recall: u8,
+    /// The share of the token budget recalled objects may take, in percent.
+    pub recall_percent: u8,
 }
+
+/// Most objects an image may recall into a prompt.
+pub const MAX_RECALL: u8 = 10;
 
 impl Default for ContextSpec {
     fn default() -> Self {
-        ContextSpec { token_budget: 16_000, transcript_window: 24 }
+        ContextSpec { token_budget: 16_000, transcript_window: 24, recall: 0, recall_percent: 10 }
     }
 }
 
@@ -242,8 +255,19 @@ impl Image {
             Some(c) => ContextSpec {
                 token_budget: c.token_budget.unwrap_or(defaults.token_budget),
                 transcript_window: c.transcript_window.unwrap_or(defaults.transcript_window),
+                recall: c.recall.unwrap_or(defaults.recall),
+                recall_percent: c.recall_percent.unwrap_or(defaults.recall_percent),
             },
         };
+        if context.recall > MAX_RECALL {
+            return Err(invalid("context.recall", format!("{} is more than the {MAX_RECALL} allowed", context.recall)));
+        }
+        if !(1..=50).contains(&context.recall_percent) {
+            return Err(invalid(
+                "context.recall_percent",
+                format!("{} is not a share of the budget between 1 and 50 percent", context.recall_percent),
+            ));
+        }
         if context.token_budget < 1000 {
             return Err(invalid(
                 "context.token_budget",

@@ -125,6 +125,9 @@ pub enum KernelError {
     /// Bad input from a caller (empty goal, oversized field).
     #[error("{0}")]
     Invalid(String),
+    /// A call named a tool by a name no tool can have.
+    #[error(transparent)]
+    BadToolName(#[from] crate::tool_name::BadToolName),
     /// The store failed; the operation did not happen (except after
     /// [`StoreError::CommitUnknown`], which says so).
     #[error(transparent)]

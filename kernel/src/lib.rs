@@ -14,9 +14,13 @@
 //! - [`clock`]: the system clock and a manual one (time is a parameter of the core).
 //! - `store`: the store (SQLite or PostgreSQL) behind typed operations (private rows).
 //! - [`kernel`](Kernel): the API, one transaction per operation.
+//! - [`AsyncKernel`]: the same API for async code, every store call run on
+//!   tokio's blocking pool and awaited, so no async worker waits on the store.
 //! - [`error`]: error types.
 
-pub use libos_core::{actor, audit, budget, caps, ids, ipc, memory, process, quantum, state, syscall, text, time};
+pub use libos_core::{
+    actor, audit, budget, caps, ids, ipc, memory, process, quantum, state, syscall, text, time, tool_name,
+};
 
 pub mod clock;
 pub mod error;
@@ -30,7 +34,7 @@ pub use audit::{AuditFilter, AuditKind, AuditRecord, ChainBreak, Outcome, Verify
 pub use clock::{ManualClock, SystemClock};
 pub use error::{KernelError, OpenError, StoreError};
 pub use ids::{AuditSeq, Generation, GrantId, ImageDigest, ModelCallId, MsgId, ObjectId, Pid, RequestId, SchedulerId};
-pub use kernel::Kernel;
+pub use kernel::{AsyncKernel, Kernel, OpenOptions};
 pub use kernel::{Authorization, CommitReceipt, Decided, GrantStatus, MAX_GOAL_BYTES, Outlook, QuantumEnd, Verdict};
 pub use process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 pub use quantum::{
@@ -39,5 +43,5 @@ pub use quantum::{
     ToolResultRecord, TranscriptEntry,
 };
 pub use state::{FailureKind, ProcState, WaitOn};
-pub use store::{OpenMode, StoreLocation, schema_version};
+pub use store::{Durability, GroupStats, OpenMode, StoreLocation, schema_version};
 pub use time::{Clock, Timestamp};

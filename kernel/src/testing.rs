@@ -12,7 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::store::{StoreLocation, pg};
 
+mod faults;
 pub mod harness;
+
+pub use faults::StoreFaults;
 
 #[doc(hidden)]
 pub use inventory;

@@ -28,6 +28,14 @@ create_exception!(
     "The store cannot be used: missing, not a libos store, locked, unreachable."
 );
 
+/// A replay that could not run: a store's failure as the kernel's, the rest as `Error`.
+pub fn replay(e: libos_runtime::replay::ReplayError) -> PyErr {
+    match e {
+        libos_runtime::replay::ReplayError::Store(e) => kernel(e),
+        e => other(e.to_string()),
+    }
+}
+
 /// A kernel error as the exception of its family.
 pub fn kernel(e: KernelError) -> PyErr {
     let text = e.to_string();
@@ -39,7 +47,7 @@ pub fn kernel(e: KernelError) -> PyErr {
         | KernelError::NoSuchObject(_) => NotFound::new_err(text),
         KernelError::Store(_) => StoreError::new_err(text),
         KernelError::Transition(_) | KernelError::Stale { .. } | KernelError::Refused(_) => Refused::new_err(text),
-        KernelError::Invalid(_) => PyValueError::new_err(text),
+        KernelError::Invalid(_) | KernelError::BadToolName(_) => PyValueError::new_err(text),
     }
 }
 

@@ -173,7 +173,8 @@ impl PyKernel {
     fn new(py: Python<'_>, store: &str, config: Option<PathBuf>) -> PyResult<PyKernel> {
         let location = StoreLocation::parse(store);
         let kernel = py.detach(|| libos_kernel::Kernel::open(&location, OpenMode::Create)).map_err(error::open)?;
-        let config = Config::load(config.as_deref(), &libos_runtime::config::process_env).map_err(error::invalid)?;
+        let config = Config::load(config.as_deref(), &libos_runtime::config::process_env)
+            .map_err(|e| error::invalid(e.to_string()))?;
         kernel.protect(config.file.as_deref().unwrap_or(std::path::Path::new("libos.toml")));
         let mut registry = config.registry().map_err(error::invalid)?;
         // Images may name the configuration's MCP servers; their processes
@@ -564,7 +565,7 @@ impl PyKernel {
         let rt = run::runtime()?;
         let report = py
             .detach(|| rt.block_on(libos_runtime::replay::replay_with(&kernel, pid, &registry)))
-            .map_err(error::other)?;
+            .map_err(error::replay)?;
         to_py(py, &crate::replay::report(&report))
     }
 

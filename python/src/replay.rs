@@ -4,7 +4,12 @@ use libos_runtime::replay::{CallSig, ReplayReport};
 use serde_json::{Value, json};
 
 fn call(c: &CallSig) -> Value {
-    json!({"tool": c.tool, "args_sha256": c.args_sha256, "decision": c.decision, "outcome": c.outcome})
+    json!({
+        "tool": c.tool.as_str(),
+        "args_sha256": c.args_sha256,
+        "decision": c.decision.map(|d| d.as_str()),
+        "outcome": c.outcome.as_str(),
+    })
 }
 
 /// ``{"matches", "processes": [{"pid", "image", "replay", "matches",

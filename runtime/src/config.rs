@@ -195,36 +195,57 @@ pub fn process_env(key: &str) -> Option<String> {
     std::env::var(key).ok().filter(|v| !v.is_empty())
 }
 
+/// Why a configuration could not be loaded; its text names the file
+/// (`config libos.toml: ...`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read (missing when named, a directory, not UTF-8, no permission).
+    #[error("config {file}: {reason}")]
+    Unreadable {
+        /// The file, as given.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file was read, but says something libos refuses: the key and why.
+    #[error("config {file}: {message}")]
+    Invalid {
+        /// The file, as given.
+        file: String,
+        /// The key and what is wrong with it (`models.local: ...`).
+        message: String,
+    },
+}
+
 impl Config {
     /// Loads `path` if given (it must exist), else `./libos.toml` if present;
     /// then fills a missing `default` profile from the environment. Only a
     /// missing `./libos.toml` means "no configuration": one that exists but
     /// cannot be read (a directory, a FIFO, not UTF-8, no permission) is an
     /// error naming it, never silently ignored.
-    pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Config, String> {
+    pub fn load(path: Option<&Path>, env: Env<'_>) -> Result<Config, ConfigError> {
         let file_path = path.unwrap_or(Path::new("libos.toml"));
         let origin = file_path.display().to_string();
+        let invalid = |message: String| ConfigError::Invalid { file: origin.clone(), message };
         let text = match libos_images::read_text(file_path) {
             Ok(t) => Some(t),
             Err(FileError::NotFound) if path.is_none() => None,
-            Err(e) => return Err(format!("config {origin}: {e}")),
+            Err(e) => return Err(ConfigError::Unreadable { file: origin.clone(), reason: e.to_string() }),
         };
         let base = path.and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
         let file: ConfigToml = match text {
-            Some(t) => {
-                toml::from_str(&t).map_err(|e| format!("config {origin}: {}", e.message().trim().replace('\n', " ")))?
-            }
+            Some(t) => toml::from_str(&t).map_err(|e| invalid(e.message().trim().replace('\n', " ")))?,
             None => ConfigToml::default(),
         };
-        let mcp = libos_mcp::config::parse(&file.mcp, &base).map_err(|e| format!("config {origin}: {e}"))?;
+        let mcp = libos_mcp::config::parse(&file.mcp, &base).map_err(|e| invalid(e.to_string()))?;
         let mut tools = BTreeMap::new();
         for (name, table) in file.tools {
-            let err = |m: String| format!("config {origin}: tools.{name}: {}", m.trim().replace('\n', " "));
+            let err = |m: String| invalid(format!("tools.{name}: {}", m.trim().replace('\n', " ")));
             let spec: CommandSpec = table.try_into().map_err(|e: toml::de::Error| err(e.message().to_string()))?;
             libos_tools::command_tool(&name, &spec).map_err(err)?;
             tools.insert(name, spec);
         }
-        let http = http::parse(&file.http).map_err(|e| format!("config {origin}: {e}"))?;
+        let http = http::parse(&file.http).map_err(|e| invalid(e.to_string()))?;
         let mut config = Config {
             file: Some(file_path.to_path_buf()),
             image_dirs: file.image_dirs.iter().map(|d| base.join(d)).collect(),
@@ -239,14 +260,14 @@ impl Config {
             if p.price_in.is_some() || p.price_out.is_some() {
                 let price = Price { input: p.price_in.unwrap_or(0.0), output: p.price_out.unwrap_or(0.0) };
                 if !(price.input.is_finite() && price.output.is_finite() && price.input >= 0.0 && price.output >= 0.0) {
-                    return Err(format!("config {origin}: models.{name}: prices must be non-negative numbers"));
+                    return Err(invalid(format!("models.{name}: prices must be non-negative numbers")));
                 }
                 config.prices.insert(name.clone(), price);
             }
             if !p.fallback.is_empty() {
                 config.fallbacks.insert(name.clone(), p.fallback.clone());
             }
-            let profile = profile_from_toml(&origin, &base, &name, p, env)?;
+            let profile = profile_from_toml(&base, &name, p, env).map_err(invalid)?;
             config.profiles.insert(name, profile);
         }
         if !config.profiles.contains_key("default")
@@ -255,7 +276,7 @@ impl Config {
             config.profiles.insert("default".to_string(), p);
         }
         for (name, chain) in &config.fallbacks {
-            let err = |m: String| format!("config {origin}: models.{name}: fallback: {m}");
+            let err = |m: String| invalid(format!("models.{name}: fallback: {m}"));
             let mut seen = std::collections::BTreeSet::new();
             for other in chain {
                 if other == name {
@@ -270,7 +291,7 @@ impl Config {
             }
         }
         // A command tool named like a built-in is refused now, not at the first run.
-        config.registry().map_err(|e| format!("config {origin}: {e}"))?;
+        config.registry().map_err(|e| invalid(e.to_string()))?;
         Ok(config)
     }
 }
@@ -316,8 +337,9 @@ impl Config {
     }
 }
 
-fn profile_from_toml(origin: &str, base: &Path, name: &str, p: ProfileToml, env: Env<'_>) -> Result<Profile, String> {
-    let err = |m: String| format!("config {origin}: models.{name}: {m}");
+/// The profile `[models.NAME]`, or what is wrong with it (`models.NAME: ...`).
+fn profile_from_toml(base: &Path, name: &str, p: ProfileToml, env: Env<'_>) -> Result<Profile, String> {
+    let err = |m: String| format!("models.{name}: {m}");
     let kind = p.kind.as_deref().unwrap_or("openai");
     match Protocol::parse(kind) {
         Some(protocol) => {

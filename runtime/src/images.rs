@@ -54,6 +54,12 @@ impl ImageCache {
         &self.registry
     }
 
+    /// The image a process was spawned from, if it was read before (no
+    /// store access).
+    pub fn cached(&self, digest: &ImageDigest) -> Option<Arc<Image>> {
+        self.images.get(digest).map(|image| image.clone())
+    }
+
     /// The image a process was spawned from.
     pub fn get(&self, kernel: &Kernel, digest: &ImageDigest) -> Result<Arc<Image>, ImageLoadError> {
         if let Some(image) = self.images.get(digest) {

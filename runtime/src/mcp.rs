@@ -109,18 +109,20 @@ pub fn register_tools(
                 continue;
             }
         };
-        let made = ToolName::mapped(&format!("{server}{}{raw}", libos_mcp::NAME_SEPARATOR)).and_then(|name| {
-            let description = info.description.clone().or_else(|| info.title.clone()).unwrap_or_default();
-            let handler = Arc::new(McpTool { hub: hub.clone(), server: server.clone(), tool: raw.clone() });
-            DynamicTool::new(
-                name,
-                source(raw),
-                description,
-                serde_json::Value::Object(info.input_schema.clone()),
-                vec![(resource, Right::Exec)],
-                handler,
-            )
-        });
+        let made = ToolName::mapped(&format!("{server}{}{raw}", libos_mcp::NAME_SEPARATOR))
+            .map_err(libos_tools::RegistryError::from)
+            .and_then(|name| {
+                let description = info.description.clone().or_else(|| info.title.clone()).unwrap_or_default();
+                let handler = Arc::new(McpTool { hub: hub.clone(), server: server.clone(), tool: raw.clone() });
+                DynamicTool::new(
+                    name,
+                    source(raw),
+                    description,
+                    serde_json::Value::Object(info.input_schema.clone()),
+                    vec![(resource, Right::Exec)],
+                    handler,
+                )
+            });
         let registered = made.and_then(|tool| {
             let tool = tool.with_annotations(annotations(info));
             let name = tool.name().clone();

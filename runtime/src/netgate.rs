@@ -16,6 +16,7 @@
 //! A refused destination is an audited denial with its check (a `connect`
 //! record of the process), at most [`DENIALS_AUDITED`] per call.
 
+use libos_kernel::audit::KernelAction;
 use libos_kernel::caps::net::{host as canonical_host, is_exact};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -69,7 +70,7 @@ impl GrantGate {
         } else {
             format!("{}: {why}", self.tool)
         };
-        if let Err(e) = self.kernel.record_denial(self.pid, "connect", args, &check, &detail) {
+        if let Err(e) = self.kernel.record_denial(self.pid, KernelAction::Connect, args, &check, &detail) {
             // The connection is refused either way; the record is what failed.
             tracing::warn!(pid = self.pid.get(), "a refused connection could not be audited: {e}");
         }

@@ -21,7 +21,7 @@
 //! newest turn is always shown. Tokens are estimated at 4 bytes each.
 
 use libos_images::Image;
-use libos_kernel::memory::Object;
+use libos_kernel::memory::{Object, SearchQuery};
 use libos_kernel::{CompactTurn, InboxSummary, Outcome, ProcessInfo, RecentHistory, TranscriptEntry};
 
 use crate::model::{ChatMessage, ChatRequest, RawToolCall, RequestMeta};
@@ -81,6 +81,27 @@ fn compact_line(turn: &CompactTurn) -> String {
     )
 }
 
+/// What a quantum recalls for an image that asks to (`context.recall`):
+/// the words of its goal, then of its last result (a search takes at most
+/// [`libos_kernel::memory::MAX_QUERY_WORDS`] of them).
+pub fn recall_query(process: &ProcessInfo, history: &RecentHistory) -> Option<SearchQuery> {
+    let mut text = process.goal.clone();
+    if let Some(last) = history.full.last() {
+        text.push(' ');
+        text.push_str(&last.result.content);
+    }
+    SearchQuery::parse(&text).ok()
+}
+
+/// An object recalled into the prompt, with its search score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recalled {
+    /// Its score in the search that found it.
+    pub score: f64,
+    /// The object.
+    pub object: Object,
+}
+
 /// Builds the request for a quantum.
 #[allow(clippy::too_many_arguments)]
 pub fn build(
@@ -88,6 +109,7 @@ pub fn build(
     process: &ProcessInfo,
     history: &RecentHistory,
     pinned: &[Object],
+    recalled: &[Recalled],
     tools_offered: std::sync::Arc<crate::model::ToolTable>,
     inbox: &InboxSummary,
     call_index: u64,
@@ -145,6 +167,36 @@ pub fn build(
         user.push_str(&format!(
             "\n\n[Pinned objects left out for the token budget: {}. Read them with memory_read.]",
             left_out.join(", ")
+        ));
+    }
+
+    // Recalled memory: the best matches of the goal and the last result,
+    // whole objects within the image's share of the budget, best first;
+    // what does not fit is named, to be read with memory_read.
+    let share = budget * u64::from(image.context.recall_percent) / 100;
+    let (mut recall, mut recall_tokens, mut not_shown) = (String::new(), 0, Vec::new());
+    for r in recalled.iter().filter(|r| !pinned.iter().any(|p| p.oid == r.object.oid)) {
+        let o = &r.object;
+        let block = format!(
+            "\n\n[memory {} `{}/{}` ({}, v{}, score {:.2})]\n{}",
+            o.oid, o.namespace, o.name, o.kind, o.version, r.score, o.content
+        );
+        let t = tokens(&block);
+        if recall_tokens + t <= share {
+            recall.push_str(&block);
+            recall_tokens += t;
+        } else {
+            not_shown.push(format!("{} `{}` (~{t} tokens)", o.oid, o.name));
+        }
+    }
+    if !recall.is_empty() {
+        user.push_str("\n\nRecalled memory (objects matching your goal and last result):");
+        user.push_str(&recall);
+    }
+    if !not_shown.is_empty() {
+        user.push_str(&format!(
+            "\n\n[Recalled objects left out for the token budget: {}. Read them with memory_read.]",
+            not_shown.join(", ")
         ));
     }
 

@@ -35,8 +35,9 @@ use libos_kernel::budget::{Dimension, amounts};
 use libos_kernel::caps::{Basis, Decision, Effect, Resource, Right};
 use libos_kernel::syscall::{Check, Need, SpawnImage, Syscall};
 use libos_kernel::{
-    Action, ApprovedCall, Binding, CallDetail, EffectIntent, FailureKind, Kernel, KernelError, Lease, ModelCallOutcome,
-    ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd, TokenUsage, ToolCallRecord, ToolResultRecord,
+    Action, ApprovedCall, AsyncKernel, Authorization, Binding, CallDetail, EffectIntent, FailureKind, Kernel,
+    KernelError, Lease, ModelCallOutcome, ModelCallRecord, Next, Outcome, ProcState, QuantumCommit, QuantumEnd,
+    TokenUsage, ToolCallRecord, ToolResultRecord,
 };
 use libos_sandbox::{Cancel, CancelOnDrop, Limits, NetGate, Sandbox};
 use libos_tools::{
@@ -71,8 +72,9 @@ impl Default for QuantumPolicy {
 /// What a quantum needs, shared by all of them.
 #[derive(Clone)]
 pub struct QuantumEnv {
-    /// The kernel.
-    pub kernel: Kernel,
+    /// The kernel, as async code holds it: every store call is awaited
+    /// off the async workers ([`AsyncKernel::call`]).
+    pub kernel: AsyncKernel,
     /// Models by profile.
     pub models: ModelRouter,
     /// Parsed images of running processes, by digest.
@@ -102,6 +104,7 @@ pub enum QuantumOutcome {
 /// Runs one leased quantum to its commit.
 pub async fn run(env: Arc<QuantumEnv>, lease: Lease) -> Result<QuantumOutcome, KernelError> {
     let span = tracing::info_span!("quantum", pid = lease.pid.get(), quantum = lease.quantum);
+    let lease = Arc::new(lease);
     let result = run_inner(&env, &lease).instrument(span).await;
     match result {
         Err(KernelError::Stale { .. }) => Ok(QuantumOutcome::Lost),
@@ -113,41 +116,74 @@ fn estimate_tokens(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(4)
 }
 
-async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, KernelError> {
+/// Ends the quantum with the process failed.
+async fn fail(
+    env: &QuantumEnv,
+    lease: &Arc<Lease>,
+    kind: FailureKind,
+    error: String,
+) -> Result<QuantumOutcome, KernelError> {
+    let lease = lease.clone();
+    let end = QuantumEnd::Fail { kind, error };
+    env.kernel.call(move |k| k.end_quantum(&lease, None, end)).await.map(|r| QuantumOutcome::Committed(r.state))
+}
+
+async fn run_inner(env: &Arc<QuantumEnv>, lease: &Arc<Lease>) -> Result<QuantumOutcome, KernelError> {
     let kernel = &env.kernel;
-    let fail = |kind, error: String| {
-        kernel.end_quantum(lease, None, QuantumEnd::Fail { kind, error }).map(|r| QuantumOutcome::Committed(r.state))
-    };
     let process = &lease.process;
-    let image = match env.images.get(kernel, &process.image_digest) {
+    let image = match env.images.cached(&process.image_digest) {
+        Some(image) => Ok(image),
+        None => {
+            let (e, digest) = (env.clone(), process.image_digest.clone());
+            kernel.call(move |k| e.images.get(k, &digest)).await
+        }
+    };
+    let image = match image {
         Ok(i) => i,
         // A store that failed for now fails the quantum, not the process.
         Err(ImageLoadError::Store(e)) if e.is_transient() => return Err(e),
-        Err(e) => return fail(FailureKind::KernelError, e.to_string()),
+        Err(e) => return fail(env, lease, FailureKind::KernelError, e.to_string()).await,
     };
     let workspace = match env.images.workspace(&process.workspace, kernel.protected_paths()) {
         Ok(w) => w,
-        Err(e) => return fail(FailureKind::KernelError, e),
+        Err(e) => return fail(env, lease, FailureKind::KernelError, e).await,
     };
     let tools = match env.images.tools(&image) {
         Ok(t) => t,
-        Err(e) => return fail(FailureKind::KernelError, e.to_string()),
+        Err(e) => return fail(env, lease, FailureKind::KernelError, e.to_string()).await,
     };
     if let Some(approved) = &lease.resume {
         return resume_approved(env, lease, &image, &tools.set, &workspace, approved).await;
     }
     let model = match env.models.get(&image.model) {
         Ok(m) => m,
-        Err(e) => return fail(FailureKind::ModelError, e),
+        Err(e) => return fail(env, lease, FailureKind::ModelError, e).await,
     };
     // The image's profile for repair turns, if it names one.
     let repairer = match image.repair_model.as_deref().map(|p| env.models.get(p)) {
         None => model.clone(),
         Some(Ok(m)) => m,
-        Some(Err(e)) => return fail(FailureKind::ModelError, format!("repair_model: {e}")),
+        Some(Err(e)) => return fail(env, lease, FailureKind::ModelError, format!("repair_model: {e}")).await,
     };
     let window = image.context.transcript_window as usize;
-    let history = kernel.recent_history(lease.pid, window, prompt::COMPACT_LINES)?;
+    let pid = lease.pid;
+    let recall = usize::from(image.context.recall);
+    // Only an image that recalls pays for the copy and the search.
+    let searcher = (recall > 0).then(|| process.clone());
+    // One hop for the history and what the image recalls from memory.
+    let (history, recalled) = kernel
+        .call(move |k| -> Result<_, KernelError> {
+            let history = k.recent_history(pid, window, prompt::COMPACT_LINES)?;
+            let mut recalled = Vec::new();
+            if let Some(query) = searcher.as_ref().and_then(|p| prompt::recall_query(p, &history)) {
+                for hit in k.memory_search(pid, &query, None, recall)? {
+                    let object = k.memory_object(hit.oid)?;
+                    recalled.push(prompt::Recalled { score: hit.score, object });
+                }
+            }
+            Ok((history, recalled))
+        })
+        .await?;
     let win = model.window().await;
     let mut budget = fit_budget(u64::from(image.context.token_budget), &win, &tools.table);
     let build = |budget: u64| {
@@ -156,6 +192,7 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             process,
             &history,
             &lease.pinned,
+            &recalled,
             tools.table.clone(),
             &lease.inbox,
             process.usage.model_calls,
@@ -183,9 +220,12 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
             let need = estimate_tokens(bytes as usize);
             if need > left {
                 return fail(
+                    env,
+                    lease,
                     FailureKind::BudgetExhausted,
                     format!("tokens_in budget exhausted: the next prompt needs ~{need} tokens, {left} are left"),
-                );
+                )
+                .await;
             }
         }
         let started = Instant::now();
@@ -225,32 +265,35 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                 }
             };
         // Attempts the client retried are part of the transcript too.
-        let retried = |info: &CallInfo| -> Result<(), KernelError> {
-            for why in &info.retried {
-                let mut m = record(String::new(), None, String::new(), TokenUsage::default(), info);
-                m.profile = why.profile.clone();
-                m.cost_micros = 0;
-                m.outcome = ModelCallOutcome::Error;
-                m.error = Some(format!("{RETRIED}{}", why.error));
-                m.detail.finish_reason = None;
-                kernel.record_attempt(lease, &m)?;
-            }
-            Ok(())
+        let retried = |info: &CallInfo| -> Vec<ModelCallRecord> {
+            info.retried
+                .iter()
+                .map(|why| {
+                    let mut m = record(String::new(), None, String::new(), TokenUsage::default(), info);
+                    m.profile = why.profile.clone();
+                    m.cost_micros = 0;
+                    m.outcome = ModelCallOutcome::Error;
+                    m.error = Some(format!("{RETRIED}{}", why.error));
+                    m.detail.finish_reason = None;
+                    m
+                })
+                .collect()
         };
         let resp = match answer {
             Ok(r) => {
-                retried(&r.info)?;
+                record_attempts(env, lease, retried(&r.info)).await?;
                 r
             }
             Err(ModelError::ContextOverflow { message, limit, info })
                 if shrinks < MAX_SHRINKS && budget > MIN_BUDGET =>
             {
                 // Not a failure: the next attempt sends a smaller, more compacted prompt.
-                retried(&info)?;
+                let mut attempts = retried(&info);
                 let mut m = record(message.clone(), None, String::new(), TokenUsage::default(), &info);
                 m.outcome = ModelCallOutcome::Error;
                 m.error = Some(format!("{SHRUNK}{message}"));
-                kernel.record_attempt(lease, &m)?;
+                attempts.push(m);
+                record_attempts(env, lease, attempts).await?;
                 let refit =
                     limit.map_or(budget, |l| fit_budget(budget, &Window { context: Some(l), ..win }, &tools.table));
                 budget = refit.min(budget / 2).max(MIN_BUDGET);
@@ -260,36 +303,54 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                 continue;
             }
             Err(e) => {
-                let info = match &e {
+                let (attempts, info) = match &e {
                     ModelError::Transient { info, .. } | ModelError::ContextOverflow { info, .. } => {
-                        retried(info)?;
-                        (**info).clone()
+                        (retried(info), (**info).clone())
                     }
-                    ModelError::Fatal(_) => CallInfo::default(),
+                    ModelError::Fatal(_) => (Vec::new(), CallInfo::default()),
                 };
-                let mut m = record(e.to_string(), None, String::new(), TokenUsage::default(), &info);
+                let error = e.to_string();
+                let mut m = record(error.clone(), None, String::new(), TokenUsage::default(), &info);
                 m.outcome = ModelCallOutcome::Error;
-                m.error = Some(e.to_string());
+                m.error = Some(error.clone());
+                // A transient failure backs off, unless the same one ended
+                // too many quanta in a row (counted from the record); a
+                // fatal one ends the process.
                 let end = match &e {
-                    ModelError::Transient { .. } | ModelError::ContextOverflow { .. } => {
-                        let streak = failure_streak(kernel, lease, &e.to_string())? + 1;
-                        if streak >= win.max_failures {
-                            QuantumEnd::Fail {
-                                kind: FailureKind::ModelError,
-                                error: format!("{streak} quanta in a row failed on the same model error; last: {e}"),
-                            }
-                        } else {
-                            let after = match &e {
-                                ModelError::Transient { retry_after, .. } => *retry_after,
-                                _ => None,
-                            };
-                            QuantumEnd::Backoff(after.unwrap_or_default().max(env.policy.backoff))
-                        }
+                    ModelError::Transient { retry_after, .. } => {
+                        Err(retry_after.unwrap_or_default().max(env.policy.backoff))
                     }
-                    ModelError::Fatal(msg) => QuantumEnd::Fail { kind: FailureKind::ModelError, error: msg.clone() },
+                    ModelError::ContextOverflow { .. } => Err(env.policy.backoff),
+                    ModelError::Fatal(msg) => {
+                        Ok(QuantumEnd::Fail { kind: FailureKind::ModelError, error: msg.clone() })
+                    }
                 };
-                tracing::warn!("model call failed: {}", libos_kernel::text::escape_line(&e.to_string()));
-                let r = kernel.end_quantum(lease, Some(&m), end)?;
+                tracing::warn!("model call failed: {}", libos_kernel::text::escape_line(&error));
+                let (lease, max_failures) = (lease.clone(), win.max_failures);
+                let r = kernel
+                    .call(move |k| {
+                        for a in &attempts {
+                            k.record_attempt(&lease, a)?;
+                        }
+                        let end = match end {
+                            Ok(end) => end,
+                            Err(backoff) => {
+                                let streak = failure_streak(k, &lease, &error)? + 1;
+                                if streak >= max_failures {
+                                    QuantumEnd::Fail {
+                                        kind: FailureKind::ModelError,
+                                        error: format!(
+                                            "{streak} quanta in a row failed on the same model error; last: {error}"
+                                        ),
+                                    }
+                                } else {
+                                    QuantumEnd::Backoff(backoff)
+                                }
+                            }
+                        };
+                        k.end_quantum(&lease, Some(&m), end)
+                    })
+                    .await?;
                 return Ok(QuantumOutcome::Committed(r.state));
             }
         };
@@ -322,7 +383,10 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
                 m.outcome = ModelCallOutcome::Rejected;
                 m.error = Some(text.clone());
                 let (tool, raw) = offending(&resp);
-                kernel.record_rejection(lease, &m, tool.as_deref(), raw.as_deref(), &text)?;
+                let (l, rejected, reason) = (lease.clone(), m.clone(), text.clone());
+                kernel
+                    .call(move |k| k.record_rejection(&l, &rejected, tool.as_deref(), raw.as_deref(), &reason))
+                    .await?;
                 tracing::info!(attempt, "model output rejected: {}", libos_kernel::text::escape_line(&text));
                 push_repair(&mut request.messages, &resp, &text);
                 last_reason = text;
@@ -344,9 +408,25 @@ async fn run_inner(env: &QuantumEnv, lease: &Lease) -> Result<QuantumOutcome, Ke
         return dispatch(env, lease, &workspace, image.limits, Some(m), call_rec, &call, seen, None).await;
     }
     fail(
+        env,
+        lease,
         FailureKind::InvalidOutput,
         format!("model output was rejected {} times in a row; last: {last_reason}", env.policy.max_repairs + 1),
     )
+    .await
+}
+
+/// Records the attempts a model client retried (none, mostly: no hop then).
+async fn record_attempts(
+    env: &QuantumEnv,
+    lease: &Arc<Lease>,
+    attempts: Vec<ModelCallRecord>,
+) -> Result<(), KernelError> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let lease = lease.clone();
+    env.kernel.call(move |k| attempts.iter().try_for_each(|m| k.record_attempt(&lease, m))).await
 }
 
 use libos_kernel::quantum::{RETRIED, SHRUNK};
@@ -408,7 +488,7 @@ fn failure_streak(kernel: &Kernel, lease: &Lease, error: &str) -> Result<u32, Ke
 /// holds never runs.
 async fn resume_approved(
     env: &QuantumEnv,
-    lease: &Lease,
+    lease: &Arc<Lease>,
     image: &Image,
     tools: &ToolSet,
     workspace: &Workspace,
@@ -433,7 +513,7 @@ async fn resume_approved(
                     decision: Decision::refused(Basis::Binding),
                 })
                 .collect();
-            return not_run(why.clone(), checks, Outcome::Denied);
+            return not_run(why.clone(), checks, Outcome::Denied).await;
         }
     };
     match ToolCall::parse(&call_rec.tool, &call_rec.args, tools) {
@@ -442,7 +522,7 @@ async fn resume_approved(
             dispatch(env, lease, workspace, image.limits, None, call_rec.clone(), &call, Vec::new(), approved).await
         }
         // The stored call no longer parses (its image changed).
-        Err(reason) => not_run(reason.to_string(), Vec::new(), Outcome::Error),
+        Err(reason) => not_run(reason.to_string(), Vec::new(), Outcome::Error).await,
     }
 }
 
@@ -450,7 +530,7 @@ async fn resume_approved(
 #[allow(clippy::too_many_arguments)]
 async fn dispatch(
     env: &QuantumEnv,
-    lease: &Lease,
+    lease: &Arc<Lease>,
     workspace: &Workspace,
     limits: Limits,
     model_call: Option<ModelCallRecord>,
@@ -467,16 +547,24 @@ async fn dispatch(
     let caller = Caller { workspace, parent: lease.process.ppid };
     let needs = match call.needs(caller) {
         Ok(n) => n,
-        Err(Refusal::Invalid(e)) => return commit(env, lease, model_call, call_rec, Vec::new(), error(e), seen),
+        Err(Refusal::Invalid(e)) => {
+            return commit(env, lease, model_call, call_rec, Vec::new(), error(e), seen).await;
+        }
         Err(Refusal::Confined { need, reason }) => {
             // Audited as the denial it is, naming what was asked for.
             let check = Check { need, decision: Decision::confined() };
             let result = ToolResultRecord { outcome: Outcome::Denied, content: format!("permission denied: {reason}") };
             let action = Action::Done { result, next: Next::Continue };
-            return commit(env, lease, model_call, call_rec, vec![check], action, seen);
+            return commit(env, lease, model_call, call_rec, vec![check], action, seen).await;
         }
     };
-    let auth = kernel.authorize(lease.pid, &needs, approved)?;
+    let auth = if needs.is_empty() {
+        // Nothing to check (`exit`, `now`, own inbox, own children): no store call.
+        Authorization { effect: Effect::Allow, checks: Vec::new() }
+    } else {
+        let (pid, needs, approved) = (lease.pid, needs.clone(), approved.map(|(r, right)| (r.clone(), right)));
+        kernel.call(move |k| k.authorize(pid, &needs, approved.as_ref().map(|(r, right)| (r, *right)))).await?
+    };
     let action = match auth.effect {
         Effect::Deny => Action::Done {
             result: ToolResultRecord { outcome: Outcome::Denied, content: auth.denial() },
@@ -510,11 +598,19 @@ async fn dispatch(
                 },
                 Ok(Dispatch::Local) => Action::Done { result: tool_result(call.run(&ctx)), next: Next::Continue },
                 Ok(Dispatch::External) => {
-                    kernel.begin_effect(lease, &EffectIntent { call: call_rec.clone() })?;
+                    // The grants are read before the intent is written: a store
+                    // failing there must leave no effect to settle as unknown.
+                    let (l, intent) = (lease.clone(), EffectIntent { call: call_rec.clone() });
+                    let gate = kernel
+                        .call(move |k| {
+                            let gate = GrantGate::for_process(k, l.pid, &intent.call.tool)?;
+                            k.begin_effect(&l, &intent)?;
+                            Ok::<_, KernelError>(gate)
+                        })
+                        .await?;
                     // Dropping the quantum (a kill, a shutdown) stops what it started.
                     let cancel = CancelOnDrop(Cancel::new());
-                    let net = GrantGate::for_process(kernel, lease.pid, &call_rec.tool)?
-                        .map(|g| Arc::new(g) as Arc<dyn NetGate>);
+                    let net = gate.map(|g| Arc::new(g) as Arc<dyn NetGate>);
                     let ctx = ToolContext {
                         cancel: cancel.0.clone(),
                         time_left: wall_time_left(&lease.process, ctx.now),
@@ -534,22 +630,26 @@ async fn dispatch(
                             .unwrap_or_else(|e| ToolOutput::Error(format!("the tool stopped: {e}")))
                     };
                     drop(cancel);
-                    Action::Done { result: tool_result(out), next: Next::Continue }
+                    let action = Action::Done { result: tool_result(out), next: Next::Continue };
+                    let commit = QuantumCommit { model_call, call: call_rec, checks: auth.checks, action, seen };
+                    return commit_effect(env, lease, commit).await;
                 }
                 Ok(Dispatch::Kernel(syscall)) => Action::Syscall(syscall),
-                Ok(Dispatch::Spawn { image, goal, grants, budget }) => match resolve_image(env, &image) {
+                Ok(Dispatch::Spawn { image, goal, grants, budget }) => match resolve_image(env, &image).await {
                     Ok(image) => Action::Syscall(Syscall::Spawn {
                         image: Box::new(image),
                         goal,
                         grants,
                         budget: budget.map(Box::new),
                     }),
-                    Err(e) => error(e),
+                    Err(SpawnImageError::Catalog(e)) => error(e.to_string()),
+                    // The store's failure, not the model's: transient ones give the quantum back.
+                    Err(SpawnImageError::Store(e)) => return Err(e),
                 },
             }
         }
     };
-    commit(env, lease, model_call, call_rec, auth.checks, action, seen)
+    commit(env, lease, model_call, call_rec, auth.checks, action, seen).await
 }
 
 /// Runs a dynamic tool's call through its handler, for no longer than the
@@ -582,24 +682,69 @@ async fn answer_recorded(recorded: &dyn ToolHandler, call: &ToolCall, ctx: &Tool
     recorded.call(Invocation { tool: &tool, args: &args, canonical: &canonical }, ctx).await
 }
 
-fn commit(
+async fn commit(
     env: &QuantumEnv,
-    lease: &Lease,
+    lease: &Arc<Lease>,
     model_call: Option<ModelCallRecord>,
     call: ToolCallRecord,
     checks: Vec<libos_kernel::syscall::Check>,
     action: Action,
     seen: Vec<libos_kernel::MsgId>,
 ) -> Result<QuantumOutcome, KernelError> {
-    let receipt = env.kernel.commit_quantum(lease, &QuantumCommit { model_call, call, checks, action, seen })?;
+    let (lease, commit) = (lease.clone(), QuantumCommit { model_call, call, checks, action, seen });
+    let receipt = env.kernel.call(move |k| k.commit_quantum(&lease, &commit)).await?;
     Ok(QuantumOutcome::Committed(receipt.state))
+}
+
+/// Commits the quantum of an external effect that has run. Its result
+/// exists nowhere else, so a transient store failure is waited out (the
+/// lease's generation fences every try) for as long as the lease was
+/// granted, before the quantum gives up and the effect is settled as
+/// unknown.
+async fn commit_effect(
+    env: &QuantumEnv,
+    lease: &Arc<Lease>,
+    commit: QuantumCommit,
+) -> Result<QuantumOutcome, KernelError> {
+    let commit = Arc::new(commit);
+    let mut pause = Duration::from_millis(50);
+    let mut tries = 1;
+    loop {
+        let (l, c) = (lease.clone(), commit.clone());
+        match env.kernel.call(move |k| k.commit_quantum(&l, &c)).await {
+            Ok(receipt) => return Ok(QuantumOutcome::Committed(receipt.state)),
+            Err(e) if e.is_transient() && tries < EFFECT_COMMIT_TRIES && env.kernel.now() < lease.expires_at => {
+                tracing::warn!("store: {e}; committing the effect's result again in {} ms", pause.as_millis());
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+                tries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Tries of [`commit_effect`] (with its pauses, about 8 s).
+const EFFECT_COMMIT_TRIES: u32 = 7;
+
+/// Why the image a `spawn` names could not be had.
+#[derive(Debug, thiserror::Error)]
+enum SpawnImageError {
+    /// No such image in the catalog: the model is told.
+    #[error(transparent)]
+    Catalog(#[from] libos_images::ImageError),
+    /// Registering it failed: the store's failure, which ends the quantum
+    /// (a transient one gives it back to run again), not the model's.
+    #[error(transparent)]
+    Store(#[from] KernelError),
 }
 
 /// The image a `spawn` names, registered in the store so the child can be
 /// spawned from its exact text.
-fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, String> {
-    let image = env.catalog.get(name).map_err(|e| e.to_string())?;
-    let digest = env.kernel.register_image(&image.name, &image.version, &image.source).map_err(|e| e.to_string())?;
+async fn resolve_image(env: &QuantumEnv, name: &str) -> Result<SpawnImage, SpawnImageError> {
+    let image = env.catalog.get(name)?;
+    let (n, version, source) = (image.name.clone(), image.version.clone(), image.source.clone());
+    let digest = env.kernel.call(move |k| k.register_image(&n, &version, &source)).await?;
     Ok(SpawnImage { digest, name: image.name.clone(), grants: image.grants.clone(), budget: image.budget })
 }
 
@@ -694,7 +839,7 @@ pub fn env_with_registry(
         kernel.protect(launcher);
     }
     Arc::new(QuantumEnv {
-        kernel,
+        kernel: AsyncKernel::new(kernel),
         models,
         images: ImageCache::new(registry),
         catalog,

@@ -12,6 +12,11 @@
 //! flight, and no sleeper's timer is due within its `idle_wait` (one due
 //! sooner is waited for); what it leaves parked is in its summary.
 //!
+//! The store is reached only through [`libos_kernel::AsyncKernel::call`]:
+//! a pass's store work (give leases back, wake timers, take lapsed leases
+//! over, lease, the outlook) is one `Plan` run on the blocking pool, so
+//! the loop never waits on the store on an async worker.
+//!
 //! After every wake-up with quanta in flight it compares its in-flight set
 //! with the leases the store says it holds: a quantum whose lease is gone
 //! (the process was killed) is aborted at once. Leases are renewed while held.
@@ -32,7 +37,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libos_kernel::{Generation, KernelError, Lease, Pid, ProcState, ProcessFilter, SchedulerId, StoreError, Timestamp};
+use libos_kernel::{
+    Generation, Kernel, KernelError, Lease, Pid, ProcState, ProcessFilter, SchedulerId, StoreError, Timestamp,
+};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 
@@ -236,10 +243,15 @@ impl Scheduler {
     ) -> Result<Step, KernelError> {
         let kernel = &self.env.kernel;
         if !run.started {
-            run.summary.recovered.extend(kernel.recover_expired()?);
-            // Timers that ran out while no scheduler ran are due now.
-            run.summary.woken.extend(kernel.wake_timers()?);
-            run.token = kernel.change_token()?;
+            let (recovered, woken, token) = kernel
+                .call(|k| -> Result<_, KernelError> {
+                    // Timers that ran out while no scheduler ran are due now.
+                    Ok((k.recover_expired()?, k.wake_timers()?, k.change_token()?))
+                })
+                .await?;
+            run.summary.recovered.extend(recovered);
+            run.summary.woken.extend(woken);
+            run.token = token;
             run.started = true;
         }
         // `dirty`: something may have changed (a commit here or in another
@@ -247,40 +259,39 @@ impl Scheduler {
         // scheduler only reads the store's change counter once per poll.
         if run.dirty {
             run.dirty = false;
-            self.release_abandoned(run)?;
-            if run.orphans {
-                let keep: Vec<Pid> = run.inflight.keys().copied().collect();
-                let released = kernel.release_orphans(&self.id, &keep)?;
-                if !released.is_empty() {
-                    tracing::warn!("gave back {} leases taken by a claim whose commit went unanswered", released.len());
-                }
+            let plan = Plan {
+                id: self.id.clone(),
+                ttl: self.config.lease_ttl,
+                abandoned: std::mem::take(&mut run.abandoned),
+                orphans: run.orphans.then(|| run.inflight.keys().copied().collect()),
+                due: run.deadline.is_some_and(|d| d <= kernel.now()),
+                free: self.config.concurrency.saturating_sub(run.inflight.len()),
+                exclude: run.inflight.keys().copied().collect(),
+                inflight: run.inflight.len(),
+                concurrency: self.config.concurrency,
+                check_foreign: run.check_foreign,
+            };
+            // The whole pass is one hop off the async workers.
+            let mut done = kernel.call(move |k| plan.run(k)).await;
+            run.abandoned = std::mem::take(&mut done.abandoned);
+            if done.orphans_released {
                 run.orphans = false;
             }
-            if run.deadline.is_some_and(|d| d <= self.env.kernel.now()) {
-                run.summary.woken.extend(kernel.wake_timers()?);
-                // Another scheduler's lease may have lapsed: take its processes over.
-                run.summary.recovered.extend(kernel.recover_expired()?);
+            run.summary.woken.extend(std::mem::take(&mut done.woken));
+            run.summary.recovered.extend(std::mem::take(&mut done.recovered));
+            for lease in std::mem::take(&mut done.leases) {
+                let pid = lease.pid;
+                let handle = run.tasks.spawn(run_one(self.env.clone(), lease.clone()));
+                run.by_task.insert(handle.id(), pid);
+                run.inflight.insert(pid, InFlight { lease, abort: handle });
             }
-            let free = self.config.concurrency.saturating_sub(run.inflight.len());
-            if free > 0 {
-                let exclude: Vec<Pid> = run.inflight.keys().copied().collect();
-                for lease in kernel.lease(&self.id, self.config.lease_ttl, free, &exclude)? {
-                    let pid = lease.pid;
-                    let handle = run.tasks.spawn(run_one(self.env.clone(), lease.clone()));
-                    run.by_task.insert(handle.id(), pid);
-                    run.inflight.insert(pid, InFlight { lease, abort: handle });
-                }
+            if let Some(e) = done.error {
+                return Err(e);
             }
             // With every slot busy there is nothing to plan: deadlines and
             // idleness matter again once a slot frees up.
-            let full = run.inflight.len() >= self.config.concurrency;
-            if full && !run.check_foreign {
-                return Ok(Step::Go);
-            }
-            // Other schedulers' leases matter when this one could be idle,
-            // and now and then for takeovers (on the renew tick).
-            let foreign = run.inflight.is_empty() || std::mem::take(&mut run.check_foreign);
-            let outlook = kernel.runnable_outlook(&self.id, foreign)?;
+            let Some(outlook) = done.outlook else { return Ok(Step::Go) };
+            run.check_foreign = false;
             // A lapsed foreign lease is due a moment after its expiry.
             let foreign = outlook.leased_elsewhere.map(|t| t.plus(Duration::from_millis(1)));
             run.deadline = [outlook.next_ready, outlook.next_timer, foreign].into_iter().flatten().min();
@@ -291,7 +302,7 @@ impl Scheduler {
             // due later, stay parked for the next scheduler; so do
             // processes backing off after a model error (waiting out a
             // dead endpoint is not "until idle").
-            let bound = self.env.kernel.now().plus(self.config.idle_wait);
+            let bound = kernel.now().plus(self.config.idle_wait);
             if self.config.until_idle
                 && run.inflight.is_empty()
                 && run.abandoned.is_empty()
@@ -301,7 +312,8 @@ impl Scheduler {
             {
                 run.summary.backing_off = outlook.runnable;
                 run.summary.parked = kernel
-                    .processes(ProcessFilter::Live)?
+                    .call(|k| k.processes(ProcessFilter::Live))
+                    .await?
                     .into_iter()
                     .filter(|p| matches!(p.state, ProcState::Waiting { .. } | ProcState::Paused { .. }))
                     .map(|p| (p.pid, p.state))
@@ -312,18 +324,18 @@ impl Scheduler {
         tokio::select! {
             done = run.tasks.join_next_with_id(), if !run.tasks.is_empty() => {
                 if let Some(done) = done {
-                    self.finish(done, run);
+                    self.finish(done, run).await;
                 }
                 // Collect every other quantum that has finished too, so
                 // their slots are refilled by one lease transaction.
                 while let Some(done) = run.tasks.try_join_next_with_id() {
-                    self.finish(done, run);
+                    self.finish(done, run).await;
                 }
                 run.dirty = true;
             }
             _ = self.wake.notified() => run.dirty = true,
             _ = tokio::time::sleep(self.config.poll) => {
-                let now = kernel.change_token()?;
+                let now = kernel.call(Kernel::change_token).await?;
                 if now != run.token || run.deadline.is_some_and(|d| d <= self.env.kernel.now()) {
                     run.token = now;
                     run.dirty = true;
@@ -333,7 +345,8 @@ impl Scheduler {
                 run.check_foreign = true;
                 run.dirty = true;
                 if !run.inflight.is_empty() {
-                    kernel.renew_leases(&self.id, self.config.lease_ttl)?;
+                    let (id, ttl) = (self.id.clone(), self.config.lease_ttl);
+                    kernel.call(move |k| k.renew_leases(&id, ttl)).await?;
                 }
             }
             () = shutdown => return Ok(Step::Stop),
@@ -342,29 +355,53 @@ impl Scheduler {
         // over this scheduler's leases, so at most once per poll.
         if !run.inflight.is_empty() && run.last_cancel_check.elapsed() >= self.config.poll {
             run.last_cancel_check = Instant::now();
-            self.cancel_lost(&run.inflight)?;
+            self.cancel_lost(&run.inflight).await?;
         }
         Ok(Step::Go)
     }
 
-    /// Gives back the leases of quanta the store cut off (see [`Scheduler::finish`]).
-    fn release_abandoned(&self, run: &mut Run) -> Result<(), KernelError> {
-        while let Some(lease) = run.abandoned.last() {
-            match self.env.kernel.release(lease) {
-                // Stale: the quantum did commit after all (or the process was killed meanwhile).
-                Ok(()) | Err(KernelError::Stale { .. }) => {}
-                Err(e) => return Err(e),
-            }
-            run.abandoned.pop();
-        }
-        Ok(())
-    }
-
-    /// Aborts quanta whose lease the store no longer shows (killed meanwhile).
-    fn cancel_lost(&self, inflight: &HashMap<Pid, InFlight>) -> Result<(), KernelError> {
-        let held: HashMap<Pid, Generation> = self.env.kernel.leased_by(&self.id)?.into_iter().collect();
-        for (pid, f) in inflight {
-            if held.get(pid) != Some(&f.lease.generation) && !f.abort.is_finished() {
+    /// Aborts quanta whose lease the store no longer shows because their
+    /// process was killed, paused or leased again elsewhere. A lease also
+    /// ends when its own quantum commits, and the quantum's task finishes
+    /// a moment after its commit (on the blocking pool) returns: a
+    /// process that is runnable, waiting or ended is left to it, so a
+    /// committed quantum is never counted as cancelled.
+    async fn cancel_lost(&self, inflight: &HashMap<Pid, InFlight>) -> Result<(), KernelError> {
+        let id = self.id.clone();
+        let ours: Vec<(Pid, Generation)> = inflight
+            .iter()
+            .filter(|(_, f)| !f.abort.is_finished())
+            .map(|(pid, f)| (*pid, f.lease.generation))
+            .collect();
+        let lost: Vec<Pid> = self
+            .env
+            .kernel
+            .call(move |k| -> Result<Vec<Pid>, KernelError> {
+                let held: HashMap<Pid, Generation> = k.leased_by(&id)?.into_iter().collect();
+                let mut lost = Vec::new();
+                for (pid, generation) in ours {
+                    if held.get(&pid) == Some(&generation) {
+                        continue;
+                    }
+                    let taken = match k.process(pid) {
+                        Ok(p) => {
+                            matches!(
+                                p.state,
+                                ProcState::Killed { .. } | ProcState::Paused { .. } | ProcState::Running { .. }
+                            )
+                        }
+                        Err(KernelError::NoSuchProcess(_)) => true,
+                        Err(e) => return Err(e),
+                    };
+                    if taken {
+                        lost.push(pid);
+                    }
+                }
+                Ok(lost)
+            })
+            .await?;
+        for pid in lost {
+            if let Some(f) = inflight.get(&pid).filter(|f| !f.abort.is_finished()) {
                 tracing::info!(pid = pid.get(), "lease lost, cancelling the in-flight quantum");
                 f.abort.abort();
             }
@@ -372,7 +409,7 @@ impl Scheduler {
         Ok(())
     }
 
-    fn finish(&self, done: Joined, run: &mut Run) {
+    async fn finish(&self, done: Joined, run: &mut Run) {
         match done {
             Ok((id, (pid, outcome))) => {
                 run.by_task.remove(&id);
@@ -404,7 +441,7 @@ impl Scheduler {
                 if let Some(pid) = run.by_task.remove(&join.id()) {
                     run.inflight.remove(&pid);
                     run.summary.cancelled += 1;
-                    if let Ok(p) = self.env.kernel.process(pid)
+                    if let Ok(p) = self.env.kernel.call(move |k| k.process(pid)).await
                         && p.state.is_terminal()
                     {
                         run.summary.finished.push((pid, p.state));
@@ -430,18 +467,107 @@ impl Scheduler {
                 Err(e) => run.by_task.get(&e.id()).copied(),
             };
             let aborted = done.as_ref().is_err();
-            self.finish(done, &mut run);
+            self.finish(done, &mut run).await;
             if aborted && let Some(lease) = pid.and_then(|p| leases.get(&p)) {
                 run.abandoned.push(lease.clone());
             }
         }
-        match self.release_abandoned(&mut run) {
+        let abandoned = std::mem::take(&mut run.abandoned);
+        let (left, result) = self.env.kernel.call(move |k| release_abandoned(k, abandoned)).await;
+        match result {
             Ok(()) => {}
-            Err(e) if e.is_transient() => tracing::warn!("store: {e}; {} leases left to lapse", run.abandoned.len()),
+            Err(e) if e.is_transient() => tracing::warn!("store: {e}; {} leases left to lapse", left.len()),
             Err(e) => return Err(e),
         }
         Ok(run.summary)
     }
+}
+
+/// What a pass asks of the store, in its order: give back the leases of
+/// quanta the store cut off, and those a claim may have taken unknowingly;
+/// wake due timers and take over lapsed leases when a deadline passed;
+/// lease into the free slots; and, unless every slot is busy and no look
+/// at other schedulers is due, the outlook.
+struct Plan {
+    id: SchedulerId,
+    ttl: Duration,
+    abandoned: Vec<Lease>,
+    /// `Some(in flight)` when a COMMIT went unanswered: leases held but
+    /// not known of are given back, these kept.
+    orphans: Option<Vec<Pid>>,
+    due: bool,
+    free: usize,
+    exclude: Vec<Pid>,
+    inflight: usize,
+    concurrency: usize,
+    check_foreign: bool,
+}
+
+/// What a [`Plan`] did; on an error, what it did before it.
+#[derive(Default)]
+struct Planned {
+    abandoned: Vec<Lease>,
+    orphans_released: bool,
+    woken: Vec<Pid>,
+    recovered: Vec<Pid>,
+    leases: Vec<Lease>,
+    outlook: Option<libos_kernel::Outlook>,
+    error: Option<KernelError>,
+}
+
+impl Plan {
+    /// Runs on a blocking thread ([`libos_kernel::AsyncKernel::call`]).
+    fn run(self, k: &Kernel) -> Planned {
+        let mut done = Planned::default();
+        if let Err(e) = self.steps(k, &mut done) {
+            done.error = Some(e);
+        }
+        done
+    }
+
+    fn steps(self, k: &Kernel, done: &mut Planned) -> Result<(), KernelError> {
+        let (left, released) = release_abandoned(k, self.abandoned);
+        done.abandoned = left;
+        released?;
+        if let Some(keep) = &self.orphans {
+            let released = k.release_orphans(&self.id, keep)?;
+            if !released.is_empty() {
+                tracing::warn!("gave back {} leases taken by a claim whose commit went unanswered", released.len());
+            }
+            done.orphans_released = true;
+        }
+        if self.due {
+            done.woken = k.wake_timers()?;
+            // Another scheduler's lease may have lapsed: take its processes over.
+            done.recovered = k.recover_expired()?;
+        }
+        if self.free > 0 {
+            done.leases = k.lease(&self.id, self.ttl, self.free, &self.exclude)?;
+        }
+        let inflight = self.inflight + done.leases.len();
+        if inflight >= self.concurrency && !self.check_foreign {
+            return Ok(());
+        }
+        // Other schedulers' leases matter when this one could be idle,
+        // and now and then for takeovers (on the renew tick).
+        let foreign = inflight == 0 || self.check_foreign;
+        done.outlook = Some(k.runnable_outlook(&self.id, foreign)?);
+        Ok(())
+    }
+}
+
+/// Gives back the leases of quanta the store cut off (see
+/// [`Scheduler::finish`]); returns those it could not, with the error.
+fn release_abandoned(k: &Kernel, mut abandoned: Vec<Lease>) -> (Vec<Lease>, Result<(), KernelError>) {
+    while let Some(lease) = abandoned.last() {
+        match k.release(lease) {
+            // Stale: the quantum did commit after all (or the process was killed meanwhile).
+            Ok(()) | Err(KernelError::Stale { .. }) => {}
+            Err(e) => return (abandoned, Err(e)),
+        }
+        abandoned.pop();
+    }
+    (abandoned, Ok(()))
 }
 
 async fn run_one(env: Arc<QuantumEnv>, lease: Lease) -> TaskResult {

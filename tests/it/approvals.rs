@@ -4,6 +4,7 @@
 //! compares them again: a stored call edited behind libos's back is refused,
 //! audited, never run, and the process is told.
 
+use libos_kernel::audit::AuditKind;
 use libos_kernel::{Actor, AuditFilter, AuditSeq, KernelError, Outcome, Pid, ProcState, RequestId, Verdict, WaitOn};
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -66,7 +67,7 @@ fn operator_records(w: &World, pid: Pid) -> Vec<String> {
         .audit(&AuditFilter { pid: Some(pid), ..Default::default() })
         .unwrap()
         .into_iter()
-        .filter(|r| r.kind == "operator")
+        .filter(|r| r.kind == AuditKind::Operator)
         .map(|r| format!("{} {}: {}", r.action, r.outcome, r.detail.unwrap_or_default()))
         .collect()
 }
@@ -161,8 +162,8 @@ async fn check_refused_dispatch(w: &World, pid: Pid, id: RequestId, tool: &str, 
         .audit(&AuditFilter { pid: Some(pid), ..Default::default() })
         .unwrap()
         .into_iter()
-        .filter(|r| r.kind == "tool" || r.kind == "effect")
-        .map(|r| (r.action, r.outcome, r.detail.unwrap_or_default()))
+        .filter(|r| r.kind == AuditKind::Tool || r.kind == AuditKind::Effect)
+        .map(|r| (r.action.to_string(), r.outcome.to_string(), r.detail.unwrap_or_default()))
         .collect();
     assert_eq!(calls.len(), 3, "{calls:?}");
     // A denial, with the check of what the approval was for.

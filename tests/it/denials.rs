@@ -3,6 +3,7 @@
 //! on and signals to strangers, grants a spawn drops or narrows, and calls
 //! whose stored form no longer matches the audit chain.
 
+use libos_kernel::audit::{AuditDecision, AuditKind};
 use libos_kernel::{Actor, AuditFilter, Pid, RequestId, Verdict};
 use serde_json::json;
 
@@ -17,7 +18,7 @@ fn records(w: &World, pid: Pid) -> String {
         .audit(&AuditFilter { pid: Some(pid), ..Default::default() })
         .unwrap()
         .into_iter()
-        .filter(|r| r.kind != "state")
+        .filter(|r| r.kind != AuditKind::State)
         .map(|r| {
             format!(
                 "{} {} {} {} decision={} grant={} | {}",
@@ -25,7 +26,7 @@ fn records(w: &World, pid: Pid) -> String {
                 r.kind,
                 r.action,
                 r.outcome,
-                r.decision.as_deref().unwrap_or("-"),
+                r.decision.map_or("-", AuditDecision::as_str),
                 r.grant.map_or("-".to_string(), |g| g.to_string()),
                 r.detail.unwrap_or_default()
             )

@@ -10,6 +10,7 @@ mod denials;
 mod embedded;
 mod example;
 mod fairness;
+mod faults;
 mod layers;
 mod memory;
 mod parking;

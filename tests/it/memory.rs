@@ -120,7 +120,119 @@ async fn a_child_cannot_share_more_than_it_holds(backend: Backend) {
     assert_eq!(leaf[1], "memory_read ok: object 1 `pid:1/secret` (text, version 1):\ns");
 }
 
+/// Recall by search: words an object contains find it, the object holding
+/// the whole phrase ranks first, names weigh more than content, and
+/// nothing outside the caller's view is ever returned (another process's
+/// private object, however well it matches), while an object shared with
+/// it is. A query is only words: engine syntax in it is read as words, and
+/// one with no words, or a limit out of range, is rejected.
+async fn memory_search_finds_objects_by_their_words_ranks_exact_matches_first_and_never_leaves_the_view(
+    backend: Backend,
+) {
+    let w = world_on(backend);
+    // First, another root process with a private object full of the same words (object 1).
+    let other = w.spawn(
+        "orchestrator",
+        "keep a secret",
+        &[],
+        vec![
+            step("memory_write", json!({"name": "launch window", "content": "launch window launch window apples"})),
+            step("memory_search", json!({"query": "launch window"})),
+            step("exit", json!({"result": "kept"})),
+        ],
+    );
+    w.run().await;
+    let parent = w.spawn(
+        "orchestrator",
+        "remember things",
+        &[],
+        vec![
+            step("memory_write", json!({"name": "groceries", "content": "buy apples, pears and oat milk"})),
+            step("memory_write", json!({"name": "recipe", "content": "an apple pie: apples, butter, flour"})),
+            step("memory_write", json!({"name": "launch", "content": "the launch window opens at dawn"})),
+            step("memory_write", json!({"name": "notes", "content": "the window cleaner comes on monday"})),
+            step("spawn", json!({"image": "worker", "goal": "search what is shared"})),
+            step("memory_share", json!({"oid": 4, "pid": 3, "rights": "read"})),
+            step("send", json!({"to": 3, "body": "shared"})),
+            step("memory_search", json!({"query": "launch window"})),
+            step("memory_search", json!({"query": "apples"})),
+            step("memory_search", json!({"query": "window", "limit": 1})),
+            step("memory_search", json!({"query": "\"zebra\" OR NOT name:*"})),
+            step("memory_search", json!({"query": "&&& ---"})),
+            step("memory_search", json!({"query": "apples", "limit": 0})),
+            step("wait", json!({"pid": "any"})),
+            step("exit", json!({"result": "done"})),
+        ],
+    );
+    w.model.script(
+        "search what is shared",
+        vec![
+            step("receive", json!({})),
+            step("memory_search", json!({"query": "launch window apples"})),
+            step("exit", json!({"result": "searched"})),
+        ],
+    );
+    w.run().await;
+    // Each search's hits as `oid name score`; the snippets (each store
+    // cuts its own) must mark the words found.
+    let searches = |pid: Pid| -> Vec<Vec<String>> {
+        let results: Vec<String> = w
+            .transcript(pid)
+            .into_iter()
+            .filter_map(|l| l.strip_prefix("memory_search ok: ").map(str::to_string))
+            .collect();
+        results
+            .iter()
+            .map(|r| {
+                r.lines()
+                    .map(|hit| match hit.split_once(" (text, score ") {
+                        Some((who, rest)) => {
+                            let (score, snippet) = rest.split_once("): ").unwrap();
+                            assert!(snippet.contains('[') && snippet.contains(']'), "{hit}");
+                            format!("{who} {score}")
+                        }
+                        None => hit.to_string(),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let hits = |lines: &[&str]| lines.iter().map(|l| l.to_string()).collect::<Vec<_>>();
+    // Its own object only: 4 for the phrase, 2 + 1 for each word in name and content.
+    assert_eq!(searches(other), vec![hits(&["1 pid:1/launch window 10.00"])]);
+    let child = Pid(parent.get() + 1);
+    assert_eq!(
+        searches(parent),
+        vec![
+            hits(&["4 pid:2/launch 8.00", "5 pid:2/notes 1.00"]),
+            // Stemmed: `apple` matches `apples`; holding it twice ranks no higher.
+            hits(&["2 pid:2/groceries 1.00", "3 pid:2/recipe 1.00"]),
+            hits(&["4 pid:2/launch 1.00"]),
+            hits(&["no object you may read matches `zebra or not name`"]),
+        ]
+    );
+    // What was shared with it, and nothing else.
+    assert_eq!(searches(child), vec![hits(&["4 pid:2/launch 4.00"])]);
+    // The two bad queries were refused before anything ran, and said why.
+    let rejected: Vec<String> = w
+        .kernel
+        .audit(&libos_kernel::AuditFilter { pid: Some(parent), ..Default::default() })
+        .unwrap()
+        .iter()
+        .filter(|r| r.outcome == libos_kernel::Outcome::Rejected)
+        .map(|r| r.detail.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        rejected,
+        vec![
+            "invalid arguments for `memory_search`: the search query has no words (letters or digits) to look for",
+            "invalid arguments for `memory_search`: limit must be between 1 and 50, not 0",
+        ]
+    );
+}
+
 libos_kernel::on_both_stores!(async:
+    memory_search_finds_objects_by_their_words_ranks_exact_matches_first_and_never_leaves_the_view,
     objects_are_shared_with_children_with_attenuated_rights_and_survive_a_reopen,
     a_child_cannot_share_more_than_it_holds,
 );

@@ -1,6 +1,7 @@
 //! Parking end to end: approvals, questions, children, messages and timers,
 //! through the kernel and runtime as an embedding program drives them.
 
+use libos_kernel::audit::KernelAction;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -49,8 +50,8 @@ async fn an_approved_call_runs_exactly_as_parked_once_without_a_new_model_call(b
         .audit(&libos_kernel::AuditFilter { pid: Some(pid), ..Default::default() })
         .unwrap()
         .into_iter()
-        .filter(|r| r.action == "write_file" || r.action == "approve")
-        .map(|r| (r.action, r.decision, r.outcome))
+        .filter(|r| r.action.is_tool("write_file") || r.action.is(KernelAction::Approve))
+        .map(|r| (r.action.to_string(), r.decision.map(|d| d.to_string()), r.outcome.to_string()))
         .collect();
     assert_eq!(
         decisions,

@@ -2,6 +2,7 @@
 //! lost, every quantum is counted once; a store that stays busy holds a
 //! scheduler up without stopping it.
 
+use libos_kernel::audit::AuditKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -210,8 +211,8 @@ async fn a_store_busy_past_its_timeout_holds_a_scheduler_up_and_does_not_stop_it
         .audit(&AuditFilter { pid: Some(pid), ..AuditFilter::default() })
         .unwrap()
         .into_iter()
-        .filter(|r| r.kind == "state")
-        .map(|r| r.action)
+        .filter(|r| r.kind == AuditKind::State)
+        .map(|r| r.action.to_string())
         .collect();
     assert_eq!(states, ["lease", "release", "lease", "exit"]);
     assert_eq!(kernel.process(pid).unwrap().usage.model_calls, 1);

@@ -2,6 +2,7 @@
 //! instruction tries each way out of its authority. Each attempt must do
 //! nothing and leave an audited refusal; the suite prints how many it ran.
 
+use libos_kernel::audit::{AuditDecision, Outcome};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -37,13 +38,13 @@ fn refusals(w: &World, pid: Pid) -> Vec<String> {
     records
         .iter()
         .filter(|r: &&AuditRecord| {
-            r.actor == Actor::Process(pid).to_string() && matches!(r.outcome.as_str(), "denied" | "rejected")
+            r.actor == Actor::Process(pid) && matches!(r.outcome, Outcome::Denied | Outcome::Rejected)
         })
         .map(|r| {
             format!(
                 "{} {}: {}",
                 r.action,
-                r.decision.as_deref().unwrap_or(r.outcome.as_str()),
+                r.decision.map_or(r.outcome.as_str(), AuditDecision::as_str),
                 r.detail.clone().unwrap_or_default()
             )
         })
@@ -229,9 +230,9 @@ async fn an_obedient_agent_following_injected_instructions_gets_nothing_it_was_n
             got,
             [
                 "approve rejected: unknown tool `approve`: available tools are read_file, list_dir, write_file, delete_file, \
-                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_pin, memory_unpin, exit",
+                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_search, memory_pin, memory_unpin, exit",
                 "answer rejected: unknown tool `answer`: available tools are read_file, list_dir, write_file, delete_file, \
-                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_pin, memory_unpin, exit",
+                 shell, now, ask_human, memory_write, memory_read, memory_list, memory_search, memory_pin, memory_unpin, exit",
                 "write_file deny: permission denied: path `.libos/libos.db` is libos's own state and is never \
                  accessible to tools [write fs:.libos/libos.db: deny (confined)]",
                 "shell deny: permission denied: exec shell:libos (no grant of yours covers it) \
@@ -423,7 +424,7 @@ async fn programs_with_grants_are_stopped_by_the_operating_system_not_by_libos()
     // The store is intact: the chain verifies, and every call is in it.
     assert!(w.kernel.audit_verify(None).unwrap().ok());
     let shells = w.kernel.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).unwrap();
-    let audited = shells.iter().filter(|r| r.action == "shell" && r.outcome != "pending").count();
+    let audited = shells.iter().filter(|r| r.action.is_tool("shell") && r.outcome != Outcome::Pending).count();
     assert_eq!(audited, 11);
     // Nothing a program started outlived its call: the daemon would have
     // written two seconds after it started.

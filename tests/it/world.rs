@@ -140,7 +140,10 @@ impl World {
     /// Runs a scheduler until nothing is runnable (parked processes do not count).
     pub async fn run(&self) {
         let env = quantum::env(self.kernel.clone(), self.router.clone(), QuantumPolicy::default());
-        let config = SchedulerConfig { until_idle: true, ..SchedulerConfig::default() };
+        // One quantum at a time: the records' order is the test's, not the
+        // blocking pool's (quanta in flight together interleave their
+        // store calls since those run off the async workers).
+        let config = SchedulerConfig { until_idle: true, concurrency: 1, ..SchedulerConfig::default() };
         Scheduler::new(env, config).run(std::future::pending()).await.unwrap();
     }
 

@@ -9,109 +9,15 @@
 //! the configuration declares are known by name ([`ServerTools`]), so that
 //! an image can name a server's tools as a whole.
 
-use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use crate::dynamic::{DynamicTool, ToolAnnotations};
 use crate::spec::ToolSpec;
 use crate::tool::CallArgs;
 
-/// A tool's name: a built-in's (static) or a registered tool's (shared).
-/// Compared, hashed and ordered by its text.
-#[derive(Clone)]
-pub struct ToolName(NameText);
-
-#[derive(Clone)]
-enum NameText {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
-
-impl ToolName {
-    /// A built-in's name (not checked: built-in names are wire-safe by construction).
-    pub const fn builtin(name: &'static str) -> ToolName {
-        ToolName(NameText::Static(name))
-    }
-
-    /// A name checked to be safe on the wire (1 to 64 of `a-z A-Z 0-9 _ -`).
-    pub fn new(name: &str) -> Result<ToolName, RegistryError> {
-        if libos_core::caps::is_wire_name(name) {
-            Ok(ToolName(NameText::Shared(Arc::from(name))))
-        } else {
-            Err(RegistryError::BadName {
-                name: crate::call::one_line(name, 80),
-                reason: "tool names are 1 to 64 of a-z, A-Z, 0-9, _ and - (what model APIs accept)".to_string(),
-            })
-        }
-    }
-
-    /// `raw` made safe on the wire: every other character becomes `_`
-    /// (`git.status` -> `git_status`). Mapping can make two names one; the
-    /// registry then refuses the second, naming both.
-    pub fn mapped(raw: &str) -> Result<ToolName, RegistryError> {
-        let text: String =
-            raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
-        ToolName::new(&text)
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        match &self.0 {
-            NameText::Static(s) => s,
-            NameText::Shared(s) => s,
-        }
-    }
-}
-
-impl PartialEq for ToolName {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-impl Eq for ToolName {}
-impl PartialEq<str> for ToolName {
-    fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
-    }
-}
-impl PartialEq<&str> for ToolName {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-impl Hash for ToolName {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-impl PartialOrd for ToolName {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for ToolName {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
-    }
-}
-impl Borrow<str> for ToolName {
-    fn borrow(&self) -> &str {
-        self.as_str()
-    }
-}
-impl fmt::Display for ToolName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-impl fmt::Debug for ToolName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
+pub use libos_core::tool_name::{BadToolName, ToolName};
 
 /// Why a tool could not be registered or named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +70,15 @@ pub enum RegistryError {
         /// The tool.
         name: String,
     },
+}
+
+impl From<BadToolName> for RegistryError {
+    fn from(e: BadToolName) -> RegistryError {
+        RegistryError::BadName {
+            name: e.name,
+            reason: "tool names are 1 to 64 of a-z, A-Z, 0-9, _ and - (what model APIs accept)".to_string(),
+        }
+    }
 }
 
 /// How an entry parses its arguments and runs.

@@ -94,10 +94,10 @@ fn print_records(records: &[AuditRecord], args: &AuditArgs, header: bool) -> any
             vec![
                 r.seq.to_string().into(),
                 r.at.to_rfc3339().into(),
-                r.actor.clone().into(),
-                r.kind.clone().into(),
-                r.action.clone().into(),
-                Cell::toned(r.outcome.clone(), Outcome::parse(&r.outcome).map(outcome_tone)),
+                r.actor.to_string().into(),
+                r.kind.as_str().into(),
+                r.action.to_string().into(),
+                Cell::toned(r.outcome.as_str(), Some(outcome_tone(r.outcome))),
                 r.detail.clone().unwrap_or_else(|| render::json_args(&r.args)).into(),
             ]
         })

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use libos_kernel::audit::{KernelAction, Outcome};
 use libos_kernel::ipc::RequestKind;
 use libos_kernel::{Actor, AuditFilter, Kernel, OpenMode, StoreLocation, Verdict};
 use libos_runtime::{ModelRouter, Script, ScriptedModel};
@@ -60,7 +61,7 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     if !kernel.processes(libos_kernel::ProcessFilter::All)?.is_empty() {
         anyhow::bail!("the demo needs a store with no processes yet, and {location} has some");
     }
-    let ctx = Ctx { db: db.clone(), config: None };
+    let ctx = Ctx { db: db.clone(), config: None, sync: libos_kernel::Durability::default() };
     let images = libos_images::ImageSet::shipped()?;
     let orchestrator = images.get("orchestrator")?;
 
@@ -137,9 +138,16 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<()> {
     cmd::logs::run(&ctx, &LogsArgs { pid: root.to_string(), json: false, follow: false }).await?;
     section("decisions in the audit log");
     for r in kernel.audit(&AuditFilter::default())? {
-        if matches!(r.outcome.as_str(), "denied" | "parked") || matches!(r.action.as_str(), "approve" | "deny") {
+        let decided = r.action.is(KernelAction::Approve) || r.action.is(KernelAction::Deny);
+        if matches!(r.outcome, Outcome::Denied | Outcome::Parked) || decided {
             let detail = crate::render::one_line(r.detail.as_deref().unwrap_or_default()).into_owned();
-            outln!("{:<5} {:<16} {:<11} {:<8} {detail}", r.seq, r.actor, r.action, r.outcome);
+            outln!(
+                "{:<5} {:<16} {:<11} {:<8} {detail}",
+                r.seq,
+                r.actor.to_string(),
+                r.action.as_str(),
+                r.outcome.as_str()
+            );
         }
     }
     section("libos audit verify");

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use libos_kernel::audit::KernelAction;
 use libos_kernel::{Actor, AuditFilter, OpenMode, Verdict};
 
 use crate::args::{AuditAction, AuditArgs, DemoMcpArgs, JsonArg, LogsArgs, SchedArgs};
@@ -145,7 +146,7 @@ pub async fn run(args: &DemoMcpArgs) -> anyhow::Result<()> {
     outln!("{}", crate::render::block(IMAGE.trim_end()));
 
     let db = dir.join("libos.db").to_string_lossy().into_owned();
-    let ctx = Ctx { db: db.clone(), config: Some(config_path) };
+    let ctx = Ctx { db: db.clone(), config: Some(config_path), sync: libos_kernel::Durability::default() };
     let kernel = ctx.open(OpenMode::Create)?;
     anyhow::ensure!(
         kernel.processes(libos_kernel::ProcessFilter::All)?.is_empty(),
@@ -201,9 +202,16 @@ pub async fn run(args: &DemoMcpArgs) -> anyhow::Result<()> {
     cmd::logs::run(&ctx, &LogsArgs { pid: pid.to_string(), json: false, follow: false }).await?;
     section("MCP calls and decisions in the audit log");
     for r in kernel.audit(&AuditFilter::default())? {
-        if r.action.starts_with("everything__") || matches!(r.action.as_str(), "approve" | "deny") {
+        let decided = r.action.is(KernelAction::Approve) || r.action.is(KernelAction::Deny);
+        if r.action.tool_name().is_some_and(|t| t.as_str().starts_with("everything__")) || decided {
             let detail = crate::render::one_line(r.detail.as_deref().unwrap_or_default()).into_owned();
-            outln!("{:<5} {:<16} {:<20} {:<8} {detail}", r.seq.to_string(), r.actor.to_string(), r.action, r.outcome);
+            outln!(
+                "{:<5} {:<16} {:<20} {:<8} {detail}",
+                r.seq.to_string(),
+                r.actor.to_string(),
+                r.action.as_str(),
+                r.outcome.as_str()
+            );
         }
     }
     section("libos audit verify");

@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 
 use libos_console::wire;
-use libos_kernel::audit::trace::{LeaseEnd, LeaseTrace};
+use libos_kernel::audit::Outcome;
+use libos_kernel::audit::trace::{LeaseEnd, LeaseTrace, Verdict};
 use libos_kernel::{ModelCallOutcome, ModelCallRow, OpenMode, ProcState, ProcessInfo, TranscriptEntry};
 
 use crate::args::LogsArgs;
@@ -180,24 +181,31 @@ fn print_wait(l: &LeaseTrace, ran_in: Option<u64>) {
     let Some(LeaseEnd::Parked(on)) = &l.ended else { return };
     outln!("  parked: waiting ({})", one_line(on));
     for d in &l.decisions {
-        let verb = match d.verdict.as_str() {
-            "approve" => "approved",
-            "deny" => "denied",
-            "answer" => "answered",
-            "cancel" => "cancelled",
-            other => other,
+        let verb = match d.verdict {
+            Verdict::Approve => "approved",
+            Verdict::Deny => "denied",
+            Verdict::Answer => "answered",
+            Verdict::Cancel => "cancelled",
         };
-        if d.outcome != "ok" {
+        let by = d.by.to_string();
+        if d.outcome != Outcome::Ok {
             let detail = d.detail.as_deref().unwrap_or("");
-            outln!("  {} by {} at {} refused (request {}): {}", d.verdict, d.by, d.at, d.request, one_line(detail));
+            let verdict = d.verdict.as_str();
+            outln!(
+                "  {verdict} by {} at {} refused (request {}): {}",
+                one_line(&by),
+                d.at,
+                d.request,
+                one_line(detail)
+            );
             continue;
         }
-        let then = match (d.verdict.as_str(), ran_in) {
-            ("approve", Some(m)) => format!("; the call ran in quantum {m}"),
-            ("approve", None) => "; the call runs in the next quantum".to_string(),
-            _ => String::new(),
+        let then = match (d.verdict, ran_in) {
+            (Verdict::Approve, Some(m)) => format!("; the call ran in quantum {m}"),
+            (Verdict::Approve, None) => "; the call runs in the next quantum".to_string(),
+            (Verdict::Deny | Verdict::Answer | Verdict::Cancel, _) => String::new(),
         };
-        outln!("  {verb} by {} at {} (request {}){then}", one_line(&d.by), d.at, d.request);
+        outln!("  {verb} by {} at {} (request {}){then}", one_line(&by), d.at, d.request);
     }
     if l.decisions.is_empty()
         && let Some(w) = &l.woke
@@ -215,8 +223,10 @@ fn ending(end: Option<&LeaseEnd>) -> String {
         Some(LeaseEnd::Parked(on)) => format!("parked ({})", one_line(on)),
         Some(LeaseEnd::BackedOff) => "the model call failed: backing off before the next quantum".to_string(),
         Some(LeaseEnd::Failed(error)) => format!("failed: {}", one_line(error)),
-        Some(LeaseEnd::Killed(by)) => format!("killed by {} during the quantum", one_line(by)),
-        Some(LeaseEnd::Paused(by)) => format!("paused by {} during the quantum: nothing was committed", one_line(by)),
+        Some(LeaseEnd::Killed(by)) => format!("killed by {} during the quantum", one_line(&by.to_string())),
+        Some(LeaseEnd::Paused(by)) => {
+            format!("paused by {} during the quantum: nothing was committed", one_line(&by.to_string()))
+        }
         Some(LeaseEnd::Released) => "given back when its scheduler stopped: nothing was committed".to_string(),
         Some(LeaseEnd::Expired) => "its scheduler's lease lapsed and was recovered: nothing was committed".to_string(),
     }

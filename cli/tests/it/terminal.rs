@@ -162,7 +162,9 @@ fn hostile_run(env: &Env) {
     let script = env.write("hostile.toml", &script());
     env.write("clip.txt", FILE);
     env.ok(&["spawn", "orchestrator", "--goal", "coordinate the docs check"]);
-    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    // One quantum at a time: whether the parent's `receive` parks before its
+    // child's message arrives is then the same on every run.
+    env.ok(&["run", "--until-idle", "--concurrency", "1", "--script", s(&script)]);
 }
 
 #[test]
@@ -202,7 +204,7 @@ fn logs_escape_osc_52_clipboard_writes_in_results_messages_and_rationales() {
     hostile_run(&env);
     let id = json(&env, &["pending", "--json"])[0]["id"].to_string();
     env.ok(&["answer", &id, "yes"]);
-    env.ok(&["run", "--until-idle", "--script", s(&env.path("hostile.toml"))]);
+    env.ok(&["run", "--until-idle", "--concurrency", "1", "--script", s(&env.path("hostile.toml"))]);
     let out = shown(&env, &["logs", "1"]);
     insta::with_settings!({ filters => filters() }, {
         insta::assert_snapshot!("logs_orchestrator", out);

@@ -4,6 +4,7 @@
 //!
 //! Listed as ignored (skipped, not passed) without `LIBOS_TEST_POSTGRES`.
 
+use libos_kernel::audit::AuditKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -152,10 +153,10 @@ fn assert_every_worker_ran_once(kernel: &Kernel, n: usize) -> usize {
 fn state_records(kernel: &Kernel) -> BTreeMap<i64, Vec<(String, String)>> {
     let mut by_pid: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
     for r in kernel.audit(&AuditFilter::default()).unwrap() {
-        if r.kind == "state"
+        if r.kind == AuditKind::State
             && let (Some(pid), Some(detail)) = (r.pid, r.detail)
         {
-            by_pid.entry(pid.get()).or_default().push((r.action, detail));
+            by_pid.entry(pid.get()).or_default().push((r.action.to_string(), detail));
         }
     }
     by_pid

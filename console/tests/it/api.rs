@@ -1,5 +1,7 @@
 //! Every endpoint, the token, and the error codes.
 
+use libos_kernel::Actor;
+use libos_kernel::audit::KernelAction;
 use libos_kernel::quantum::{Action, Next, ToolResultRecord};
 use libos_kernel::testing::Backend;
 use libos_kernel::{AuditFilter, Outcome};
@@ -92,8 +94,8 @@ async fn actions_need_the_token_and_are_audited_as_the_operator(backend: Backend
         .audit(&AuditFilter::default())
         .unwrap()
         .into_iter()
-        .filter(|r| r.actor == "human:operator" && r.action != "spawn")
-        .map(|r| (r.action, r.outcome))
+        .filter(|r| r.actor == Actor::operator() && !r.action.is(KernelAction::Spawn))
+        .map(|r| (r.action.to_string(), r.outcome.to_string()))
         .collect();
     // The refused second approval is audited too.
     let expected =

@@ -7,10 +7,12 @@
 //! log yet stays provable. `verify` (in [`verify`]) recomputes everything;
 //! [`trace`] reads a process's quanta back from its records.
 
+mod action;
 mod record;
 pub mod trace;
 pub mod verify;
 
+pub use action::{AuditAction, AuditDecision, BadField, KernelAction};
 pub use record::{
     ARGS_LIMIT, AuditDraft, AuditFilter, AuditKind, AuditRecord, AuditRow, GENESIS, Outcome, bound_args,
     canonical_bytes, chain_hash, sha256_hex,

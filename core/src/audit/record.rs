@@ -5,6 +5,7 @@ use std::io::Write;
 
 use sha2::{Digest, Sha256};
 
+use super::action::{AuditAction, AuditDecision, BadField};
 use crate::actor::Actor;
 use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
@@ -52,6 +53,12 @@ impl AuditKind {
             "kernel" => AuditKind::Kernel,
             _ => return None,
         })
+    }
+}
+
+impl fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -119,13 +126,13 @@ pub struct AuditDraft {
     /// What kind of record.
     pub kind: AuditKind,
     /// Tool name, operator command or transition event.
-    pub action: String,
+    pub action: AuditAction,
     /// The process concerned, if any.
     pub pid: Option<Pid>,
     /// Arguments; stored canonical and bounded.
     pub args: serde_json::Value,
-    /// The capability decision (`allow`, `deny`, `ask`) where one was made.
-    pub decision: Option<String>,
+    /// The capability decision where one was made.
+    pub decision: Option<AuditDecision>,
     /// The grant that decided, when a grant did.
     pub grant: Option<GrantId>,
     /// How it came out.
@@ -143,12 +150,12 @@ pub struct AuditRecord {
     pub seq: AuditSeq,
     /// Commit time.
     pub at: Timestamp,
-    /// `pid:N`, `human:NAME` or `kernel`.
-    pub actor: String,
-    /// Record kind name.
-    pub kind: String,
+    /// Who acted (stored as `pid:N`, `human:NAME` or `kernel`).
+    pub actor: Actor,
+    /// Record kind.
+    pub kind: AuditKind,
     /// Tool, command or event.
-    pub action: String,
+    pub action: AuditAction,
     /// Process concerned.
     pub pid: Option<Pid>,
     /// Canonical JSON arguments, bounded to [`ARGS_LIMIT`] bytes.
@@ -156,11 +163,11 @@ pub struct AuditRecord {
     /// sha256 of the full canonical arguments.
     pub args_sha256: String,
     /// Capability decision.
-    pub decision: Option<String>,
+    pub decision: Option<AuditDecision>,
     /// The grant that decided, when a grant did.
     pub grant: Option<i64>,
-    /// Outcome name.
-    pub outcome: String,
+    /// How it came out.
+    pub outcome: Outcome,
     /// sha256 of the result text.
     pub result_digest: Option<String>,
     /// Human-readable line.
@@ -191,7 +198,7 @@ pub struct AuditRow<'a> {
     pub args: &'a str,
     /// Their sha256.
     pub args_sha256: &'a str,
-    /// Decision.
+    /// AuditDecision.
     pub decision: Option<&'a str>,
     /// Deciding grant.
     pub grant: Option<i64>,
@@ -208,25 +215,71 @@ pub struct AuditRow<'a> {
 }
 
 impl AuditRecord {
-    /// The record as a borrowed row.
-    pub fn row(&self) -> AuditRow<'_> {
-        AuditRow {
-            seq: self.seq.get(),
-            at: self.at.micros(),
-            actor: &self.actor,
-            kind: &self.kind,
-            action: &self.action,
-            pid: self.pid.map(Pid::get),
-            args: &self.args,
-            args_sha256: &self.args_sha256,
-            decision: self.decision.as_deref(),
-            grant: self.grant,
-            outcome: &self.outcome,
-            result_digest: self.result_digest.as_deref(),
-            detail: self.detail.as_deref(),
-            prev_hash: &self.prev_hash,
-            hash: &self.hash,
-        }
+    /// The record's canonical bytes (what its hash covers), into `out`.
+    pub fn canonical_bytes(&self, out: &mut Vec<u8>) {
+        let actor = self.actor.to_string();
+        canonical_bytes(
+            &AuditRow {
+                seq: self.seq.get(),
+                at: self.at.micros(),
+                actor: &actor,
+                kind: self.kind.as_str(),
+                action: self.action.as_str(),
+                pid: self.pid.map(Pid::get),
+                args: &self.args,
+                args_sha256: &self.args_sha256,
+                decision: self.decision.map(AuditDecision::as_str),
+                grant: self.grant,
+                outcome: self.outcome.as_str(),
+                result_digest: self.result_digest.as_deref(),
+                detail: self.detail.as_deref(),
+                prev_hash: &self.prev_hash,
+                hash: &self.hash,
+            },
+            out,
+        );
+    }
+
+    /// A stored row read back into a record: the one place the audit
+    /// table's text becomes types. A field holding text no record can have
+    /// (an unknown outcome, a malformed actor) is an error naming the record
+    /// and the field, never a default.
+    pub fn from_row(r: &AuditRow<'_>) -> Result<AuditRecord, BadField> {
+        let bad = |field: &'static str, value: &str| BadField {
+            seq: r.seq,
+            field,
+            value: crate::text::escape_line(&value.chars().take(80).collect::<String>()).into_owned(),
+        };
+        let actor: Actor = r.actor.parse().map_err(|_| bad("actor", r.actor))?;
+        let kind = AuditKind::parse(r.kind).ok_or_else(|| bad("kind", r.kind))?;
+        let outcome = Outcome::parse(r.outcome).ok_or_else(|| bad("outcome", r.outcome))?;
+        let action = AuditAction::parse(kind, outcome, r.action).ok_or_else(|| bad("action", r.action))?;
+        let decision = match r.decision {
+            None => None,
+            Some(d) => Some(AuditDecision::parse(d).ok_or_else(|| bad("decision", d))?),
+        };
+        let pid = match r.pid {
+            None => None,
+            Some(n) if n > 0 => Some(Pid(n)),
+            Some(n) => return Err(bad("pid", &n.to_string())),
+        };
+        Ok(AuditRecord {
+            seq: AuditSeq(r.seq),
+            at: Timestamp(r.at),
+            actor,
+            kind,
+            action,
+            pid,
+            args: r.args.to_string(),
+            args_sha256: r.args_sha256.to_string(),
+            decision,
+            grant: r.grant,
+            outcome,
+            result_digest: r.result_digest.map(str::to_string),
+            detail: r.detail.map(str::to_string),
+            prev_hash: r.prev_hash.to_string(),
+            hash: r.hash.to_string(),
+        })
     }
 }
 
@@ -235,7 +288,7 @@ impl AuditRecord {
 pub struct AuditFilter {
     /// Only this process.
     pub pid: Option<Pid>,
-    /// Only this action (tool name, command or event).
+    /// Only records whose action has this text (a tool's name, a command or an event).
     pub action: Option<String>,
     /// Only this outcome.
     pub outcome: Option<Outcome>,

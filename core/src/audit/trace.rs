@@ -10,7 +10,8 @@
 
 use std::collections::HashMap;
 
-use crate::audit::{AuditKind, AuditRecord, Outcome};
+use crate::actor::Actor;
+use crate::audit::{AuditAction, AuditRecord, KernelAction, Outcome};
 use crate::ids::RequestId;
 use crate::time::Timestamp;
 
@@ -28,9 +29,9 @@ pub enum LeaseEnd {
     /// The process failed (its reason).
     Failed(String),
     /// The process was killed during the quantum (by whom).
-    Killed(String),
+    Killed(Actor),
     /// The process was paused during the quantum (by whom): nothing committed.
-    Paused(String),
+    Paused(Actor),
     /// The scheduler gave the lease back (it stopped): nothing committed.
     Released,
     /// The lease lapsed (its scheduler died) and was recovered: nothing committed.
@@ -54,12 +55,38 @@ impl LeaseEnd {
     }
 
     /// What it carries: the wait, the reason, who.
-    pub fn detail(&self) -> Option<&str> {
+    pub fn detail(&self) -> Option<String> {
         match self {
-            LeaseEnd::Parked(s) | LeaseEnd::Failed(s) | LeaseEnd::Killed(s) | LeaseEnd::Paused(s) => Some(s),
+            LeaseEnd::Parked(s) | LeaseEnd::Failed(s) => Some(s.clone()),
+            LeaseEnd::Killed(a) | LeaseEnd::Paused(a) => Some(a.to_string()),
             LeaseEnd::Committed | LeaseEnd::BackedOff | LeaseEnd::Exited | LeaseEnd::Released | LeaseEnd::Expired => {
                 None
             }
+        }
+    }
+}
+
+/// What was decided of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A human approved it.
+    Approve,
+    /// A human denied it.
+    Deny,
+    /// A human answered the question.
+    Answer,
+    /// The kernel cancelled it when the process ended.
+    Cancel,
+}
+
+impl Verdict {
+    /// Stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Deny => "deny",
+            Verdict::Answer => "answer",
+            Verdict::Cancel => "cancel",
         }
     }
 }
@@ -69,14 +96,14 @@ impl LeaseEnd {
 pub struct DecisionTrace {
     /// The request.
     pub request: RequestId,
-    /// `approve`, `deny`, `answer`, or `cancel` (the kernel's, when the process ended).
-    pub verdict: String,
-    /// Who (`human:NAME`, `kernel`).
-    pub by: String,
+    /// What was decided.
+    pub verdict: Verdict,
+    /// Who (a human, or the kernel).
+    pub by: Actor,
     /// When.
     pub at: Timestamp,
     /// `ok`, or how a refused decision came out (`error`, `denied`).
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The record's line.
     pub detail: Option<String>,
 }
@@ -127,22 +154,35 @@ pub fn leases(records: &[AuditRecord]) -> Vec<LeaseTrace> {
     // An approval makes the next lease re-run the call of this one.
     let mut approved: Option<usize> = None;
     for r in records {
-        let kind = AuditKind::parse(&r.kind);
-        match (kind, r.action.as_str()) {
-            (Some(AuditKind::State), "lease") => {
+        let Some(action) = (match &r.action {
+            AuditAction::Kernel(a) => Some(*a),
+            AuditAction::Tool(_) | AuditAction::NoTool | AuditAction::BadName(_) => None,
+        }) else {
+            // A parked call completed where its wait ended.
+            if r.kind == crate::audit::AuditKind::Kernel
+                && args(r).get("completed").is_some()
+                && let Some(i) = parked.take()
+            {
+                out[i].woke = Some(WakeTrace { why: r.detail.clone().unwrap_or_default(), at: r.at });
+            }
+            continue;
+        };
+        use KernelAction as K;
+        match action {
+            K::Lease => {
                 let quantum = args(r).get("quantum").and_then(serde_json::Value::as_u64).unwrap_or_default();
                 let resumed = approved.take().map(|i| out[i].quantum);
                 out.push(LeaseTrace { quantum, at: r.at, ended: None, resumed, decisions: Vec::new(), woke: None });
                 running = Some(out.len() - 1);
             }
-            (Some(AuditKind::State), event) => {
+            K::Yield | K::Park | K::Exit | K::Fail | K::Kill | K::Pause | K::Release | K::LeaseExpired => {
                 let Some(i) = running else { continue };
                 let a = args(r);
                 let field = |k: &str| a.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-                let end = match event {
-                    "yield" if a.get("not_before").is_some_and(|v| !v.is_null()) => LeaseEnd::BackedOff,
-                    "yield" => LeaseEnd::Committed,
-                    "park" => {
+                let end = match action {
+                    K::Yield if a.get("not_before").is_some_and(|v| !v.is_null()) => LeaseEnd::BackedOff,
+                    K::Yield => LeaseEnd::Committed,
+                    K::Park => {
                         parked = Some(i);
                         let on = field("on");
                         // A question opens a request with no record of its
@@ -152,46 +192,52 @@ pub fn leases(records: &[AuditRecord]) -> Vec<LeaseTrace> {
                         }
                         LeaseEnd::Parked(on)
                     }
-                    "exit" => LeaseEnd::Exited,
-                    "fail" => LeaseEnd::Failed(field("error")),
-                    "kill" => LeaseEnd::Killed(r.actor.clone()),
-                    "pause" => LeaseEnd::Paused(r.actor.clone()),
-                    "release" => LeaseEnd::Released,
-                    "lease_expired" => LeaseEnd::Expired,
-                    _ => continue,
+                    K::Exit => LeaseEnd::Exited,
+                    K::Fail => LeaseEnd::Failed(field("error")),
+                    K::Kill => LeaseEnd::Killed(r.actor.clone()),
+                    K::Pause => LeaseEnd::Paused(r.actor.clone()),
+                    K::Release => LeaseEnd::Released,
+                    _ => LeaseEnd::Expired,
                 };
                 out[i].ended = Some(end);
                 running = None;
             }
-            (Some(AuditKind::Kernel), "request") => {
+            K::Request => {
                 if let (Some(id), Some(i)) = (request_of(r), running.or(parked)) {
                     by_request.insert(id, i);
                 }
             }
-            (Some(AuditKind::Operator), "approve" | "deny" | "answer")
-            | (Some(AuditKind::Kernel), "cancel_request") => {
+            K::Approve | K::Deny | K::Answer | K::CancelRequest => {
                 let Some(id) = request_of(r) else { continue };
                 let Some(&i) = by_request.get(&id) else { continue };
-                let verdict = if r.action == "cancel_request" { "cancel" } else { r.action.as_str() };
-                if verdict == "approve" && r.outcome == Outcome::Ok.as_str() {
+                let verdict = match action {
+                    K::Approve => Verdict::Approve,
+                    K::Deny => Verdict::Deny,
+                    K::Answer => Verdict::Answer,
+                    _ => Verdict::Cancel,
+                };
+                if verdict == Verdict::Approve && r.outcome == Outcome::Ok {
                     approved = Some(i);
                 }
                 out[i].decisions.push(DecisionTrace {
                     request: id,
-                    verdict: verdict.to_string(),
+                    verdict,
                     by: r.actor.clone(),
                     at: r.at,
-                    outcome: r.outcome.clone(),
+                    outcome: r.outcome,
                     detail: r.detail.clone(),
                 });
             }
-            // A parked call completed where its wait ended.
-            (Some(AuditKind::Kernel), _) if args(r).get("completed").is_some() => {
-                if let Some(i) = parked.take() {
-                    out[i].woke = Some(WakeTrace { why: r.detail.clone().unwrap_or_default(), at: r.at });
-                }
-            }
-            _ => {}
+            K::Wake
+            | K::Resume
+            | K::Spawn
+            | K::Send
+            | K::Renice
+            | K::Grant
+            | K::Revoke
+            | K::UnconfinedShell
+            | K::Delegate
+            | K::Connect => {}
         }
     }
     out

@@ -59,7 +59,7 @@ fn bad_specs_point_at_the_field() {
         &GOOD.replace("\"exit\"]", "\"exit\", \"teleport\"]"),
         "image mini.toml: field `tools[2]`: unknown tool `teleport` (known: exit, now, read_file, list_dir, write_file, \
          delete_file, spawn, wait, children, signal, send, read, receive, sleep, ask_human, memory_write, \
-         memory_read, memory_list, memory_share, memory_pin, memory_unpin, shell, \
+         memory_read, memory_list, memory_search, memory_share, memory_pin, memory_unpin, shell, \
          http_request)",
     );
     check(

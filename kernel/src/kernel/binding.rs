@@ -17,16 +17,13 @@ use std::fmt;
 use serde_json::json;
 
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome, bound_args, sha256_hex};
+use crate::audit::{AuditDraft, AuditKind, KernelAction, Outcome, bound_args, sha256_hex};
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
 use crate::ids::{Pid, RequestId};
 use crate::ipc::{Request, RequestKind, RequestStatus};
 use crate::quantum::{ApprovedCall, Binding};
 use crate::store::{AuditRef, ParkedCall, Tx};
-
-/// The action of the record that binds a request to what asked.
-const REQUEST_ACTION: &str = "request";
 
 /// How a stored call differs from what the chain recorded when it parked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +96,7 @@ pub(super) fn request_record(
     AuditDraft {
         actor: Actor::Kernel,
         kind: AuditKind::Kernel,
-        action: REQUEST_ACTION.to_string(),
+        action: KernelAction::Request.into(),
         pid: Some(pid),
         args: request_args(id, tool, args_sha256, resource, right),
         decision: None,
@@ -123,11 +120,7 @@ pub(super) fn check(
     parked: Option<&ParkedCall>,
 ) -> Result<Result<(), Mismatch>, KernelError> {
     let (call, next) = match tx.audit_referred(at)? {
-        Some((r, next))
-            if r.kind == AuditKind::Tool.as_str()
-                && r.outcome == Outcome::Parked.as_str()
-                && r.pid == Some(req.pid) =>
-        {
+        Some((r, next)) if r.kind == AuditKind::Tool && r.outcome == Outcome::Parked && r.pid == Some(req.pid) => {
             (r, next)
         }
         _ => return Ok(Err(Mismatch::NoPark(at))),
@@ -135,7 +128,7 @@ pub(super) fn check(
     // Named by its seq once sealed.
     let shown = if call.seq.get() > 0 { AuditRef(call.seq.get()) } else { at };
     let differs = |part| Ok(Err(Mismatch::Differs(shown, part)));
-    if req.tool != call.action {
+    if req.tool != call.action.as_str() {
         return differs(Part::RequestTool);
     }
     if req.args_sha256 != call.args_sha256 || sha256_hex(req.args.as_bytes()) != call.args_sha256 {
@@ -144,17 +137,18 @@ pub(super) fn check(
     let Some(parked) = parked.filter(|p| p.request == Some(req.id)) else {
         return differs(Part::ParkedCall);
     };
-    if parked.call.tool != call.action {
+    if parked.call.tool != call.action.as_str() {
         return differs(Part::ParkedTool);
     }
     if sha256_hex(parked.call.args.as_bytes()) != call.args_sha256 {
         return differs(Part::ParkedArgs);
     }
     if let RequestKind::Approval { resource, right } = &req.kind {
-        let (_, expected) = bound_args(&request_args(req.id, &call.action, &call.args_sha256, resource, *right));
+        let (_, expected) =
+            bound_args(&request_args(req.id, call.action.as_str(), &call.args_sha256, resource, *right));
         let bound = next.is_some_and(|r| {
-            r.kind == AuditKind::Kernel.as_str()
-                && r.action == REQUEST_ACTION
+            r.kind == AuditKind::Kernel
+                && r.action.is(KernelAction::Request)
                 && r.pid == Some(req.pid)
                 && r.args_sha256 == expected
         });

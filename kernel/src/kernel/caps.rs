@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::Kernel;
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::caps::{Basis, Decision, Effect, Grant, GrantSpec, Resource, Right, decide};
 use crate::error::KernelError;
 use crate::ids::{GrantId, Pid};
@@ -113,7 +113,7 @@ impl Kernel {
     pub fn record_denial(
         &self,
         pid: Pid,
-        action: &str,
+        action: KernelAction,
         args: serde_json::Value,
         check: &Check,
         detail: &str,
@@ -122,10 +122,10 @@ impl Kernel {
             let draft = AuditDraft {
                 actor: Actor::Process(pid),
                 kind: AuditKind::Kernel,
-                action: action.to_string(),
+                action: action.into(),
                 pid: Some(pid),
                 args: args.clone(),
-                decision: Some(check.decision.effect.as_str().to_string()),
+                decision: Some(check.decision.effect.into()),
                 grant: check.decision.grant,
                 outcome: Outcome::Denied,
                 result: None,
@@ -209,7 +209,7 @@ impl Kernel {
                 &AuditDraft {
                     actor: by.clone(),
                     kind: AuditKind::Operator,
-                    action: "grant".to_string(),
+                    action: KernelAction::Grant.into(),
                     pid: Some(pid),
                     args: json!({"grant": spec.to_string()}),
                     decision: None,
@@ -237,7 +237,7 @@ impl Kernel {
                 &AuditDraft {
                     actor: by.clone(),
                     kind: AuditKind::Operator,
-                    action: "revoke".to_string(),
+                    action: KernelAction::Revoke.into(),
                     pid: Some(g.holder),
                     args: json!({"grant": id.get(), "derived": derived}),
                     decision: None,

@@ -18,7 +18,7 @@ use super::Kernel;
 use super::binding::{self, Mismatch};
 use super::park::{complete_parked, waiting_on};
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditDecision, AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::caps::{Effect, GrantSpec, Resource, ResourcePattern, Right, Rights};
 use crate::error::KernelError;
 use crate::ids::{GrantId, Pid, RequestId};
@@ -52,11 +52,11 @@ pub enum Verdict {
 
 impl Verdict {
     /// The operator command it is: `approve`, `deny` or `answer`.
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> KernelAction {
         match self {
-            Verdict::Approve { .. } => "approve",
-            Verdict::Deny { .. } => "deny",
-            Verdict::Answer { .. } => "answer",
+            Verdict::Approve { .. } => KernelAction::Approve,
+            Verdict::Deny { .. } => KernelAction::Deny,
+            Verdict::Answer { .. } => KernelAction::Answer,
         }
     }
 }
@@ -142,10 +142,10 @@ fn refuse(
         &AuditDraft {
             actor: by.clone(),
             kind: AuditKind::Operator,
-            action: verdict.action().to_string(),
+            action: verdict.action().into(),
             pid,
             args: json!({ "request": id.get() }),
-            decision: check.as_ref().map(|_| Effect::Deny.as_str().to_string()),
+            decision: check.as_ref().map(|_| AuditDecision::Deny),
             grant: None,
             outcome,
             result: None,
@@ -237,7 +237,7 @@ fn decide_in(
         &AuditDraft {
             actor: by.clone(),
             kind: AuditKind::Operator,
-            action: action.to_string(),
+            action: action.into(),
             pid: Some(req.pid),
             args: json!({
                 "request": id.get(),

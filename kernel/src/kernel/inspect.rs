@@ -44,7 +44,7 @@ impl Kernel {
     /// results, and how many are older still. Read without an explicit
     /// transaction and without checking that the process exists.
     pub fn recent_history(&self, pid: Pid, window: usize, compact: usize) -> Result<RecentHistory, KernelError> {
-        self.inner.store.read_unsnapshotted(|tx| tx.recent_history(pid, window, compact))
+        self.read_latest(|tx| tx.recent_history(pid, window, compact))
     }
 
     /// Every model call a process made, oldest first.

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Kernel, apply};
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome, sha256_hex};
+use crate::audit::{AuditAction, AuditDraft, AuditKind, KernelAction, Outcome, sha256_hex};
 use crate::caps::GrantSpec;
 use crate::error::KernelError;
 use crate::ids::{ImageDigest, Pid};
@@ -12,6 +12,7 @@ use crate::process::SpawnSpec;
 use crate::state::{Event, ProcState};
 use crate::store::Tx;
 use crate::time::Timestamp;
+use crate::tool_name::ToolName;
 
 /// Longest goal accepted, in bytes.
 pub const MAX_GOAL_BYTES: usize = 64 * 1024;
@@ -85,7 +86,7 @@ pub(super) fn spawn_in(tx: &Tx<'_>, spec: &SpawnSpec, now: Timestamp) -> Result<
         &AuditDraft {
             actor: spec.actor.clone(),
             kind: AuditKind::Operator,
-            action: "spawn".to_string(),
+            action: KernelAction::Spawn.into(),
             pid: Some(pid),
             args: json!({
                 "image": name,
@@ -127,7 +128,7 @@ pub(super) fn settle_unknown_effect(tx: &Tx<'_>, pid: Pid, why: &str, now: Times
         &AuditDraft {
             actor: Actor::Kernel,
             kind: AuditKind::Effect,
-            action: call.tool.clone(),
+            action: AuditAction::Tool(ToolName::new(&call.tool)?),
             pid: Some(pid),
             args,
             decision: None,

@@ -5,6 +5,7 @@
 //! any side rows: model call, transcript entry, effect intent) together. If
 //! any part fails, including the audit append, nothing commits.
 
+mod asynch;
 mod binding;
 mod caps;
 mod human;
@@ -16,6 +17,7 @@ mod park;
 mod sched;
 mod syscalls;
 
+pub use asynch::AsyncKernel;
 pub use caps::{Authorization, GrantStatus};
 pub use human::{Decided, Verdict};
 pub use lifecycle::MAX_GOAL_BYTES;
@@ -29,7 +31,8 @@ use crate::error::{KernelError, OpenError};
 use crate::ids::{Generation, Pid};
 use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
-use crate::store::{Appended, OpenMode, Store, StoreLocation, Tx};
+use crate::store::{Appended, Durability, OpenMode, Store, StoreLocation, Tx};
+use crate::testing::StoreFaults;
 use crate::time::{Clock, Timestamp};
 
 type Listener = Box<dyn Fn() + Send + Sync>;
@@ -43,6 +46,29 @@ struct Inner {
     /// Computed at open (plus what callers add with [`Kernel::protect`]):
     /// the quantum asks for them every time.
     protected: std::sync::RwLock<Vec<PathBuf>>,
+    /// Faults a test planned (see [`Kernel::store_faults`]).
+    faults: StoreFaults,
+}
+
+/// How [`Kernel::open_with`] opens a store.
+#[derive(Clone)]
+pub struct OpenOptions {
+    /// Where every operation reads the time.
+    pub clock: Arc<dyn Clock>,
+    /// How much an SQLite file's commit survives (see [`Durability`]).
+    pub durability: Durability,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { clock: Arc::new(SystemClock), durability: Durability::default() }
+    }
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions").field("durability", &self.durability).finish_non_exhaustive()
+    }
 }
 
 /// A handle on one store. Cheap to clone; clones share the connection.
@@ -71,6 +97,13 @@ impl Kernel {
         mode: OpenMode,
         clock: Arc<dyn Clock>,
     ) -> Result<Kernel, OpenError> {
+        Kernel::open_with(location, mode, OpenOptions { clock, ..OpenOptions::default() })
+    }
+
+    /// [`Kernel::open`] with every option: the clock and the durability
+    /// of an SQLite file's commits.
+    pub fn open_with(location: &StoreLocation, mode: OpenMode, options: OpenOptions) -> Result<Kernel, OpenError> {
+        let OpenOptions { clock, durability } = options;
         let listeners: Arc<Mutex<Vec<Listener>>> = Arc::default();
         // Another node's commit to a shared store wakes this one's listeners too.
         let wake = {
@@ -81,10 +114,10 @@ impl Kernel {
                 }
             })
         };
-        let store = Store::open(location, mode, wake)?;
+        let store = Store::open(location, mode, durability, wake)?;
         let protected = protected_paths(store.path());
         let protected = std::sync::RwLock::new(protected);
-        Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected }) })
+        Ok(Kernel { inner: Arc::new(Inner { store, clock, listeners, protected, faults: StoreFaults::default() }) })
     }
 
     /// A private in-memory kernel, for embedding and tests.
@@ -132,9 +165,16 @@ impl Kernel {
         }
     }
 
+    /// How the store's group commit has gone so far (SQLite only): what
+    /// the benchmark prints and the tests look at.
+    pub fn group_stats(&self) -> Option<crate::store::GroupStats> {
+        self.inner.store.group_stats()
+    }
+
     /// Runs `f` in a write transaction. `f` may run more than once (see
     /// [`Store::write`]): it must change nothing outside the transaction.
-    fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn write<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
         let (value, changed) = self.inner.store.write(f)?;
         if changed {
             notify(&self.inner.listeners);
@@ -143,7 +183,8 @@ impl Kernel {
     }
 
     /// [`Kernel::write`] for a lease claim (see [`Store::write_claim`]).
-    fn write_claim<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn write_claim<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
         let (value, changed) = self.inner.store.write_claim(f)?;
         if changed {
             notify(&self.inner.listeners);
@@ -151,8 +192,22 @@ impl Kernel {
         Ok(value)
     }
 
-    fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
+    fn read<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
         self.inner.store.read(f)
+    }
+
+    /// Runs `f` outside an explicit transaction (see [`Store::read_unsnapshotted`]).
+    fn read_latest<T, F: Fn(&Tx<'_>) -> Result<T, KernelError>>(&self, f: F) -> Result<T, KernelError> {
+        self.inner.faults.check::<F>()?;
+        self.inner.store.read_unsnapshotted(f)
+    }
+
+    /// The faults a test makes this kernel's store operations meet (every
+    /// clone's too): none unless a test plans them.
+    #[doc(hidden)]
+    pub fn store_faults(&self) -> &StoreFaults {
+        &self.inner.faults
     }
 }
 

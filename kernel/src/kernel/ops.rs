@@ -6,7 +6,7 @@ use serde_json::json;
 use super::park::{complete_parked, deliver, recheck};
 use super::{Kernel, apply};
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::error::KernelError;
 use crate::ids::{MsgId, Pid};
 use crate::ipc::{Message, NewMessage};
@@ -15,11 +15,11 @@ use crate::state::{Event, ProcState};
 use crate::store::Tx;
 use crate::time::Timestamp;
 
-fn operator_record(by: &Actor, action: &str, pid: Pid, args: serde_json::Value, detail: String) -> AuditDraft {
+fn operator_record(by: &Actor, action: KernelAction, pid: Pid, args: serde_json::Value, detail: String) -> AuditDraft {
     AuditDraft {
         actor: by.clone(),
         kind: AuditKind::Operator,
-        action: action.to_string(),
+        action: action.into(),
         pid: Some(pid),
         args,
         decision: None,
@@ -47,7 +47,7 @@ impl Kernel {
     pub fn record_operator(
         &self,
         by: &Actor,
-        action: &str,
+        action: KernelAction,
         args: serde_json::Value,
         detail: &str,
     ) -> Result<(), KernelError> {
@@ -55,7 +55,7 @@ impl Kernel {
             let draft = AuditDraft {
                 actor: by.clone(),
                 kind: AuditKind::Operator,
-                action: action.to_string(),
+                action: action.into(),
                 pid: None,
                 args: args.clone(),
                 decision: None,
@@ -76,7 +76,7 @@ impl Kernel {
             let id = deliver(tx, by, m, now)?;
             let args = json!({"message": id.get(), "kind": m.kind.as_str(), "channel": m.channel, "body": m.body});
             tx.append_audit(
-                &operator_record(by, "send", m.to, args, format!("message {id} to process {}", m.to)),
+                &operator_record(by, KernelAction::Send, m.to, args, format!("message {id} to process {}", m.to)),
                 now,
             )?;
             Ok(id)
@@ -125,7 +125,7 @@ impl Kernel {
             tx.set_priority(pid, priority)?;
             let args = json!({"from": p.priority, "to": priority});
             tx.append_audit(
-                &operator_record(by, "renice", pid, args, format!("priority {} -> {priority}", p.priority)),
+                &operator_record(by, KernelAction::Renice, pid, args, format!("priority {} -> {priority}", p.priority)),
                 now,
             )?;
             Ok(p.priority)

@@ -11,8 +11,7 @@ use serde_json::json;
 
 use super::apply;
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
-use crate::caps::Effect;
+use crate::audit::{AuditAction, AuditDecision, AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::error::KernelError;
 use crate::ids::{MsgId, Pid};
 use crate::ipc::{Message, MessageKind, NewMessage};
@@ -20,6 +19,7 @@ use crate::quantum::ToolResultRecord;
 use crate::state::{Event, ProcState, WaitOn};
 use crate::store::Tx;
 use crate::time::Timestamp;
+use crate::tool_name::ToolName;
 
 /// What a process is waiting on, directly or under a pause.
 pub(super) fn waiting_on(state: &ProcState) -> Option<&WaitOn> {
@@ -106,12 +106,12 @@ pub(super) fn complete_parked(
             &AuditDraft {
                 actor: Actor::Kernel,
                 kind: AuditKind::Kernel,
-                action: parked.call.tool.clone(),
+                action: AuditAction::Tool(ToolName::new(&parked.call.tool)?),
                 pid: Some(pid),
                 args: json!({"call_id": parked.call.call_id, "completed": why}),
                 // A call completed by a refusal (a human's denial, a
                 // request cancelled as edited) is a denial on the record.
-                decision: (result.outcome == Outcome::Denied).then(|| Effect::Deny.as_str().to_string()),
+                decision: (result.outcome == Outcome::Denied).then_some(AuditDecision::Deny),
                 grant: None,
                 outcome: result.outcome,
                 result: Some(result.content.clone()),
@@ -143,7 +143,7 @@ pub(super) fn on_end(tx: &Tx<'_>, pid: Pid, now: Timestamp) -> Result<(), Kernel
             &AuditDraft {
                 actor: Actor::Kernel,
                 kind: AuditKind::Kernel,
-                action: "cancel_request".to_string(),
+                action: KernelAction::CancelRequest.into(),
                 pid: Some(pid),
                 args: json!({"request": id.get()}),
                 decision: None,

@@ -13,7 +13,7 @@ use super::binding;
 use super::syscalls::{self, SyscallOutcome};
 use super::{Kernel, apply, apply_read};
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditAction, AuditDecision, AuditDraft, AuditKind, Outcome};
 use crate::budget::amounts;
 use crate::caps::Effect;
 use crate::error::KernelError;
@@ -27,6 +27,7 @@ use crate::state::{Event, FailureKind, LeaseInfo, ProcState};
 use crate::store::Tx;
 use crate::syscall::Check;
 use crate::time::Timestamp;
+use crate::tool_name::ToolName;
 
 /// Result of a committed quantum.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,15 +47,14 @@ fn check_lease(tx: &Tx<'_>, lease: &Lease) -> Result<crate::process::ProcessInfo
 
 /// The audit fields of a call's checks: the decisive effect, the grant that
 /// decided it, and every check on one line when there is more to say.
-fn summarize(checks: &[Check], approved: bool) -> (Option<String>, Option<GrantId>, Option<String>) {
+fn summarize(checks: &[Check], approved: bool) -> (Option<AuditDecision>, Option<GrantId>, Option<String>) {
     let decisive = checks.iter().max_by_key(|c| c.decision.effect);
     let Some(d) = decisive else {
         return (None, None, None);
     };
-    let mut decision =
-        if d.decision.by_kinship() { "kinship".to_string() } else { d.decision.effect.as_str().to_string() };
+    let mut decision = if d.decision.by_kinship() { AuditDecision::Kinship } else { d.decision.effect.into() };
     if approved && d.decision.effect == Effect::Ask {
-        decision = "approved".to_string();
+        decision = AuditDecision::Approved;
     }
     let line = checks.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     (Some(decision), d.decision.grant, Some(line))
@@ -159,7 +159,7 @@ impl Kernel {
                 &AuditDraft {
                     actor: Actor::Process(lease.pid),
                     kind: AuditKind::Tool,
-                    action: tool.unwrap_or("(none)").to_string(),
+                    action: AuditAction::rejected(tool),
                     pid: Some(lease.pid),
                     args: json!({ "raw": raw_args }),
                     decision: None,
@@ -195,7 +195,7 @@ impl Kernel {
                 &AuditDraft {
                     actor: Actor::Process(lease.pid),
                     kind: AuditKind::Effect,
-                    action: intent.call.tool.clone(),
+                    action: AuditAction::Tool(ToolName::new(&intent.call.tool)?),
                     pid: Some(lease.pid),
                     args,
                     decision: None,
@@ -238,6 +238,7 @@ impl Kernel {
             // An approved call that asks again (a need its approval is not
             // for) parks as asking, not as approved.
             let approved = lease.resume.is_some() && !matches!(commit.action, Action::Ask { .. });
+            let action = AuditAction::Tool(ToolName::new(&commit.call.tool)?);
             // `refusal`: the check of a kernel call the kernel refused in the commit.
             let audit = |outcome: Outcome, result: Option<&str>, detail: Option<String>, refusal: Option<&Check>| {
                 let mut all = commit.checks.clone();
@@ -245,11 +246,11 @@ impl Kernel {
                 let (decision, grant, checks) = summarize(&all, approved);
                 // A denial always says so, even one no check stands behind
                 // (an approved call whose request row is gone).
-                let decision = decision.or_else(|| (outcome == Outcome::Denied).then(|| "deny".to_string()));
+                let decision = decision.or_else(|| (outcome == Outcome::Denied).then_some(AuditDecision::Deny));
                 AuditDraft {
                     actor: Actor::Process(pid),
                     kind: AuditKind::Tool,
-                    action: commit.call.tool.clone(),
+                    action: action.clone(),
                     pid: Some(pid),
                     args: args.clone(),
                     decision,

@@ -15,9 +15,9 @@ use serde_json::json;
 use super::park::{self, deliver, render_messages, satisfied};
 use super::{apply, lifecycle};
 use crate::actor::Actor;
-use crate::audit::{AuditDraft, AuditKind, Outcome};
+use crate::audit::{AuditDecision, AuditDraft, AuditKind, KernelAction, Outcome};
 use crate::budget::{Dimension, allotment, amounts};
-use crate::caps::{Basis, Decision, Effect, GrantSpec, Resource, ResourceKind, Right, Rights, covers};
+use crate::caps::{Basis, Decision, GrantSpec, Resource, ResourceKind, Right, Rights, covers};
 use crate::error::KernelError;
 use crate::ids::{GrantId, ObjectId, Pid};
 use crate::ipc::RequestKind;
@@ -321,6 +321,21 @@ pub(super) fn execute(
                 .collect();
             Ok(ok(lines.join("\n")))
         }
+        Syscall::MemorySearch { query, namespace, limit } => {
+            let hits = tx.search_objects(pid, query, namespace.as_deref(), *limit)?;
+            if hits.is_empty() {
+                let words = query.words().join(" ");
+                return Ok(ok(format!("no object you may read matches `{words}`")));
+            }
+            let lines: Vec<String> = hits
+                .iter()
+                .map(|h| {
+                    let snippet = h.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+                    format!("{} {}/{} ({}, score {:.2}): {snippet}", h.oid, h.namespace, h.name, h.kind, h.score)
+                })
+                .collect();
+            Ok(ok(lines.join("\n")))
+        }
         Syscall::MemoryShare { oid, pid: child, rights } => {
             let note = ": objects are shared only with your own children";
             if let Err(refused) = own_child(tx, pid, *child, Right::Send, note)? {
@@ -367,10 +382,10 @@ fn delegation(parent: Pid, child: Pid, wanted: &GrantSpec, grant: Option<GrantId
     AuditDraft {
         actor: Actor::Kernel,
         kind: AuditKind::Kernel,
-        action: "delegate".to_string(),
+        action: KernelAction::Delegate.into(),
         pid: Some(parent),
         args: json!({ "child": child.get(), "grant": wanted.to_string() }),
-        decision: Some(Effect::Deny.as_str().to_string()),
+        decision: Some(AuditDecision::Deny),
         grant,
         outcome: Outcome::Denied,
         result: None,

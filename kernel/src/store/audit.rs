@@ -14,10 +14,10 @@ use super::Tx;
 use super::db::{Param, Row, Value};
 use crate::audit::verify::{Verifier, unsealed_digest};
 use crate::audit::{
-    AuditDraft, AuditFilter, AuditRecord, AuditRow, COLUMNS, GENESIS, bound_args, canonical_bytes, chain_hash,
-    sha256_hex,
+    AuditDecision, AuditDraft, AuditFilter, AuditRecord, AuditRow, COLUMNS, GENESIS, bound_args, canonical_bytes,
+    chain_hash, sha256_hex,
 };
-use crate::error::KernelError;
+use crate::error::{KernelError, StoreError};
 use crate::ids::{AuditSeq, GrantId, Pid};
 use crate::time::Timestamp;
 
@@ -45,8 +45,8 @@ pub(crate) struct Appended {
 pub(crate) struct Unsealed {
     /// Its row id when the caller needed one at once ([`Tx::append_audit_ref`]).
     id: Option<i64>,
-    /// The record with seq 0 and no hashes.
-    record: AuditRecord,
+    /// The record's text.
+    stored: Stored,
     /// sha256 of its canonical bytes (with seq 0).
     digest: String,
 }
@@ -88,26 +88,79 @@ fn flush_sql(n: usize) -> String {
     )
 }
 
-/// The record a draft becomes at `seq` after `prev_hash`, without its hash.
-fn record_of(draft: &AuditDraft, now: Timestamp, seq: AuditSeq, prev_hash: String) -> AuditRecord {
-    let (args, args_sha256) = bound_args(&draft.args);
-    AuditRecord {
-        seq,
-        at: now,
-        actor: draft.actor.to_string(),
-        kind: draft.kind.as_str().to_string(),
-        action: draft.action.clone(),
-        pid: draft.pid,
-        args,
-        args_sha256,
-        decision: draft.decision.clone(),
-        grant: draft.grant.map(GrantId::get),
-        outcome: draft.outcome.as_str().to_string(),
-        result_digest: draft.result.as_deref().map(|r| sha256_hex(r.as_bytes())),
-        detail: draft.detail.clone(),
-        prev_hash,
-        hash: String::new(),
+/// A draft as the audit table stores it: each field the text its row and
+/// its canonical bytes hold (the one place a draft becomes that text), all
+/// but the seq and hashes, which depend on where it is chained.
+pub(crate) struct Stored {
+    at: i64,
+    actor: String,
+    kind: &'static str,
+    action: String,
+    pid: Option<i64>,
+    args: String,
+    args_sha256: String,
+    decision: Option<&'static str>,
+    grant: Option<i64>,
+    outcome: &'static str,
+    result_digest: Option<String>,
+    detail: Option<String>,
+}
+
+impl Stored {
+    fn of(draft: &AuditDraft, now: Timestamp) -> Stored {
+        let (args, args_sha256) = bound_args(&draft.args);
+        Stored {
+            at: now.micros(),
+            actor: draft.actor.to_string(),
+            kind: draft.kind.as_str(),
+            action: draft.action.as_str().to_string(),
+            pid: draft.pid.map(Pid::get),
+            args,
+            args_sha256,
+            decision: draft.decision.map(AuditDecision::as_str),
+            grant: draft.grant.map(GrantId::get),
+            outcome: draft.outcome.as_str(),
+            result_digest: draft.result.as_deref().map(|r| sha256_hex(r.as_bytes())),
+            detail: draft.detail.clone(),
+        }
     }
+
+    /// The row at `seq`, after `prev_hash`, with `hash`.
+    fn row<'a>(&'a self, seq: i64, prev_hash: &'a str, hash: &'a str) -> AuditRow<'a> {
+        AuditRow {
+            seq,
+            at: self.at,
+            actor: &self.actor,
+            kind: self.kind,
+            action: &self.action,
+            pid: self.pid,
+            args: &self.args,
+            args_sha256: &self.args_sha256,
+            decision: self.decision,
+            grant: self.grant,
+            outcome: self.outcome,
+            result_digest: self.result_digest.as_deref(),
+            detail: self.detail.as_deref(),
+            prev_hash,
+            hash,
+        }
+    }
+}
+
+/// A row read with [`UNSEALED_SELECT`] and its digest in column `digest`,
+/// as a record; `None` for an unsealed one that does not match its digest
+/// (until it is chained, a record is only as good as its digest).
+fn intact_record(r: &Row<'_, '_>, digest: usize) -> Result<Option<AuditRecord>, KernelError> {
+    let sealed = matches!(r.value(0)?, Value::Int(n) if n > 0);
+    if !sealed {
+        let carried: Option<String> = r.get(digest)?;
+        let matches =
+            row_ref(r).is_ok_and(|raw| carried.as_deref() == Some(unsealed_digest(&raw, &mut Vec::new()).as_str()));
+        if !matches {
+            return Ok(None);
+        }
+    }
+    record_from_row(r).map(Some)
 }
 
 /// The columns as a select list, and the insert statement (built once: every append uses it).
@@ -127,24 +180,17 @@ static UNSEALED_SELECT: LazyLock<String> = LazyLock::new(|| {
 static INSERT: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO audit ({}) VALUES ({})", *AUDIT_COLUMNS, ["?"; COLUMNS.len()].join(", ")));
 
+/// A row read into a typed record. A value of the wrong type, or text no
+/// record can have, is store corruption naming the record and the field.
 fn record_from_row(r: &Row<'_, '_>) -> Result<AuditRecord, KernelError> {
-    Ok(AuditRecord {
-        seq: AuditSeq(r.get(0)?),
-        at: Timestamp(r.get(1)?),
-        actor: r.get(2)?,
-        kind: r.get(3)?,
-        action: r.get(4)?,
-        pid: r.get::<Option<i64>>(5)?.map(Pid),
-        args: r.get(6)?,
-        args_sha256: r.get(7)?,
-        decision: r.get(8)?,
-        grant: r.get(9)?,
-        outcome: r.get(10)?,
-        result_digest: r.get(11)?,
-        detail: r.get(12)?,
-        prev_hash: r.get(13)?,
-        hash: r.get(14)?,
-    })
+    let row = row_ref(r).map_err(|field| {
+        let seq = match r.value(0) {
+            Ok(Value::Int(n)) => n.to_string(),
+            _ => "?".to_string(),
+        };
+        StoreError::Corrupt(format!("audit record {seq}: field `{field}` holds a value of the wrong type"))
+    })?;
+    AuditRecord::from_row(&row).map_err(|e| StoreError::Corrupt(e.to_string()).into())
 }
 
 /// A row with nothing in it, for an unreadable unsealed record.
@@ -198,9 +244,7 @@ impl Tx<'_> {
         let (appended, at) = self.append(draft, now, true)?;
         match at {
             Some(at) => Ok((appended, at)),
-            None => Err(KernelError::Store(crate::error::StoreError::Other(
-                "an audit record without a reference".to_string(),
-            ))),
+            None => Err(KernelError::Store(StoreError::Other("an audit record without a reference".to_string()))),
         }
     }
 
@@ -211,41 +255,44 @@ impl Tx<'_> {
         keep_ref: bool,
     ) -> Result<(Appended, Option<AuditRef>), KernelError> {
         let mut buf = Vec::with_capacity(512);
+        let stored = Stored::of(draft, now);
         if self.is_postgres() {
-            let record = record_of(draft, now, AuditSeq(0), String::new());
-            let digest = unsealed_digest(&record.row(), &mut buf);
+            let digest = unsealed_digest(&stored.row(0, "", ""), &mut buf);
             let id =
                 if keep_ref { Some(self.one("SELECT nextval('audit_id')", &[], |r| r.get::<i64>(0))?) } else { None };
-            let appended = Appended { args_sha256: record.args_sha256.clone() };
-            self.unsealed.borrow_mut().push(Unsealed { id, record, digest });
+            let appended = Appended { args_sha256: stored.args_sha256.clone() };
+            self.unsealed.borrow_mut().push(Unsealed { id, stored, digest });
             return Ok((appended, id.map(AuditRef)));
         }
         let (prev_seq, prev_hash) = self.audit_head()?;
-        let mut record = record_of(draft, now, AuditSeq(prev_seq.get() + 1), prev_hash);
-        canonical_bytes(&record.row(), &mut buf);
-        record.hash = chain_hash(&record.prev_hash, &buf);
+        let seq = prev_seq.get() + 1;
+        // The row exactly as stored: its canonical bytes are what the hash
+        // covers and what verification recomputes from the table's text.
+        canonical_bytes(&stored.row(seq, &prev_hash, ""), &mut buf);
+        let hash = chain_hash(&prev_hash, &buf);
+        let row = stored.row(seq, &prev_hash, &hash);
         self.exec(
             &INSERT,
             &[
-                &record.seq.get(),
-                &record.at.micros(),
-                &record.actor,
-                &record.kind,
-                &record.action,
-                &record.pid.map(Pid::get),
-                &record.args,
-                &record.args_sha256,
-                &record.decision,
-                &record.grant,
-                &record.outcome,
-                &record.result_digest,
-                &record.detail,
-                &record.prev_hash,
-                &record.hash,
+                &row.seq,
+                &row.at,
+                &row.actor,
+                &row.kind,
+                &row.action,
+                &row.pid,
+                &row.args,
+                &row.args_sha256,
+                &row.decision,
+                &row.grant,
+                &row.outcome,
+                &row.result_digest,
+                &row.detail,
+                &row.prev_hash,
+                &row.hash,
             ],
         )?;
-        *self.audit_head.borrow_mut() = Some((record.seq, record.hash.clone()));
-        Ok((Appended { args_sha256: record.args_sha256 }, Some(AuditRef(record.seq.get()))))
+        *self.audit_head.borrow_mut() = Some((AuditSeq(seq), hash));
+        Ok((Appended { args_sha256: stored.args_sha256 }, Some(AuditRef(seq))))
     }
 
     /// Inserts the records a PostgreSQL write collected, unsealed, in one
@@ -260,20 +307,20 @@ impl Tx<'_> {
         }
         let mut values: Vec<Value<'_>> = Vec::with_capacity(rows.len() * UNSEALED_COLUMNS.len());
         for (pos, u) in rows.iter().enumerate() {
-            let r = &u.record;
+            let r = &u.stored;
             values.extend([
                 u.id.map_or(Value::Null, Value::Int),
                 Value::Int(pos as i64),
-                Value::Int(r.at.micros()),
+                Value::Int(r.at),
                 Value::Text(&r.actor),
-                Value::Text(&r.kind),
+                Value::Text(r.kind),
                 Value::Text(&r.action),
-                r.pid.map_or(Value::Null, |p| Value::Int(p.get())),
+                r.pid.map_or(Value::Null, Value::Int),
                 Value::Text(&r.args),
                 Value::Text(&r.args_sha256),
-                r.decision.as_deref().map_or(Value::Null, Value::Text),
+                r.decision.map_or(Value::Null, Value::Text),
                 r.grant.map_or(Value::Null, Value::Int),
-                Value::Text(&r.outcome),
+                Value::Text(r.outcome),
                 r.result_digest.as_deref().map_or(Value::Null, Value::Text),
                 r.detail.as_deref().map_or(Value::Null, Value::Text),
                 Value::Text(&u.digest),
@@ -296,24 +343,12 @@ impl Tx<'_> {
             return Ok(Some((record, next)));
         }
         let sql = format!("SELECT {}, ord, pos, digest FROM audit WHERE id = ?", *UNSEALED_SELECT);
-        let Some((record, ord, pos, digest)) = self.row(&sql, &[&at.0], |r| {
-            Ok((
-                record_from_row(r)?,
-                r.get::<Option<i64>>(15)?,
-                r.get::<Option<i64>>(16)?,
-                r.get::<Option<String>>(17)?,
-            ))
-        })?
-        else {
+        let found = self.row(&sql, &[&at.0], |r| {
+            Ok((intact_record(r, 17)?, r.get::<Option<i64>>(15)?, r.get::<Option<i64>>(16)?))
+        })?;
+        let Some((Some(record), ord, pos)) = found else {
             return Ok(None);
         };
-        // Until it is chained, a record is only as good as its digest.
-        let intact = |r: &AuditRecord, digest: Option<&str>| {
-            r.seq.get() > 0 || digest == Some(unsealed_digest(&r.row(), &mut Vec::new()).as_str())
-        };
-        if !intact(&record, digest.as_deref()) {
-            return Ok(None);
-        }
         // A transaction's records stay together, in order, when sealed, so
         // the next one in the transaction is the next one in the chain.
         let next = match (ord, pos) {
@@ -322,9 +357,7 @@ impl Tx<'_> {
                     "SELECT {}, digest FROM audit WHERE ord = ? AND pos > ? ORDER BY pos LIMIT 1",
                     *UNSEALED_SELECT
                 );
-                self.row(&sql, &[&ord, &pos], |r| Ok((record_from_row(r)?, r.get::<Option<String>>(15)?)))?
-                    .filter(|(r, digest)| intact(r, digest.as_deref()))
-                    .map(|(r, _)| r)
+                self.row(&sql, &[&ord, &pos], |r| intact_record(r, 15))?.flatten()
             }
             // Chained before the sealer: by its seq.
             _ => self.audit_record(AuditSeq(record.seq.get() + 1))?,

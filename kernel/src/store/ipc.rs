@@ -2,7 +2,7 @@
 
 use super::Tx;
 use super::audit::AuditRef;
-use super::db::Row;
+use super::db::{Param, Row};
 use crate::actor::Actor;
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
@@ -314,6 +314,7 @@ impl Tx<'_> {
             ],
             |r| r.get(0),
         )?;
+        self.exec("UPDATE processes SET unread = unread + 1 WHERE pid = ?", &[&m.to.get()])?;
         Ok(MsgId(id))
     }
 
@@ -327,36 +328,67 @@ impl Tx<'_> {
         self.rows(&sql, &[&pid.get()], message_from_row)
     }
 
-    /// Unread messages matching `filter`, oldest first, at most `limit`.
+    /// Unread messages matching `filter`, oldest first, at most `limit`: the
+    /// filter is applied in the query, which stops at the `limit`-th match
+    /// instead of loading the whole inbox.
     pub(crate) fn unread_matching(
         &self,
         pid: Pid,
         filter: &MessageFilter,
         limit: usize,
     ) -> Result<Vec<Message>, KernelError> {
-        Ok(self.inbox(pid, true)?.into_iter().filter(|m| filter.matches(m)).take(limit).collect())
+        // Only the filter's present fields become conditions: each test is
+        // one the planner sees, not an `? IS NULL OR ...` it cannot type.
+        let from = filter.from.map(Pid::get);
+        let kind = filter.kind.map(|k| k.as_str());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? AND read_at IS NULL");
+        let mut params: Vec<&dyn Param> = vec![&pid.0];
+        let conditions: [(&str, Option<&dyn Param>); 4] = [
+            ("sender_pid", from.as_ref().map(|p| p as &dyn Param)),
+            ("channel", filter.channel.as_ref().map(|c| c as &dyn Param)),
+            ("kind", kind.as_ref().map(|k| k as &dyn Param)),
+            ("correlation_id", filter.correlation_id.as_ref().map(|c| c as &dyn Param)),
+        ];
+        for (column, value) in conditions {
+            if let Some(value) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                params.push(value);
+            }
+        }
+        sql.push_str(" ORDER BY id LIMIT ?");
+        params.push(&limit);
+        let found = self.rows(&sql, &params, message_from_row)?;
+        // The query and the filter are one rule; the filter has the last word.
+        Ok(found.into_iter().filter(|m| filter.matches(m)).collect())
     }
 
-    /// Marks messages taken by their recipient.
+    /// Marks messages taken by their recipient (and counts them off its unread).
     pub(crate) fn mark_read(&self, ids: &[MsgId], now: Timestamp) -> Result<(), KernelError> {
         for id in ids {
-            self.exec("UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL", &[&now.micros(), &id.get()])?;
+            let to: Option<i64> = self.row(
+                "UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL RETURNING to_pid",
+                &[&now.micros(), &id.get()],
+                |r| r.get(0),
+            )?;
+            if let Some(to) = to {
+                self.exec("UPDATE processes SET unread = unread - 1 WHERE pid = ?", &[&to])?;
+            }
         }
         Ok(())
     }
 
     /// (unread count, unread interrupts) of `pid`. Runs on every lease, so
-    /// it counts through the inbox index and loads only interrupts.
+    /// the count is the process row's and the interrupts come from their
+    /// own partial index: neither grows with the messages waiting.
     pub(crate) fn unread_summary(&self, pid: Pid) -> Result<(u64, Vec<Message>), KernelError> {
-        let count: i64 =
-            self.one("SELECT count(*) FROM messages WHERE to_pid = ? AND read_at IS NULL", &[&pid.get()], |r| {
-                r.get(0)
-            })?;
+        let count: i64 = self.one("SELECT unread FROM processes WHERE pid = ?", &[&pid.get()], |r| r.get(0))?;
         if count == 0 {
             return Ok((0, Vec::new()));
         }
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE to_pid = ? AND read_at IS NULL AND kind = 'interrupt' ORDER BY id"
+            "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_interrupts \
+             WHERE to_pid = ? AND read_at IS NULL AND kind = 'interrupt' ORDER BY id"
         );
         let interrupts = self.rows(&sql, &[&pid.get()], message_from_row)?;
         Ok((count as u64, interrupts))

@@ -1,12 +1,12 @@
 //! Memory rows: objects and view handles.
 
 use super::Tx;
-use super::db::Row;
+use super::db::{Param, Row};
 use crate::actor::Actor;
-use crate::caps::Rights;
+use crate::caps::{Right, Rights};
 use crate::error::KernelError;
 use crate::ids::{ObjectId, Pid};
-use crate::memory::{Handle, Object};
+use crate::memory::{Handle, Object, SearchHit, SearchQuery};
 use crate::time::Timestamp;
 
 const OBJECT_COLUMNS: &str = "oid, namespace, name, kind, content, version, owner, created_at, updated_at";
@@ -117,6 +117,106 @@ impl Tx<'_> {
         let changed =
             self.exec("UPDATE views SET pinned = ? WHERE pid = ? AND oid = ?", &[&pinned, &pid.get(), &oid.get()])?;
         Ok(changed == 1)
+    }
+
+    /// The objects `pid` may read that match `query`, best first: ranked
+    /// full-text search (FTS5 on SQLite, a tsvector on PostgreSQL), names
+    /// weighing more than content. Only objects in `pid`'s view with the
+    /// read right are ever considered.
+    pub(crate) fn search_objects(
+        &self,
+        pid: Pid,
+        query: &SearchQuery,
+        namespace: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, KernelError> {
+        let words = query.words();
+        let read = Rights::one(Right::Read).bits();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // Any word matches; a document holding the whole query as a phrase
+        // scores that phrase too, so exact matches rank first. The words
+        // are letters and digits only (`SearchQuery`), so they can be
+        // quoted into either engine's query syntax as they are.
+        let (sql, expression) = if self.is_postgres() {
+            // The same score as SQLite's, from the object's tsvector: the
+            // name's lexemes carry weight A, the content's B.
+            let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+            let probe = |query: String| format!("(o.search @@ to_tsquery('english', '{query}'))::int");
+            let mut parts: Vec<String> = Vec::new();
+            if words.len() > 1 {
+                let phrase = |weight: &str| {
+                    quoted
+                        .iter()
+                        .map(|q| format!("{}:{weight}", q.replace('\'', "''")))
+                        .collect::<Vec<_>>()
+                        .join(" <-> ")
+                };
+                parts.push(format!("4 * {}", probe(format!("({}) | ({})", phrase("A"), phrase("B")))));
+            }
+            for q in &quoted {
+                let q = q.replace('\'', "''");
+                parts.push(format!("2 * {}", probe(format!("{q}:A"))));
+                parts.push(probe(format!("{q}:B")));
+            }
+            let sql = format!(
+                "SELECT hit.oid, hit.namespace, hit.name, hit.kind, \
+                 ts_headline('english', hit.content, to_tsquery('english', ?2), \
+                 'StartSel=[, StopSel=], MaxWords=16, MinWords=6, MaxFragments=1'), hit.score \
+                 FROM (SELECT o.oid, o.namespace, o.name, o.kind, o.content, ({})::float8 AS score \
+                 FROM views v JOIN objects o ON o.oid = v.oid \
+                 WHERE v.pid = ?1 AND (v.rights & ?3) <> 0 AND o.search @@ to_tsquery('english', ?2){} \
+                 ORDER BY score DESC, o.oid LIMIT ?4) hit ORDER BY hit.score DESC, hit.oid",
+                parts.join(" + "),
+                if namespace.is_some() { " AND o.namespace = ?5" } else { "" }
+            );
+            (sql, quoted.join(" | "))
+        } else {
+            // Not FTS5's bm25: its weights are the whole store's word
+            // statistics, other processes' private objects included, so a
+            // score would tell a searcher how common a word is in memory it
+            // cannot read. The score is the object's own: 4 for the whole
+            // phrase, and per word 2 if the name holds it and 1 if the
+            // content does (each an FTS5 lookup by rowid).
+            let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+            let probe = |expression: String| {
+                format!(
+                    "EXISTS (SELECT 1 FROM objects_fts f WHERE f.objects_fts MATCH '{expression}' AND f.rowid = o.oid)"
+                )
+            };
+            let mut parts: Vec<String> = Vec::new();
+            if words.len() > 1 {
+                parts.push(format!("4 * {}", probe(format!("\"{}\"", words.join(" ")))));
+            }
+            for q in &quoted {
+                parts.push(format!("2 * {}", probe(format!("name : {q}"))));
+                parts.push(probe(format!("content : {q}")));
+            }
+            let sql = format!(
+                "SELECT o.oid, o.namespace, o.name, o.kind, snippet(objects_fts, 1, '[', ']', '...', 16), \
+                 CAST(({}) AS REAL) AS score \
+                 FROM objects_fts JOIN views v ON v.oid = objects_fts.rowid AND v.pid = ?1 \
+                 JOIN objects o ON o.oid = objects_fts.rowid \
+                 WHERE objects_fts MATCH ?2 AND (v.rights & ?3) <> 0{} \
+                 ORDER BY score DESC, o.oid LIMIT ?4",
+                parts.join(" + "),
+                if namespace.is_some() { " AND o.namespace = ?5" } else { "" }
+            );
+            (sql, quoted.join(" OR "))
+        };
+        let mut params: Vec<&dyn Param> = vec![&pid.0, &expression, &read, &limit];
+        if let Some(namespace) = &namespace {
+            params.push(namespace);
+        }
+        self.rows(&sql, &params, |r| {
+            Ok(SearchHit {
+                oid: ObjectId(r.get(0)?),
+                namespace: r.get(1)?,
+                name: r.get(2)?,
+                kind: r.get(3)?,
+                snippet: r.get(4)?,
+                score: r.get(5)?,
+            })
+        })
     }
 
     /// `pid`'s pinned objects, content included, in pin order (oldest handle first).

@@ -11,6 +11,7 @@ mod audit;
 mod caps;
 mod checkpoint;
 mod db;
+mod group;
 mod ipc;
 mod logs;
 mod memory;
@@ -19,9 +20,9 @@ mod pg_tx;
 mod processes;
 mod schema;
 mod seal;
+mod state_row;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -81,6 +82,54 @@ pub enum OpenMode {
     Existing,
 }
 
+/// How much a commit to an SQLite file survives before it is answered
+/// (SQLite's `synchronous` setting; PostgreSQL has its own,
+/// `synchronous_commit`, set on the server).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`, the default: a commit is in the WAL file
+    /// when answered, synced to disk at the next checkpoint. It survives a
+    /// crash of the process (the operating system has the file); a power
+    /// loss or a crash of the machine may lose the last commits, never
+    /// consistency (the store opens at an earlier commit, chain intact).
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every COMMIT syncs the WAL before it is
+    /// answered, so it also survives a power loss. Group commit shares one
+    /// sync among the writes that arrive together.
+    Full,
+}
+
+impl Durability {
+    /// `normal` or `full`, as `--sync` and `LIBOS_SYNC` take it.
+    pub fn parse(text: &str) -> Result<Durability, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "normal" => Ok(Durability::Normal),
+            "full" => Ok(Durability::Full),
+            other => Err(format!("unknown durability `{other}` (expected `normal` or `full`)")),
+        }
+    }
+
+    /// The name `parse` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Normal => "normal",
+            Durability::Full => "full",
+        }
+    }
+}
+
+/// What [`crate::Kernel::group_stats`] reports: how the SQLite store's group commit has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Writes waiting for the connection at this moment.
+    pub waiting: usize,
+    /// Write transactions committed (each a group of one or more writes).
+    pub transactions: u64,
+    /// Writes those transactions held.
+    pub writes: u64,
+}
+
 /// An open store.
 pub(crate) struct Store {
     backend: Backend,
@@ -95,7 +144,8 @@ enum Backend {
 }
 
 struct Sqlite {
-    conn: Mutex<Connection>,
+    /// The one connection, and the group commit on it (see [`group`]).
+    writer: Box<group::Writer>,
     path: Option<PathBuf>,
     /// Declared after `conn` so that it stops after the main connection closes
     /// (the last close checkpoints the WAL itself).
@@ -114,7 +164,12 @@ impl Store {
     /// Opens a store. `wake` is called (on another thread) whenever another
     /// process commits to a PostgreSQL store; SQLite has no such signal and
     /// is polled through [`Store::change_token`].
-    pub(crate) fn open(location: &StoreLocation, mode: OpenMode, wake: Wake) -> Result<Store, OpenError> {
+    pub(crate) fn open(
+        location: &StoreLocation,
+        mode: OpenMode,
+        durability: Durability,
+        wake: Wake,
+    ) -> Result<Store, OpenError> {
         let backend = match location {
             StoreLocation::Url(url) if is_postgres_url(url) => {
                 let target = pg::Target::parse(url, wake)?;
@@ -122,7 +177,7 @@ impl Store {
                 Backend::Postgres(Box::new(pg_tx::Postgres::new(target, session)))
             }
             StoreLocation::Url(url) => return Err(OpenError::Unsupported(pg::redact(url))),
-            _ => Backend::Sqlite(Sqlite::open(location, mode)?),
+            _ => Backend::Sqlite(Sqlite::open(location, mode, durability)?),
         };
         Ok(Store { backend, local_commits: AtomicU64::new(0) })
     }
@@ -175,8 +230,8 @@ impl Store {
     pub(crate) fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let mut conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
+                let mut slot = s.writer.idle();
+                let tx = slot.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(store_err)?;
                 let value = f(&Tx::new(Conn::Sqlite(&tx), Chain::Read))?;
                 // A read transaction has nothing to commit; ending it releases the snapshot.
                 tx.rollback().map_err(store_err)?;
@@ -194,8 +249,8 @@ impl Store {
     ) -> Result<T, KernelError> {
         match &self.backend {
             Backend::Sqlite(s) => {
-                let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
-                f(&Tx::new(Conn::Sqlite(&conn), Chain::Read))
+                let slot = s.writer.idle();
+                f(&Tx::new(Conn::Sqlite(&slot.conn), Chain::Read))
             }
             Backend::Postgres(p) => p.read_unsnapshotted(f),
         }
@@ -235,12 +290,21 @@ impl Store {
         }
     }
 
+    /// The group commit's figures: writes waiting for the connection now,
+    /// transactions committed and the writes they held. `None` on
+    /// PostgreSQL, where every write is its own transaction.
+    pub(crate) fn group_stats(&self) -> Option<GroupStats> {
+        let Backend::Sqlite(s) = &self.backend else { return None };
+        let (waiting, transactions, writes) = s.writer.stats();
+        Some(GroupStats { waiting, transactions, writes })
+    }
+
     /// A token that changes whenever anyone (this handle or another process) commits.
     pub(crate) fn change_token(&self) -> Result<u64, KernelError> {
         let external = match &self.backend {
             Backend::Sqlite(s) => {
-                let conn = s.conn.lock().unwrap_or_else(|e| e.into_inner());
-                let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
+                let slot = s.writer.idle();
+                let v: i64 = slot.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(store_err)?;
                 v as u64
             }
             // Counted as their notifications arrive: no query at all.
@@ -251,7 +315,7 @@ impl Store {
 }
 
 impl Sqlite {
-    fn open(location: &StoreLocation, mode: OpenMode) -> Result<Sqlite, OpenError> {
+    fn open(location: &StoreLocation, mode: OpenMode, durability: Durability) -> Result<Sqlite, OpenError> {
         let (conn, path) = match location {
             StoreLocation::File(path) => (open_file(path, mode)?, Some(path.clone())),
             _ => {
@@ -276,7 +340,11 @@ impl Sqlite {
                     reason: format!("could not switch to WAL mode (journal mode is {mode})"),
                 });
             }
-            conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(io)?;
+            let sync = match durability {
+                Durability::Normal => "PRAGMA synchronous = NORMAL",
+                Durability::Full => "PRAGMA synchronous = FULL",
+            };
+            conn.execute_batch(sync).map_err(io)?;
         }
         conn.execute_batch("PRAGMA foreign_keys = ON").map_err(io)?;
         // Every typed operation keeps its statement prepared; the default of 16 evicts some each quantum.
@@ -286,18 +354,11 @@ impl Sqlite {
         if checkpointer.is_some() {
             conn.execute_batch("PRAGMA wal_autocheckpoint = 0").map_err(io)?;
         }
-        Ok(Sqlite { conn: Mutex::new(conn), path, checkpointer })
+        Ok(Sqlite { writer: Box::new(group::Writer::new(conn)), path, checkpointer })
     }
 
     fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(store_err)?;
-        let t = Tx::new(Conn::Sqlite(&tx), Chain::Held);
-        let value = f(&t)?;
-        let changed = t.changed();
-        drop(t);
-        tx.commit().map_err(store_err)?;
-        Ok((value, changed))
+        self.writer.write(f)
     }
 }
 
@@ -352,7 +413,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), OpenError> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(io)?;
     let run = || -> Result<(), rusqlite::Error> {
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
-            conn.execute_batch(sql)?;
+            conn.execute_batch(&schema::sqlite_ddl(sql))?;
             conn.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
         }
         conn.execute_batch("COMMIT")

@@ -280,8 +280,8 @@ impl Session {
             if found > supported {
                 return Err(OpenError::TooNew { path: path.to_path_buf(), found, supported });
             }
-            for i in (found as usize)..schema::MIGRATIONS.len() {
-                block(c.batch_execute(&schema::postgres_migration(i))).map_err(io)?;
+            for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+                block(c.batch_execute(&schema::postgres_ddl(sql))).map_err(io)?;
                 block(c.execute("UPDATE libos_schema SET version = $1", &[&(i as i64 + 1)])).map_err(io)?;
             }
             Ok(())

@@ -2,167 +2,20 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
-
 use super::Tx;
 use super::db::Row;
-use crate::actor::Actor;
+use super::state_row;
 use crate::budget::{Amounts, Budget, amounts_from_json, amounts_to_json};
 use crate::error::KernelError;
-use crate::ids::{Generation, ImageDigest, Pid, RequestId, SchedulerId};
-use crate::ipc::{MessageFilter, MessageKind};
+use crate::ids::{Generation, ImageDigest, Pid, SchedulerId};
 use crate::process::{ProcessFilter, ProcessInfo, SpawnSpec, Usage};
 use crate::quantum::TokenUsage;
-use crate::state::{FailureKind, LeaseInfo, ProcState, WaitOn};
+use crate::state::ProcState;
 use crate::time::Timestamp;
 
 const PROCESS_COLUMNS: &str = "pid, ppid, image_digest, image_name, goal, workspace, state, state_data, ready_at, \
      lease_owner, lease_expires, priority, generation, quanta, model_calls, tokens_in, tokens_out, \
      tokens_estimated, tool_calls, created_at, updated_at, budget, reserved, cost_micros, children, children_spent";
-
-/// The state as stored: a tag, JSON for the variant's data, and the indexed columns.
-struct StateRow {
-    tag: &'static str,
-    data: String,
-    ready_at: Option<i64>,
-    lease_owner: Option<String>,
-    lease_expires: Option<i64>,
-}
-
-fn state_row(state: &ProcState) -> StateRow {
-    let plain = |tag, data: serde_json::Value| StateRow {
-        tag,
-        data: data.to_string(),
-        ready_at: None,
-        lease_owner: None,
-        lease_expires: None,
-    };
-    match state {
-        ProcState::Runnable { not_before } => {
-            StateRow { ready_at: not_before.map(Timestamp::micros), ..plain("runnable", json!({})) }
-        }
-        // The quantum number lives in `quanta`; owner and expiry in their own columns (renewed in place).
-        ProcState::Running { lease } => StateRow {
-            lease_owner: Some(lease.owner.0.clone()),
-            lease_expires: Some(lease.expires_at.micros()),
-            ..plain("running", json!({}))
-        },
-        ProcState::Waiting { on } => {
-            let ready_at = match on {
-                WaitOn::Timer(t) => Some(t.micros()),
-                _ => None,
-            };
-            StateRow { ready_at, ..plain("waiting", json!({"on": wait_json(on)})) }
-        }
-        ProcState::Paused { was } => {
-            let inner = state_row(was);
-            plain("paused", json!({"was": {"state": inner.tag, "data": inner.data, "ready_at": inner.ready_at}}))
-        }
-        ProcState::Exited { code, result } => plain("exited", json!({"code": code, "result": result})),
-        ProcState::Failed { kind, error } => plain("failed", json!({"kind": kind.as_str(), "error": error})),
-        ProcState::Killed { by, reason } => plain("killed", json!({"by": by.to_string(), "reason": reason})),
-    }
-}
-
-fn wait_json(on: &WaitOn) -> serde_json::Value {
-    match on {
-        WaitOn::Human(id) => json!({"human": id.get()}),
-        WaitOn::Child(pid) => json!({"child": pid.map(Pid::get)}),
-        WaitOn::Message(f) => json!({"message": filter_json(f)}),
-        WaitOn::Timer(t) => json!({"timer": t.micros()}),
-    }
-}
-
-pub(super) fn filter_json(f: &MessageFilter) -> serde_json::Value {
-    json!({
-        "from": f.from.map(Pid::get),
-        "channel": f.channel,
-        "kind": f.kind.map(MessageKind::as_str),
-        "correlation_id": f.correlation_id,
-    })
-}
-
-pub(super) fn filter_from_json(v: &serde_json::Value) -> Option<MessageFilter> {
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    Some(MessageFilter {
-        from: v.get("from").and_then(serde_json::Value::as_i64).map(Pid),
-        channel: text("channel"),
-        kind: match text("kind") {
-            Some(k) => Some(MessageKind::parse(&k).ok()?),
-            None => None,
-        },
-        correlation_id: text("correlation_id"),
-    })
-}
-
-fn wait_from_json(v: &serde_json::Value) -> Option<WaitOn> {
-    if let Some(id) = v.get("human") {
-        return id.as_i64().map(|i| WaitOn::Human(RequestId(i)));
-    }
-    if let Some(child) = v.get("child") {
-        return Some(WaitOn::Child(child.as_i64().map(Pid)));
-    }
-    if let Some(f) = v.get("message") {
-        return filter_from_json(f).map(WaitOn::Message);
-    }
-    v.get("timer").and_then(serde_json::Value::as_i64).map(|t| WaitOn::Timer(Timestamp(t)))
-}
-
-fn corrupt(pid: i64, what: &str) -> KernelError {
-    KernelError::Store(crate::error::StoreError::Corrupt(format!("process {pid}: {what}")))
-}
-
-fn state_from_row(
-    pid: i64,
-    tag: &str,
-    data: &str,
-    cols: (Option<i64>, Option<String>, Option<i64>),
-    quanta: i64,
-) -> Result<ProcState, KernelError> {
-    let (ready_at, owner, expires) = cols;
-    let data: serde_json::Value = serde_json::from_str(data).map_err(|_| corrupt(pid, "state data is not JSON"))?;
-    let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    Ok(match tag {
-        "runnable" => ProcState::Runnable { not_before: ready_at.map(Timestamp) },
-        "running" => ProcState::Running {
-            lease: LeaseInfo {
-                owner: SchedulerId(owner.ok_or_else(|| corrupt(pid, "running without a lease owner"))?),
-                expires_at: Timestamp(expires.ok_or_else(|| corrupt(pid, "running without a lease expiry"))?),
-                quantum: quanta as u64,
-            },
-        },
-        "waiting" => ProcState::Waiting {
-            on: data.get("on").and_then(wait_from_json).ok_or_else(|| corrupt(pid, "waiting on nothing known"))?,
-        },
-        "paused" => {
-            let was = data.get("was").ok_or_else(|| corrupt(pid, "paused without a prior state"))?;
-            let tag = was.get("state").and_then(|v| v.as_str()).unwrap_or_default();
-            let inner = was.get("data").and_then(|v| v.as_str()).unwrap_or("{}");
-            let ready = was.get("ready_at").and_then(serde_json::Value::as_i64);
-            if !matches!(tag, "runnable" | "waiting") {
-                return Err(corrupt(pid, "paused from a state that cannot be paused"));
-            }
-            ProcState::Paused { was: Box::new(state_from_row(pid, tag, inner, (ready, None, None), quanta)?) }
-        }
-        "exited" => ProcState::Exited {
-            code: data.get("code").and_then(|v| v.as_i64()).unwrap_or(0) as i32,
-            result: text("result").unwrap_or_default(),
-        },
-        "failed" => ProcState::Failed {
-            kind: text("kind")
-                .and_then(|k| FailureKind::parse(&k))
-                .ok_or_else(|| corrupt(pid, "failed without a known kind"))?,
-            error: text("error").unwrap_or_default(),
-        },
-        "killed" => ProcState::Killed {
-            by: text("by")
-                .and_then(|a| a.parse::<Actor>().ok())
-                .ok_or_else(|| corrupt(pid, "killed without a valid actor"))?,
-            reason: text("reason").unwrap_or_default(),
-        },
-        other => return Err(corrupt(pid, &format!("unknown state `{other}`"))),
-    })
-}
 
 fn json_or_empty(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
@@ -171,7 +24,7 @@ fn json_or_empty(text: &str) -> serde_json::Value {
 fn process_from_row(r: &Row<'_, '_>) -> Result<ProcessInfo, KernelError> {
     let pid: i64 = r.get(0)?;
     let quanta: i64 = r.get(13)?;
-    let state = state_from_row(pid, r.get(6)?, r.get(7)?, (r.get(8)?, r.get(9)?, r.get(10)?), quanta)?;
+    let state = state_row::decode(pid, r.get(6)?, r.get(7)?, (r.get(8)?, r.get(9)?, r.get(10)?), quanta)?;
     Ok(ProcessInfo {
         pid: Pid(pid),
         ppid: r.get::<Option<i64>>(1)?.map(Pid),
@@ -224,7 +77,7 @@ impl Tx<'_> {
         now: Timestamp,
     ) -> Result<Pid, KernelError> {
         let rr = self.next_rr()?;
-        let st = state_row(&ProcState::Runnable { not_before: None });
+        let st = state_row::encode(&ProcState::Runnable { not_before: None });
         let workspace = spec.workspace.to_string_lossy();
         let pid: i64 = self.one(
             "INSERT INTO processes (ppid, image_digest, image_name, goal, workspace, state, state_data, \
@@ -283,7 +136,7 @@ impl Tx<'_> {
         now: Timestamp,
         start_quantum: bool,
     ) -> Result<Generation, KernelError> {
-        let st = state_row(state);
+        let st = state_row::encode(state);
         let rr = if start_quantum { Some(self.next_rr()?) } else { None };
         let changed = self.exec(
             "UPDATE processes SET state = ?, state_data = ?, ready_at = ?, lease_owner = ?, lease_expires = ?, \

@@ -273,24 +273,62 @@ ALTER TABLE model_calls ADD COLUMN usage_detail TEXT;
 ALTER TABLE processes ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
 UPDATE processes SET turns = (SELECT count(*) FROM transcript WHERE transcript.pid = processes.pid);
 "#,
-    // 11: PostgreSQL's audit records are numbered and chained after commit
+    // 11: a lease reads a process's inbox summary and pinned memory in time
+    // independent of how many messages wait and how many objects it holds:
+    // the row counts unread messages (they were counted through the inbox
+    // index, O(unread) per quantum), interrupts and pins have partial
+    // indexes of their own (they were found by scanning every unread
+    // message and every handle).
+    r#"
+ALTER TABLE processes ADD COLUMN unread INTEGER NOT NULL DEFAULT 0;
+UPDATE processes SET unread = (SELECT count(*) FROM messages WHERE messages.to_pid = processes.pid AND messages.read_at IS NULL);
+CREATE INDEX messages_interrupts ON messages (to_pid, id) WHERE read_at IS NULL AND kind = 'interrupt';
+CREATE INDEX views_pinned ON views (pid, created_at, oid) WHERE pinned = 1;
+"#,
+    // 12: ranked full-text search over memory objects (`memory_search`):
+    // names weigh more than content; English stemming on both stores.
+    // SQLite keeps an FTS5 index of the objects table in step by triggers
+    // (an upsert's update fires them too); PostgreSQL a generated tsvector
+    // column with a GIN index.
+    r#"
+--@sqlite
+CREATE VIRTUAL TABLE objects_fts USING fts5(
+    name, content, content = 'objects', content_rowid = 'oid', tokenize = 'porter unicode61'
+);
+INSERT INTO objects_fts (objects_fts) VALUES ('rebuild');
+CREATE TRIGGER objects_fts_insert AFTER INSERT ON objects BEGIN
+    INSERT INTO objects_fts (rowid, name, content) VALUES (new.oid, new.name, new.content);
+END;
+CREATE TRIGGER objects_fts_update AFTER UPDATE OF name, content ON objects BEGIN
+    INSERT INTO objects_fts (objects_fts, rowid, name, content) VALUES ('delete', old.oid, old.name, old.content);
+    INSERT INTO objects_fts (rowid, name, content) VALUES (new.oid, new.name, new.content);
+END;
+CREATE TRIGGER objects_fts_delete AFTER DELETE ON objects BEGIN
+    INSERT INTO objects_fts (objects_fts, rowid, name, content) VALUES ('delete', old.oid, old.name, old.content);
+END;
+--@postgres
+ALTER TABLE objects ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    setweight(to_tsvector('english', name), 'A') || setweight(to_tsvector('english', content), 'B')
+) STORED;
+CREATE INDEX objects_search ON objects USING GIN (search);
+--@both
+"#,
+    // 13: PostgreSQL's audit records are numbered and chained after commit
     // by the sealer (see `seal`); nothing changes on SQLite, whose one
-    // writer chains them inline. The PostgreSQL side is [`POSTGRES_11`].
-    "",
-];
-
-/// Migration 11 on PostgreSQL. A record is inserted unsealed: `id` (its
-/// row's key, what requests and effects refer to), `ord` (its
-/// transaction's place in commit order, taken as the transaction ends),
-/// `pos` (its place in the transaction) and `digest` (the sha256 of its
-/// canonical bytes with seq 0, so altering it before it is sealed shows),
-/// with `seq`, `prev_hash` and `hash` NULL until the sealer sets them.
-/// Records already chained keep their seq as their id. The round-robin
-/// position, read from the audit head on SQLite, comes from a sequence.
-const POSTGRES_11: &str = r#"
+    // writer chains them inline. A record is inserted unsealed: `id` (its
+    // row's key, what requests and effects refer to), `ord` (its
+    // transaction's place in commit order, taken as the transaction ends),
+    // `pos` (its place in the transaction; `INT`, 32 bits, on purpose) and
+    // `digest` (the sha256 of its canonical bytes with seq 0, so altering
+    // it before it is sealed shows), with `seq`, `prev_hash` and `hash`
+    // NULL until the sealer sets them. Records already chained keep their
+    // seq as their id. The round-robin position, read from the audit head
+    // on SQLite, comes from a sequence.
+    r#"
+--@postgres
 ALTER TABLE audit DROP CONSTRAINT audit_pkey;
 ALTER TABLE audit ALTER COLUMN seq DROP NOT NULL, ALTER COLUMN prev_hash DROP NOT NULL, ALTER COLUMN hash DROP NOT NULL;
-ALTER TABLE audit ADD COLUMN id BIGINT, ADD COLUMN ord BIGINT, ADD COLUMN pos INTEGER, ADD COLUMN digest TEXT;
+ALTER TABLE audit ADD COLUMN id BIGINT, ADD COLUMN ord BIGINT, ADD COLUMN pos INT, ADD COLUMN digest TEXT;
 UPDATE audit SET id = seq;
 ALTER TABLE audit ALTER COLUMN id SET NOT NULL, ADD PRIMARY KEY (id);
 CREATE UNIQUE INDEX audit_seq ON audit (seq);
@@ -301,26 +339,54 @@ ALTER TABLE audit ALTER COLUMN id SET DEFAULT nextval('audit_id');
 CREATE SEQUENCE audit_ord;
 CREATE SEQUENCE processes_rr;
 SELECT setval('processes_rr', greatest((SELECT coalesce(max(rr), 0) FROM processes), (SELECT coalesce(max(seq), 0) FROM audit)) + 1, false);
-"#;
-
-/// Migration `i` (from 0) as PostgreSQL runs it.
-pub fn postgres_migration(i: usize) -> String {
-    match i {
-        10 => POSTGRES_11.to_string(),
-        _ => MIGRATIONS.get(i).map_or_else(String::new, |sql| postgres_ddl(sql)),
-    }
-}
+--@both
+"#,
+];
 
 /// The schema version this build writes.
 pub fn current_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// A migration as PostgreSQL takes it: SQLite's `INTEGER` is 64 bits, so
-/// it becomes `BIGINT`, and an `AUTOINCREMENT` key an identity column.
+/// Which database a migration is read for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The lines of a migration that `dialect` runs: a line `--@sqlite` or
+/// `--@postgres` starts a part only that database runs (full-text search
+/// is FTS5 on one and tsvector on the other), `--@both` ends it.
+fn lines_for(sql: &str, dialect: Dialect) -> String {
+    let mut keep = true;
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.lines() {
+        match line.trim() {
+            "--@sqlite" => keep = dialect == Dialect::Sqlite,
+            "--@postgres" => keep = dialect == Dialect::Postgres,
+            "--@both" => keep = true,
+            _ if keep => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A migration as SQLite takes it (its PostgreSQL-only parts left out).
+pub fn sqlite_ddl(sql: &str) -> String {
+    lines_for(sql, Dialect::Sqlite)
+}
+
+/// A migration as PostgreSQL takes it: its SQLite-only parts left out,
+/// SQLite's `INTEGER` (64 bits) as `BIGINT`, and an `AUTOINCREMENT` key an
+/// identity column.
 pub fn postgres_ddl(sqlite: &str) -> String {
-    let mut out =
-        sqlite.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY");
+    let mut out = lines_for(sqlite, Dialect::Postgres)
+        .replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY");
     let mut from = 0;
     while let Some(at) = out[from..].find("INTEGER").map(|i| i + from) {
         let boundary = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -334,13 +400,26 @@ pub fn postgres_ddl(sqlite: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::postgres_ddl;
+    use super::{postgres_ddl, sqlite_ddl};
 
     #[test]
     fn integer_types_become_64_bit() {
         assert_eq!(
             postgres_ddl("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER NOT NULL, MY_INTEGERS TEXT)"),
-            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n BIGINT NOT NULL, MY_INTEGERS TEXT)"
+            "CREATE TABLE t (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, n BIGINT NOT NULL, MY_INTEGERS TEXT)\n"
+        );
+    }
+
+    #[test]
+    fn each_database_runs_its_own_parts_of_a_migration() {
+        let sql = "CREATE TABLE a (n INTEGER);\n--@sqlite\nCREATE VIRTUAL TABLE f USING fts5(x);\n--@postgres\nCREATE INDEX g ON a USING GIN (n);\n--@both\nCREATE TABLE b (m TEXT);\n";
+        assert_eq!(
+            sqlite_ddl(sql),
+            "CREATE TABLE a (n INTEGER);\nCREATE VIRTUAL TABLE f USING fts5(x);\nCREATE TABLE b (m TEXT);\n"
+        );
+        assert_eq!(
+            postgres_ddl(sql),
+            "CREATE TABLE a (n BIGINT);\nCREATE INDEX g ON a USING GIN (n);\nCREATE TABLE b (m TEXT);\n"
         );
     }
 }

@@ -5,7 +5,10 @@
 
 mod audit_chain;
 mod caps;
+mod group_commit;
+mod inbox;
 mod lost_connections;
+mod old_stores;
 mod sealer;
 mod store_open;
 mod support;

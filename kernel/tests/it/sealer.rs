@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use libos_kernel::audit::GENESIS;
+use libos_kernel::audit::{AuditKind, GENESIS, KernelAction};
 use libos_kernel::testing::{Connection, ScratchSchema};
 use libos_kernel::{Actor, Kernel, Next, OpenMode, StoreLocation, VerifyReport};
 use pretty_assertions::assert_eq;
@@ -52,10 +52,10 @@ fn transitions_follow_on(kernel: &Kernel) -> Vec<String> {
     let mut broken = Vec::new();
     for r in kernel.audit(&Default::default()).unwrap() {
         let Some(pid) = r.pid else { continue };
-        if r.kind == "operator" && r.action == "spawn" {
+        if r.kind == AuditKind::Operator && r.action.is(KernelAction::Spawn) {
             last.insert(pid.get(), "runnable".to_string());
         }
-        if r.kind != "state" {
+        if r.kind != AuditKind::State {
             continue;
         }
         let Some((from, to)) = r.detail.as_deref().and_then(|d| d.split_once(" -> ")) else { continue };

@@ -121,7 +121,12 @@ fn older_turns_are_counted_by_the_process_row_and_upgraded_stores_count_theirs()
     drop(kernel);
     // The store as schema 9 left it: no counts.
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch("ALTER TABLE processes DROP COLUMN turns; PRAGMA user_version = 9;").unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER objects_fts_insert; DROP TRIGGER objects_fts_update; DROP TRIGGER objects_fts_delete; \
+         DROP TABLE objects_fts; DROP INDEX messages_interrupts; DROP INDEX views_pinned; ALTER TABLE processes DROP COLUMN unread; \
+         ALTER TABLE processes DROP COLUMN turns; PRAGMA user_version = 9;",
+    )
+    .unwrap();
     drop(conn);
     let kernel = open(&path, OpenMode::Existing).unwrap();
     assert_eq!(shown(&kernel), (vec![4, 5], 1, 2));

@@ -1,5 +1,6 @@
 //! The state machine, and the kernel operations that drive it.
 
+use libos_kernel::audit::{AuditAction, KernelAction};
 use libos_kernel::state::{Event, LeaseInfo, transition};
 use libos_kernel::{
     Actor, AuditFilter, FailureKind, KernelError, Next, Pid, ProcState, ProcessFilter, SchedulerId, Timestamp,
@@ -66,7 +67,7 @@ fn a_transition_produces_its_audit_record() {
             .unwrap();
     assert_eq!(t.next, ProcState::Exited { code: 0, result: "done".into() });
     assert_eq!(t.record.actor, Actor::Process(Pid(7)));
-    assert_eq!(t.record.action, "exit");
+    assert_eq!(t.record.action, AuditAction::Kernel(KernelAction::Exit));
     assert_eq!(t.record.args, serde_json::json!({"from": "running", "to": "exited", "code": 0}));
     assert_eq!(t.record.detail.as_deref(), Some("running -> exited"));
 }

@@ -10,67 +10,91 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use libos_kernel::{Kernel, ModelCallOutcome, ModelCallRow, Pid};
+use libos_kernel::{Kernel, KernelError, ModelCallOutcome, ModelCallRow, Pid};
 
 use super::http::parse_message;
 use super::responses::read_items;
 use super::{ChatModel, ChatRequest, ChatResponse, ModelError, ReportedUsage};
 
-/// Answers from `original`'s recorded model calls.
+/// Why a replay process's original, or its recorded answer, could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum Unmapped {
+    /// A store failed (the original's or the replay's).
+    #[error(transparent)]
+    Store(#[from] KernelError),
+    /// The replay went where the original did not (more children, more calls).
+    #[error("{0}")]
+    Diverged(String),
+}
+
+impl From<Unmapped> for ModelError {
+    /// A store that failed for now is a model call to try again later (the
+    /// quantum backs off and the process runs on); anything else ends it.
+    fn from(e: Unmapped) -> ModelError {
+        match e {
+            Unmapped::Store(e) if e.is_transient() => {
+                ModelError::Transient { message: e.to_string(), attempts: 1, retry_after: None, info: Box::default() }
+            }
+            e => ModelError::Fatal(e.to_string()),
+        }
+    }
+}
+
+/// Answers from `original`'s recorded model calls, all read when it is
+/// made: a replay never waits on the original's store, nor fails a
+/// replayed process because that store failed for a moment.
 pub struct ReplayModel {
-    original: Kernel,
     replay: Kernel,
     /// Replay pid -> original pid, seeded with the roots.
     map: Mutex<HashMap<Pid, Pid>>,
-    calls: Mutex<HashMap<Pid, Vec<ModelCallRow>>>,
+    /// The original processes' children, in spawn order.
+    children: HashMap<Pid, Vec<Pid>>,
+    /// The original processes' model calls (attempts left out), in order.
+    calls: HashMap<Pid, Vec<ModelCallRow>>,
 }
 
 impl ReplayModel {
-    /// Replays `original_root` (in `original`) as `replay_root` (in `replay`).
-    pub fn new(original: Kernel, original_root: Pid, replay: Kernel, replay_root: Pid) -> ReplayModel {
-        ReplayModel {
-            original,
-            replay,
-            map: Mutex::new(HashMap::from([(replay_root, original_root)])),
-            calls: Mutex::new(HashMap::new()),
+    /// Replays `original_root` (in `original`) as `replay_root` (in
+    /// `replay`); `tree` is the original root and its descendants, whose
+    /// records it reads now.
+    pub fn load(original: &Kernel, tree: &[Pid], replay: Kernel, replay_root: Pid) -> Result<ReplayModel, KernelError> {
+        let mut children = HashMap::new();
+        let mut calls = HashMap::new();
+        for &pid in tree {
+            children.insert(pid, original.children(pid)?);
+            // Attempts the client retried, and prompts the server found
+            // too large, were recorded but are not calls of the process.
+            let rows = original.model_calls(pid)?;
+            calls.insert(pid, rows.into_iter().filter(|r| !crate::quantum::is_attempt(&r.record)).collect());
         }
+        let map = tree.first().map(|&root| (replay_root, root)).into_iter().collect();
+        Ok(ReplayModel { replay, map: Mutex::new(map), children, calls })
     }
 
     /// The original process a replay process re-executes.
-    pub fn original_of(&self, pid: Pid) -> Result<Pid, String> {
+    pub fn original_of(&self, pid: Pid) -> Result<Pid, Unmapped> {
         if let Some(o) = self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&pid) {
             return Ok(*o);
         }
-        let p = self.replay.process(pid).map_err(|e| e.to_string())?;
-        let parent = p.ppid.ok_or_else(|| format!("replay process {pid} maps to no original process"))?;
+        let p = self.replay.process(pid)?;
+        let diverged = Unmapped::Diverged;
+        let parent = p.ppid.ok_or_else(|| diverged(format!("replay process {pid} maps to no original process")))?;
         let k = self
             .replay
-            .children(parent)
-            .map_err(|e| e.to_string())?
+            .children(parent)?
             .iter()
             .position(|c| *c == pid)
-            .ok_or_else(|| format!("replay process {pid} is not among its parent's children"))?;
+            .ok_or_else(|| diverged(format!("replay process {pid} is not among its parent's children")))?;
         let original_parent = self.original_of(parent)?;
-        let siblings = self.original.children(original_parent).map_err(|e| e.to_string())?;
+        let siblings = self.children.get(&original_parent).map_or(&[][..], Vec::as_slice);
         let original = *siblings.get(k).ok_or_else(|| {
-            format!("the original process {original_parent} had no child #{} (the replay spawned more)", k + 1)
+            diverged(format!(
+                "the original process {original_parent} had no child #{} (the replay spawned more)",
+                k + 1
+            ))
         })?;
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(pid, original);
         Ok(original)
-    }
-
-    fn recorded(&self, original: Pid, index: usize) -> Result<Option<ModelCallRow>, String> {
-        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let rows = match calls.entry(original) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                // Attempts the client retried, and prompts the server found
-                // too large, were recorded but are not calls of the process.
-                let rows = self.original.model_calls(original).map_err(|e| e.to_string())?;
-                e.insert(rows.into_iter().filter(|r| !crate::quantum::is_attempt(&r.record)).collect())
-            }
-        };
-        Ok(rows.get(index).cloned())
     }
 }
 
@@ -81,9 +105,9 @@ impl ChatModel for ReplayModel {
     }
 
     async fn complete(&self, request: &ChatRequest) -> Result<ChatResponse, ModelError> {
-        let original = self.original_of(request.meta.pid).map_err(ModelError::Fatal)?;
+        let original = self.original_of(request.meta.pid)?;
         let index = request.meta.call_index as usize;
-        let Some(row) = self.recorded(original, index).map_err(ModelError::Fatal)? else {
+        let Some(row) = self.calls.get(&original).and_then(|rows| rows.get(index)).cloned() else {
             return Err(ModelError::Fatal(format!(
                 "replay: the original process {original} made no model call #{} here",
                 index + 1

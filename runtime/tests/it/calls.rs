@@ -133,6 +133,7 @@ async fn a_llama_cpp_server_gets_schema_mode_with_one_branch_per_tool() {
             "memory_write",
             "memory_read",
             "memory_list",
+            "memory_search",
             "memory_pin",
             "memory_unpin",
             "exit"
@@ -174,7 +175,7 @@ async fn native_mode_requires_one_call_and_sends_the_profile_settings_with_extra
         fields,
         [json!("required"), json!(false), json!(77), json!(0.0), json!(0.5), json!(7), json!(["<|end|>"]), json!(40)]
     );
-    assert_eq!(body["tools"].as_array().unwrap().len(), 12);
+    assert_eq!(body["tools"].as_array().unwrap().len(), 13);
     // What was sent is on the record.
     let calls = w.kernel.model_calls(w.pid).unwrap();
     let sent: Value = serde_json::from_str(calls[0].record.detail.sent.as_deref().unwrap()).unwrap();

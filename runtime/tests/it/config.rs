@@ -2,6 +2,7 @@
 //! until a request needs it; the loaded configuration holds only its name,
 //! and nothing prints a key.
 
+use libos_runtime::config::ConfigError;
 use libos_runtime::model::http::ApiKey;
 use libos_runtime::{Config, Profile};
 use pretty_assertions::assert_eq;
@@ -35,7 +36,10 @@ fn a_key_is_named_by_its_variable_and_never_held_or_shown() {
     let missing = |_: &str| None;
     assert_eq!(
         Config::load(Some(&path), &missing).unwrap_err(),
-        format!("config {}: models.team: environment variable TEAM_KEY is not set", path.display())
+        ConfigError::Invalid {
+            file: path.display().to_string(),
+            message: "models.team: environment variable TEAM_KEY is not set".into()
+        }
     );
 }
 
@@ -46,7 +50,10 @@ fn http_config(text: &str) -> Result<libos_tools::OperatorHeaders, String> {
     let path = dir.path().join("libos.toml");
     std::fs::write(&path, text).unwrap();
     let none = |_: &str| None;
-    Config::load(Some(&path), &none).map(|c| c.http).map_err(|e| e.replace(&format!("config {}: ", path.display()), ""))
+    Config::load(Some(&path), &none).map(|c| c.http).map_err(|e| match e {
+        ConfigError::Invalid { message, .. } => message,
+        other => panic!("{other:?}"),
+    })
 }
 
 #[test]
@@ -154,7 +161,8 @@ fn profile_settings_are_read_and_bad_ones_named() {
         ))
     );
     assert_eq!(load(""), Ok((None, Sampling::default(), None, 5)));
-    let err = |m: &str| Err(format!("config {}: models.local: {m}", path.display()));
+    let err =
+        |m: &str| Err(ConfigError::Invalid { file: path.display().to_string(), message: format!("models.local: {m}") });
     assert_eq!(load("call_mode = \"grammar\"\n"), err("call_mode `grammar` is not one of native, schema, text"));
     assert_eq!(load("temperature = 3.5\n"), err("temperature 3.5 is not between 0 and 2"));
     assert_eq!(
@@ -198,7 +206,9 @@ fn kinds_and_fallbacks_are_read_and_bad_ones_named() {
         config.fallbacks.into_iter().collect::<Vec<_>>(),
         vec![("default".to_string(), vec!["claude".to_string(), "resp".to_string()])]
     );
-    let err = |profile: &str, m: &str| Err(format!("config {}: models.{profile}: {m}", path.display()));
+    let err = |profile: &str, m: &str| {
+        Err(ConfigError::Invalid { file: path.display().to_string(), message: format!("models.{profile}: {m}") })
+    };
     for (text, error) in [
         (
             "[models.c]\nkind = \"anthropic\"\nmodel = \"x\"\ncall_mode = \"schema\"\n",

@@ -3,6 +3,7 @@
 //! parked on `ask` and run exactly as approved, rejected by its schema with
 //! nothing run; the audit chain verifies, and replay never runs it again.
 
+use libos_kernel::audit::{AuditDecision, AuditKind, KernelAction};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -157,8 +158,8 @@ async fn a_dynamic_tool_is_a_syscall_like_any_other() {
     let records = kernel.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).unwrap();
     let calls: Vec<String> = records
         .iter()
-        .filter(|r| r.kind == "tool" || r.kind == "effect" || r.action == "request")
-        .map(|r| format!("{} {} {} {}", r.kind, r.action, r.outcome, r.decision.as_deref().unwrap_or("-")))
+        .filter(|r| r.kind == AuditKind::Tool || r.kind == AuditKind::Effect || r.action.is(KernelAction::Request))
+        .map(|r| format!("{} {} {} {}", r.kind, r.action, r.outcome, r.decision.map_or("-", AuditDecision::as_str)))
         .collect();
     assert_eq!(
         calls,

@@ -3,6 +3,7 @@
 //! what it does not, approvals, redirects, loopback names, bounds, and the
 //! operator's headers, which reach the server and nothing else.
 
+use libos_kernel::audit::{AuditDecision, KernelAction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -326,9 +327,9 @@ async fn a_redirect_refused_mid_call_is_an_audited_denial_with_its_check() {
     let records = f.kernel.audit(&AuditFilter { pid: Some(f.pid), ..Default::default() }).unwrap();
     let refusals: Vec<String> = records
         .iter()
-        .filter(|r| r.outcome == "denied" || r.action == "http_request")
+        .filter(|r| r.outcome == Outcome::Denied || r.action.is_tool("http_request"))
         .map(|r| {
-            let decision = r.decision.as_deref().unwrap_or("-");
+            let decision = r.decision.map_or("-", AuditDecision::as_str);
             let grant = r.grant.map_or("-".to_string(), |g| g.to_string());
             format!("{} {} {} {decision} {grant} {} {}", r.actor, r.kind, r.action, r.outcome, r.args)
         })
@@ -345,7 +346,7 @@ async fn a_redirect_refused_mid_call_is_an_audited_denial_with_its_check() {
             format!("pid:{pid} tool http_request allow 1 error {call}"),
         ]
     );
-    let detail = records.iter().find(|r| r.action == "connect").and_then(|r| r.detail.clone());
+    let detail = records.iter().find(|r| r.action.is(KernelAction::Connect)).and_then(|r| r.detail.clone());
     assert_eq!(
         detail.as_deref(),
         Some(
@@ -486,7 +487,7 @@ async fn credentials_come_only_from_the_operator_and_appear_nowhere_else() {
         .audit(&AuditFilter { pid: Some(f.pid), ..Default::default() })
         .unwrap()
         .into_iter()
-        .filter(|r| r.outcome == "rejected")
+        .filter(|r| r.outcome == Outcome::Rejected)
         .filter_map(|r| r.detail)
         .collect();
     assert_eq!(rejected.len(), 1, "{rejected:?}");

@@ -4,6 +4,7 @@
 //! server that records every call it gets, crashes and hangs on request.
 //! Skipped, with the reason printed, when npm/PyPI cannot be reached.
 
+use libos_kernel::audit::AuditKind;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -285,7 +286,7 @@ async fn mcp_tools_are_syscalls_through_the_scheduler() {
     let records = kernel.audit(&AuditFilter { pid: Some(pid), ..Default::default() }).unwrap();
     let calls: Vec<String> = records
         .iter()
-        .filter(|r| r.kind == "tool" || r.kind == "effect")
+        .filter(|r| r.kind == AuditKind::Tool || r.kind == AuditKind::Effect)
         .map(|r| format!("{} {} {}", r.kind, r.action, r.outcome))
         .collect();
     assert_eq!(

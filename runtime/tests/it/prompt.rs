@@ -70,6 +70,7 @@ fn the_prompt_puts_interrupts_first_and_pairs_calls_with_results() {
         &process,
         &libos_kernel::RecentHistory { full: recent, compact: Vec::new(), older: 1 },
         &[],
+        &[],
         libos_runtime::ToolTable::shared(libos_tools::Registry::builtin().table(&image.tools).unwrap().specs()),
         &inbox,
         3,
@@ -151,6 +152,13 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
         object(2, "history", "h".repeat(4000)),
         object(3, "todo", "Release 1.2".into()),
     ];
+    // Recalled: one also pinned (shown once), one that fits the recall
+    // share (10% of 2,000 tokens), one that does not.
+    let recalled = vec![
+        prompt::Recalled { score: 5.0, object: object(3, "todo", "Release 1.2".into()) },
+        prompt::Recalled { score: 4.0, object: object(5, "release-notes", "Ship on Friday.".into()) },
+        prompt::Recalled { score: 3.0, object: object(6, "archive", "a".repeat(8000)) },
+    ];
     let request = prompt::build(
         &image,
         &process,
@@ -170,6 +178,7 @@ fn a_long_run_keeps_its_prompt_within_budget_with_pinned_memory_and_compacted_tu
             older: 10,
         },
         &pinned,
+        &recalled,
         libos_runtime::ToolTable::shared(libos_tools::Registry::builtin().table(&image.tools).unwrap().specs()),
         &InboxSummary::default(),
         40,

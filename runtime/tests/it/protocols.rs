@@ -218,7 +218,7 @@ async fn schema_mode_on_the_responses_api_sends_text_format_or_llama_cpp_s_respo
     }
     assert_eq!(
         shapes,
-        vec![(exited("r"), false, Some("json_schema".into()), 12, 0), (exited("r"), false, None, 0, 12)]
+        vec![(exited("r"), false, Some("json_schema".into()), 13, 0), (exited("r"), false, None, 0, 13)]
     );
 }
 

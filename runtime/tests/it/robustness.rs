@@ -174,20 +174,20 @@ fn adversarial_answers_are_rejected_with_the_reason() {
             "invalid arguments for `read_file`: invalid type: integer `7`, expected a string",
             "unknown tool `rm -rf /`: available tools are exit, now, read_file, list_dir, write_file, delete_file, spawn, \
              wait, children, signal, send, read, receive, sleep, ask_human, memory_write, memory_read, memory_list, \
-             memory_share, memory_pin, memory_unpin, shell, http_request",
+             memory_search, memory_share, memory_pin, memory_unpin, shell, http_request",
             "arguments for `exit` are not a JSON object: expected ident at line 1 column 2",
             "1000 tool calls in one turn: call exactly one tool per turn",
             "no tool call found: answer with exactly one call to one of the tools (exit, now, read_file, list_dir, \
              write_file, delete_file, spawn, wait, children, signal, send, read, receive, sleep, ask_human, \
-             memory_write, memory_read, memory_list, memory_share, memory_pin, memory_unpin, shell, \
+             memory_write, memory_read, memory_list, memory_search, memory_share, memory_pin, memory_unpin, shell, \
              http_request)",
             "no tool call found: answer with exactly one call to one of the tools (exit, now, read_file, list_dir, \
              write_file, delete_file, spawn, wait, children, signal, send, read, receive, sleep, ask_human, \
-             memory_write, memory_read, memory_list, memory_share, memory_pin, memory_unpin, shell, \
+             memory_write, memory_read, memory_list, memory_search, memory_share, memory_pin, memory_unpin, shell, \
              http_request)",
             "no tool call found: answer with exactly one call to one of the tools (exit, now, read_file, list_dir, \
              write_file, delete_file, spawn, wait, children, signal, send, read, receive, sleep, ask_human, \
-             memory_write, memory_read, memory_list, memory_share, memory_pin, memory_unpin, shell, \
+             memory_write, memory_read, memory_list, memory_search, memory_share, memory_pin, memory_unpin, shell, \
              http_request)",
         ]
     );

@@ -1,5 +1,6 @@
 //! Quanta run by the scheduler: exits, repairs, backoff, kill and shutdown.
 
+use libos_kernel::audit::AuditKind;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ impl World {
             .audit(&AuditFilter { pid: Some(pid), ..Default::default() })
             .unwrap()
             .iter()
-            .filter(|r| r.kind != "state")
+            .filter(|r| r.kind != AuditKind::State)
             .map(|r| format!("{} {}", r.action, r.outcome))
             .collect()
     }
@@ -235,7 +236,7 @@ async fn shutdown_releases_in_flight_leases_and_leaves_the_store_consistent() {
         .audit(&AuditFilter { pid: Some(pid), ..Default::default() })
         .unwrap()
         .iter()
-        .map(|r| r.action.clone())
+        .map(|r| r.action.to_string())
         .collect();
     assert_eq!(events, vec!["spawn", "lease", "release"]);
 }

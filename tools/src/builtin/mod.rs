@@ -21,6 +21,7 @@ pub mod list_dir;
 pub mod memory_list;
 pub mod memory_pin;
 pub mod memory_read;
+pub mod memory_search;
 pub mod memory_share;
 pub mod memory_unpin;
 pub mod memory_write;
@@ -57,6 +58,7 @@ pub(crate) fn entries() -> Vec<Entry> {
         Entry::builtin::<memory_write::MemoryWrite>(),
         Entry::builtin::<memory_read::MemoryRead>(),
         Entry::builtin::<memory_list::MemoryList>(),
+        Entry::builtin::<memory_search::MemorySearch>(),
         Entry::builtin::<memory_share::MemoryShare>(),
         Entry::builtin::<memory_pin::MemoryPin>(),
         Entry::builtin::<memory_unpin::MemoryUnpin>(),

@@ -75,6 +75,17 @@ fn examples(tool: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
             (vec![json!({"object": 3}), json!({"object": "notes"})], vec![json!({}), json!({"object": true})])
         }
         "memory_list" => (vec![json!({}), json!({"namespace": "pid:1"})], vec![json!({"namespace": 1})]),
+        "memory_search" => (
+            vec![json!({"query": "launch window"}), json!({"query": "plan", "namespace": "pid:1", "limit": 50})],
+            vec![
+                json!({}),
+                json!({"query": ""}),
+                json!({"query": "plan", "limit": 0}),
+                json!({"query": "plan", "limit": 51}),
+                json!({"query": "plan", "limit": -1}),
+                json!({"query": "plan", "order": "score"}),
+            ],
+        ),
         "memory_share" => (
             vec![json!({"oid": 1, "pid": 2, "rights": "read"}), json!({"oid": 1, "pid": 2, "rights": "read,write"})],
             vec![
@@ -247,9 +258,9 @@ fn dynamic_tools_cannot_shadow_builtins_or_each_other_and_need_safe_names_schema
         tool("t", json!({"type": "object", "properties": {"a": {"type": "strung"}}}), true).unwrap_err(),
         tool("t", json!([1]), true).unwrap_err(),
         tool("t", object.clone(), false).unwrap_err(),
-        ToolName::new("git.status").unwrap_err(),
-        ToolName::new(&"x".repeat(65)).unwrap_err(),
-        ToolName::new("a\u{1b}[2J").unwrap_err(),
+        ToolName::new("git.status").unwrap_err().into(),
+        ToolName::new(&"x".repeat(65)).unwrap_err().into(),
+        ToolName::new("a\u{1b}[2J").unwrap_err().into(),
         registry.table(&[ToolName::new("nope").unwrap()]).unwrap_err(),
     ];
     let lines: Vec<String> = errors.iter().map(RegistryError::to_string).collect();

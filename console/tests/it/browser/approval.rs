@@ -4,6 +4,8 @@
 //! shown on its card; approving runs the call and the process finishes, all
 //! from the live event stream.
 
+use libos_kernel::Actor;
+use libos_kernel::audit::KernelAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,8 +132,8 @@ async fn an_operator_reads_the_call_as_it_will_act_approves_it_and_watches_the_p
         .audit(&libos_kernel::AuditFilter::default())
         .unwrap()
         .into_iter()
-        .filter(|r| r.actor == "human:operator" && r.action != "spawn")
-        .map(|r| r.action)
+        .filter(|r| r.actor == Actor::operator() && !r.action.is(KernelAction::Spawn))
+        .map(|r| r.action.to_string())
         .collect();
     assert_eq!(by_operator, ["approve"]);
 }
