@@ -360,7 +360,7 @@ $("pnewer").onclick = pageTo(() => { pages.pop(); });
 $("polder").onclick = pageTo(() => { const rows = $("audit").children; pages.push(rows[rows.length - 1].dataset.seq); });
 $("verifybtn").onclick = (e) => act(e.target, $("auditerr"), async () => {
   const v = await api("/api/audit/verify");
-  $("verify").textContent = v.ok ? `intact: ${v.records} records, head ${v.head.slice(0, 16)}…` : `BROKEN at ${v.first_bad_seq}: ${v.problem}`;
+  $("verify").textContent = v.ok ? `intact: ${v.records} records, head ${v.head.slice(0, 16)}…${v.unsealed ? `, ${v.unsealed} waiting for sealing` : ""}` : `BROKEN at ${v.first_bad_seq}: ${v.problem}`;
   $("verify").className = v.ok ? "ok" : "bad";
 });
 function liveAudit(r) {

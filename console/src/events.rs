@@ -53,6 +53,12 @@ struct Cursor {
     queue: std::collections::VecDeque<Event>,
     /// The last read failed: wait a poll before the next, not a tight loop.
     failed: bool,
+    /// Nothing is after `after` as of `token`: wait for a change before
+    /// reading. A stream that starts at the head starts so, having read the
+    /// head in the handler; were it to read again at once, on the blocking
+    /// pool, that read could meet a caller's run of commits half done and
+    /// show each process as it was in the middle of them.
+    caught_up: bool,
 }
 
 /// The handler.
@@ -71,11 +77,19 @@ pub(crate) async fn events(
         (None, None) => None,
     };
     let kernel = AsyncKernel::new(shared.kernel.clone());
-    let (head, token) =
-        kernel.call(|k| -> Result<_, KernelError> { Ok((k.audit_head()?.0.get(), k.change_token()?)) }).await?;
+    // Commits through this process wake the stream from here on; those
+    // before are under the head read below.
+    let mut commits = shared.commits.clone();
+    commits.mark_unchanged();
+    // The token before the head: a commit between the two reads changes
+    // the token, so a stream caught up at the head still wakes for it.
+    let (token, head) =
+        kernel.call(|k| -> Result<_, KernelError> { Ok((k.change_token()?, k.audit_head()?.0.get())) }).await?;
+    let caught_up = after.is_none();
     let after = after.unwrap_or(head);
-    let (commits, stop) = (Some(shared.commits.clone()), Some(shared.shutdown.clone()));
-    let cursor = Cursor { shared, kernel, commits, stop, after, token, queue: Default::default(), failed: false };
+    let (commits, stop) = (Some(commits), Some(shared.shutdown.clone()));
+    let queue = Default::default();
+    let cursor = Cursor { shared, kernel, commits, stop, after, token, queue, failed: false, caught_up };
     let stream = stream::unfold(cursor, |mut c| async move {
         loop {
             if let Some(event) = c.queue.pop_front() {
@@ -86,6 +100,10 @@ pub(crate) async fn events(
             }
             if std::mem::take(&mut c.failed) {
                 tokio::time::sleep(POLL).await;
+            }
+            if std::mem::take(&mut c.caught_up) {
+                wait_for_change(&mut c).await;
+                continue;
             }
             let after = c.after;
             match c.kernel.call(move |k| next_batch(k, after)).await {

@@ -319,11 +319,14 @@ pub fn image(i: &libos_images::Image) -> Value {
     })
 }
 
-/// The result of verifying the audit chain.
+/// The result of verifying the audit chain: `records` in the sealed chain,
+/// and `unsealed`, how many committed records wait for sealing (on
+/// PostgreSQL; each was checked against its digest).
 pub fn verify(report: &VerifyReport) -> Value {
     json!({
         "ok": report.ok(),
         "records": report.records,
+        "unsealed": report.unsealed,
         "head": report.head,
         "first_bad_seq": report.broken.as_ref().map(|b| b.seq.get()),
         "problem": report.broken.as_ref().map(|b| b.problem.clone()),

@@ -107,6 +107,7 @@ class Decided(Request):
 class Verify(TypedDict):
     ok: bool
     records: int
+    unsealed: int
     head: str
     first_bad_seq: Optional[int]
     problem: Optional[str]

@@ -444,7 +444,9 @@ impl PyKernel {
         to_py(py, &json!({"seq": seq.get(), "hash": hash}))
     }
 
-    /// Recomputes the audit chain: ``{"ok", "records", "head", "first_bad_seq", "problem"}``.
+    /// Recomputes the audit chain: ``{"ok", "records", "unsealed", "head",
+    /// "first_bad_seq", "problem"}`` (``unsealed``: records committed but
+    /// not yet chained, on PostgreSQL).
     #[pyo3(signature = (expect_head=None))]
     fn verify<'py>(&self, py: Python<'py>, expect_head: Option<String>) -> PyResult<Bound<'py, PyAny>> {
         let report = self.call(py, |k| k.audit_verify(expect_head.as_deref()))?;

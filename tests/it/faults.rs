@@ -150,8 +150,9 @@ async fn a_transient_store_error_anywhere_costs_a_quantum_not_the_process(backen
         StoreError::Unreachable("connection reset by the test".into()),
         StoreError::CommitUnknown("connection reset by the test".into()),
     ];
-    // How often the scheduler polls (leases, looks ahead, renews, checks a
-    // quantum whose lease it no longer sees) depends on how its quanta
+    // How often the scheduler polls (leases, looks ahead, renews, and
+    // reads a process whose lease a renewal no longer finds, which its own
+    // quantum's commit may have just ended) depends on how its quanta
     // overlap: only the first of those is aimed at, and a run may make none.
     let polls = ["lease", "runnable_outlook", "renew_leases", "leased_by", "processes", "process"];
     for (i, op) in ops.iter().enumerate() {

@@ -145,7 +145,13 @@ fn verify(kernel: &Kernel, expect_head: Option<&str>, json: bool) -> anyhow::Res
     match report.broken {
         None => {
             if !json {
-                outln!("audit chain intact: {} records, head {}", report.records, report.head);
+                // PostgreSQL chains records after commit: say what is not chained yet.
+                let waiting = match report.unsealed {
+                    0 => String::new(),
+                    1 => ", 1 record waiting for sealing".to_string(),
+                    n => format!(", {n} records waiting for sealing"),
+                };
+                outln!("audit chain intact: {} records, head {}{waiting}", report.records, report.head);
             }
             Ok(())
         }

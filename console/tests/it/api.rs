@@ -42,7 +42,10 @@ async fn reads_return_the_same_shapes_as_the_cli(backend: Backend) {
     let (seq, hash) = s.kernel.audit_head().unwrap();
     assert_eq!(head, json!({"seq": seq.get(), "hash": hash}));
     let (_, verify) = s.get(&format!("/api/audit/verify?expect_head={hash}")).await;
-    assert_eq!(verify, json!({"ok": true, "records": seq.get(), "head": hash, "first_bad_seq": null, "problem": null}));
+    assert_eq!(
+        verify,
+        json!({"ok": true, "records": seq.get(), "unsealed": 0, "head": hash, "first_bad_seq": null, "problem": null})
+    );
 }
 
 async fn actions_need_the_token_and_are_audited_as_the_operator(backend: Backend) {

@@ -5,10 +5,15 @@
 //! gap, its `prev_hash` is the previous record's `hash`, and its `hash` is
 //! the sha256 over its canonical bytes. Long chains are split into parts
 //! verified on separate connections and threads, then joined in order.
+//!
+//! A store whose records are chained after commit (PostgreSQL, by its
+//! sealer) also holds records waiting for sealing: each carries the
+//! sha256 of its canonical bytes with seq 0 ([`unsealed_digest`]), which
+//! [`Verifier::unsealed`] checks, and the report counts them.
 
 use std::fmt;
 
-use super::record::{AuditRow, GENESIS, canonical_bytes, chain_hash_matches};
+use super::record::{AuditRow, GENESIS, canonical_bytes, chain_hash_matches, sha256_hex};
 use crate::ids::AuditSeq;
 
 /// The first place the chain is broken.
@@ -35,6 +40,10 @@ pub struct VerifyReport {
     pub head: String,
     /// The first break, if any.
     pub broken: Option<ChainBreak>,
+    /// How many committed records wait for sealing (numbering and chaining
+    /// after commit, on PostgreSQL): not yet part of the chain, each
+    /// checked against its own digest. Always 0 on SQLite.
+    pub unsealed: u64,
 }
 
 impl VerifyReport {
@@ -59,6 +68,7 @@ pub struct Verifier {
     first: Option<(i64, String)>,
     records: u64,
     broken: Option<ChainBreak>,
+    unsealed: u64,
     buf: Vec<u8>,
 }
 
@@ -70,6 +80,7 @@ impl Default for Verifier {
             first: None,
             records: 0,
             broken: None,
+            unsealed: 0,
             buf: Vec::with_capacity(512),
         }
     }
@@ -121,6 +132,26 @@ impl Verifier {
         true
     }
 
+    /// Counts a record waiting for sealing (row `id`) and checks it against
+    /// the digest it carries; false once something is broken. Fed after the
+    /// sealed chain, in the order the records will be sealed.
+    pub fn unsealed(&mut self, id: i64, r: &AuditRow<'_>, digest: Option<&str>) -> bool {
+        self.unsealed += 1;
+        if self.broken.is_some() {
+            return false;
+        }
+        if digest != Some(unsealed_digest(r, &mut self.buf).as_str()) {
+            self.broken = Some(ChainBreak {
+                seq: AuditSeq(self.expected_seq),
+                problem: format!(
+                    "record {id}, waiting for sealing, does not match its digest (the record was altered before it was sealed)"
+                ),
+            });
+            return false;
+        }
+        true
+    }
+
     /// True once a break was found (later records need not be read).
     pub fn is_broken(&self) -> bool {
         self.broken.is_some()
@@ -165,6 +196,7 @@ impl Verifier {
             return self;
         }
         self.records += next.records;
+        self.unsealed += next.unsealed;
         self.expected_seq = next.expected_seq;
         if next.prev_hash.is_some() {
             self.prev_hash = next.prev_hash;
@@ -189,6 +221,14 @@ impl Verifier {
                 ),
             });
         }
-        VerifyReport { records: self.records, head, broken }
+        VerifyReport { records: self.records, head, broken, unsealed: self.unsealed }
     }
+}
+
+/// The digest a record waiting for sealing carries: the sha256 of its
+/// canonical bytes with seq 0 (its seq is not known until it is sealed).
+/// `buf` is scratch space.
+pub fn unsealed_digest(r: &AuditRow<'_>, buf: &mut Vec<u8>) -> String {
+    canonical_bytes(&AuditRow { seq: 0, ..*r }, buf);
+    sha256_hex(buf)
 }

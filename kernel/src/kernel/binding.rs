@@ -20,18 +20,19 @@ use crate::actor::Actor;
 use crate::audit::{AuditDraft, AuditKind, KernelAction, Outcome, bound_args, sha256_hex};
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
-use crate::ids::{AuditSeq, Pid, RequestId};
+use crate::ids::{Pid, RequestId};
 use crate::ipc::{Request, RequestKind, RequestStatus};
 use crate::quantum::{ApprovedCall, Binding};
-use crate::store::{ParkedCall, Tx};
+use crate::store::{AuditRef, ParkedCall, Tx};
 
 /// How a stored call differs from what the chain recorded when it parked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Mismatch {
     /// The record the request points at is not the park of this process's call.
-    NoPark(AuditSeq),
-    /// A stored part differs from the record of the park at this seq.
-    Differs(AuditSeq, Part),
+    NoPark(AuditRef),
+    /// A stored part differs from the record of the park (at this seq, or
+    /// where the request points while it waits for sealing).
+    Differs(AuditRef, Part),
 }
 
 /// A stored part of a parked call.
@@ -106,19 +107,27 @@ pub(super) fn request_record(
     }
 }
 
-/// Whether `req` (whose park is recorded at `seq`) and `parked`, the call
+/// Whether `req` (whose park is recorded at `at`) and `parked`, the call
 /// its process is parked on, are what the chain recorded. Reads only.
+///
+/// On PostgreSQL the two records may still wait for sealing (see
+/// `store::seal`): they are read where they are, and what protects them
+/// until they are chained is their digest, checked by the sealer.
 pub(super) fn check(
     tx: &Tx<'_>,
     req: &Request,
-    seq: AuditSeq,
+    at: AuditRef,
     parked: Option<&ParkedCall>,
 ) -> Result<Result<(), Mismatch>, KernelError> {
-    let differs = |part| Ok(Err(Mismatch::Differs(seq, part)));
-    let call = match tx.audit_record(seq)? {
-        Some(r) if r.kind == AuditKind::Tool && r.outcome == Outcome::Parked && r.pid == Some(req.pid) => r,
-        _ => return Ok(Err(Mismatch::NoPark(seq))),
+    let (call, next) = match tx.audit_referred(at)? {
+        Some((r, next)) if r.kind == AuditKind::Tool && r.outcome == Outcome::Parked && r.pid == Some(req.pid) => {
+            (r, next)
+        }
+        _ => return Ok(Err(Mismatch::NoPark(at))),
     };
+    // Named by its seq once sealed.
+    let shown = if call.seq.get() > 0 { AuditRef(call.seq.get()) } else { at };
+    let differs = |part| Ok(Err(Mismatch::Differs(shown, part)));
     if req.tool != call.action.as_str() {
         return differs(Part::RequestTool);
     }
@@ -137,7 +146,7 @@ pub(super) fn check(
     if let RequestKind::Approval { resource, right } = &req.kind {
         let (_, expected) =
             bound_args(&request_args(req.id, call.action.as_str(), &call.args_sha256, resource, *right));
-        let bound = tx.audit_record(AuditSeq(seq.get() + 1))?.is_some_and(|r| {
+        let bound = next.is_some_and(|r| {
             r.kind == AuditKind::Kernel
                 && r.action.is(KernelAction::Request)
                 && r.pid == Some(req.pid)
@@ -158,7 +167,7 @@ pub(super) fn approved_call(
     parked: ParkedCall,
     id: RequestId,
 ) -> Result<ApprovedCall, KernelError> {
-    let Some((req, seq)) = tx.request(id)? else {
+    let Some((req, at)) = tx.request(id)? else {
         let binding = Binding::Broken { why: format!("request {id} is gone"), need: None };
         return Ok(ApprovedCall { request: id, quantum: parked.quantum, call: parked.call, binding });
     };
@@ -172,7 +181,7 @@ pub(super) fn approved_call(
     } else if req.status != RequestStatus::Approved {
         broken(format!("request {id} is {}, not approved", req.status.name()))
     } else {
-        match (check(tx, &req, seq, Some(&parked))?, &need) {
+        match (check(tx, &req, at, Some(&parked))?, &need) {
             (Err(m), _) => broken(m.to_string()),
             (Ok(()), Some((resource, right))) => Binding::Intact { resource: resource.clone(), right: *right },
             (Ok(()), None) => broken(format!("request {id} is a question")),

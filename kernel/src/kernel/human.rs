@@ -86,7 +86,7 @@ enum Refusal {
 /// Loads an open request that its process is still parked on, whose stored
 /// call is the one the chain recorded. Reads only.
 fn open_request(tx: &Tx<'_>, id: RequestId) -> Result<Result<Request, Refusal>, KernelError> {
-    let Some((req, seq)) = tx.request(id)? else {
+    let Some((req, at)) = tx.request(id)? else {
         return Ok(Err(Refusal::Missing));
     };
     let invalid = |message| Ok(Err(Refusal::Invalid { pid: req.pid, message }));
@@ -101,7 +101,7 @@ fn open_request(tx: &Tx<'_>, id: RequestId) -> Result<Result<Request, Refusal>, 
         ));
     }
     let parked = tx.parked(req.pid)?;
-    Ok(match binding::check(tx, &req, seq, parked.as_ref())? {
+    Ok(match binding::check(tx, &req, at, parked.as_ref())? {
         Ok(()) => Ok(req),
         Err(mismatch) => {
             let need = match &req.kind {

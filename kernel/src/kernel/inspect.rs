@@ -1,4 +1,11 @@
 //! Read-side operations: processes, transcripts, model calls, the audit log.
+//!
+//! Whatever reads audit records by seq reads the sealed chain only. On
+//! PostgreSQL, where records are chained after commit (`store::seal`),
+//! [`Kernel::audit`], [`Kernel::leases`] and [`Kernel::audit_head`] first
+//! seal what is committed, so a caller always finds the records of what
+//! it just did (and a follower, the records of every commit it was told
+//! of). [`Kernel::audit_verify`] does not: it reports what waits.
 
 use super::Kernel;
 use crate::audit::trace::{self, LeaseTrace};
@@ -68,6 +75,7 @@ impl Kernel {
     /// What the audit log says of each lease of `pid`, oldest first (see
     /// [`crate::audit::trace`]).
     pub fn leases(&self, pid: Pid) -> Result<Vec<LeaseTrace>, KernelError> {
+        self.seal_audit()?;
         self.read(|tx| {
             tx.process(pid)?;
             Ok(trace::leases(&tx.audit_query(&AuditFilter { pid: Some(pid), ..Default::default() })?))
@@ -76,12 +84,22 @@ impl Kernel {
 
     /// Audit records matching `filter`, oldest first.
     pub fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, KernelError> {
+        self.seal_audit()?;
         self.read(|tx| tx.audit_query(filter))
     }
 
     /// The last record's sequence number and hash (0 and the genesis hash when empty).
     pub fn audit_head(&self) -> Result<(AuditSeq, String), KernelError> {
+        self.seal_audit()?;
         self.read(|tx| tx.audit_head())
+    }
+
+    /// Numbers and chains every committed audit record now. On PostgreSQL
+    /// records are sealed after commit, by one elected sealer per store,
+    /// within milliseconds; a reader that must see everything committed
+    /// calls this first (the readers above do). Nothing to do on SQLite.
+    pub fn seal_audit(&self) -> Result<(), KernelError> {
+        self.inner.store.seal_pending()
     }
 
     /// Recomputes the whole chain. With `expect_head`, a chain that ends
@@ -89,7 +107,7 @@ impl Kernel {
     /// are verified in parts on separate connections, one per core.
     pub fn audit_verify(&self, expect_head: Option<&str>) -> Result<VerifyReport, KernelError> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let (head, _) = self.audit_head()?;
+        let (head, _) = self.read(|tx| tx.audit_head())?;
         let parts = if head.get() < PARALLEL_MIN_RECORDS { 1 } else { cores };
         self.audit_verify_in_parts(expect_head, parts)
     }
@@ -99,8 +117,10 @@ impl Kernel {
     /// connection and thread and joined in order (in-memory stores, and
     /// chains shorter than `parts`, use one). With more than one part,
     /// records appended while it runs are left for the next verification.
+    /// Records waiting for sealing (PostgreSQL) are checked against their
+    /// digests and counted, in the same snapshot as the sealed chain.
     pub fn audit_verify_in_parts(&self, expect_head: Option<&str>, parts: usize) -> Result<VerifyReport, KernelError> {
-        let (head, _) = self.audit_head()?;
+        let (head, _) = self.read(|tx| tx.audit_head())?;
         let head = head.get();
         let parts = if head < parts as i64 || self.inner.store.path().is_none() { 1 } else { parts.max(1) };
         if parts == 1 {
@@ -108,6 +128,10 @@ impl Kernel {
                 let mut verifier = Verifier::default();
                 // Everything, including records appended since the head was read.
                 tx.audit_scan(0, i64::MAX, &mut verifier)?;
+                tx.audit_unsealed(|id, row, digest| {
+                    verifier.unsealed(id, row, digest);
+                    true
+                })?;
                 Ok(verifier.finish(expect_head))
             });
         }

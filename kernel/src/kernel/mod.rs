@@ -26,13 +26,12 @@ pub use sched::{CommitReceipt, Outlook, QuantumEnd};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::audit::AuditRecord;
 use crate::clock::SystemClock;
 use crate::error::{KernelError, OpenError};
 use crate::ids::{Generation, Pid};
 use crate::process::ProcessInfo;
 use crate::state::{Event, ProcState, transition};
-use crate::store::{Durability, OpenMode, Store, StoreLocation, Tx};
+use crate::store::{Appended, Durability, OpenMode, Store, StoreLocation, Tx};
 use crate::testing::StoreFaults;
 use crate::time::{Clock, Timestamp};
 
@@ -275,7 +274,7 @@ fn apply(
     expected: Option<Generation>,
     event: Event,
     now: Timestamp,
-) -> Result<(ProcState, Generation, AuditRecord), KernelError> {
+) -> Result<(ProcState, Generation, Appended), KernelError> {
     let p = tx.process(pid)?;
     if let Some(expected) = expected
         && expected != p.generation
@@ -291,7 +290,7 @@ fn apply_read(
     p: &ProcessInfo,
     event: Event,
     now: Timestamp,
-) -> Result<(ProcState, Generation, AuditRecord), KernelError> {
+) -> Result<(ProcState, Generation, Appended), KernelError> {
     // A quantum cut short (killed, paused, its scheduler gone) may have
     // started an external effect: its outcome is recorded as unknown here,
     // whoever cuts it, so it is shown and never silently re-run.

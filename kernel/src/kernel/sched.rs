@@ -99,7 +99,6 @@ impl Kernel {
             if due.is_empty() {
                 return Ok(out);
             }
-            tx.lock_chain()?;
             for mut p in due {
                 // A process out of budget gets no quantum: it ends here.
                 let used = amounts(&p.usage, now.since(p.created_at));
@@ -192,7 +191,7 @@ impl Kernel {
             let now = self.now();
             check_lease(tx, lease)?;
             let args: serde_json::Value = serde_json::from_str(&intent.call.args).unwrap_or(serde_json::Value::Null);
-            let record = tx.append_audit(
+            let (_, record) = tx.append_audit_ref(
                 &AuditDraft {
                     actor: Actor::Process(lease.pid),
                     kind: AuditKind::Effect,
@@ -209,7 +208,7 @@ impl Kernel {
             )?;
             // An approved call belongs to the quantum that parked it.
             let quantum = lease.resume.as_ref().map_or(lease.quantum, |r| r.quantum);
-            tx.insert_effect(lease.pid, quantum, &intent.call, record.seq, now)
+            tx.insert_effect(lease.pid, quantum, &intent.call, record, now)
         })
     }
 
@@ -295,7 +294,7 @@ impl Kernel {
                     Some(RequestKind::Question { .. }) => "parked: asked the operator".to_string(),
                     None => format!("parked: waiting on {on}"),
                 };
-                let record = tx.append_audit(&audit(Outcome::Parked, None, Some(detail), None), now)?;
+                let (record, at) = tx.append_audit_ref(&audit(Outcome::Parked, None, Some(detail), None), now)?;
                 let (on, request) = match request {
                     Some(kind) => {
                         let id = tx.insert_request(
@@ -305,7 +304,7 @@ impl Kernel {
                             &commit.call.tool,
                             &commit.call.args,
                             &record.args_sha256,
-                            record.seq,
+                            at,
                             now,
                         )?;
                         if let RequestKind::Approval { resource, right } = &kind {

@@ -215,14 +215,13 @@ pub(crate) enum Conn<'c> {
     Postgres(&'c Session),
 }
 
-/// Whether a transaction holds the store's write order (see [`Tx::lock_chain`]).
+/// Whether a transaction is a read or a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Chain {
     /// A read: nothing to take.
     Read,
-    /// A write that has not taken it yet.
-    Deferred,
-    /// A write that holds it.
+    /// A write that holds it (on SQLite, every write from `BEGIN
+    /// IMMEDIATE`; PostgreSQL writes have no such order, see [`super::pg`]).
     Held,
 }
 
@@ -230,9 +229,12 @@ pub(crate) enum Chain {
 pub(crate) struct Tx<'c> {
     pub(super) conn: Conn<'c>,
     /// The audit head as of the last read or append in this transaction. A
-    /// transaction sees no one else's appends (a write holds the write order,
-    /// a read its snapshot), so it is read from the table at most once.
+    /// transaction sees no one else's appends (an SQLite write holds the
+    /// write order, a read its snapshot), so it is read from the table at
+    /// most once. PostgreSQL writes never read it (see [`super::audit`]).
     pub(super) audit_head: RefCell<Option<(AuditSeq, String)>>,
+    /// The records a PostgreSQL write appended, inserted as it ends ([`Tx::flush_audit`]).
+    pub(super) unsealed: RefCell<Vec<super::audit::Unsealed>>,
     /// Rows inserted, updated or deleted so far.
     changes: Cell<u64>,
     chain: Cell<Chain>,
@@ -240,7 +242,13 @@ pub(crate) struct Tx<'c> {
 
 impl<'c> Tx<'c> {
     pub(super) fn new(conn: Conn<'c>, chain: Chain) -> Tx<'c> {
-        Tx { conn, audit_head: RefCell::new(None), changes: Cell::new(0), chain: Cell::new(chain) }
+        Tx {
+            conn,
+            audit_head: RefCell::new(None),
+            unsealed: RefCell::new(Vec::new()),
+            changes: Cell::new(0),
+            chain: Cell::new(chain),
+        }
     }
 
     /// Whether this transaction changed any row.
@@ -253,20 +261,18 @@ impl<'c> Tx<'c> {
         matches!(self.conn, Conn::Postgres(_))
     }
 
-    /// Takes the store's write order, if this write has not yet: from here
-    /// to the commit no other writer runs, so the audit head read next is the
-    /// one this transaction appends after. On SQLite every write holds it
-    /// from `BEGIN IMMEDIATE`; on PostgreSQL it is a transaction-scoped
-    /// advisory lock, taken at `BEGIN` by every write but a lease claim,
-    /// which first picks its rows with `FOR UPDATE SKIP LOCKED`.
-    pub(crate) fn lock_chain(&self) -> Result<(), KernelError> {
-        if self.chain.get() == Chain::Deferred {
-            if let Conn::Postgres(s) = self.conn {
-                s.lock_chain()?;
-            }
-            self.chain.set(Chain::Held);
-        }
-        Ok(())
+    /// Whether this is a write transaction.
+    pub(super) fn writes(&self) -> bool {
+        self.chain.get() != Chain::Read
+    }
+
+    /// What a query over process rows a write goes on to change ends with:
+    /// on PostgreSQL `FOR UPDATE SKIP LOCKED`, so that the rows it gets are
+    /// its own until it ends, re-checked against the query on their newest
+    /// version, and rows another write is deciding on are left to that
+    /// write (see [`super::pg`]); nothing on SQLite or in a read.
+    pub(super) fn claim_rows(&self) -> &'static str {
+        if self.is_postgres() && self.writes() { " FOR UPDATE SKIP LOCKED" } else { "" }
     }
 
     /// Runs a statement; returns how many rows it changed.

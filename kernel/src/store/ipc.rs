@@ -1,11 +1,12 @@
 //! Rows of parking: requests to humans, the parked call, messages, children.
 
 use super::Tx;
+use super::audit::AuditRef;
 use super::db::{Param, Row};
 use crate::actor::Actor;
 use crate::caps::{Resource, ResourcePattern, Right};
 use crate::error::KernelError;
-use crate::ids::{AuditSeq, MsgId, Pid, RequestId};
+use crate::ids::{MsgId, Pid, RequestId};
 use crate::ipc::{Message, MessageFilter, MessageKind, NewMessage, Request, RequestKind, RequestStatus, ToolHints};
 use crate::quantum::ToolCallRecord;
 use crate::time::Timestamp;
@@ -55,7 +56,7 @@ fn hints_of(text: &str) -> Option<ToolHints> {
     })
 }
 
-fn request_from_row(r: &Row<'_, '_>) -> Result<(Request, AuditSeq), KernelError> {
+fn request_from_row(r: &Row<'_, '_>) -> Result<(Request, AuditRef), KernelError> {
     let id: i64 = r.get(0)?;
     let bad = |what: &str| Err(corrupt(format!("request {id}: {what}")));
     let kind = match r.get::<&str>(4)? {
@@ -103,7 +104,7 @@ fn request_from_row(r: &Row<'_, '_>) -> Result<(Request, AuditSeq), KernelError>
             created_at: Timestamp(r.get(15)?),
             decided,
         },
-        AuditSeq(r.get(16)?),
+        AuditRef(r.get(16)?),
     ))
 }
 
@@ -213,7 +214,7 @@ impl Tx<'_> {
         tool: &str,
         args: &str,
         args_sha256: &str,
-        audit_seq: AuditSeq,
+        audit: AuditRef,
         now: Timestamp,
     ) -> Result<RequestId, KernelError> {
         let (tag, resource, wanted, question) = match kind {
@@ -232,7 +233,7 @@ impl Tx<'_> {
                 &tool,
                 &args,
                 &args_sha256,
-                &audit_seq.get(),
+                &audit.0,
                 &resource,
                 &wanted,
                 &question,
@@ -244,8 +245,8 @@ impl Tx<'_> {
         Ok(RequestId(id))
     }
 
-    /// One request and the seq of the audit record of the call it parked.
-    pub(crate) fn request(&self, id: RequestId) -> Result<Option<(Request, AuditSeq)>, KernelError> {
+    /// One request and where the audit record of the call it parked is.
+    pub(crate) fn request(&self, id: RequestId) -> Result<Option<(Request, AuditRef)>, KernelError> {
         let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests r JOIN processes p ON p.pid = r.pid WHERE r.id = ?");
         self.row(&sql, &[&id.get()], request_from_row)
     }
@@ -422,12 +423,12 @@ impl Tx<'_> {
 
     /// Waiting processes whose timer is due at `now`.
     pub(crate) fn due_timers(&self, now: Timestamp) -> Result<Vec<Pid>, KernelError> {
-        self.rows(
+        let sql = format!(
             "SELECT pid FROM processes INDEXED BY processes_timers \
-             WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at",
-            &[&now.micros()],
-            |r| Ok(Pid(r.get(0)?)),
-        )
+             WHERE state = 'waiting' AND ready_at IS NOT NULL AND ready_at <= ? ORDER BY ready_at{}",
+            self.claim_rows()
+        );
+        self.rows(&sql, &[&now.micros()], |r| Ok(Pid(r.get(0)?)))
     }
 
     /// The earliest timer among waiting processes.

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use super::Tx;
+use super::audit::AuditRef;
 use super::db::Row;
 use crate::audit::Outcome;
 use crate::error::{KernelError, StoreError};
-use crate::ids::{AuditSeq, ModelCallId, Pid};
+use crate::ids::{ModelCallId, Pid};
 use crate::quantum::{
     CallDetail, CompactTurn, ModelCallOutcome, ModelCallRecord, ModelCallRow, RecentHistory, TokenUsage,
     ToolCallRecord, ToolResultRecord, TranscriptEntry,
@@ -189,7 +190,7 @@ impl Tx<'_> {
         pid: Pid,
         quantum: u64,
         call: &ToolCallRecord,
-        seq: AuditSeq,
+        audit: AuditRef,
         now: Timestamp,
     ) -> Result<(), KernelError> {
         self.exec(
@@ -203,7 +204,7 @@ impl Tx<'_> {
                 &call.args,
                 &call.rationale,
                 &now.micros(),
-                &seq.get(),
+                &audit.0,
                 &call.carry,
             ],
         )?;

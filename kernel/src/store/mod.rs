@@ -19,6 +19,7 @@ pub(crate) mod pg;
 mod pg_tx;
 mod processes;
 mod schema;
+mod seal;
 mod state_row;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use crate::error::{KernelError, OpenError, StoreError};
 
+pub(crate) use audit::{Appended, AuditRef};
 pub(crate) use db::Tx;
 use db::{Chain, Conn};
 pub(crate) use ipc::ParkedCall;
@@ -194,37 +196,23 @@ impl Store {
     /// may run more than once: a transaction cut off by a lost connection
     /// is run again on a new one (see [`pg_tx`]).
     pub(crate) fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
-        self.write_as(false, f)
+        self.write_as(f)
     }
 
-    /// [`Store::write`] for a lease claim: on PostgreSQL it picks its rows
-    /// before it takes the write order (see [`pg`]), and a claim that gave
-    /// way (it held rows another writer waited for) is run again.
+    /// [`Store::write`] for a lease claim. The same transaction on both
+    /// stores: on PostgreSQL the claim picks its rows with `FOR UPDATE SKIP
+    /// LOCKED` (see [`pg`]), which needs nothing of the store itself.
     pub(crate) fn write_claim<T>(
         &self,
         f: impl Fn(&Tx<'_>) -> Result<T, KernelError>,
     ) -> Result<(T, bool), KernelError> {
-        let mut attempts = 1;
-        loop {
-            match self.write_as(true, &f) {
-                Err(KernelError::Store(StoreError::Busy))
-                    if matches!(self.backend, Backend::Postgres(_)) && attempts < pg::CLAIM_ATTEMPTS =>
-                {
-                    attempts += 1;
-                }
-                done => return done,
-            }
-        }
+        self.write_as(f)
     }
 
-    fn write_as<T>(
-        &self,
-        claim: bool,
-        f: impl Fn(&Tx<'_>) -> Result<T, KernelError>,
-    ) -> Result<(T, bool), KernelError> {
+    fn write_as<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
         let (value, changed) = match &self.backend {
             Backend::Sqlite(s) => s.write(f)?,
-            Backend::Postgres(p) => p.write(claim, f)?,
+            Backend::Postgres(p) => p.write(f)?,
         };
         if changed {
             let n = self.local_commits.fetch_add(1, Ordering::Release) + 1;
@@ -291,6 +279,15 @@ impl Store {
             Ok(value)
         };
         Some(run())
+    }
+
+    /// Seals every committed audit record now (PostgreSQL, see [`seal`]);
+    /// nothing to do on SQLite, which chains records as they are appended.
+    pub(crate) fn seal_pending(&self) -> Result<(), KernelError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(()),
+            Backend::Postgres(p) => p.seal_pending(),
+        }
     }
 
     /// The group commit's figures: writes waiting for the connection now,

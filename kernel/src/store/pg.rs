@@ -9,13 +9,19 @@
 //! as it commits, and each other session listening wakes its kernel's
 //! listeners (a scheduler leases at once instead of at its next poll).
 //!
-//! Writers follow one order, as on SQLite: a transaction-scoped advisory
-//! lock taken before the audit head is read, so the audit chain stays one
-//! chain however many nodes append to it. A lease claim picks its rows
-//! first (`FOR UPDATE SKIP LOCKED`, so nodes claim different processes at
-//! once) and takes the order after, waiting a bounded time for it: a claim
-//! that holds rows another writer waits for gives way instead of
-//! deadlocking.
+//! Writers do not follow one order, unlike on SQLite: they run at once,
+//! `READ COMMITTED`, and what keeps them correct is row locks. A write
+//! locks every process row it reads (`FOR UPDATE`, see
+//! [`super::processes`]), so two transactions that decide anything about
+//! the same process run one after the other; everything else they share
+//! is changed by guarded statements (`WHERE generation = ?`, `WHERE
+//! status = 'open'`, `uses_left - 1 WHERE uses_left > 0`) that PostgreSQL
+//! re-checks on the newest row. A lease claim picks its rows with `FOR
+//! UPDATE SKIP LOCKED`, so nodes claim different processes at once. The
+//! audit chain, which needed the one order, is appended unsealed and
+//! chained after commit by the sealer ([`super::seal`]). Two writes that
+//! lock the same rows in opposite orders deadlock; PostgreSQL ends one and
+//! it is run again ([`super::pg_tx`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,13 +40,9 @@ use crate::error::{KernelError, OpenError, StoreError};
 /// Called on the session thread when another session commits.
 pub(crate) type Wake = Arc<dyn Fn() + Send + Sync>;
 
-/// How long a lease claim holding rows waits for the write order before it
-/// gives way (and is retried): well under PostgreSQL's deadlock timeout.
-const CLAIM_WAIT: Duration = Duration::from_millis(200);
-
-/// How many times a claim that gave way is tried in all (about 5 s of
-/// waiting, as long as any other write waits for the write order).
-pub(crate) const CLAIM_ATTEMPTS: u32 = 25;
+/// How many times a write that PostgreSQL ended to break a deadlock (or
+/// a serialization failure) is tried in all.
+pub(crate) const CONFLICT_ATTEMPTS: u32 = 25;
 
 /// Prepared statements kept per session; past this the cache starts over.
 const STATEMENT_CACHE: usize = 512;
@@ -52,12 +54,17 @@ pub(crate) struct Session {
     /// The advisory lock key and notification channel of this store (its
     /// database and schema), so stores side by side do not share them.
     lock_key: i64,
+    /// The same, as the first of the two keys the sealer's locks use.
+    seal_key: i32,
     channel: String,
     /// The server process serving this session: after a lost COMMIT it may
     /// still be running the transaction (see [`Session::fate`]).
     backend: i32,
     /// Why the connection was lost, once a statement found it gone.
     lost: RefCell<Option<String>>,
+    /// Set when a statement failed on a deadlock or a serialization
+    /// failure: the transaction can simply be run again.
+    conflict: std::cell::Cell<bool>,
 }
 
 /// What became of a transaction whose COMMIT went unanswered.
@@ -106,6 +113,16 @@ impl Target {
             config.application_name("libos");
         }
         Ok(Target { config, display, notified: Arc::new(AtomicU64::new(0)), wake })
+    }
+
+    /// The configuration of this store's sealer session: the store's,
+    /// named apart (`NAME-sealer`), so that it is told from the kernel's
+    /// own session in `pg_stat_activity`.
+    pub(crate) fn sealer_config(&self) -> tokio_postgres::Config {
+        let mut config = self.config.clone();
+        let name = config.get_application_name().unwrap_or("libos").to_string();
+        config.application_name(format!("{name}-sealer"));
+        config
     }
 
     fn open_err(&self, reason: String) -> OpenError {
@@ -161,9 +178,11 @@ impl Target {
             client,
             statements: RefCell::new(HashMap::new()),
             lock_key: i64::from(hash),
+            seal_key: hash,
             channel: format!("libos_{:08x}", hash as u32),
             backend,
             lost: RefCell::new(None),
+            conflict: std::cell::Cell::new(false),
         };
         // A write gives up waiting for another writer after the same time as on SQLite.
         let setup = format!("SET lock_timeout = '{}ms'; LISTEN {}", super::BUSY_TIMEOUT.as_millis(), session.channel);
@@ -196,10 +215,33 @@ impl Session {
         self.backend
     }
 
-    /// Turns a driver error into the kernel's, noting a lost connection.
-    fn fail(&self, e: &tokio_postgres::Error) -> KernelError {
+    /// The connection, for the sealer's statements.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The first key of the sealer's advisory locks, and the store's
+    /// notification channel.
+    pub(crate) fn seal_key(&self) -> (i32, &str) {
+        (self.seal_key, &self.channel)
+    }
+
+    /// Whether the last failure was a deadlock or serialization failure
+    /// (and forgets it).
+    pub(crate) fn take_conflict(&self) -> bool {
+        self.conflict.replace(false)
+    }
+
+    /// Turns a driver error into the kernel's, noting a lost connection
+    /// or a conflict worth running the transaction again for.
+    pub(crate) fn fail(&self, e: &tokio_postgres::Error) -> KernelError {
+        use tokio_postgres::error::SqlState;
         if is_connection_loss(e) {
             self.lost.borrow_mut().get_or_insert_with(|| plain(e));
+        }
+        if e.code().is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE)
+        {
+            self.conflict.set(true);
         }
         KernelError::Store(store_err(e))
     }
@@ -279,26 +321,10 @@ impl Session {
         }
     }
 
-    /// Starts a transaction: a write takes the write order at once unless
-    /// it is a lease claim, a read gets one snapshot.
-    pub(crate) fn begin(&self, write: bool, claim: bool) -> Result<(), KernelError> {
-        let sql = match (write, claim) {
-            (true, false) => format!("BEGIN; SELECT pg_advisory_xact_lock({})", self.lock_key),
-            (true, true) => "BEGIN".to_string(),
-            (false, _) => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY".to_string(),
-        };
-        self.batch(&sql)
-    }
-
-    /// Takes the write order inside a claim, waiting for it at most
-    /// [`CLAIM_WAIT`] (see the module docs).
-    pub(crate) fn lock_chain(&self) -> Result<(), KernelError> {
-        self.batch(&format!(
-            "SET LOCAL lock_timeout = '{}ms'; SELECT pg_advisory_xact_lock({}); SET LOCAL lock_timeout = '{}ms'",
-            CLAIM_WAIT.as_millis(),
-            self.lock_key,
-            super::BUSY_TIMEOUT.as_millis()
-        ))
+    /// Starts a transaction: a write at `READ COMMITTED` (taking no lock
+    /// of its own, see the module docs), a read with one snapshot.
+    pub(crate) fn begin(&self, write: bool) -> Result<(), KernelError> {
+        self.batch(if write { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY" })
     }
 
     /// Commits; a transaction that changed rows tells the other sessions.
@@ -463,12 +489,12 @@ fn spawn_connection(
 }
 
 /// Waits for a future on the calling thread (the connection runs on its own).
-fn block<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block<F: std::future::Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
 
 /// A database error as one line, without the driver's prefixes.
-fn plain(e: &tokio_postgres::Error) -> String {
+pub(crate) fn plain(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => db.message().to_string(),
         None => {
@@ -535,6 +561,12 @@ pub(crate) fn redact(url: &str) -> String {
 /// Connects to `url`, runs `sql` (any number of statements) and disconnects.
 pub(crate) fn execute_once(url: &str, sql: &str) -> Result<(), String> {
     simple_rows(&plain_client(url)?, sql).map(drop)
+}
+
+/// A bare connection with `config` (no schema check), driven on a thread of
+/// its own like a session's; every notification it gets calls `wake`.
+pub(crate) fn connect_plain(config: tokio_postgres::Config, wake: Wake) -> Result<Client, String> {
+    spawn_connection(config, Arc::new(AtomicI32::new(0)), Arc::new(AtomicU64::new(0)), wake)
 }
 
 /// A bare connection to `url` (no schema check, no listening), driven on a

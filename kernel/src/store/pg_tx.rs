@@ -22,15 +22,20 @@
 //! 4. a server out of reach past the bound makes the call fail with
 //!    [`StoreError::Unreachable`], one line, nothing changed.
 //!
+//! A write that PostgreSQL ended to break a deadlock (two writes locking
+//! the same process rows in opposite orders, see [`super::pg`]) is run
+//! again the same way, up to [`pg::CONFLICT_ATTEMPTS`] times in all.
+//!
 //! Opening a store does none of this: a server out of reach at open is an
 //! [`crate::error::OpenError`] at once.
 
 use std::sync::Mutex;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::db::{Chain, Conn, Tx};
 use super::pg::{self, ConnectError, Fate, Session};
+use super::seal;
 use crate::error::{KernelError, StoreError};
 
 /// How long after losing its connection a store call keeps trying to
@@ -43,11 +48,16 @@ const FIRST_PAUSE: Duration = Duration::from_millis(10);
 /// The longest pause between two connection attempts.
 const MAX_PAUSE: Duration = Duration::from_millis(500);
 
-/// A PostgreSQL store: where it is, and its one session.
+/// A PostgreSQL store: where it is, its one session, and its sealer.
 pub(crate) struct Postgres {
     pub(crate) target: pg::Target,
     /// `None` after the connection was lost: the next transaction reconnects.
     session: Mutex<Option<Session>>,
+    /// The first key of the sealer's advisory locks.
+    seal_key: i32,
+    /// Whether this handle committed audit records (it seals what is left as it closes).
+    appended: AtomicBool,
+    _sealer: seal::Sealer,
 }
 
 /// How one run of a transaction ended.
@@ -56,6 +66,8 @@ enum Attempt<T> {
     Done(Result<T, KernelError>),
     /// The connection was lost before COMMIT was sent: nothing happened.
     Lost(String),
+    /// The server ended the transaction to break a deadlock: nothing happened.
+    Conflict(KernelError),
     /// The connection was lost while COMMIT was on its way: `xid` tells.
     Unsure { xid: u64, backend: i32, value: T, reason: String },
 }
@@ -90,20 +102,54 @@ impl Retry {
 
 impl Postgres {
     pub(crate) fn new(target: pg::Target, session: Session) -> Postgres {
-        Postgres { target, session: Mutex::new(Some(session)) }
+        let (seal_key, channel) = session.seal_key();
+        let sealer = seal::Sealer::start(target.sealer_config(), seal_key, channel.to_string());
+        Postgres {
+            target,
+            session: Mutex::new(Some(session)),
+            seal_key,
+            appended: AtomicBool::new(false),
+            _sealer: sealer,
+        }
     }
 
-    /// Runs `f` in a write transaction (a lease claim if `claim`, see
-    /// [`pg`]); commits if it returns `Ok`. Also says whether it changed a row.
-    pub(crate) fn write<T>(
-        &self,
-        claim: bool,
-        f: impl Fn(&Tx<'_>) -> Result<T, KernelError>,
-    ) -> Result<(T, bool), KernelError> {
+    /// Seals every committed audit record now, on this store's session (a
+    /// reader that needs its own records calls it; see [`seal`]). Cheap
+    /// when nothing waits: one indexed lookup, no lock.
+    pub(crate) fn seal_pending(&self) -> Result<(), KernelError> {
         self.run(|session| {
-            let done = session.begin(true, claim).and_then(|()| {
-                let tx = Tx::new(Conn::Postgres(session), if claim { Chain::Deferred } else { Chain::Held });
+            let client = session.client();
+            let waiting = pg::block(client.query_one("SELECT EXISTS (SELECT 1 FROM audit WHERE seq IS NULL)", &[]))
+                .and_then(|row| row.try_get::<_, bool>(0));
+            let done = match waiting {
+                Ok(false) => Ok(()),
+                Ok(true) => seal::seal_all(client, self.seal_key).map(drop),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(()) => Attempt::Done(Ok(())),
+                Err(e) => {
+                    let e = session.fail(&e);
+                    match session.lost() {
+                        Some(reason) => Attempt::Lost(reason),
+                        None => Attempt::Done(Err(e)),
+                    }
+                }
+            }
+        })
+    }
+
+    /// Runs `f` in a write transaction; commits if it returns `Ok`. Also
+    /// says whether it changed a row. The audit records it appended are
+    /// inserted last, just before the COMMIT (see [`super::audit`]).
+    pub(crate) fn write<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<(T, bool), KernelError> {
+        self.run(|session| {
+            let done = session.begin(true).and_then(|()| {
+                let tx = Tx::new(Conn::Postgres(session), Chain::Held);
                 let value = f(&tx)?;
+                if tx.flush_audit()? {
+                    self.appended.store(true, Ordering::Relaxed);
+                }
                 Ok((value, tx.changed()))
             });
             if let Some(reason) = session.lost() {
@@ -113,6 +159,9 @@ impl Postgres {
                 Ok(done) => done,
                 Err(e) => {
                     let _ = session.rollback();
+                    if session.take_conflict() {
+                        return Attempt::Conflict(e);
+                    }
                     return Attempt::Done(Err(e));
                 }
             };
@@ -146,7 +195,7 @@ impl Postgres {
     /// Runs `f` in a read transaction (one snapshot).
     pub(crate) fn read<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T, KernelError>) -> Result<T, KernelError> {
         self.run(|session| {
-            let value = session.begin(false, false).and_then(|()| f(&Tx::new(Conn::Postgres(session), Chain::Read)));
+            let value = session.begin(false).and_then(|()| f(&Tx::new(Conn::Postgres(session), Chain::Read)));
             // Read again rather than trust a value read while the
             // connection went (a closure may have made do without a row).
             if let Some(reason) = session.lost() {
@@ -183,6 +232,7 @@ impl Postgres {
     fn run<T>(&self, attempt: impl Fn(&Session) -> Attempt<T>) -> Result<T, KernelError> {
         let mut guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
         let mut retry = Retry::new();
+        let mut conflicts = 0;
         loop {
             // Taken out while in use: if `attempt` panics mid-transaction,
             // the session is dropped (the server rolls back) and the next
@@ -197,6 +247,14 @@ impl Postgres {
                         *guard = Some(session);
                     }
                     return out;
+                }
+                Attempt::Conflict(e) => {
+                    *guard = Some(session);
+                    conflicts += 1;
+                    if conflicts >= pg::CONFLICT_ATTEMPTS {
+                        return Err(e);
+                    }
+                    tracing::debug!("PostgreSQL ended a write to break a deadlock ({e}); running it again");
                 }
                 Attempt::Lost(reason) => {
                     if Instant::now() >= retry.deadline() {
@@ -265,6 +323,23 @@ impl Postgres {
                 Err(_) if session.lost().is_some() => session = self.reconnect(retry).map_err(|e| e.to_string())?,
                 Err(e) => return Err(e.to_string()),
             }
+        }
+    }
+}
+
+impl Drop for Postgres {
+    /// A store that appended records seals what is left, best effort and
+    /// without reconnecting, so that a short-lived handle (a CLI command)
+    /// leaves nothing waiting when no sealer runs elsewhere.
+    fn drop(&mut self) {
+        if !self.appended.load(Ordering::Relaxed) {
+            return;
+        }
+        let guard = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(session) = guard.as_ref().filter(|s| s.lost().is_none())
+            && let Err(e) = seal::seal_all(session.client(), self.seal_key)
+        {
+            tracing::debug!("sealing as the store closed failed ({}); the sealer will", pg::plain(&e));
         }
     }
 }

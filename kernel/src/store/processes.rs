@@ -58,7 +58,14 @@ impl Tx<'_> {
     /// queue now: one past the audit head. Every such move is a transition
     /// that appends an audit record, so positions only grow, and no index
     /// over `rr` is kept up to date just to find its maximum.
+    ///
+    /// On PostgreSQL writers do not read the audit head (see
+    /// [`super::audit`]): the position comes from a sequence instead, which
+    /// only grows too.
     fn next_rr(&self) -> Result<i64, KernelError> {
+        if self.is_postgres() {
+            return self.one("SELECT nextval('processes_rr')", &[], |r| r.get(0));
+        }
         Ok(self.audit_head()?.0.get() + 1)
     }
 
@@ -95,9 +102,17 @@ impl Tx<'_> {
         Ok(Pid(pid))
     }
 
-    /// Loads one process.
+    /// Loads one process. A PostgreSQL write locks its row until it ends
+    /// (`FOR UPDATE`): whatever it decides from the row (a wake-up, a
+    /// park, a transition) cannot race another write deciding from the
+    /// same row, which waits, then reads the row as this one left it. That
+    /// is what SQLite's one writer gives for free (see [`super::pg`]).
     pub(crate) fn process(&self, pid: Pid) -> Result<ProcessInfo, KernelError> {
-        let sql = format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ?");
+        let sql = if self.is_postgres() && self.writes() {
+            format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ? FOR UPDATE")
+        } else {
+            format!("SELECT {PROCESS_COLUMNS} FROM processes WHERE pid = ?")
+        };
         self.row(&sql, &[&pid.get()], process_from_row)?.ok_or(KernelError::NoSuchProcess(pid))
     }
 
@@ -162,7 +177,7 @@ impl Tx<'_> {
             limit + exclude.len(),
             // Nodes sharing a PostgreSQL store claim different rows at once;
             // SQLite has one writer at a time and no row locks.
-            if self.is_postgres() { " FOR UPDATE SKIP LOCKED" } else { "" }
+            self.claim_rows()
         );
         let mut out = Vec::with_capacity(limit);
         self.scan(&sql, &[&now.micros()], |r| {
@@ -231,18 +246,19 @@ impl Tx<'_> {
     /// Running processes whose lease lapsed before `now`.
     pub(crate) fn expired_leases(&self, now: Timestamp) -> Result<Vec<ProcessInfo>, KernelError> {
         let sql = format!(
-            "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'running' AND lease_expires < ? ORDER BY pid"
+            "SELECT {PROCESS_COLUMNS} FROM processes WHERE state = 'running' AND lease_expires < ? ORDER BY pid{}",
+            self.claim_rows()
         );
         self.rows(&sql, &[&now.micros()], process_from_row)
     }
 
     /// (pid, generation) of every process running under `owner`'s lease.
     pub(crate) fn leased_by(&self, owner: &SchedulerId) -> Result<Vec<(Pid, Generation)>, KernelError> {
-        self.rows(
-            "SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?",
-            &[&owner.0],
-            |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?))),
-        )
+        let sql = format!(
+            "SELECT pid, generation FROM processes WHERE state = 'running' AND lease_owner = ?{}",
+            self.claim_rows()
+        );
+        self.rows(&sql, &[&owner.0], |r| Ok((Pid(r.get(0)?), Generation(r.get(1)?))))
     }
 
     /// Extends every lease `owner` holds to `until`; returns how many.

@@ -313,6 +313,34 @@ ALTER TABLE objects ADD COLUMN search tsvector GENERATED ALWAYS AS (
 CREATE INDEX objects_search ON objects USING GIN (search);
 --@both
 "#,
+    // 13: PostgreSQL's audit records are numbered and chained after commit
+    // by the sealer (see `seal`); nothing changes on SQLite, whose one
+    // writer chains them inline. A record is inserted unsealed: `id` (its
+    // row's key, what requests and effects refer to), `ord` (its
+    // transaction's place in commit order, taken as the transaction ends),
+    // `pos` (its place in the transaction; `INT`, 32 bits, on purpose) and
+    // `digest` (the sha256 of its canonical bytes with seq 0, so altering
+    // it before it is sealed shows), with `seq`, `prev_hash` and `hash`
+    // NULL until the sealer sets them. Records already chained keep their
+    // seq as their id. The round-robin position, read from the audit head
+    // on SQLite, comes from a sequence.
+    r#"
+--@postgres
+ALTER TABLE audit DROP CONSTRAINT audit_pkey;
+ALTER TABLE audit ALTER COLUMN seq DROP NOT NULL, ALTER COLUMN prev_hash DROP NOT NULL, ALTER COLUMN hash DROP NOT NULL;
+ALTER TABLE audit ADD COLUMN id BIGINT, ADD COLUMN ord BIGINT, ADD COLUMN pos INT, ADD COLUMN digest TEXT;
+UPDATE audit SET id = seq;
+ALTER TABLE audit ALTER COLUMN id SET NOT NULL, ADD PRIMARY KEY (id);
+CREATE UNIQUE INDEX audit_seq ON audit (seq);
+CREATE INDEX audit_unsealed ON audit (ord, pos) WHERE seq IS NULL;
+CREATE SEQUENCE audit_id;
+SELECT setval('audit_id', (SELECT coalesce(max(seq), 0) + 1 FROM audit), false);
+ALTER TABLE audit ALTER COLUMN id SET DEFAULT nextval('audit_id');
+CREATE SEQUENCE audit_ord;
+CREATE SEQUENCE processes_rr;
+SELECT setval('processes_rr', greatest((SELECT coalesce(max(rr), 0) FROM processes), (SELECT coalesce(max(seq), 0) FROM audit)) + 1, false);
+--@both
+"#,
 ];
 
 /// The schema version this build writes.

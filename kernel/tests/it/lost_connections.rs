@@ -154,18 +154,18 @@ fn a_session_terminated_mid_transaction_runs_it_again_once() {
     let Some(f) = Fixture::new() else { return };
     let kernel = f.kernel();
     let pid = kernel.spawn(&spec(&kernel, "to be killed")).unwrap();
-    // The test holds the process row: the kill takes the write order,
-    // reads the process and waits to update it.
+    // The test holds the process row: the kill waits to lock it (a write
+    // locks every process row it reads).
     let db = f.schema.connect().unwrap();
     db.query(&format!("BEGIN; SELECT 1 FROM processes WHERE pid = {} FOR UPDATE", pid.get())).unwrap();
     let killer = {
         let kernel = kernel.clone();
         std::thread::spawn(move || kernel.kill(pid, Actor::operator(), "mid-transaction"))
     };
-    let first = f.until_waiting("UPDATE processes", None);
+    let first = f.until_waiting("FOR UPDATE", None);
     assert_eq!(f.terminate(), 1);
     // Run again on a new session, the kill waits for the row again.
-    f.until_waiting("UPDATE processes", Some(&first));
+    f.until_waiting("FOR UPDATE", Some(&first));
     db.query("ROLLBACK").unwrap();
     assert_eq!(
         killer.join().unwrap(),

@@ -9,6 +9,7 @@ mod group_commit;
 mod inbox;
 mod lost_connections;
 mod old_stores;
+mod sealer;
 mod store_open;
 mod support;
 mod transitions;
