@@ -136,70 +136,78 @@ impl Tx<'_> {
         // Any word matches; a document holding the whole query as a phrase
         // scores that phrase too, so exact matches rank first. The words
         // are letters and digits only (`SearchQuery`), so they can be
-        // quoted into either engine's query syntax as they are.
-        let (sql, expression) = if self.is_postgres() {
-            // The same score as SQLite's, from the object's tsvector: the
-            // name's lexemes carry weight A, the content's B.
-            let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
-            let probe = |query: String| format!("(o.search @@ to_tsquery('english', '{query}'))::int");
-            let mut parts: Vec<String> = Vec::new();
-            if words.len() > 1 {
-                let phrase = |weight: &str| {
-                    quoted
-                        .iter()
-                        .map(|q| format!("{}:{weight}", q.replace('\'', "''")))
-                        .collect::<Vec<_>>()
-                        .join(" <-> ")
-                };
-                parts.push(format!("4 * {}", probe(format!("({}) | ({})", phrase("A"), phrase("B")))));
+        // quoted into either engine's query syntax as they are. Every
+        // expression is a parameter: a statement's text depends only on
+        // the number of words, so searches do not crowd the hot statements
+        // out of the prepared-statement cache.
+        //
+        // Not FTS5's bm25: its weights are the whole store's word
+        // statistics, other processes' private objects included, so a score
+        // would tell a searcher how common a word is in memory it cannot
+        // read. The score is the object's own, the same on both stores: 4
+        // for the whole phrase, and per word 2 if the name holds it and 1
+        // if the content does (on SQLite each an FTS5 lookup by rowid; on
+        // PostgreSQL a test of the tsvector, whose name lexemes carry
+        // weight A and content lexemes B).
+        let postgres = self.is_postgres();
+        let quote = |w: &String| if postgres { format!("'{w}'") } else { format!("\"{w}\"") };
+        let quoted: Vec<String> = words.iter().map(quote).collect();
+        let mut probes: Vec<(u8, String)> = Vec::new();
+        if words.len() > 1 {
+            let phrase = if postgres {
+                let weighted =
+                    |weight: &str| quoted.iter().map(|q| format!("{q}:{weight}")).collect::<Vec<_>>().join(" <-> ");
+                format!("({}) | ({})", weighted("A"), weighted("B"))
+            } else {
+                format!("\"{}\"", words.join(" "))
+            };
+            probes.push((4, phrase));
+        }
+        for q in &quoted {
+            if postgres {
+                probes.push((2, format!("{q}:A")));
+                probes.push((1, format!("{q}:B")));
+            } else {
+                probes.push((2, format!("name : {q}")));
+                probes.push((1, format!("content : {q}")));
             }
-            for q in &quoted {
-                let q = q.replace('\'', "''");
-                parts.push(format!("2 * {}", probe(format!("{q}:A"))));
-                parts.push(probe(format!("{q}:B")));
-            }
+        }
+        let first = if namespace.is_some() { 6 } else { 5 };
+        let score = probes
+            .iter()
+            .enumerate()
+            .map(|(i, (weight, _))| {
+                let n = first + i;
+                if postgres {
+                    format!("{weight} * (o.search @@ to_tsquery('english', ?{n}))::int")
+                } else {
+                    format!(
+                        "{weight} * EXISTS (SELECT 1 FROM objects_fts f WHERE f.objects_fts MATCH ?{n} AND f.rowid = o.oid)"
+                    )
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let in_namespace = if namespace.is_some() { " AND o.namespace = ?5" } else { "" };
+        let (sql, expression) = if postgres {
             let sql = format!(
                 "SELECT hit.oid, hit.namespace, hit.name, hit.kind, \
                  ts_headline('english', hit.content, to_tsquery('english', ?2), \
                  'StartSel=[, StopSel=], MaxWords=16, MinWords=6, MaxFragments=1'), hit.score \
-                 FROM (SELECT o.oid, o.namespace, o.name, o.kind, o.content, ({})::float8 AS score \
+                 FROM (SELECT o.oid, o.namespace, o.name, o.kind, o.content, ({score})::float8 AS score \
                  FROM views v JOIN objects o ON o.oid = v.oid \
-                 WHERE v.pid = ?1 AND (v.rights & ?3) <> 0 AND o.search @@ to_tsquery('english', ?2){} \
-                 ORDER BY score DESC, o.oid LIMIT ?4) hit ORDER BY hit.score DESC, hit.oid",
-                parts.join(" + "),
-                if namespace.is_some() { " AND o.namespace = ?5" } else { "" }
+                 WHERE v.pid = ?1 AND (v.rights & ?3) <> 0 AND o.search @@ to_tsquery('english', ?2){in_namespace} \
+                 ORDER BY score DESC, o.oid LIMIT ?4) hit ORDER BY hit.score DESC, hit.oid"
             );
             (sql, quoted.join(" | "))
         } else {
-            // Not FTS5's bm25: its weights are the whole store's word
-            // statistics, other processes' private objects included, so a
-            // score would tell a searcher how common a word is in memory it
-            // cannot read. The score is the object's own: 4 for the whole
-            // phrase, and per word 2 if the name holds it and 1 if the
-            // content does (each an FTS5 lookup by rowid).
-            let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
-            let probe = |expression: String| {
-                format!(
-                    "EXISTS (SELECT 1 FROM objects_fts f WHERE f.objects_fts MATCH '{expression}' AND f.rowid = o.oid)"
-                )
-            };
-            let mut parts: Vec<String> = Vec::new();
-            if words.len() > 1 {
-                parts.push(format!("4 * {}", probe(format!("\"{}\"", words.join(" ")))));
-            }
-            for q in &quoted {
-                parts.push(format!("2 * {}", probe(format!("name : {q}"))));
-                parts.push(probe(format!("content : {q}")));
-            }
             let sql = format!(
                 "SELECT o.oid, o.namespace, o.name, o.kind, snippet(objects_fts, 1, '[', ']', '...', 16), \
-                 CAST(({}) AS REAL) AS score \
+                 CAST(({score}) AS REAL) AS score \
                  FROM objects_fts JOIN views v ON v.oid = objects_fts.rowid AND v.pid = ?1 \
                  JOIN objects o ON o.oid = objects_fts.rowid \
-                 WHERE objects_fts MATCH ?2 AND (v.rights & ?3) <> 0{} \
-                 ORDER BY score DESC, o.oid LIMIT ?4",
-                parts.join(" + "),
-                if namespace.is_some() { " AND o.namespace = ?5" } else { "" }
+                 WHERE objects_fts MATCH ?2 AND (v.rights & ?3) <> 0{in_namespace} \
+                 ORDER BY score DESC, o.oid LIMIT ?4"
             );
             (sql, quoted.join(" OR "))
         };
@@ -207,6 +215,7 @@ impl Tx<'_> {
         if let Some(namespace) = &namespace {
             params.push(namespace);
         }
+        params.extend(probes.iter().map(|(_, e)| e as &dyn Param));
         self.rows(&sql, &params, |r| {
             Ok(SearchHit {
                 oid: ObjectId(r.get(0)?),
