@@ -68,6 +68,16 @@ impl StoreFaults {
         self.lock().plan.as_ref().map_or(0, |p| p.times)
     }
 
+    /// Drops the planned fault and stops recording: what a test reads
+    /// afterwards (the run's results) is not failed by a fault the run
+    /// never reached.
+    pub fn stop(&self) {
+        let mut state = self.lock();
+        state.plan = None;
+        state.recorded = None;
+        self.armed.store(false, Ordering::Relaxed);
+    }
+
     /// Called by every store operation before it starts; `F` is the type of
     /// the closure it runs, whose name says which kernel method it is in.
     pub(crate) fn check<F>(&self) -> Result<(), StoreError> {
