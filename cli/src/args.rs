@@ -341,7 +341,7 @@ pub struct GrantArgs {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct MemoryArgs {
-    /// `show OID`.
+    /// `show OID` or `search PID WORDS...`.
     #[command(subcommand)]
     pub action: Option<MemoryAction>,
     /// The process whose view to list.
@@ -354,6 +354,25 @@ pub struct MemoryArgs {
 /// `libos memory` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum MemoryAction {
+    /// What `memory_search` would find for a process: the objects it may
+    /// read that match the words, best first.
+    Search {
+        /// The process whose view to search.
+        pid: String,
+        /// Words to look for (any of them; more of them, or the whole
+        /// phrase, rank first).
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+        /// Only this namespace of the view.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// At most this many hits (1 to 50).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=50))]
+        limit: u16,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// One object, content included.
     Show {
         /// The object id.

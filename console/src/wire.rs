@@ -194,6 +194,14 @@ pub fn handle(h: &Handle) -> Value {
     })
 }
 
+/// One hit of a memory search.
+pub fn search_hit(h: &libos_kernel::memory::SearchHit) -> Value {
+    json!({
+        "oid": h.oid.get(), "namespace": h.namespace, "name": h.name, "kind": h.kind,
+        "snippet": h.snippet, "score": h.score,
+    })
+}
+
 /// A memory object, content included.
 pub fn object(o: &Object) -> Value {
     json!({

@@ -1,5 +1,6 @@
-//! `libos memory PID`, `libos memory show OID`.
+//! `libos memory PID`, `libos memory show OID`, `libos memory search PID WORDS...`.
 
+use libos_kernel::memory::SearchQuery;
 use libos_kernel::{ObjectId, OpenMode};
 
 use libos_console::wire;
@@ -9,8 +10,28 @@ use crate::ctx::{Ctx, parse_pid};
 use crate::exit::UsageError;
 use crate::render::{self, block, one_line, table};
 
-/// Lists a process's view, or shows one object.
+/// Lists a process's view, shows one object, or searches a view.
 pub fn run(ctx: &Ctx, args: &MemoryArgs) -> anyhow::Result<()> {
+    if let Some(MemoryAction::Search { pid, words, namespace, limit, json }) = &args.action {
+        let pid = parse_pid(pid)?;
+        let query = SearchQuery::parse(&words.join(" ")).map_err(UsageError)?;
+        let kernel = ctx.open(OpenMode::Existing)?;
+        let hits = kernel.memory_search(pid, &query, namespace.as_deref(), usize::from(*limit))?;
+        if *json {
+            let out: Vec<_> = hits.iter().map(wire::search_hit).collect();
+            outln!("{}", render::json(&out)?);
+            return Ok(());
+        }
+        let rows = hits
+            .iter()
+            .map(|h| {
+                let snippet = h.snippet.split_whitespace().collect::<Vec<_>>().join(" ");
+                vec![h.oid.to_string(), format!("{}/{}", h.namespace, h.name), format!("{:.2}", h.score), snippet]
+            })
+            .collect();
+        outln!("{}", table(&["OID", "OBJECT", "SCORE", "SNIPPET"], rows));
+        return Ok(());
+    }
     if let Some(MemoryAction::Show { oid, json }) = &args.action {
         let oid: ObjectId = oid.parse().map_err(UsageError)?;
         let kernel = ctx.open(OpenMode::Existing)?;

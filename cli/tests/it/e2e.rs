@@ -221,6 +221,24 @@ fn memory_lists_a_view_and_shows_an_object() {
     assert!(shown.ends_with("\n\nremember the milk\n"), "{shown}");
     assert_eq!(env.fails(&["memory", "show", "9"]), (3, "libos: error: no object with id 9\n".to_string()));
     assert_eq!(env.fails(&["memory"]).0, 2);
+    // Searching the view: by the words objects contain, as the tool does.
+    assert_eq!(
+        env.ok(&["memory", "search", "1", "milk"]),
+        "OID  OBJECT       SCORE  SNIPPET\n1    pid:1/notes  1.00   remember the [milk]\n"
+    );
+    let hits: Value = serde_json::from_str(&env.ok(&["memory", "search", "1", "notes", "milk", "--json"])).unwrap();
+    assert_eq!(
+        hits,
+        serde_json::json!([{"oid": 1, "namespace": "pid:1", "name": "notes", "kind": "note",
+            "snippet": "remember the [milk]", "score": 3.0}])
+    );
+    assert_eq!(env.ok(&["memory", "search", "1", "bread"]), "OID  OBJECT  SCORE  SNIPPET\n");
+    let (code, err) = env.fails(&["memory", "search", "1", "&&&", "..."]);
+    assert_eq!(
+        (code, err.as_str()),
+        (2, "libos: error: the search query has no words (letters or digits) to look for\n")
+    );
+    assert_eq!(env.fails(&["memory", "search", "7", "milk"]), (3, "libos: error: no process with pid 7\n".to_string()));
 }
 
 #[test]
