@@ -241,6 +241,23 @@ fn memory_lists_a_view_and_shows_an_object() {
     assert_eq!(env.fails(&["memory", "search", "7", "milk"]), (3, "libos: error: no process with pid 7\n".to_string()));
 }
 
+/// What a model wrote into memory reaches the operator's terminal through
+/// a search's snippet: its control characters (an OSC 52 clipboard write,
+/// a screen clear) are shown escaped, never sent to the terminal.
+#[test]
+fn a_memory_search_shows_model_written_snippets_escaped() {
+    let env = Env::new();
+    let script = env.write(
+        "m.toml",
+        "[[agent]]\nimage = \"assistant\"\n[[agent.step]]\ntool = \"memory_write\"\nargs = { name = \"trap\", content = \"evil \\u001b]52;c;aGk=\\u0007 and \\u001b[2J here\" }\n[[agent.step]]\ntool = \"exit\"\nargs = { result = \"set\" }\n",
+    );
+    env.ok(&["spawn", "assistant", "--goal", "set a trap"]);
+    env.ok(&["run", "--until-idle", "--script", s(&script)]);
+    let out = env.ok(&["memory", "search", "1", "evil"]);
+    assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    assert!(out.contains("[evil] \\u{1b}]52;c;aGk=\\u{7}"), "{out}");
+}
+
 #[test]
 fn replay_of_the_demo_matches_and_a_changed_recording_diverges() {
     let env = Env::new();
